@@ -1,0 +1,60 @@
+# lineage-pipeline: the two commands of the contract are `make demo` and `make test`.
+# Every target installs what it needs into .venv from this project's files alone.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch is pinned to the CPU build that ships on these machines; an unpinned torch
+# pulls gigabytes of CUDA packages.
+TORCH_PIN := torch==2.13.0
+
+.PHONY: install sysdeps test demo bench lint typecheck clean up down
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet -e ".[dev,spark,torch,demo]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages used by tests and pictures: graphviz (dot), prometheus, stunnel4.
+sysdeps:
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || missing="$$missing stunnel4"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "warning: could not install$$missing; tests that need them will be skipped"; \
+	fi
+
+test: install sysdeps
+	$(BIN)/python -m pytest -q -ra tests
+
+demo: install
+	$(BIN)/python -m lineage_pipeline.demo
+
+bench: install
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check lineage_pipeline emitters stream_processor graph_sink schemas tests bench
+	$(BIN)/mypy
+
+typecheck: install
+	$(BIN)/mypy
+
+up: install
+	$(BIN)/lineage up
+
+down:
+	$(BIN)/lineage down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

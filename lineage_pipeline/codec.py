@@ -1,0 +1,216 @@
+"""Avro wire formats for the project's topics.
+
+Two framings, both from the Avro/Confluent specifications:
+
+- **Avro single-object encoding** (default; Avro 1.11 spec, "Single-object encoding"):
+  ``0xC3 0x01`` + the 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema's
+  Parsing Canonical Form + the Avro binary body.
+- **Confluent wire format** (when a Schema Registry URL is configured): ``0x00`` + the 4-byte
+  big-endian schema id + the Avro binary body. Schema ids come from
+  ``confluent_kafka.schema_registry.SchemaRegistryClient`` (``mock://`` works in tests).
+
+The decoder knows the fingerprint of every shipped version of a schema family and resolves
+older or newer writer schemas against the reader's (Avro schema resolution); anything else
+raises :class:`~lineage_pipeline.errors.DecodeError` with a stable ``reason``:
+``empty``, ``bad_magic``, ``truncated``, ``unknown_fingerprint``, ``unknown_schema_id``,
+``no_schema_registry``, ``malformed_avro``, ``trailing_bytes``, ``invalid_event``,
+``too_large``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any, Protocol
+
+import fastavro
+from fastavro.schema import parse_schema, to_parsing_canonical_form
+from pydantic import ValidationError
+
+import schemas
+from lineage_pipeline.errors import DecodeError, EventError
+from lineage_pipeline.events import LineageEvent
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+CONFLUENT_MAGIC = b"\x00"
+#: Default upper bound on one encoded message, bytes (the emitter's size cap is 64 KiB).
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
+
+_CRC64_EMPTY = 0xC15D213AA4D7A795
+
+
+def _crc64_table() -> list[int]:
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (_CRC64_EMPTY & -(fp & 1))
+        table.append(fp)
+    return table
+
+
+_TABLE = _crc64_table()
+
+
+def crc64_avro(data: bytes) -> int:
+    """Return the CRC-64-AVRO fingerprint of ``data`` (Avro spec, "Schema Fingerprints")."""
+    fp = _CRC64_EMPTY
+    for byte in data:
+        fp = (fp >> 8) ^ _TABLE[(fp ^ byte) & 0xFF]
+    return fp
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> bytes:
+    """Return the 8-byte little-endian CRC-64-AVRO fingerprint of ``schema``'s canonical form."""
+    canonical = to_parsing_canonical_form(parse_schema(schema))
+    return crc64_avro(canonical.encode("utf-8")).to_bytes(8, "little")
+
+
+class SchemaRegistry(Protocol):
+    """The part of confluent-kafka's ``SchemaRegistryClient`` the codec uses."""
+
+    def register_schema(self, subject_name: str, schema: Any) -> int: ...
+
+    def get_schema(self, schema_id: int) -> Any: ...
+
+
+class AvroCodec:
+    """Encode and decode records of one schema family (e.g. ``lineage_event``).
+
+    ``name``: the family in :mod:`schemas`; ``version``: the writer/reader version (default:
+    the newest shipped); ``registry`` and ``subject``: use the Confluent wire format with this
+    Schema Registry client (the schema is registered on first encode, never in the
+    constructor). Thread-safe for encode/decode once constructed.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        registry: SchemaRegistry | None = None,
+        subject: str | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        versions = schemas.available_versions(name)
+        if not versions:
+            raise EventError(f"no Avro schema named {name!r} ships in schemas/")
+        self.name = name
+        self.version = version if version is not None else versions[-1]
+        self._raw = schemas.load_schema(name, self.version)
+        self.schema = parse_schema(self._raw)
+        self.fingerprint = schema_fingerprint(self._raw)
+        self._writers: dict[bytes, Any] = {}
+        for v in versions:
+            raw = schemas.load_schema(name, v)
+            self._writers[schema_fingerprint(raw)] = parse_schema(raw)
+        self._registry = registry
+        self._subject = subject or f"{name}-value"
+        self._registry_id: int | None = None
+        self._registry_schemas: dict[int, Any] = {}
+        self.max_message_bytes = max_message_bytes
+
+    # -- encode -------------------------------------------------------------------------
+    def encode(self, record: dict[str, Any]) -> bytes:
+        """Return the framed Avro encoding of ``record`` (a dict of the schema's shape).
+
+        Raises :class:`EventError` when the record does not fit the schema.
+        """
+        body = io.BytesIO()
+        try:
+            fastavro.schemaless_writer(body, self.schema, record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise EventError(f"record does not fit schema {self.name} v{self.version}: {exc}") from exc
+        if self._registry is not None:
+            return CONFLUENT_MAGIC + struct.pack(">I", self._schema_id()) + body.getvalue()
+        return SINGLE_OBJECT_MAGIC + self.fingerprint + body.getvalue()
+
+    def _schema_id(self) -> int:
+        if self._registry_id is None:
+            from confluent_kafka.schema_registry import Schema
+
+            assert self._registry is not None
+            self._registry_id = self._registry.register_schema(
+                self._subject, Schema(schemas.load_schema_text(self.name, self.version), "AVRO")
+            )
+        return self._registry_id
+
+    # -- decode -------------------------------------------------------------------------
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """Return the record in ``data``, resolved to this codec's (reader) schema.
+
+        Raises :class:`DecodeError` with a stable ``reason`` (see the module docstring).
+        """
+        if not data:
+            raise DecodeError("empty", "message has no bytes")
+        if len(data) > self.max_message_bytes:
+            raise DecodeError("too_large", f"{len(data)} bytes > {self.max_message_bytes}")
+        if data[:2] == SINGLE_OBJECT_MAGIC:
+            if len(data) < 10:
+                raise DecodeError("truncated", "shorter than the single-object header")
+            writer = self._writers.get(data[2:10])
+            if writer is None:
+                raise DecodeError(
+                    "unknown_fingerprint",
+                    f"schema fingerprint {data[2:10].hex()} is not a known {self.name} version",
+                )
+            return self._read(data, 10, writer)
+        if data[:1] == CONFLUENT_MAGIC:
+            if len(data) < 5:
+                raise DecodeError("truncated", "shorter than the Confluent header")
+            (schema_id,) = struct.unpack(">I", data[1:5])
+            return self._read(data, 5, self._registry_writer(schema_id))
+        raise DecodeError("bad_magic", f"first bytes {data[:2].hex()} are no known framing")
+
+    def _registry_writer(self, schema_id: int) -> Any:
+        if self._registry is None:
+            raise DecodeError("no_schema_registry", "Confluent framing but no registry configured")
+        cached = self._registry_schemas.get(schema_id)
+        if cached is not None:
+            return cached
+        try:
+            schema = self._registry.get_schema(schema_id)
+        except Exception as exc:  # the registry client raises its own error types
+            raise DecodeError("unknown_schema_id", f"schema id {schema_id}: {exc}") from exc
+        import json
+
+        parsed = parse_schema(json.loads(schema.schema_str))
+        self._registry_schemas[schema_id] = parsed
+        return parsed
+
+    def _read(self, data: bytes, offset: int, writer: Any) -> dict[str, Any]:
+        buf = io.BytesIO(data)
+        buf.seek(offset)
+        try:
+            record = fastavro.schemaless_reader(buf, writer, self.schema)
+        except EOFError as exc:
+            raise DecodeError("truncated", "body ends before the record") from exc
+        except MemoryError as exc:
+            raise DecodeError("malformed_avro", "declared size exceeds memory") from exc
+        except Exception as exc:
+            raise DecodeError("malformed_avro", f"{type(exc).__name__}: {exc}") from exc
+        if buf.tell() != len(data):
+            raise DecodeError("trailing_bytes", f"{len(data) - buf.tell()} bytes after the record")
+        if not isinstance(record, dict):
+            raise DecodeError("malformed_avro", "body is not a record")
+        return record
+
+
+class EventCodec:
+    """Encode and decode :class:`LineageEvent` objects on ``lineage.events``."""
+
+    def __init__(self, avro: AvroCodec | None = None) -> None:
+        self.avro = avro if avro is not None else AvroCodec("lineage_event")
+
+    def encode(self, event: LineageEvent) -> bytes:
+        """Return the wire bytes of ``event``; raises :class:`EventError`."""
+        return self.avro.encode(event.to_record())
+
+    def decode(self, data: bytes) -> LineageEvent:
+        """Return the event in ``data``; raises :class:`DecodeError` (reason ``invalid_event``
+        when the record decodes but fails the model's validation)."""
+        record = self.avro.decode(data)
+        try:
+            return LineageEvent.from_record(record)
+        except ValidationError as exc:
+            raise DecodeError("invalid_event", str(exc).splitlines()[0]) from exc

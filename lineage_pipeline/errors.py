@@ -1,0 +1,64 @@
+"""The project's exception hierarchy: one root, :class:`LineageError`.
+
+Every error the project raises on purpose derives from :class:`LineageError` and answers
+:meth:`LineageError.is_retryable`: ``True`` when the same call may succeed later unchanged
+(a broker or graph server that is down, a timeout), ``False`` when the input or the
+configuration must change first.
+"""
+
+from __future__ import annotations
+
+
+class LineageError(Exception):
+    """Root of every error raised by lineage-pipeline."""
+
+    retryable: bool = False
+
+    def is_retryable(self) -> bool:
+        """Return ``True`` if repeating the same operation later may succeed."""
+        return self.retryable
+
+
+class ConfigError(LineageError):
+    """Configuration is invalid: an unknown key, a bad value, a missing setting."""
+
+
+class EventError(LineageError):
+    """A lineage event is invalid (fails the model's validation)."""
+
+
+class DecodeError(LineageError):
+    """Bytes could not be decoded into an event.
+
+    ``reason`` is a short, stable machine-readable code used as the DLQ reason and as a
+    metric label (e.g. ``bad_magic``, ``unknown_fingerprint``, ``truncated``).
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class TransportError(LineageError):
+    """An emitter transport failed to hand an event over."""
+
+    retryable = True
+
+
+class GraphError(LineageError):
+    """A graph backend operation failed."""
+
+
+class GraphUnavailable(GraphError):
+    """The graph server cannot be reached or timed out; retry later."""
+
+    retryable = True
+
+
+class QueryError(GraphError):
+    """A lineage query was asked with arguments that cannot be answered (e.g. unknown node)."""
+
+
+class StackError(LineageError):
+    """The local stack (broker, graph, processor, sink) could not be started or stopped."""

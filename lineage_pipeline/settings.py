@@ -1,0 +1,230 @@
+"""Configuration shared by the emitters, the processor, the sink and the CLI.
+
+Sources, highest precedence first:
+
+1. keyword arguments given in code (``LineageSettings(kafka={...})``) or CLI options;
+2. environment variables ``LINEAGE_<SECTION>__<KEY>`` (e.g. ``LINEAGE_KAFKA__BOOTSTRAP_SERVERS``,
+   ``LINEAGE_GRAPH__PASSWORD``);
+3. the YAML file named by ``LINEAGE_CONFIG`` (else ``./lineage.yaml`` when it exists);
+4. the defaults below, which match ``lineage up`` (the local stack).
+
+Unknown keys in any source raise :class:`~lineage_pipeline.errors.ConfigError` naming the
+key. Secrets are :class:`pydantic.SecretStr`: never printed, never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from lineage_pipeline.errors import ConfigError
+
+DEFAULT_BROKER_PORT = 19092
+DEFAULT_GRAPH_PORT = 16379
+DEFAULT_PROCESSOR_METRICS_PORT = 19464
+DEFAULT_SINK_METRICS_PORT = 19465
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """Kafka client settings (librdkafka names in :meth:`client_config`).
+
+    ``security_protocol``: ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``;
+    ``sasl_mechanism``: ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512``.
+    ``extra`` passes any other librdkafka property through unchanged.
+    """
+
+    bootstrap_servers: str = f"127.0.0.1:{DEFAULT_BROKER_PORT}"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    schema_registry_url: str | None = None
+    extra: dict[str, str] = {}
+
+    def client_config(self) -> dict[str, Any]:
+        """Return the librdkafka configuration (secrets revealed here only, for the client)."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            if self.ssl_ca_location:
+                conf["ssl.ca.location"] = self.ssl_ca_location
+            if self.ssl_certificate_location:
+                conf["ssl.certificate.location"] = self.ssl_certificate_location
+            if self.ssl_key_location:
+                conf["ssl.key.location"] = self.ssl_key_location
+            if self.ssl_key_password is not None:
+                conf["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+            conf["ssl.endpoint.identification.algorithm"] = (
+                "https" if self.ssl_check_hostname else "none"
+            )
+        if self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+            if not self.sasl_mechanism:
+                raise ConfigError(
+                    "kafka.security_protocol uses SASL but kafka.sasl_mechanism is not set; "
+                    "set it to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                )
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            if self.sasl_username is not None:
+                conf["sasl.username"] = self.sasl_username
+            if self.sasl_password is not None:
+                conf["sasl.password"] = self.sasl_password.get_secret_value()
+        conf.update(self.extra)
+        return conf
+
+
+class TopicSettings(_Section):
+    """Topic names and the partition count used when the project creates them."""
+
+    events: str = "lineage.events"
+    openlineage: str = "openlineage.events"
+    graph: str = "lineage.graph"
+    dlq: str = "lineage.dlq"
+    partitions: int = 3
+    replication_factor: int = 1
+
+
+class GraphSettings(_Section):
+    """Graph backend: ``falkordb`` (RESP; local default) or ``neo4j`` (Bolt; production).
+
+    ``url``: ``redis://host:port`` for FalkorDB; ``bolt://``, ``neo4j://`` or ``neo4j+s://``
+    for Neo4j. ``name`` is the FalkorDB graph key or the Neo4j database.
+    """
+
+    backend: Literal["falkordb", "neo4j"] = "falkordb"
+    url: str = f"redis://127.0.0.1:{DEFAULT_GRAPH_PORT}"
+    name: str = "lineage"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = 30.0
+
+
+class ProcessorSettings(_Section):
+    """Stream processor tuning."""
+
+    app_id: str = "lineage-processor"
+    dedupe_window_s: float = 7 * 24 * 3600.0
+    stale_after_s: float = 24 * 3600.0
+    batch_size: int = 500
+    batch_timeout_s: float = 0.05
+    metrics_port: int = DEFAULT_PROCESSOR_METRICS_PORT
+
+
+class SinkSettings(_Section):
+    """Graph sink tuning: batches are bounded by size and by time."""
+
+    group_id: str = "lineage-graph-sink"
+    batch_size: int = 5000
+    batch_timeout_s: float = 0.1
+    max_retries: int = 8
+    metrics_port: int = DEFAULT_SINK_METRICS_PORT
+
+
+class LineageSettings(BaseSettings):
+    """All configuration of one lineage-pipeline process.
+
+    Raises :class:`ConfigError` (via :func:`load_settings`) on unknown keys or bad values.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="LINEAGE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path(".lineage")
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    graph: GraphSettings = GraphSettings()
+    processor: ProcessorSettings = ProcessorSettings()
+    sink: SinkSettings = SinkSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``LINEAGE_CONFIG`` (else ``./lineage.yaml`` if present)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return read_config_file(config_file_path())
+
+
+def config_file_path() -> Path | None:
+    """Return the configuration file in effect, or ``None``."""
+    named = os.environ.get("LINEAGE_CONFIG")
+    if named:
+        return Path(named)
+    default = Path("lineage.yaml")
+    return default if default.exists() else None
+
+
+def read_config_file(path: Path | None) -> dict[str, Any]:
+    """Return the mapping in YAML file ``path`` (``{}`` for ``None``).
+
+    Raises :class:`ConfigError` when the file is missing, unreadable or not a mapping.
+    """
+    if path is None:
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return loaded
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Return a one-line-per-problem message naming each bad key and what is wrong."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown configuration key '{key}'")
+        else:
+            lines.append(f"'{key}': {err['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> LineageSettings:
+    """Return the settings in effect, ``overrides`` taking precedence over every source.
+
+    Raises :class:`ConfigError` with each unknown or invalid key named.
+    """
+    try:
+        return LineageSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from exc
