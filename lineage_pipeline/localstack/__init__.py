@@ -1,0 +1,1 @@
+"""The local stack: Tansu broker, FalkorDB server, processor and sink on loopback."""

