@@ -1,0 +1,49 @@
+"""``lineage up``, ``lineage down``, ``lineage status``."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from lineage_pipeline.cli.context import console, settings
+from lineage_pipeline.localstack import stack
+
+
+def register(app: typer.Typer) -> None:
+    """Add the stack commands to ``app``."""
+
+    @app.command()
+    def up() -> None:
+        """Start the local stack (broker, FalkorDB, sink, processor) in the background."""
+        with console.status("starting the local stack") as status:
+            services = stack.up(settings(), progress=lambda msg: status.update(msg))
+        table = Table(title="lineage local stack")
+        for col in ("service", "pid", "listens on", "log"):
+            table.add_column(col)
+        for info in services.values():
+            table.add_row(info.name, str(info.pid), info.address, info.log)
+        console.print(table)
+        console.print("Stop it with [bold]lineage down[/bold].")
+
+    @app.command()
+    def down() -> None:
+        """Stop the local stack's processes by pid."""
+        stopped = stack.down(settings())
+        console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+    @app.command()
+    def status() -> None:
+        """Show each service of the local stack, its pid, address and whether it runs."""
+        rows = stack.status(settings())
+        if not rows:
+            console.print("The local stack is not running here. Start it with [bold]lineage up[/bold].")
+            raise typer.Exit(1)
+        table = Table(title="lineage local stack")
+        for col in ("service", "state", "pid", "listens on", "log"):
+            table.add_column(col)
+        for info, alive in rows:
+            state = "[green]running[/green]" if alive else "[red]stopped[/red]"
+            table.add_row(info.name, state, str(info.pid), info.address, info.log)
+        console.print(table)
+        if not all(alive for _, alive in rows):
+            raise typer.Exit(1)
