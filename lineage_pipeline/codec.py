@@ -20,6 +20,7 @@ raises :class:`~lineage_pipeline.errors.DecodeError` with a stable ``reason``:
 from __future__ import annotations
 
 import io
+import json
 import struct
 from typing import Any, Protocol
 
@@ -80,7 +81,8 @@ class AvroCodec:
     ``name``: the family in :mod:`schemas`; ``version``: the writer/reader version (default:
     the newest shipped); ``registry`` and ``subject``: use the Confluent wire format with this
     Schema Registry client (the schema is registered on first encode, never in the
-    constructor). Thread-safe for encode/decode once constructed.
+    constructor). ``known_schemas`` (version -> schema JSON) replaces the shipped versions,
+    e.g. to run as an older or newer reader. Thread-safe for encode/decode once constructed.
     """
 
     def __init__(
@@ -91,19 +93,23 @@ class AvroCodec:
         registry: SchemaRegistry | None = None,
         subject: str | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        known_schemas: dict[int, dict[str, Any]] | None = None,
     ) -> None:
-        versions = schemas.available_versions(name)
-        if not versions:
+        if known_schemas is None:
+            known_schemas = {v: schemas.load_schema(name, v) for v in schemas.available_versions(name)}
+        if not known_schemas:
             raise EventError(f"no Avro schema named {name!r} ships in schemas/")
         self.name = name
-        self.version = version if version is not None else versions[-1]
-        self._raw = schemas.load_schema(name, self.version)
+        self.version = version if version is not None else max(known_schemas)
+        if self.version not in known_schemas:
+            raise EventError(f"schema {name!r} has no version {self.version}")
+        self._raw = known_schemas[self.version]
+        self._text = json.dumps(self._raw)
         self.schema = parse_schema(self._raw)
         self.fingerprint = schema_fingerprint(self._raw)
-        self._writers: dict[bytes, Any] = {}
-        for v in versions:
-            raw = schemas.load_schema(name, v)
-            self._writers[schema_fingerprint(raw)] = parse_schema(raw)
+        self._writers: dict[bytes, Any] = {
+            schema_fingerprint(raw): parse_schema(raw) for raw in known_schemas.values()
+        }
         self._registry = registry
         self._subject = subject or f"{name}-value"
         self._registry_id: int | None = None
@@ -131,7 +137,7 @@ class AvroCodec:
 
             assert self._registry is not None
             self._registry_id = self._registry.register_schema(
-                self._subject, Schema(schemas.load_schema_text(self.name, self.version), "AVRO")
+                self._subject, Schema(self._text, "AVRO")
             )
         return self._registry_id
 
@@ -172,8 +178,6 @@ class AvroCodec:
             schema = self._registry.get_schema(schema_id)
         except Exception as exc:  # the registry client raises its own error types
             raise DecodeError("unknown_schema_id", f"schema id {schema_id}: {exc}") from exc
-        import json
-
         parsed = parse_schema(json.loads(schema.schema_str))
         self._registry_schemas[schema_id] = parsed
         return parsed
@@ -214,3 +218,17 @@ class EventCodec:
             return LineageEvent.from_record(record)
         except ValidationError as exc:
             raise DecodeError("invalid_event", str(exc).splitlines()[0]) from exc
+
+
+def registry_client(url: str | None) -> SchemaRegistry | None:
+    """Return a Schema Registry client for ``url`` (``mock://...`` for an in-process one).
+
+    ``None`` for no URL: the codecs then use Avro single-object encoding. No network I/O
+    happens here; the client connects on first use.
+    """
+    if not url:
+        return None
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    client: SchemaRegistry = SchemaRegistryClient.new_client({"url": url})
+    return client

@@ -161,26 +161,36 @@ def broker_binary() -> str:
         raise StackError(f"no Tansu broker binary: {exc}. Install with `make install`.") from exc
 
 
-def start_broker(data_dir: Path, port: int | None = None, timeout_s: float = 60.0) -> ManagedProcess:
+def start_broker(
+    data_dir: Path,
+    port: int | None = None,
+    timeout_s: float = 60.0,
+    advertised: str | None = None,
+) -> ManagedProcess:
     """Start a Tansu broker on ``127.0.0.1:port`` (a free port by default).
 
     Storage is in memory (the only engine compiled into this Tansu build): topics live as
-    long as the process. Ready when the Kafka port accepts connections and answers metadata.
+    long as the process. ``advertised`` (``host:port``) is the address clients are told to
+    use, e.g. a TLS-terminating proxy in front of the broker. Ready when the Kafka port
+    accepts connections (and, when it advertises itself, answers metadata).
     """
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised_url = f"tcp://{advertised}" if advertised else url
     argv = [
         broker_binary(),
         "broker",
         "--listener-url",
         url,
         "--advertised-listener-url",
-        url,
+        advertised_url,
         "--storage-engine",
         "memory://tansu/",
     ]
 
     def ready() -> bool:
+        if advertised:
+            return port_open(port)
         return port_open(port) and _broker_answers(f"127.0.0.1:{port}")
 
     return spawn("broker", argv, port, data_dir / "logs" / "broker.log", ready, timeout_s,
