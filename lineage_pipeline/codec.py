@@ -14,7 +14,15 @@ older or newer writer schemas against the reader's (Avro schema resolution); any
 raises :class:`~lineage_pipeline.errors.DecodeError` with a stable ``reason``:
 ``empty``, ``bad_magic``, ``truncated``, ``unknown_fingerprint``, ``unknown_schema_id``,
 ``no_schema_registry``, ``malformed_avro``, ``trailing_bytes``, ``invalid_event``,
-``too_large``.
+``too_large``, ``integrity_mismatch``.
+
+Hostile input is bounded in time and memory: a message is at most ``max_message_bytes``;
+every array and map item of the shipped schemas encodes in at least one byte (a test lints
+this), so a declared count can never exceed the bytes that remain, and strings are read
+from the message buffer without preallocation. Integrity: the emitter sends a CRC-32 of the
+value in the ``lineage-crc32`` Kafka header (:func:`integrity_header`); the processor checks
+it (:func:`check_integrity`), so a payload changed on the way is detected, not decoded
+into different content.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from __future__ import annotations
 import io
 import json
 import struct
+import zlib
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import fastavro
@@ -232,3 +242,32 @@ def registry_client(url: str | None) -> SchemaRegistry | None:
 
     client: SchemaRegistry = SchemaRegistryClient.new_client({"url": url})
     return client
+
+
+#: Kafka header that carries the CRC-32 (zlib, big-endian 4 bytes) of the message value.
+INTEGRITY_HEADER = "lineage-crc32"
+
+
+def integrity_header(value: bytes) -> tuple[str, bytes]:
+    """Return the ``(name, value)`` Kafka header carrying the CRC-32 of ``value``."""
+    return INTEGRITY_HEADER, zlib.crc32(value).to_bytes(4, "big")
+
+
+def check_integrity(value: bytes, headers: Sequence[tuple[str, bytes | None]] | None) -> bool:
+    """Check ``value`` against its ``lineage-crc32`` header.
+
+    Returns ``True`` when the header is present and matches, ``False`` when there is no
+    such header (third-party producers). Raises :class:`DecodeError` (reason
+    ``integrity_mismatch``) when it does not match.
+    """
+    for name, raw in headers or ():
+        if name == INTEGRITY_HEADER:
+            expected = raw or b""
+            actual = zlib.crc32(value).to_bytes(4, "big")
+            if expected != actual:
+                raise DecodeError(
+                    "integrity_mismatch",
+                    f"CRC-32 {actual.hex()} of the value != header {expected.hex()}",
+                )
+            return True
+    return False

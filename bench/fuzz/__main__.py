@@ -1,0 +1,3 @@
+from bench.fuzz import main
+
+main()
