@@ -139,11 +139,17 @@ class JobFacets(_Model):
 
 
 class SchemaField(_Model):
-    """One column of a dataset schema (OpenLineage ``schema`` facet field)."""
+    """One column of a dataset schema (OpenLineage ``schema`` facet field).
+
+    ``tags`` are classification tags such as ``PII`` or ``PII.email`` (OpenLineage ``tags``
+    facet keys); they propagate downstream along column lineage unless a transformation
+    masks the value.
+    """
 
     name: str
     type: str | None = None
     description: str | None = None
+    tags: list[str] = Field(default_factory=list)
 
 
 class Transformation(_Model):
