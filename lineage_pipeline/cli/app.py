@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from lineage_pipeline.cli import context, stack_commands
+from lineage_pipeline.cli.dlq_commands import dlq_app
 from lineage_pipeline.errors import ConfigError, LineageError, QueryError
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ def _global_options(
 
 
 stack_commands.register(app)
+app.add_typer(dlq_app, name="dlq")
 
 
 def _mount_optional_parts() -> None:

@@ -1,0 +1,151 @@
+"""Reading and replaying the dead-letter queue (``topics.dlq``).
+
+A DLQ record keeps the original bytes as its value; its headers say why and where from:
+``reason``, ``detail``, ``source_topic``, ``source_partition``, ``source_offset``,
+``dlq_time_ms``. A record's id is ``<partition>:<offset>`` in the DLQ topic.
+Replaying publishes the original bytes (or a corrected version) back to the source topic
+with a ``dlq_replayed_from`` header, so the processor takes it like any new event.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from lineage_pipeline.errors import ConfigError, QueryError, TransportError
+from lineage_pipeline.settings import LineageSettings
+
+
+@dataclass
+class DlqRecord:
+    """One dead-lettered message with the reason and origin from its headers."""
+
+    id: str
+    value: bytes
+    key: bytes | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """The stable reason code (``unknown_fingerprint``, ``invalid_json``...)."""
+        return self.headers.get("reason", "unknown")
+
+    def summary(self) -> dict[str, Any]:
+        """Return the record's metadata as a JSON-ready dict (no payload)."""
+        return {
+            "id": self.id,
+            "reason": self.reason,
+            "detail": self.headers.get("detail", ""),
+            "source_topic": self.headers.get("source_topic"),
+            "source_partition": _int(self.headers.get("source_partition")),
+            "source_offset": _int(self.headers.get("source_offset")),
+            "dlq_time_ms": _int(self.headers.get("dlq_time_ms")),
+            "bytes": len(self.value),
+        }
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def parse_id(record_id: str) -> tuple[int, int]:
+    """Parse ``<partition>:<offset>``; raises :class:`ConfigError` with the expected form."""
+    try:
+        partition, offset = record_id.split(":")
+        return int(partition), int(offset)
+    except ValueError as exc:
+        raise ConfigError(
+            f"DLQ record id {record_id!r} is not of the form PARTITION:OFFSET "
+            "(see `lineage dlq list`)"
+        ) from exc
+
+
+def _consumer(settings: LineageSettings) -> Consumer:
+    return Consumer({
+        **settings.kafka.client_config(),
+        "group.id": "lineage-dlq-reader",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+    })
+
+
+def read_dlq(settings: LineageSettings, timeout_s: float = 15.0) -> list[DlqRecord]:
+    """Return every record in the DLQ topic, oldest first per partition.
+
+    Raises :class:`TransportError` when the broker cannot be reached.
+    """
+    consumer = _consumer(settings)
+    try:
+        topic = settings.topics.dlq
+        try:
+            md = consumer.list_topics(topic, timeout=timeout_s)
+        except Exception as exc:
+            raise TransportError(f"cannot reach the broker: {exc}") from exc
+        partitions = sorted(md.topics[topic].partitions) if topic in md.topics else []
+        assignments, ends = [], {}
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            if high > low:
+                assignments.append(TopicPartition(topic, p, low))
+                ends[p] = high
+        if not assignments:
+            return []
+        consumer.assign(assignments)
+        records: list[DlqRecord] = []
+        done: set[int] = set()
+        deadline = time.monotonic() + timeout_s
+        while len(done) < len(ends) and time.monotonic() < deadline:
+            for msg in consumer.consume(500, 0.5):
+                if msg.error() is not None:
+                    continue
+                p, off = msg.partition(), msg.offset()
+                headers = {k: (v or b"").decode("utf-8", "replace") for k, v in msg.headers() or []}
+                records.append(DlqRecord(f"{p}:{off}", msg.value() or b"", msg.key(), headers))
+                if off + 1 >= ends[p]:
+                    done.add(p)
+        return records
+    finally:
+        consumer.close()
+
+
+def get_record(settings: LineageSettings, record_id: str) -> DlqRecord:
+    """Return the DLQ record ``record_id``; raises :class:`QueryError` if there is none."""
+    parse_id(record_id)
+    for record in read_dlq(settings):
+        if record.id == record_id:
+            return record
+    raise QueryError(f"no DLQ record {record_id} in {settings.topics.dlq}; see `lineage dlq list`")
+
+
+def replay(
+    settings: LineageSettings,
+    record: DlqRecord,
+    value: bytes | None = None,
+    to_topic: str | None = None,
+) -> str:
+    """Publish ``record`` (or the corrected ``value``) to its source topic; return the topic.
+
+    Raises :class:`ConfigError` when the source topic is unknown and ``to_topic`` not given,
+    :class:`TransportError` when the broker does not confirm delivery.
+    """
+    topic = to_topic or record.headers.get("source_topic")
+    if not topic:
+        raise ConfigError(f"DLQ record {record.id} names no source topic; pass --to TOPIC")
+    producer = Producer(settings.kafka.client_config())
+    errors: list[str] = []
+    producer.produce(
+        topic,
+        value=record.value if value is None else value,
+        key=record.key,
+        headers=[("dlq_replayed_from", record.id.encode())],
+        on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
+    )
+    if producer.flush(30) or errors:
+        raise TransportError(f"replay of {record.id} to {topic} not confirmed: {errors}")
+    return topic
