@@ -19,6 +19,11 @@ EMITTER_DROPPED = Counter(
     "lineage_emitter_dropped_total", "Events the emitter dropped, by reason.", ["reason"]
 )
 EMITTER_SPOOL_BYTES = Gauge("lineage_emitter_spool_bytes", "Bytes waiting in the local spool.")
+EMITTER_CAPTURE_ERRORS = Counter(
+    "lineage_emitter_capture_errors_total",
+    "Failures inside an integration's capture code (logged, never raised into the job).",
+    ["integration"],
+)  # integration: the job type's integration, lower-case (python, pytorch, spark)
 
 # -- processor -------------------------------------------------------------------------------
 EVENTS_IN = Counter(
@@ -59,6 +64,11 @@ SINK_WRITE_ERRORS = Counter(
     "lineage_sink_write_errors_total", "Graph write failures, by retryable or not.", ["retryable"]
 )
 SINK_RECORDS = Counter("lineage_sink_records_total", "Mutation records written to the graph.")
+SINK_DLQ = Counter(
+    "lineage_sink_dlq_total",
+    "Records the sink sent to the dead-letter queue, by reason.",
+    ["reason"],
+)  # reason: a DecodeError reason, invalid_mutations, graph_rejected
 EVENT_TO_GRAPH_SECONDS = Histogram(
     "lineage_event_to_graph_seconds",
     "From the event's eventTime to its graph commit.",

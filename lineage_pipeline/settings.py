@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from lineage_pipeline.errors import ConfigError
+from lineage_pipeline.freshness import FreshnessPolicy
 
 DEFAULT_BROKER_PORT = 19092
 DEFAULT_GRAPH_PORT = 16379
@@ -127,6 +128,8 @@ class ProcessorSettings(_Section):
     batch_size: int = 500
     batch_timeout_s: float = 0.05
     metrics_port: int = DEFAULT_PROCESSOR_METRICS_PORT
+    #: Address /metrics binds to: loopback locally, ``0.0.0.0`` in a container (docker-compose.yml).
+    metrics_addr: str = "127.0.0.1"
 
 
 class SinkSettings(_Section):
@@ -137,6 +140,8 @@ class SinkSettings(_Section):
     batch_timeout_s: float = 0.1
     max_retries: int = 8
     metrics_port: int = DEFAULT_SINK_METRICS_PORT
+    #: Address /metrics binds to: loopback locally, ``0.0.0.0`` in a container (docker-compose.yml).
+    metrics_addr: str = "127.0.0.1"
 
 
 class LineageSettings(BaseSettings):
@@ -155,6 +160,13 @@ class LineageSettings(BaseSettings):
     graph: GraphSettings = GraphSettings()
     processor: ProcessorSettings = ProcessorSettings()
     sink: SinkSettings = SinkSettings()
+    #: Freshness SLAs (configured per dataset uid/glob, else learned): used by the sink's
+    #: freshness gauges and by `lineage freshness`, so both agree.
+    freshness: FreshnessPolicy = FreshnessPolicy()
+    #: The emitter SDK's section, validated (unknown keys rejected) by
+    #: ``emitters.config.EmitterSettings``; kept untyped here so lineage_pipeline does not
+    #: import emitters, and so every process reads the same file.
+    emitter: dict[str, Any] = {}
 
     @classmethod
     def settings_customise_sources(
