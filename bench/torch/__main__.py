@@ -1,0 +1,7 @@
+"""``python -m bench.torch``: run the PyTorch emitter overhead benchmark."""
+
+import sys
+
+from bench.torch import main
+
+sys.exit(main())

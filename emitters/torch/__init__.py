@@ -1,0 +1,46 @@
+"""PyTorch emitter (extra ``[torch]``): lineage of training and inference runs.
+
+Usage::
+
+    from emitters.torch import seed_everything, training_run
+
+    seed_everything(0)
+    with training_run("train_classifier", "ml", model=model, optimizer=opt,
+                      loaders={"train": train_loader},
+                      dataset_uris={"train": "data/features.parquet"}, epochs=5) as run:
+        for epoch in range(5):
+            ...                                   # the unchanged training loop
+            run.log_epoch(epoch, loss=epoch_loss)  # RUNNING at a bounded rate
+        torch.save(model.state_dict(), "model.pt")  # output dataset, kind "model", sha256
+
+    with inference_run("score", "ml", outputs=["predictions.csv"]) as run:
+        model.load_state_dict(torch.load("model.pt"))  # input dataset, kind "model"
+        ...                                             # write predictions.csv
+
+See :mod:`emitters.torch.run` for the event flow and guarantees,
+:mod:`emitters.torch.fingerprint` for how datasets and models are fingerprinted.
+"""
+
+from emitters.torch.fingerprint import (
+    DatasetFingerprint,
+    architecture_digest,
+    fingerprint_dataset,
+    weights_digest,
+)
+from emitters.torch.run import RunSpec, TorchRun, current_run, inference_run, training_run
+from emitters.torch.seeds import record_seed, recorded_seeds, seed_everything
+
+__all__ = [
+    "DatasetFingerprint",
+    "RunSpec",
+    "TorchRun",
+    "architecture_digest",
+    "current_run",
+    "fingerprint_dataset",
+    "inference_run",
+    "record_seed",
+    "recorded_seeds",
+    "seed_everything",
+    "training_run",
+    "weights_digest",
+]

@@ -1,0 +1,40 @@
+// Nodes: resolve a NODE string to a node, suggest near misses, attach jobs and datasets.
+// Every query returns plain values and property maps (never node objects) and uses only
+// Cypher that FalkorDB and Neo4j share (no APOC, no elementId, epoch-millisecond numbers).
+
+// name: resolve_node
+// Every node whose uid is exactly $id: label and properties (a run id, a dataset version
+// "namespace:name@version", a dataset or a job "namespace:name", a field "...#column").
+MATCH (n:Run {uid: $id}) RETURN 'Run' AS label, properties(n) AS props
+UNION ALL
+MATCH (n:DatasetVersion {uid: $id}) RETURN 'DatasetVersion' AS label, properties(n) AS props
+UNION ALL
+MATCH (n:Dataset {uid: $id}) RETURN 'Dataset' AS label, properties(n) AS props
+UNION ALL
+MATCH (n:Job {uid: $id}) RETURN 'Job' AS label, properties(n) AS props
+UNION ALL
+MATCH (n:Field {uid: $id}) RETURN 'Field' AS label, properties(n) AS props
+
+// name: suggest_nodes
+// Datasets and jobs whose uid contains $needle (for "did you mean" hints), at most $limit each.
+MATCH (n:Dataset) WHERE n.uid CONTAINS $needle RETURN 'Dataset' AS label, n.uid AS uid LIMIT $limit
+UNION ALL
+MATCH (n:Job) WHERE n.uid CONTAINS $needle RETURN 'Job' AS label, n.uid AS uid LIMIT $limit
+
+// name: run_jobs
+// The job of each run in $uids.
+UNWIND $uids AS uid
+MATCH (r:Run {uid: uid})-[:RUN_OF]->(j:Job)
+RETURN r.uid AS src, j.uid AS uid, properties(j) AS props
+
+// name: version_datasets
+// The dataset of each dataset version in $uids.
+UNWIND $uids AS uid
+MATCH (v:DatasetVersion {uid: uid})-[:VERSION_OF]->(d:Dataset)
+RETURN v.uid AS src, d.uid AS uid, properties(d) AS props
+
+// name: version_fields
+// The fields (columns, with their statistics) of each dataset version in $uids.
+UNWIND $uids AS uid
+MATCH (v:DatasetVersion {uid: uid})-[:HAS_FIELD]->(f:Field)
+RETURN v.uid AS version_uid, properties(f) AS field

@@ -1,0 +1,78 @@
+"""The fixed upsert statements, one per node label and one per (type, from label, to label).
+
+Generated once at import from the :class:`NodeLabel` and :class:`RelType` allow-lists; the
+writer only ever picks one of these texts and passes the data as the ``$rows`` parameter.
+Every statement is ``UNWIND $rows AS row MERGE ... SET ...`` and works unchanged on FalkorDB
+and Neo4j.
+
+Row shapes (built by :mod:`graph_sink.writer`, one row per distinct node or edge)::
+
+    node: {"uid": str, "first": int|None, "last": int|None, "props": {...}}
+          (+ "state": str|None for Run)
+    edge: {"src": str, "dst": str, "first": int|None, "last": int|None, "props": {...}}
+
+Property rules (the graph-properties contract):
+
+- ``observed_at`` keeps the smallest observation (``first``), ``updated_at`` the largest
+  (``last``); a missing value on either side never wins.
+- ``Run.state``: a stored terminal state (COMPLETE, FAIL, ABORT) is never replaced by a
+  non-terminal one; otherwise the newer write wins.
+- every other property: ``SET n += row.props`` (last write wins).
+- an edge MERGEs its two endpoint nodes by ``uid`` first, creating bare nodes when missing, so
+  the order in which nodes and edges arrive does not matter.
+"""
+
+from __future__ import annotations
+
+from lineage_pipeline.graph_model import TERMINAL_STATES, NodeLabel, RelType
+
+_TERMINAL = "[" + ", ".join(f"'{s}'" for s in TERMINAL_STATES) + "]"
+
+
+def _time_rules(var: str) -> str:
+    return (
+        f"SET {var}.observed_at = CASE WHEN row.first IS NULL OR ({var}.observed_at IS NOT NULL "
+        f"AND {var}.observed_at <= row.first) THEN {var}.observed_at ELSE row.first END,\n"
+        f"    {var}.updated_at = CASE WHEN row.last IS NULL OR ({var}.updated_at IS NOT NULL "
+        f"AND {var}.updated_at >= row.last) THEN {var}.updated_at ELSE row.last END"
+    )
+
+
+_STATE_RULE = (
+    ",\n    n.state = CASE WHEN row.state IS NULL THEN n.state "
+    f"WHEN n.state IN {_TERMINAL} AND NOT row.state IN {_TERMINAL} THEN n.state "
+    "ELSE row.state END"
+)
+
+
+def _node_cypher(label: NodeLabel) -> str:
+    state = _STATE_RULE if label is NodeLabel.RUN else ""
+    return (
+        "UNWIND $rows AS row\n"
+        f"MERGE (n:{label.value} {{uid: row.uid}})\n"
+        f"{_time_rules('n')}{state}\n"
+        "SET n += row.props"
+    )
+
+
+def _edge_cypher(rel: RelType, src: NodeLabel, dst: NodeLabel) -> str:
+    return (
+        "UNWIND $rows AS row\n"
+        f"MERGE (a:{src.value} {{uid: row.src}})\n"
+        f"MERGE (b:{dst.value} {{uid: row.dst}})\n"
+        f"MERGE (a)-[r:{rel.value}]->(b)\n"
+        f"{_time_rules('r')}\n"
+        "SET r += row.props"
+    )
+
+
+#: ``label -> UNWIND ... MERGE`` statement text.
+NODE_UPSERT: dict[NodeLabel, str] = {label: _node_cypher(label) for label in NodeLabel}
+
+#: ``(type, from label, to label) -> UNWIND ... MERGE`` statement text.
+EDGE_UPSERT: dict[tuple[RelType, NodeLabel, NodeLabel], str] = {
+    (rel, src, dst): _edge_cypher(rel, src, dst)
+    for rel in RelType
+    for src in NodeLabel
+    for dst in NodeLabel
+}

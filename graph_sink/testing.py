@@ -1,0 +1,152 @@
+"""Hand-built graph mutations and graph snapshots, for tests and benchmarks.
+
+:func:`run_mutations` builds the mutations of one finished run the way the graph model
+describes them (Job, Run, Dataset, DatasetVersion, Field nodes; RUN_OF, CONSUMED_BY,
+GENERATED, VERSION_OF, HAS_FIELD, DERIVED_FROM edges), without going through lineage events
+or the stream processor. :func:`snapshot` reads a whole graph back for equality checks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graph_sink.backends.base import GraphBackend
+from lineage_pipeline.graph_model import (
+    EdgeUpsert,
+    GraphMutations,
+    NodeLabel,
+    NodeUpsert,
+    PropValue,
+    RelType,
+    dataset_uid,
+    field_uid,
+    job_uid,
+    version_uid,
+)
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    """A dataset version read or written by a run; ``fields``: column -> statistics."""
+
+    namespace: str
+    name: str
+    version: str
+    kind: str = "table"
+    digest: str | None = None
+    row_count: int | None = None
+    fields: Mapping[str, Mapping[str, PropValue]] = field(default_factory=dict)
+
+    @property
+    def dataset_uid(self) -> str:
+        return dataset_uid(self.namespace, self.name)
+
+    @property
+    def uid(self) -> str:
+        return version_uid(self.namespace, self.name, self.version)
+
+
+def run_mutations(
+    job: tuple[str, str],
+    run_id: str,
+    *,
+    time_ms: int,
+    inputs: Sequence[VersionSpec] = (),
+    outputs: Sequence[VersionSpec] = (),
+    state: str = "COMPLETE",
+    duration_ms: int = 1000,
+    metrics: dict[str, float] | None = None,
+    parameters: dict[str, Any] | None = None,
+    git_sha: str | None = None,
+    event_id: str | None = None,
+) -> GraphMutations:
+    """Return the mutations of run ``run_id`` of job ``(namespace, name)``.
+
+    The run started at ``time_ms`` and (for terminal states) ended ``duration_ms`` later;
+    every upsert is observed at the end time (the start time for START/RUNNING).
+    """
+    ns, name = job
+    terminal = state in ("COMPLETE", "FAIL", "ABORT")
+    seen = time_ms + duration_ms if terminal else time_ms
+    juid = job_uid(ns, name)
+    nodes = [
+        NodeUpsert(NodeLabel.JOB, juid, {"namespace": ns, "name": name, "observed_at": seen}),
+        NodeUpsert(NodeLabel.RUN, run_id, {
+            "runId": run_id, "job_uid": juid, "state": state, "startTime": time_ms,
+            "endTime": time_ms + duration_ms if terminal else None,
+            "metrics": json.dumps(metrics or {}, sort_keys=True),
+            "parameters": json.dumps(parameters or {}, sort_keys=True),
+            "gitSha": git_sha, "observed_at": seen,
+        }),
+    ]
+    edges = [EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, run_id, NodeLabel.JOB, juid,
+                        {"observed_at": seen})]
+    for spec, role in [(i, "input") for i in inputs] + [(o, "output") for o in outputs]:
+        props: dict[str, PropValue] = {
+            "namespace": spec.namespace, "name": spec.name, "dataset_uid": spec.dataset_uid,
+            "version": spec.version, "kind": spec.kind, "digest": spec.digest,
+            "digestAlgorithm": "sha256" if spec.digest else None, "rowCount": spec.row_count,
+            "schema": json.dumps([{"name": c, "type": str(s.get("type", "double"))}
+                                  for c, s in spec.fields.items()]),
+            "observed_at": seen,
+        }
+        if role == "output":
+            props["producedByRunId"] = run_id
+        nodes.append(NodeUpsert(NodeLabel.DATASET, spec.dataset_uid, {
+            "namespace": spec.namespace, "name": spec.name, "kind": spec.kind,
+            "observed_at": seen}))
+        nodes.append(NodeUpsert(NodeLabel.DATASET_VERSION, spec.uid, props))
+        edges.append(EdgeUpsert(RelType.VERSION_OF, NodeLabel.DATASET_VERSION, spec.uid,
+                                NodeLabel.DATASET, spec.dataset_uid, {"observed_at": seen}))
+        for column, stats in spec.fields.items():
+            fuid = field_uid(spec.uid, column)
+            nodes.append(NodeUpsert(NodeLabel.FIELD, fuid, {
+                "name": column, "type": "double", "version_uid": spec.uid,
+                "dataset_uid": spec.dataset_uid, **stats, "observed_at": seen}))
+            edges.append(EdgeUpsert(RelType.HAS_FIELD, NodeLabel.DATASET_VERSION, spec.uid,
+                                    NodeLabel.FIELD, fuid, {"observed_at": seen}))
+        if role == "input":
+            edges.append(EdgeUpsert(RelType.CONSUMED_BY, NodeLabel.DATASET_VERSION, spec.uid,
+                                    NodeLabel.RUN, run_id, {"observed_at": seen}))
+        else:
+            edges.append(EdgeUpsert(RelType.GENERATED, NodeLabel.RUN, run_id,
+                                    NodeLabel.DATASET_VERSION, spec.uid, {"observed_at": seen}))
+            for src in inputs:
+                edges.append(EdgeUpsert(RelType.DERIVED_FROM, NodeLabel.DATASET_VERSION, spec.uid,
+                                        NodeLabel.DATASET_VERSION, src.uid,
+                                        {"runId": run_id, "observed_at": seen}))
+    return GraphMutations(event_id or f"event-{run_id}-{state}", seen, seen, nodes, edges)
+
+
+def snapshot(backend: GraphBackend) -> dict[str, Any]:
+    """Return every node and relationship of the graph, sorted, for equality checks.
+
+    ``{"nodes": [(label, uid, props)], "edges": [(type, from uid, to uid, props)]}`` with
+    props as sorted item tuples.
+    """
+    nodes = backend.query("MATCH (n) RETURN labels(n)[0] AS label, properties(n) AS props")
+    edges = backend.query(
+        "MATCH (a)-[r]->(b) RETURN type(r) AS type, a.uid AS src, b.uid AS dst, "
+        "properties(r) AS props"
+    )
+    return {
+        "nodes": sorted((n["label"], n["props"]["uid"], _items(n["props"])) for n in nodes),
+        "edges": sorted((e["type"], e["src"], e["dst"], _items(e["props"])) for e in edges),
+    }
+
+
+def counts(backend: GraphBackend) -> dict[str, int]:
+    """Return the number of nodes per label and relationships per type."""
+    out: dict[str, int] = {}
+    for row in backend.query("MATCH (n) RETURN labels(n)[0] AS k, count(n) AS c"):
+        out[row["k"]] = row["c"]
+    for row in backend.query("MATCH ()-[r]->() RETURN type(r) AS k, count(r) AS c"):
+        out[row["k"]] = row["c"]
+    return out
+
+
+def _items(props: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in props.items()))

@@ -1,0 +1,238 @@
+"""Batched idempotent graph writes on a real FalkorDB: property rules, round trips, schema."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+
+from graph_sink.backends import GraphBackend, open_backend
+from graph_sink.backends.falkordb import FalkorDBBackend
+from graph_sink.statements import EDGE_UPSERT, NODE_UPSERT
+from graph_sink.testing import VersionSpec, counts, run_mutations, snapshot
+from graph_sink.writer import GraphWriter
+from lineage_pipeline.errors import GraphError, GraphUnavailable
+from lineage_pipeline.graph_model import (
+    EdgeUpsert,
+    GraphMutations,
+    NodeLabel,
+    NodeUpsert,
+    RelType,
+)
+from lineage_pipeline.localstack.processes import free_port
+from lineage_pipeline.settings import GraphSettings
+
+
+def _backend(port: int, name: str) -> FalkorDBBackend:
+    backend = open_backend(GraphSettings(url=f"redis://127.0.0.1:{port}", name=name))
+    assert isinstance(backend, FalkorDBBackend)
+    return backend
+
+
+@pytest.fixture
+def backend(falkordb_server: int, graph_name: str) -> Iterator[FalkorDBBackend]:
+    b = _backend(falkordb_server, graph_name)
+    b.ensure_schema()
+    yield b
+    b.close()
+
+
+def _pipeline() -> list[GraphMutations]:
+    """Two deliveries of a three-step pipeline (ingest -> train -> evaluate)."""
+    out = []
+    for n, t in ((1, 1_000_000), (2, 2_000_000)):
+        landing = VersionSpec("file", "/data/landing.csv", f"d{n}", digest=f"land{n}",
+                              fields={"radius": {"mean": 16.0 * n, "nullCount": 0}})
+        raw = VersionSpec("file", "/data/raw.parquet", f"r{n}", digest=f"raw{n}",
+                          fields={"radius": {"mean": 16.0 * n, "nullCount": 0}})
+        model = VersionSpec("file", "/data/model.pkl", f"m{n}", kind="model", digest=f"mod{n}")
+        out.append(run_mutations(("demo", "ingest"), f"ingest-{n}", time_ms=t,
+                                 inputs=[landing], outputs=[raw]))
+        out.append(run_mutations(("demo", "train"), f"train-{n}", time_ms=t + 10_000,
+                                 inputs=[raw], outputs=[model], metrics={"loss": 0.1 * n}))
+    return out
+
+
+def _node(backend: GraphBackend, label: str, uid: str) -> dict[str, object]:
+    rows = backend.query(f"MATCH (n:{label} {{uid: $uid}}) RETURN properties(n) AS p", {"uid": uid})
+    assert len(rows) == 1, rows
+    return rows[0]["p"]  # type: ignore[no-any-return]
+
+
+def test_schema_has_unique_uid_constraint_per_label_and_is_idempotent(
+    backend: FalkorDBBackend,
+) -> None:
+    backend.ensure_schema()  # second time: no error
+    rows = backend.query("CALL db.constraints()")
+    unique = {(r["label"], tuple(r["properties"]), r["status"])
+              for r in rows if r["type"] == "UNIQUE"}
+    assert unique == {(label.value, ("uid",), "OPERATIONAL") for label in NodeLabel}
+
+
+def test_writing_the_same_mutations_twice_gives_identical_counts(backend: FalkorDBBackend) -> None:
+    writer = GraphWriter(backend, batch_size=7)
+    mutations = _pipeline()
+    writer.write(mutations)
+    once = (counts(backend), snapshot(backend))
+    writer.write(mutations)
+    for m in mutations:  # and once more, record by record
+        writer.write([m])
+    assert (counts(backend), snapshot(backend)) == once
+    assert once[0] == {
+        "Job": 2, "Run": 4, "Dataset": 3, "DatasetVersion": 6, "Field": 4,
+        "RUN_OF": 4, "CONSUMED_BY": 4, "GENERATED": 4, "VERSION_OF": 6, "HAS_FIELD": 4,
+        "DERIVED_FROM": 4,
+    }
+
+
+def test_arrival_order_does_not_matter(
+    falkordb_server: int, backend: FalkorDBBackend, graph_name: str
+) -> None:
+    mutations = _pipeline()
+    GraphWriter(backend).write(mutations)
+    other = _backend(falkordb_server, graph_name + "_rev")
+    try:
+        other.ensure_schema()
+        writer = GraphWriter(other, batch_size=3)
+        # edges of every record first (bare endpoint nodes), then the nodes, newest first
+        for m in reversed(mutations):
+            writer.write([GraphMutations(m.source_event_id, m.event_time, m.published_at,
+                                         [], m.edges)])
+        for m in reversed(mutations):
+            writer.write([GraphMutations(m.source_event_id, m.event_time, m.published_at,
+                                         m.nodes, [])])
+        assert snapshot(other) == snapshot(backend)
+    finally:
+        other.close()
+
+
+def _run(uid: str, state: str, t: int, **props: object) -> GraphMutations:
+    node = NodeUpsert(NodeLabel.RUN, uid, {"state": state, "observed_at": t, **props})  # type: ignore[dict-item]
+    return GraphMutations(f"e-{uid}-{state}-{t}", t, t, [node], [])
+
+
+@pytest.mark.parametrize("same_batch", [False, True])
+def test_run_state_terminal_wins(backend: FalkorDBBackend, same_batch: bool) -> None:
+    writer = GraphWriter(backend)
+    sequences = {
+        "r1": ["START", "COMPLETE", "RUNNING"],  # late RUNNING after COMPLETE
+        "r2": ["COMPLETE", "START"],             # START arrives last
+        "r3": ["START", "RUNNING"],              # no terminal yet: newest wins
+        "r4": ["RUNNING", "FAIL", "STALE"],      # STALE never hides FAIL
+        "r5": ["COMPLETE", "FAIL"],              # terminal after terminal: newest wins
+    }
+    batch = [_run(uid, s, 100 + i) for uid, states in sequences.items()
+             for i, s in enumerate(states)]
+    if same_batch:
+        writer.write(batch)
+    else:
+        for m in batch:
+            writer.write([m])
+    states = {uid: _node(backend, "Run", uid)["state"] for uid in sequences}
+    assert states == {"r1": "COMPLETE", "r2": "COMPLETE", "r3": "RUNNING", "r4": "FAIL",
+                      "r5": "FAIL"}
+
+
+@pytest.mark.parametrize("same_batch", [False, True])
+def test_observed_at_is_the_first_observation_and_updated_at_the_last(
+    backend: FalkorDBBackend, same_batch: bool
+) -> None:
+    def rec(t: int) -> GraphMutations:
+        return GraphMutations(f"e{t}", t, t,
+                              [NodeUpsert(NodeLabel.JOB, "ns:j", {"observed_at": t})],
+                              [EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, "run", NodeLabel.JOB,
+                                          "ns:j", {"observed_at": t})])
+
+    batch = [rec(200), rec(100), rec(300), rec(150)]
+    writer = GraphWriter(backend)
+    if same_batch:
+        writer.write(batch)  # the same edge four times in one statement, folded
+    else:
+        for m in batch:
+            writer.write([m])
+    job = _node(backend, "Job", "ns:j")
+    assert (job["observed_at"], job["updated_at"]) == (100, 300)
+    edge = backend.query("MATCH (:Run)-[r:RUN_OF]->(:Job) RETURN properties(r) AS p")
+    assert [(e["p"]["observed_at"], e["p"]["updated_at"]) for e in edge] == [(100, 300)]
+    # the run node exists only as a bare endpoint: no times of its own
+    assert _node(backend, "Run", "run") == {"uid": "run"}
+
+
+def test_null_and_non_finite_values_never_erase_stored_ones(backend: FalkorDBBackend) -> None:
+    writer = GraphWriter(backend)
+    uid = "file:/x@1"
+    writer.write([GraphMutations("a", 1, 1, [NodeUpsert(
+        NodeLabel.DATASET_VERSION, uid, {"rowCount": 5, "digest": "abc", "observed_at": 1})])])
+    writer.write([GraphMutations("b", 2, 2, [NodeUpsert(
+        NodeLabel.DATASET_VERSION, uid,
+        {"rowCount": None, "digest": "abd", "bytes": math.nan, "observed_at": 2,
+         "uid": "hijack", "updated_at": 99})])])
+    assert _node(backend, "DatasetVersion", uid) == {
+        "uid": uid, "rowCount": 5, "digest": "abd", "observed_at": 1, "updated_at": 2}
+
+
+def test_n_mutations_take_at_most_ceil_n_over_batch_size_round_trips_per_group(
+    backend: FalkorDBBackend,
+) -> None:
+    """Regression check that batching is in effect (counted by the backend, not timed)."""
+    n, batch_size = 23, 5
+    mutations = [
+        GraphMutations(f"e{i}", i, i,
+                       [NodeUpsert(NodeLabel.RUN, f"run-{i}",
+                                   {"state": "COMPLETE", "observed_at": i}),
+                        NodeUpsert(NodeLabel.JOB, f"ns:job-{i}", {"observed_at": i})],
+                       [EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, f"run-{i}", NodeLabel.JOB,
+                                   f"ns:job-{i}", {"observed_at": i})])
+        for i in range(n)
+    ]
+    before = backend.stats.round_trips
+    GraphWriter(backend, batch_size=batch_size).write(mutations)
+    bound = math.ceil(n / batch_size)
+    per_group = backend.stats.by_cypher
+    groups = {
+        "Run": per_group[NODE_UPSERT[NodeLabel.RUN]],
+        "Job": per_group[NODE_UPSERT[NodeLabel.JOB]],
+        "RUN_OF": per_group[EDGE_UPSERT[(RelType.RUN_OF, NodeLabel.RUN, NodeLabel.JOB)]],
+    }
+    assert groups == {"Run": bound, "Job": bound, "RUN_OF": bound}
+    assert sum(per_group.values()) == 3 * bound
+    assert backend.stats.round_trips - before == 1  # FalkorDB: one pipelined request
+    assert counts(backend) == {"Run": n, "Job": n, "RUN_OF": n}
+
+
+def test_cypher_text_never_contains_data(backend: FalkorDBBackend) -> None:
+    evil = "x'}) DETACH DELETE n //"
+    m = GraphMutations("e", 1, 1,
+                       [NodeUpsert(NodeLabel.JOB, evil, {"name": evil, "observed_at": 1})],
+                       [EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, evil, NodeLabel.JOB, evil,
+                                   {"observed_at": 1})])
+    writer = GraphWriter(backend)
+    statements, _ = writer.plan([m])
+    fixed = set(NODE_UPSERT.values()) | set(EDGE_UPSERT.values())
+    assert all(s.cypher in fixed and evil not in s.cypher for s in statements)
+    writer.write([m])
+    assert _node(backend, "Job", evil)["name"] == evil
+
+
+def test_unreachable_server_is_retryable_and_bad_cypher_is_not(backend: FalkorDBBackend) -> None:
+    down = _backend(free_port(), "g")
+    with pytest.raises(GraphUnavailable) as unavailable:
+        down.query("RETURN 1")
+    assert unavailable.value.is_retryable()
+    with pytest.raises(GraphUnavailable):
+        GraphWriter(down).write(_pipeline())
+    with pytest.raises(GraphError) as bad:
+        backend.query("MATCH (n RETURN n")
+    assert not bad.value.is_retryable()
+    with pytest.raises(GraphError) as refused:  # a write in a read-only query
+        backend.query("CREATE (:Job {uid: 'x'})")
+    assert not refused.value.is_retryable()
+
+
+def test_unique_constraint_rejects_a_duplicate_uid(backend: FalkorDBBackend) -> None:
+    GraphWriter(backend).write([GraphMutations("e", 1, 1, [NodeUpsert(NodeLabel.JOB, "ns:a", {})])])
+    from graph_sink.backends.base import Statement
+
+    with pytest.raises(GraphError, match="unique"):
+        backend.write_batch([Statement("CREATE (:Job {uid: 'ns:a'})", {}, "duplicate")])
