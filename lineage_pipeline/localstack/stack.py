@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 from lineage_pipeline.errors import StackError
 from lineage_pipeline.localstack.processes import (
     ManagedProcess,
+    compact_falkordb,
     pid_alive,
     port_open,
     start_broker,
@@ -193,6 +194,8 @@ def down(settings: LineageSettings, timeout_s: float = 15.0) -> list[str]:
         if info is None:
             continue
         if pid_alive(info.pid):
+            if name == "falkordb":
+                compact_falkordb(info.port)
             stop_pid(info.pid, timeout_s)
             stopped.append(name)
     path = state_path(settings)
