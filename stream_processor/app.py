@@ -1,0 +1,292 @@
+"""The Faust wiring of the stream processor (the only module that imports Faust).
+
+faust-streaming (https://faust-streaming.github.io/faust/) runs one agent over
+``topics.events`` (Avro) and ``topics.openlineage`` (OpenLineage JSON) that takes messages in
+batches (``Stream.take_events(batch_size,
+within=batch_timeout_s)``), hands each to :class:`~stream_processor.processor.EventProcessor`
+and publishes the batch's graph and DLQ records through the producer's own batching. Faust
+acks (and later commits) a batch's offsets only after the agent body returns, and flushes the
+producer before each offset commit, so processing is at-least-once; the graph writes are
+idempotent.
+
+State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog``):
+
+- ``runs`` (Table, co-partitioned with ``topics.events``): runId -> stitched run state;
+- ``dedupe`` (tumbling-window Table of ``processor.dedupe_window_s``, expiring after two
+  windows): event ids seen; an id counts as seen in the current or the previous window, so a
+  duplicate within ``dedupe_window_s`` is always caught. Duplicates that slip through (after
+  a restart within the changelog's flush interval, or older than the window) are harmless:
+  stitching is idempotent;
+- ``dataset-versions`` (GlobalTable): dataset uid -> latest generated version, readable by
+  every worker whatever partition produced it.
+
+Faust tables write their changelog to the partition of the *current event*
+(``faust.streams.current_event()``, a task-local ContextVar). ``take_events`` hands the agent
+a batch without setting it in the agent's task, so :func:`_as_current_event` sets it per
+message, in the agent's task only: each run's state stays in its events' partition. (Not
+``Stream._set_current_event``: that also rebinds ``stream.current_event``, which Faust's
+background take-buffer task reads concurrently.)
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+import weakref
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import faust
+import faust.streams
+
+from lineage_pipeline.codec import AvroCodec, EventCodec
+from lineage_pipeline.errors import ConfigError
+from lineage_pipeline.settings import KafkaSettings, LineageSettings
+from stream_processor.dlq import OutRecord, SourceMessage
+from stream_processor.processor import EventProcessor
+from stream_processor.state import StoredRun, newer_version
+
+log = logging.getLogger(__name__)
+
+#: librdkafka consumer properties in ``kafka.extra`` that map onto Faust settings (seconds).
+_EXTRA_TIMEOUTS = {
+    "session.timeout.ms": "broker_session_timeout",
+    "heartbeat.interval.ms": "broker_heartbeat_interval",
+    "request.timeout.ms": "broker_request_timeout",
+}
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    """``"h1:9092,h2:9092"`` -> ``["kafka://h1:9092", "kafka://h2:9092"]``."""
+    return [f"kafka://{hp.strip()}" for hp in bootstrap_servers.split(",") if hp.strip()]
+
+
+def _ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=kafka.ssl_ca_location)
+    if kafka.ssl_certificate_location:
+        password = kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None
+        ctx.load_cert_chain(kafka.ssl_certificate_location, kafka.ssl_key_location, password)
+    if not kafka.ssl_check_hostname:
+        ctx.check_hostname = False  # the certificate chain is still verified
+    return ctx
+
+
+def broker_credentials(kafka: KafkaSettings) -> Any:
+    """Faust ``broker_credentials`` for ``kafka.security_protocol`` (``None`` for PLAINTEXT).
+
+    SSL: a context from ``ssl_ca_location`` (+ client certificate/key); SASL_PLAINTEXT /
+    SASL_SSL: :class:`faust.SASLCredentials` with ``sasl_mechanism`` (PLAIN, SCRAM-SHA-256,
+    SCRAM-SHA-512). Raises :class:`ConfigError` for SASL without a mechanism, and when a
+    certificate file cannot be read.
+    """
+    protocol = kafka.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    try:
+        ctx = _ssl_context(kafka) if protocol in ("SSL", "SASL_SSL") else None
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"kafka TLS settings unusable: {exc}") from exc
+    if protocol == "SSL":
+        return faust.SSLCredentials(ctx)
+    if not kafka.sasl_mechanism:
+        raise ConfigError("kafka.security_protocol uses SASL but kafka.sasl_mechanism is not set")
+    return faust.SASLCredentials(
+        username=kafka.sasl_username,
+        password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+        ssl_context=ctx,
+        mechanism=kafka.sasl_mechanism,
+    )
+
+
+def faust_options(settings: LineageSettings, partitions: int) -> dict[str, Any]:
+    """The :class:`faust.App` keyword options for ``settings`` (no I/O).
+
+    ``partitions`` is the events topic's partition count (tables are co-partitioned with it).
+    ``kafka.extra`` may carry ``session.timeout.ms``, ``heartbeat.interval.ms`` and
+    ``request.timeout.ms``; they become Faust's broker timeouts. Tansu completes a group join
+    after half the session timeout, so a small one (e.g. 6000) starts the local stack fast.
+    """
+    options: dict[str, Any] = {
+        "broker": broker_urls(settings.kafka.bootstrap_servers),
+        "broker_credentials": broker_credentials(settings.kafka),
+        "store": "memory://",
+        "datadir": str(Path(settings.data_dir) / "processor"),
+        "web_enabled": False,
+        "topic_partitions": partitions,
+        "topic_replication_factor": settings.topics.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_linger": 0.005,
+        "table_cleanup_interval": 60.0,
+    }
+    for key, option in _EXTRA_TIMEOUTS.items():
+        if key in settings.kafka.extra:
+            try:
+                options[option] = float(settings.kafka.extra[key]) / 1000.0
+            except ValueError as exc:
+                raise ConfigError(f"kafka.extra.{key} must be milliseconds: {exc}") from exc
+    session = options.get("broker_session_timeout")
+    if session is not None and "broker_heartbeat_interval" not in options:
+        options["broker_heartbeat_interval"] = min(3.0, session / 3)
+    return options
+
+
+class FaustRunStore:
+    """:class:`~stream_processor.state.RunStore` over a Faust Table of JSON values."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, run_id: str) -> StoredRun | None:
+        """See :class:`~stream_processor.state.RunStore`."""
+        raw = self.table.get(run_id)
+        return None if raw is None else StoredRun.from_json(raw)
+
+    def put(self, run_id: str, stored: StoredRun) -> None:
+        """See :class:`~stream_processor.state.RunStore` (needs a current Faust event)."""
+        self.table[run_id] = stored.to_json()
+
+    def open_runs_idle_since(self, cutoff_ms: int) -> Iterator[StoredRun]:
+        """See :class:`~stream_processor.state.RunStore`; parses only the matching runs."""
+        for _key, raw in list(self.table.items()):
+            if not raw.get("terminal") and int(raw.get("touched_ms", 0)) <= cutoff_ms:
+                yield StoredRun.from_json(raw)
+
+
+class FaustDedupeStore:
+    """:class:`~stream_processor.state.DedupeStore` over a tumbling-window Faust Table
+    (windows on the processor clock; see the module docstring)."""
+
+    def __init__(self, windowed: Any, window_s: float) -> None:
+        self.current = windowed.relative_to(lambda event=None: time.time())
+        self.previous = windowed.relative_to(lambda event=None: time.time() - window_s)
+
+    def seen(self, event_id: str) -> bool:
+        """See :class:`~stream_processor.state.DedupeStore`."""
+        return bool(event_id in self.current or event_id in self.previous)
+
+    def mark(self, event_id: str) -> None:
+        """See :class:`~stream_processor.state.DedupeStore` (needs a current Faust event)."""
+        self.current[event_id] = 1
+
+
+class FaustVersionStore:
+    """:class:`~stream_processor.state.VersionStore` over a Faust GlobalTable."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def latest(self, dataset_uid: str) -> str | None:
+        """See :class:`~stream_processor.state.VersionStore`."""
+        entry = self.table.get(dataset_uid)
+        return None if entry is None else str(entry["version"])
+
+    def record(self, dataset_uid: str, version: str, event_time: int) -> None:
+        """See :class:`~stream_processor.state.VersionStore` (needs a current Faust event)."""
+        if newer_version(self.table.get(dataset_uid), version, event_time):
+            self.table[dataset_uid] = {"version": version, "t": event_time}
+
+
+def _as_current_event(event: Any) -> None:
+    """Make ``event`` Faust's current event in this task (``None`` clears it)."""
+    # faust.streams.current_event() reads this ContextVar; Faust sets it the same way when a
+    # stream is iterated directly.
+    faust.streams._current_event.set(weakref.ref(event) if event is not None else None)
+
+
+def _codecs(settings: LineageSettings) -> tuple[EventCodec, AvroCodec]:
+    url = settings.kafka.schema_registry_url
+    if not url:
+        return EventCodec(), AvroCodec("graph_mutations")
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    registry = SchemaRegistryClient({"url": url})
+    return (
+        EventCodec(AvroCodec("lineage_event", registry=registry)),
+        AvroCodec("graph_mutations", registry=registry),
+    )
+
+
+def build_app(settings: LineageSettings, partitions: int | None = None) -> faust.App:
+    """Return the processor's Faust app for ``settings`` (no network I/O until it runs).
+
+    ``partitions``: the events topic's partition count (default ``topics.partitions``).
+    """
+    parts = partitions or settings.topics.partitions
+    proc_settings = settings.processor
+    topics = settings.topics
+    app = faust.App(proc_settings.app_id, **faust_options(settings, parts))
+
+    def raw_topic(*names: str, partitions: int | None = None) -> Any:
+        return app.topic(*names, partitions=partitions, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
+
+    # one agent over both inputs: Avro lineage events and OpenLineage JSON
+    events_topic = raw_topic(topics.events, topics.openlineage, partitions=parts)
+    out_topics = {topics.graph: raw_topic(topics.graph), topics.dlq: raw_topic(topics.dlq)}
+    window = timedelta(seconds=proc_settings.dedupe_window_s)
+    runs_table = app.Table("runs", default=None, key_type=str, partitions=parts)
+    dedupe_table = app.Table("dedupe", default=None, key_type=str, partitions=parts).tumbling(
+        window, expires=2 * window
+    )
+    versions_table = app.GlobalTable("dataset-versions", default=None, key_type=str,
+                                     partitions=parts)
+    event_codec, graph_codec = _codecs(settings)
+    processor = EventProcessor(
+        graph_topic=topics.graph,
+        dlq_topic=topics.dlq,
+        runs=FaustRunStore(runs_table),
+        dedupe=FaustDedupeStore(dedupe_table, proc_settings.dedupe_window_s),
+        versions=FaustVersionStore(versions_table),
+        codec=event_codec,
+        graph_codec=graph_codec,
+        stale_after_s=proc_settings.stale_after_s,
+        openlineage_topic=topics.openlineage,
+    )
+
+    async def publish(records: list[OutRecord]) -> None:
+        # Topic.send only appends to the producer's batch (aiokafka accumulator); Faust
+        # flushes the producer before it commits the offsets of this batch.
+        for rec in records:
+            await out_topics[rec.topic].send(
+                key=rec.key, value=rec.value, headers=list(rec.headers) or None
+            )
+
+    @app.agent(events_topic, name="lineage-events")
+    async def process_events(stream: Any) -> None:
+        async for batch in stream.take_events(proc_settings.batch_size,
+                                              within=proc_settings.batch_timeout_s):
+            for event in batch:
+                _as_current_event(event)  # tables write to this event's partition
+                msg = event.message
+                processor.handle(
+                    SourceMessage(
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        key=msg.key,
+                        value=msg.value,
+                        timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
+                    )
+                )
+            _as_current_event(None)
+            await publish(processor.drain())
+
+    if proc_settings.stale_after_s > 0:
+        interval = min(60.0, max(1.0, proc_settings.stale_after_s / 4))
+
+        @app.timer(interval)  # type: ignore[untyped-decorator]  # Faust's decorator is untyped
+        async def mark_stale_runs() -> None:
+            await publish(processor.stale_records())
+
+    async def on_ready(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        log.info("stream processor ready: app %s consuming %s, %s -> %s (dlq %s)",
+                 proc_settings.app_id, topics.events, topics.openlineage, topics.graph,
+                 topics.dlq)
+
+    # mode's SignalHandlerT spells the ``signal`` keyword's type as a string mypy cannot match
+    app.on_rebalance_complete.connect(on_ready)  # type: ignore[arg-type]
+
+    return app

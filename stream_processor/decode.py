@@ -1,0 +1,65 @@
+"""Decoding consumed bytes into lineage events; what does not decode becomes a DLQ record.
+
+Two wire formats: Avro :class:`LineageEvent` on ``topics.events`` (:func:`decode_message`)
+and OpenLineage RunEvent JSON from any OpenLineage producer on ``topics.openlineage``
+(:func:`decode_openlineage_message`, via :mod:`lineage_pipeline.openlineage`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lineage_pipeline.codec import EventCodec
+from lineage_pipeline.errors import DecodeError, EventError
+from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.openlineage import from_openlineage_dict
+from stream_processor.dlq import OutRecord, SourceMessage, dlq_record
+
+#: DLQ reasons of the OpenLineage JSON topic.
+REASON_INVALID_JSON = "invalid_json"
+REASON_INVALID_OPENLINEAGE = "invalid_openlineage"
+
+
+def decode_message(
+    msg: SourceMessage, codec: EventCodec, dlq_topic: str, now_ms: int | None = None
+) -> LineageEvent | OutRecord:
+    """Return the :class:`LineageEvent` in ``msg``, or its DLQ record when it does not decode.
+
+    The DLQ reason is the codec's :class:`DecodeError` reason (``empty``, ``bad_magic``,
+    ``truncated``, ``unknown_fingerprint``, ``malformed_avro``, ``invalid_event``, ...);
+    a tombstone (no value) is ``empty``. Never raises for bad input.
+    """
+    try:
+        if not msg.value:
+            raise DecodeError("empty", "message has no value")
+        return codec.decode(msg.value)
+    except DecodeError as exc:
+        return dlq_record(msg, exc.reason, exc.detail, dlq_topic, now_ms)
+
+
+def decode_openlineage_message(
+    msg: SourceMessage, dlq_topic: str, now_ms: int | None = None, max_bytes: int = 1 << 20
+) -> LineageEvent | OutRecord:
+    """Return the :class:`LineageEvent` of the OpenLineage RunEvent JSON in ``msg``, or its
+    DLQ record: reason ``empty``, ``too_large`` (over ``max_bytes``), ``invalid_json`` (not
+    UTF-8 JSON text of an object) or ``invalid_openlineage`` (JSON, but not a RunEvent: a
+    required field missing or malformed). Never raises for bad input.
+    """
+    value = msg.value
+    if not value:
+        return dlq_record(msg, "empty", "message has no value", dlq_topic, now_ms)
+    if len(value) > max_bytes:
+        return dlq_record(msg, "too_large", f"{len(value)} bytes > {max_bytes}", dlq_topic,
+                          now_ms)
+    try:
+        data: Any = json.loads(value)
+    except ValueError as exc:  # includes UnicodeDecodeError
+        return dlq_record(msg, REASON_INVALID_JSON, str(exc), dlq_topic, now_ms)
+    if not isinstance(data, dict):
+        return dlq_record(msg, REASON_INVALID_JSON, "top level is not a JSON object",
+                          dlq_topic, now_ms)
+    try:
+        return from_openlineage_dict(data)
+    except EventError as exc:
+        return dlq_record(msg, REASON_INVALID_OPENLINEAGE, str(exc), dlq_topic, now_ms)

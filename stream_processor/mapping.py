@@ -1,0 +1,387 @@
+"""From a stitched run to graph mutations: nodes, relationships and their properties.
+
+:func:`event_to_mutations` is the contract other parts code against. It is pure: the same
+``(event, run_state)`` always gives the same nodes and edges (only ``published_at`` reads the
+clock, unless ``now_ms`` is given). The properties are exactly those of the project brief's
+"Graph properties" section and :mod:`lineage_pipeline.graph_model`:
+
+- ``Job`` (namespace, name, jobType, integration, processingType, sql);
+- ``Run`` (the stitched :class:`~stream_processor.stitch.RunState`: state, startTime, endTime,
+  code version, parameters/metrics/environment/extra facets as JSON text, error, parent/root);
+- the parent run (and the root run when it differs), each with its ``Job`` and ``RUN_OF``;
+- per input / output: ``Dataset``, ``DatasetVersion`` (digest, rows, bytes, schema JSON,
+  ``producedByRunId`` for outputs), ``Field`` per column any event named (schema or
+  statistics; the union, so a partial facet never hides a column) with its statistics;
+- ``RUN_OF``, ``CHILD_OF`` (child -> parent), ``CONSUMED_BY``, ``GENERATED``, ``VERSION_OF``,
+  ``HAS_FIELD``, ``DERIVED_FROM`` output version -> input version for every output x input pair
+  (``runId``), and ``DERIVED_FROM`` output field -> input field from columnLineage facets
+  (``runId``, ``transformation``, ``subtype``, ``masking``; several transformations of one
+  pair give the sorted, comma-joined types/subtypes, e.g. ``"DIRECT,INDIRECT"``, and
+  ``masking`` true if any masks).
+
+``kind`` ("table" is the event model's default) is set on Dataset/DatasetVersion only by the
+producing run or an explicit non-default kind, so a consumer never overwrites it.
+
+Versions: an input without an explicit version takes the version pinned when the processor
+resolved it (the latest version it had seen generated for that dataset), else
+``"unversioned"``. An output without one is ``"run:<runId>"``, published once the run is
+terminal (before that the version does not exist yet, and publishing it early would leave a
+ghost version when a later event names the real one). Likewise a columnLineage source the run
+does not list as an input waits for the terminal event, then takes its pinned version.
+
+``observed_at`` (epoch ms) on every node and edge is the earliest eventTime of the run that
+showed the element, so publishing the events of a run in any order gives the same graph.
+Props that are ``None`` are left out of nodes other runs share (Job, Dataset, DatasetVersion,
+Field), so a sparse event never erases what another run wrote; the Run node carries its
+whole stitched state, ``None`` included.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph_model import (
+    EdgeUpsert,
+    GraphMutations,
+    NodeLabel,
+    NodeUpsert,
+    PropValue,
+    RelType,
+    dataset_uid,
+    field_uid,
+    job_uid,
+    run_uid,
+    version_uid,
+)
+from stream_processor.stitch import DatasetState, RunState, merge_event
+
+#: Version of an input that names none and whose producer the processor has not seen.
+UNVERSIONED = "unversioned"
+#: Run state published for a run with no terminal event after ``processor.stale_after_s``.
+STALE = "STALE"
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def input_version(ds: DatasetState) -> str:
+    """The version of input ``ds``: explicit, else pinned at resolution, else ``unversioned``."""
+    return ds.explicit_version or ds.resolvedVersion or UNVERSIONED
+
+
+def output_version(ds: DatasetState, state: RunState) -> str | None:
+    """The version of output ``ds``: explicit, else ``run:<runId>`` once the run is terminal,
+    else ``None`` (not published yet)."""
+    if ds.explicit_version:
+        return ds.explicit_version
+    return f"run:{state.runId}" if state.is_terminal else None
+
+
+class _Builder:
+    """Collects node and edge upserts, merging repeats of the same node or edge."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[tuple[NodeLabel, str], NodeUpsert] = {}
+        self.edges: dict[tuple[RelType, str, str], EdgeUpsert] = {}
+
+    @staticmethod
+    def _merge_props(into: dict[str, PropValue], props: dict[str, PropValue]) -> None:
+        for key, value in props.items():
+            if key == "observed_at" and isinstance(into.get(key), int):
+                old = into[key]
+                assert isinstance(old, int) and isinstance(value, int)
+                into[key] = min(old, value)
+            else:
+                into[key] = value
+
+    def node(self, label: NodeLabel, uid: str, props: dict[str, PropValue]) -> None:
+        existing = self.nodes.get((label, uid))
+        if existing is None:
+            self.nodes[(label, uid)] = NodeUpsert(label, uid, dict(props))
+        else:
+            self._merge_props(existing.props, props)
+
+    def edge(
+        self,
+        rel: RelType,
+        src: tuple[NodeLabel, str],
+        dst: tuple[NodeLabel, str],
+        props: dict[str, PropValue],
+    ) -> None:
+        key = (rel, src[1], dst[1])
+        existing = self.edges.get(key)
+        if existing is None:
+            self.edges[key] = EdgeUpsert(rel, src[0], src[1], dst[0], dst[1], dict(props))
+        else:
+            self._merge_props(existing.props, props)
+
+
+def _compact(props: dict[str, PropValue]) -> dict[str, PropValue]:
+    return {k: v for k, v in props.items() if v is not None}
+
+
+def _job_props(state: RunState) -> dict[str, PropValue]:
+    jt = state.job_type
+    sql = state.sql
+    return _compact(
+        {
+            "namespace": state.job_namespace,
+            "name": state.job_name,
+            "jobType": jt.jobType if jt else None,
+            "integration": jt.integration if jt else None,
+            "processingType": jt.processingType if jt else None,
+            "sql": sql.query if sql else None,
+            "observed_at": state.firstSeen,
+        }
+    )
+
+
+def run_props(state: RunState) -> dict[str, PropValue]:
+    """The ``Run`` node properties of a stitched run (JSON text for dict-valued facets)."""
+    code = state.code_version
+    nominal = state.nominal_time
+    env = state.environment
+    err = state.error
+    parent = state.parent_run
+    root_id: str | None = None
+    if parent is not None:
+        root_id = parent.root.runId if parent.root is not None else parent.runId
+    return {
+        "runId": state.runId,
+        "job_uid": job_uid(state.job_namespace, state.job_name),
+        "state": state.state,
+        "startTime": state.startTime,
+        "endTime": state.endTime,
+        "producer": str(state.producer.v) if state.producer is not None else None,
+        "nominalStartTime": nominal.nominalStartTime if nominal else None,
+        "gitSha": code.gitSha if code else None,
+        "gitDirty": code.dirty if code else None,
+        "repository": code.repository if code else None,
+        "branch": code.branch if code else None,
+        "entryPoint": code.entryPoint if code else None,
+        "parameters": _json_text(state.parameter_values()),
+        "metrics": _json_text(state.metric_values()),
+        "environment": _json_text(env.model_dump(mode="json")) if env else None,
+        "errorMessage": err.message if err else None,
+        "stackTrace": err.stackTrace if err else None,
+        "parentRunId": parent.runId if parent else None,
+        "rootRunId": root_id,
+        "extraFacets": _json_text(state.extra_values()),
+        "observed_at": state.firstSeen,
+    }
+
+
+def _add_foreign_run(
+    b: _Builder, run_id: str, job_ns: str, job_name: str, observed_at: int
+) -> tuple[NodeLabel, str]:
+    """A run known only as a parent/root: its node (no state) with its job and RUN_OF."""
+    run_key = (NodeLabel.RUN, run_uid(run_id))
+    job_key = (NodeLabel.JOB, job_uid(job_ns, job_name))
+    b.node(*run_key, {"runId": run_id, "job_uid": job_key[1], "observed_at": observed_at})
+    b.node(*job_key, {"namespace": job_ns, "name": job_name, "observed_at": observed_at})
+    b.edge(RelType.RUN_OF, run_key, job_key, {"observed_at": observed_at})
+    return run_key
+
+
+def _add_version(
+    b: _Builder, ds: DatasetState, version: str, produced_by: str | None
+) -> tuple[NodeLabel, str]:
+    """Dataset, DatasetVersion, VERSION_OF and one Field (+HAS_FIELD) per known column."""
+    seen = ds.firstSeen
+    d_uid = dataset_uid(ds.namespace, ds.name)
+    v_uid = version_uid(ds.namespace, ds.name, version)
+    ds_key = (NodeLabel.DATASET, d_uid)
+    v_key = (NodeLabel.DATASET_VERSION, v_uid)
+    # "table" is the event model's default kind: a consumer that says nothing must not
+    # overwrite the kind its producer gave, so only producers and explicit kinds set it.
+    kind = ds.kind_value if (produced_by is not None or ds.kind is not None) else None
+    b.node(*ds_key, _compact({"namespace": ds.namespace, "name": ds.name, "kind": kind,
+                              "observed_at": seen}))
+    digest = ds.content_digest
+    stats = ds.statistics
+    schema = ds.schema_fields
+    b.node(
+        *v_key,
+        _compact(
+            {
+                "namespace": ds.namespace,
+                "name": ds.name,
+                "dataset_uid": d_uid,
+                "version": version,
+                "kind": kind,
+                "digestAlgorithm": digest.algorithm if digest else None,
+                "digest": digest.hex if digest else None,
+                "rowCount": stats.rowCount if stats else None,
+                "bytes": stats.bytes if stats else None,
+                "schema": _json_text([{"name": f.name, "type": f.type} for f in schema])
+                if schema is not None
+                else None,
+                "producedByRunId": produced_by,
+                "observed_at": seen,
+            }
+        ),
+    )
+    b.edge(RelType.VERSION_OF, v_key, ds_key, {"observed_at": seen})
+    columns: dict[str, dict[str, PropValue]] = {}
+    for col_name, col_type in ds.column_types().items():
+        columns.setdefault(col_name, {})["type"] = col_type
+    for col_name, col in ds.column_stats().items():
+        columns.setdefault(col_name, {}).update(
+            {"nullCount": col.nullCount, "distinctCount": col.distinctCount,
+             "min": col.min, "max": col.max, "mean": col.mean}
+        )
+    for col_name in sorted(columns):
+        _add_field(b, v_key, d_uid, col_name, seen, columns[col_name])
+    return v_key
+
+
+def _add_field(
+    b: _Builder,
+    v_key: tuple[NodeLabel, str],
+    d_uid: str,
+    column: str,
+    seen: int,
+    extra: dict[str, PropValue] | None = None,
+) -> tuple[NodeLabel, str]:
+    f_key = (NodeLabel.FIELD, field_uid(v_key[1], column))
+    props: dict[str, PropValue] = {"name": column, "version_uid": v_key[1], "dataset_uid": d_uid,
+                                   "observed_at": seen}
+    props.update(extra or {})
+    b.node(*f_key, _compact(props))
+    b.edge(RelType.HAS_FIELD, v_key, f_key, {"observed_at": seen})
+    return f_key
+
+
+def _column_lineage(
+    b: _Builder,
+    state: RunState,
+    out: DatasetState,
+    out_key: tuple[NodeLabel, str],
+) -> None:
+    out_duid = dataset_uid(out.namespace, out.name)
+    for out_column, inp in out.lineage_pairs():
+        in_duid = dataset_uid(inp.namespace, inp.name)
+        in_state = state.inputs.get(in_duid)
+        if in_state is None and not state.is_terminal:
+            continue  # a source the run has not listed (yet): wait for its version
+        out_field = _add_field(b, out_key, out_duid, out_column, out.firstSeen)
+        seen = out.firstSeen if in_state is None else max(out.firstSeen, in_state.firstSeen)
+        if in_state is not None:
+            version = input_version(in_state)
+        else:
+            version = state.lineageSources.get(in_duid) or UNVERSIONED
+        in_vkey = (NodeLabel.DATASET_VERSION, version_uid(inp.namespace, inp.name, version))
+        if in_state is None:
+            # A column source the run never listed as an input: give it its nodes.
+            b.node(NodeLabel.DATASET, in_duid,
+                   {"namespace": inp.namespace, "name": inp.name, "observed_at": seen})
+            b.node(*in_vkey, {"namespace": inp.namespace, "name": inp.name,
+                              "dataset_uid": in_duid, "version": version,
+                              "observed_at": seen})
+            b.edge(RelType.VERSION_OF, in_vkey, (NodeLabel.DATASET, in_duid),
+                   {"observed_at": seen})
+        in_field = _add_field(b, in_vkey, in_duid, inp.field, seen)
+        kinds = sorted({t.type for t in inp.transformations})
+        subtypes = sorted({t.subtype for t in inp.transformations if t.subtype})
+        b.edge(
+            RelType.DERIVED_FROM,
+            out_field,
+            in_field,
+            {
+                "runId": state.runId,
+                "transformation": ",".join(kinds) if kinds else None,
+                "subtype": ",".join(subtypes) if subtypes else None,
+                "masking": any(t.masking for t in inp.transformations),
+                "observed_at": seen,
+            },
+        )
+
+
+def state_to_mutations(
+    state: RunState, *, source_event_id: str, event_time: int, now_ms: int | None = None
+) -> GraphMutations:
+    """Return the mutations that make the graph hold stitched run ``state``.
+
+    ``source_event_id``/``event_time`` name the event that led to this publication (epoch
+    ms); ``now_ms`` is ``published_at`` (default: the clock).
+    """
+    b = _Builder()
+    seen = state.firstSeen
+    run_key = (NodeLabel.RUN, run_uid(state.runId))
+    job_key = (NodeLabel.JOB, job_uid(state.job_namespace, state.job_name))
+    b.node(*job_key, _job_props(state))
+    b.node(*run_key, run_props(state))
+    b.edge(RelType.RUN_OF, run_key, job_key, {"observed_at": seen})
+
+    parent = state.parent_run
+    if parent is not None:
+        parent_key = _add_foreign_run(b, parent.runId, parent.job.namespace, parent.job.name, seen)
+        b.edge(RelType.CHILD_OF, run_key, parent_key, {"observed_at": seen})
+        root = parent.root
+        if root is not None and root.runId != parent.runId:
+            _add_foreign_run(b, root.runId, root.job.namespace, root.job.name, seen)
+
+    input_keys: list[tuple[DatasetState, tuple[NodeLabel, str]]] = []
+    for uid in sorted(state.inputs):
+        ds = state.inputs[uid]
+        v_key = _add_version(b, ds, input_version(ds), None)
+        b.edge(RelType.CONSUMED_BY, v_key, run_key, {"observed_at": ds.firstSeen})
+        input_keys.append((ds, v_key))
+
+    for uid in sorted(state.outputs):
+        ds = state.outputs[uid]
+        version = output_version(ds, state)
+        if version is None:
+            continue
+        v_key = _add_version(b, ds, version, state.runId)
+        b.edge(RelType.GENERATED, run_key, v_key, {"observed_at": ds.firstSeen})
+        for in_ds, in_key in input_keys:
+            if in_key[1] != v_key[1]:
+                b.edge(RelType.DERIVED_FROM, v_key, in_key,
+                       {"runId": state.runId, "observed_at": max(ds.firstSeen, in_ds.firstSeen)})
+        _column_lineage(b, state, ds, v_key)
+
+    return GraphMutations(
+        source_event_id=source_event_id,
+        event_time=event_time,
+        published_at=now_ms if now_ms is not None else int(time.time() * 1000),
+        nodes=list(b.nodes.values()),
+        edges=list(b.edges.values()),
+    )
+
+
+def event_to_mutations(
+    event: LineageEvent, run_state: RunState | None = None, *, now_ms: int | None = None
+) -> GraphMutations:
+    """Return the graph mutations for ``event`` given its run's stitched state.
+
+    ``run_state`` is the state *after* ``event`` was merged (what the processor publishes, so
+    the graph always holds the merged run); ``None`` stitches ``event`` alone. The record's
+    ``source_event_id``/``event_time`` are the event's. Raises :class:`ValueError` when
+    ``run_state`` belongs to another run.
+    """
+    state = run_state if run_state is not None else merge_event(None, event)
+    if state.runId != event.run.runId:
+        raise ValueError(f"run state {state.runId} does not belong to event {event.eventId}")
+    return state_to_mutations(
+        state, source_event_id=event.eventId, event_time=event.eventTime, now_ms=now_ms
+    )
+
+
+def stale_mutations(state: RunState, *, now_ms: int | None = None) -> GraphMutations:
+    """Return the mutation that marks open run ``state`` as ``STALE`` (only its state changes;
+    a later event of the run republishes its real state). Raises :class:`ValueError` for a
+    terminal run: a finished run is never stale."""
+    if state.is_terminal:
+        raise ValueError(f"run {state.runId} is {state.state}; terminal runs are never stale")
+    return GraphMutations(
+        source_event_id=f"stale:{state.runId}",
+        event_time=state.lastSeen,
+        published_at=now_ms if now_ms is not None else int(time.time() * 1000),
+        nodes=[NodeUpsert(NodeLabel.RUN, run_uid(state.runId),
+                          {"runId": state.runId, "state": STALE, "observed_at": state.firstSeen})],
+    )

@@ -1,0 +1,167 @@
+"""The processor's logic, free of Faust: messages in, graph and DLQ records out.
+
+Per consumed message (:meth:`EventProcessor.handle`), in this order:
+
+1. decode (:mod:`stream_processor.decode`: Avro from ``topics.events``, OpenLineage JSON from
+   ``topics.openlineage``); undecodable -> DLQ record with the reason;
+2. dedupe by ``eventId`` (the :class:`~stream_processor.state.DedupeStore` and this batch);
+3. stitch: merge the event into its run's state (:func:`~stream_processor.stitch.merge_event`,
+   names normalised, version-less inputs resolved against the
+   :class:`~stream_processor.state.VersionStore`);
+4. map the stitched state to :class:`~lineage_pipeline.graph_model.GraphMutations`
+   (:func:`~stream_processor.mapping.event_to_mutations`) and encode it (Avro);
+5. only then commit: store the run state, record generated versions, mark the event id.
+
+Any exception in 2-5 sends the message to the DLQ with reason ``handler_error`` and the
+exception text, and leaves the state untouched (so a replay after a fix is not a duplicate).
+:meth:`EventProcessor.drain` returns one graph record per run touched in the batch (its final
+stitched state: the graph always holds the merged run) plus the DLQ records; graph records
+are keyed by runId so one run's records stay ordered on one partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from lineage_pipeline.codec import AvroCodec, EventCodec
+from lineage_pipeline.errors import EventError
+from lineage_pipeline.metrics import DUPLICATES, EVENTS_IN, MUTATIONS_OUT, STALE_RUNS
+from stream_processor.decode import decode_message, decode_openlineage_message
+from stream_processor.dlq import REASON_HANDLER_ERROR, OutRecord, SourceMessage, dlq_record
+from stream_processor.mapping import event_to_mutations, output_version, stale_mutations
+from stream_processor.state import DedupeStore, RunStore, StoredRun, VersionStore
+from stream_processor.stitch import merge_event
+
+log = logging.getLogger(__name__)
+
+#: Default cap on one encoded graph record, bytes (Kafka's default max.request.size is 1 MiB).
+DEFAULT_MAX_RECORD_BYTES = 1_000_000
+
+
+class EventProcessor:
+    """Turns consumed lineage-event messages into graph-mutation and DLQ records.
+
+    ``graph_topic``/``dlq_topic``: output topic names; messages from ``openlineage_topic`` are
+    OpenLineage JSON, all others Avro lineage events; ``runs``/``dedupe``/``versions``: the
+    state stores; ``stale_after_s``: seconds without news after which an open run is
+    published as ``STALE`` (0 disables); ``clock`` returns seconds (epoch).
+    Not thread-safe: one instance per stream task.
+    """
+
+    def __init__(
+        self,
+        *,
+        graph_topic: str,
+        dlq_topic: str,
+        runs: RunStore,
+        dedupe: DedupeStore,
+        versions: VersionStore,
+        codec: EventCodec | None = None,
+        graph_codec: AvroCodec | None = None,
+        stale_after_s: float = 0.0,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        openlineage_topic: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.graph_topic = graph_topic
+        self.dlq_topic = dlq_topic
+        self.runs = runs
+        self.dedupe = dedupe
+        self.versions = versions
+        self.codec = codec if codec is not None else EventCodec()
+        self.graph_codec = graph_codec if graph_codec is not None else AvroCodec("graph_mutations")
+        self.stale_after_ms = int(stale_after_s * 1000)
+        self.max_record_bytes = max_record_bytes
+        self.openlineage_topic = openlineage_topic
+        self.clock = clock
+        self._pending: dict[str, OutRecord] = {}
+        self._dlq: list[OutRecord] = []
+        self._batch_ids: set[str] = set()
+        self._stale_published: set[str] = set()
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def handle(self, msg: SourceMessage) -> None:
+        """Process one consumed message; its outputs wait for :meth:`drain`. Never raises."""
+        now = self._now_ms()
+        try:
+            self._handle(msg, now)
+        except Exception as exc:  # any bug or bad data: dead-letter, never silently ack
+            log.exception("handler error on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+            self._dlq.append(
+                dlq_record(msg, REASON_HANDLER_ERROR, f"{type(exc).__name__}: {exc}",
+                           self.dlq_topic, now)
+            )
+
+    def _handle(self, msg: SourceMessage, now: int) -> None:
+        openlineage = msg.topic == self.openlineage_topic
+        if openlineage:
+            decoded = decode_openlineage_message(msg, self.dlq_topic, now,
+                                                 self.codec.avro.max_message_bytes)
+        else:
+            decoded = decode_message(msg, self.codec, self.dlq_topic, now)
+        if isinstance(decoded, OutRecord):
+            log.warning("DLQ %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset,
+                        dict(decoded.headers).get("reason", b"").decode())
+            self._dlq.append(decoded)
+            return
+        event = decoded
+        source = "openlineage" if openlineage else "lineage"
+        EVENTS_IN.labels(source=source, event_type=event.eventType.value).inc()
+        if event.eventId in self._batch_ids or self.dedupe.seen(event.eventId):
+            DUPLICATES.inc()
+            return
+        run_id = event.run.runId
+        stored = self.runs.get(run_id)
+        state = merge_event(stored.state if stored else None, event, self.versions.latest)
+        mutations = event_to_mutations(event, state, now_ms=now)
+        value = self.graph_codec.encode(mutations.to_record())
+        if len(value) > self.max_record_bytes:
+            raise EventError(
+                f"graph record of run {run_id} is {len(value)} bytes, "
+                f"over the {self.max_record_bytes}-byte cap"
+            )
+        # commit: nothing above changed any state
+        self.runs.put(run_id, StoredRun(state, now))
+        for ds in state.outputs.values():
+            version = output_version(ds, state)
+            if version is not None:
+                when = ds.version.t if ds.version is not None else (state.endTime or ds.firstSeen)
+                self.versions.record(ds.uid, version, when)
+        self.dedupe.mark(event.eventId)
+        self._batch_ids.add(event.eventId)
+        self._stale_published.discard(run_id)
+        self._pending[run_id] = OutRecord(self.graph_topic, run_id.encode(), value)
+
+    def drain(self) -> list[OutRecord]:
+        """Return and forget the records of the messages handled since the last drain:
+        one graph record per touched run (its latest state), then the DLQ records."""
+        out = list(self._pending.values())
+        MUTATIONS_OUT.inc(len(out))
+        out.extend(self._dlq)
+        self._pending.clear()
+        self._dlq.clear()
+        self._batch_ids.clear()
+        return out
+
+    def stale_records(self) -> list[OutRecord]:
+        """Return ``STALE`` graph records for open runs idle for ``stale_after_s`` (each once
+        until the run changes again). Counts ``lineage_processor_stale_runs_total``."""
+        if self.stale_after_ms <= 0:
+            return []
+        now = self._now_ms()
+        out = []
+        for stored in self.runs.open_runs_idle_since(now - self.stale_after_ms):
+            run_id = stored.state.runId
+            if run_id in self._stale_published:
+                continue
+            record = stale_mutations(stored.state, now_ms=now).to_record()
+            value = self.graph_codec.encode(record)
+            out.append(OutRecord(self.graph_topic, run_id.encode(), value))
+            self._stale_published.add(run_id)
+            STALE_RUNS.inc()
+        MUTATIONS_OUT.inc(len(out))
+        return out

@@ -1,0 +1,59 @@
+"""Create the processor's topics when they are missing (confluent-kafka AdminClient)."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from lineage_pipeline.errors import TransportError
+from lineage_pipeline.settings import LineageSettings
+
+log = logging.getLogger(__name__)
+
+#: librdkafka consumer-only properties that ``kafka.extra`` may carry for the processor's
+#: consumer; an AdminClient warns about them, so they are left out of its configuration.
+CONSUMER_ONLY = frozenset({"session.timeout.ms", "heartbeat.interval.ms", "group.id",
+                           "auto.offset.reset", "enable.auto.commit", "max.poll.interval.ms"})
+
+
+def ensure_topics(settings: LineageSettings, timeout_s: float = 30.0) -> int:
+    """Create ``topics.events``, ``topics.openlineage``, ``topics.graph`` and ``topics.dlq``
+    if absent, with
+    ``topics.partitions`` partitions and ``topics.replication_factor`` replicas.
+
+    Returns the partition count of ``topics.events`` as it exists (the processor's tables are
+    co-partitioned with it). Raises :class:`TransportError` (retryable) when the broker does
+    not answer within ``timeout_s`` seconds or refuses to create a topic.
+    """
+    topics = settings.topics
+    conf = {k: v for k, v in settings.kafka.client_config().items() if k not in CONSUMER_ONLY}
+    admin = AdminClient(conf)
+    names = [topics.events, topics.openlineage, topics.graph, topics.dlq]
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+        missing = [n for n in names if n not in existing]
+        if missing:
+            futures = admin.create_topics(
+                [NewTopic(n, topics.partitions, topics.replication_factor) for n in missing],
+                request_timeout=timeout_s,
+            )
+            for name, future in futures.items():
+                try:
+                    future.result(timeout=timeout_s)
+                    log.info("created topic %s (%d partitions)", name, topics.partitions)
+                except KafkaException as exc:
+                    err = exc.args[0] if exc.args else None
+                    exists = isinstance(err, KafkaError) and (
+                        err.code() == KafkaError.TOPIC_ALREADY_EXISTS
+                    )
+                    if exists:
+                        continue  # created meanwhile by another process
+                    raise
+        meta = admin.list_topics(topic=topics.events, timeout=timeout_s).topics[topics.events]
+        return len(meta.partitions) or topics.partitions
+    except KafkaException as exc:
+        raise TransportError(f"cannot prepare topics on {settings.kafka.bootstrap_servers}: "
+                             f"{exc}") from exc
