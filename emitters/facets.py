@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,6 +181,73 @@ def read_table_file(path: Path) -> pd.DataFrame | None:
     return None
 
 
+# -- content versions (files and directories) ------------------------------------------------
+def is_hidden(name: str) -> bool:
+    """Hadoop's hidden-file rule (``FileInputFormat``/Spark ``InMemoryFileIndex``): a name
+    starting with ``.``, or with ``_`` and no ``=`` (``_SUCCESS``, ``.crc`` files)."""
+    return name.startswith(".") or (name.startswith("_") and "=" not in name) or name.endswith(
+        "._COPYING_"
+    )
+
+
+@dataclass(frozen=True)
+class ContentVersion:
+    """A dataset's content version: ``digest`` (lower-case hex), ``algorithm`` (``sha256``,
+    ``sha256-tree`` or ``sha256-manifest``), total ``bytes`` and number of ``files``."""
+
+    digest: str
+    algorithm: str
+    bytes: int
+    files: int
+
+
+def _visible_files(root: Path) -> list[tuple[str, Path]]:
+    out: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+        for name in filenames:
+            if is_hidden(name):
+                continue
+            full = Path(dirpath) / name
+            out.append((full.relative_to(root).as_posix(), full))
+    out.sort()
+    return out
+
+
+def content_version(path: Path, max_bytes: int = 256 * 1024 * 1024) -> ContentVersion | None:
+    """Return the content version of a local file or directory, ``None`` if it is missing.
+
+    A file: SHA-256 of its bytes (algorithm ``sha256``), whatever wrote it, so pandas, Spark
+    and PyTorch emitters agree on one file's version. A directory (Spark, partitioned
+    parquet): SHA-256 over its visible data files in sorted order, each contributing its
+    relative path, a NUL byte, its size and its bytes (``sha256-tree``); above ``max_bytes``
+    the bytes are not read and mtimes stand in for them (``sha256-manifest``).
+    Raises ``OSError`` when a file cannot be read.
+    """
+    if path.is_file():
+        digest_hex, size = file_digest(path)
+        return ContentVersion(digest_hex, "sha256", size, 1)
+    if not path.is_dir():
+        return None
+    sizes = [(rel, full, full.stat()) for rel, full in _visible_files(path)]
+    total = sum(st.st_size for _rel, _full, st in sizes)
+    digest = hashlib.sha256()
+    manifest = total > max_bytes
+    with internal_io():
+        for rel, full, st in sizes:
+            digest.update(rel.encode("utf-8") + b"\0" + str(st.st_size).encode("ascii"))
+            if manifest:
+                digest.update(b"\0" + str(st.st_mtime_ns).encode("ascii"))
+                continue
+            with open(full, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    digest.update(block)
+    return ContentVersion(
+        digest.hexdigest(), "sha256-manifest" if manifest else "sha256-tree", total, len(sizes)
+    )
+
+
+
 def file_dataset(
     path: str | os.PathLike[str],
     *,
@@ -190,7 +258,8 @@ def file_dataset(
 ) -> Dataset:
     """Return the :class:`Dataset` of a local file as it is now.
 
-    namespace ``file``, name = absolute path, ``version`` = SHA-256 hex of the bytes, facets
+    namespace ``file``, name = absolute path, ``version`` = :func:`content_version` (SHA-256
+    of a file's bytes; a digest over a directory's data files), facets
     ``contentDigest``, ``statistics.bytes`` and (CSV/Parquet/JSON, up to ``stats_max_bytes``,
     when ``compute_stats``) ``schema``, ``statistics.rowCount`` and column statistics.
     ``role`` (``input``/``output``) only words the log. Never raises: a missing or
@@ -202,13 +271,17 @@ def file_dataset(
         return dataset
     local = Path(name)
     try:
-        digest, size = file_digest(local)
+        version = content_version(local)
     except OSError as exc:
         log.info("lineage: %s file %s not readable (%s); no digest", role, local, exc.strerror)
         return dataset
+    if version is None:
+        log.info("lineage: %s file %s does not exist; no digest", role, local)
+        return dataset
+    digest, size = version.digest, version.bytes
     dataset.version = digest
     facets = dataset.facets
-    facets.contentDigest = ContentDigest(algorithm="sha256", hex=digest)
+    facets.contentDigest = ContentDigest(algorithm=version.algorithm, hex=digest)
     facets.statistics = Statistics(bytes=size)
     if compute_stats and size <= stats_max_bytes and _file_format(local) is not None:
         try:

@@ -40,7 +40,7 @@ def main() -> int:
         log.error("configuration: %s", exc)
         return 2
     try:
-        serve_metrics(settings.sink.metrics_port)
+        serve_metrics(settings.sink.metrics_port, settings.sink.metrics_addr)
     except OSError as exc:
         log.error("cannot serve metrics on port %d: %s", settings.sink.metrics_port, exc)
         return 1

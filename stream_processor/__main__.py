@@ -43,7 +43,7 @@ def main() -> int:
     except LineageError as exc:
         log.error("%s", exc)
         return 1
-    serve_metrics(settings.processor.metrics_port)
+    serve_metrics(settings.processor.metrics_port, settings.processor.metrics_addr)
     log.info("processor %s: broker %s, metrics on :%d", settings.processor.app_id,
              settings.kafka.bootstrap_servers, settings.processor.metrics_port)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)

@@ -47,6 +47,8 @@ def stack_env(settings: LineageSettings) -> dict[str, str]:
         "LINEAGE_SINK__GROUP_ID": s.group_id,
         "LINEAGE_SINK__METRICS_PORT": str(s.metrics_port),
         "PYTHONUNBUFFERED": "1",
+        # Tansu answers JoinGroup after half the session timeout: keep it short locally
+        "LINEAGE_KAFKA__EXTRA": '{"session.timeout.ms": "6000"}',
     }
 
 

@@ -27,6 +27,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from emitters.facets import collect_code_version, collect_environment
@@ -250,12 +251,28 @@ class ActionBuilder:
                     if info.file_format:
                         facets.extra["storage"] = _storage_facet(info)
                     found[(ns, name)] = Dataset(namespace=ns, name=name, kind=kind, facets=facets)
+                    self._input_version(found[(ns, name)])
                 for attr in attrs:
                     if attr.expr_id is not None and attr.attr_name is not None:
                         sources.setdefault(attr.expr_id, []).append(
                             ColumnRef(ns, name, attr.attr_name)
                         )
         return list(found.values()), sources
+
+    def _input_version(self, dataset: Dataset) -> None:
+        """Record a local input's content version, the digest every emitter computes for the
+        same bytes, so the run links to exactly the version it read."""
+        if not self.config.compute_digests or dataset.namespace != "file":
+            return
+        try:
+            version = dsn.directory_version(Path(dataset.name), self.config.digest_max_bytes)
+        except OSError:
+            return
+        if version is not None:
+            dataset.version = version.digest
+            dataset.facets.contentDigest = ContentDigest(
+                algorithm=version.algorithm, hex=version.digest
+            )
 
     # -- runs ----------------------------------------------------------------------------
     def _write_run(

@@ -12,25 +12,27 @@ Names follow the OpenLineage naming spec (https://openlineage.io/docs/spec/namin
   ``database.table``; other drivers: the URL without ``jdbc:``, credentials and properties
   (e.g. ``derby:memory:sales``) + the table name.
 
-Version of a written directory (:func:`directory_version`): SHA-256 over the directory's
-visible data files in sorted order, each contributing its relative path, a NUL byte, its
-size and its bytes. Hidden files (Hadoop's rule: a name starting with ``.``, or with ``_``
-and no ``=``, e.g. ``_SUCCESS`` and ``.crc`` files) are left out. Spark names part files
-per write job, so every write is a new version even when the rows are equal. Above
-``max_bytes`` the bytes are not read: the digest covers path, size and mtime only
-(algorithm ``sha256-manifest``).
+Versions (:func:`directory_version`, i.e. :func:`emitters.facets.content_version`): the
+SHA-256 of a file's bytes, the same digest the batch emitter records, or for a directory a
+SHA-256 over its visible data files. Spark names part files per write job, so every write
+is a new version even when the rows are equal.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from emitters.facets import dataset_id_for_path, internal_io
+from emitters.facets import (  # noqa: F401 - re-exported for the Spark emitter
+    ContentVersion,
+    content_version,
+    dataset_id_for_path,
+    is_hidden,
+)
+
+#: A written directory's (or file's) version: see :func:`emitters.facets.content_version`.
+directory_version = content_version
 
 _BLOCK = 1 << 20
 DEFAULT_CATALOG_NAMESPACE = "spark_catalog"
@@ -83,67 +85,6 @@ def local_path(uri: str) -> Path | None:
     """The local filesystem path of a ``file:`` URI or plain path, else ``None``."""
     namespace, name = path_dataset_id(uri)
     return Path(name) if namespace == "file" else None
-
-
-def is_hidden(name: str) -> bool:
-    """Hadoop's hidden-file rule (``FileInputFormat``/Spark ``InMemoryFileIndex``)."""
-    return name.startswith(".") or (name.startswith("_") and "=" not in name) or name.endswith(
-        "._COPYING_"
-    )
-
-
-@dataclass(frozen=True)
-class ContentVersion:
-    """A directory's version: ``digest`` (lower-case hex), ``algorithm`` (``sha256`` or
-    ``sha256-manifest``), total ``bytes`` and number of ``files``."""
-
-    digest: str
-    algorithm: str
-    bytes: int
-    files: int
-
-
-def _visible_files(root: Path) -> list[tuple[str, Path]]:
-    out: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
-        for name in filenames:
-            if is_hidden(name):
-                continue
-            full = Path(dirpath) / name
-            out.append((full.relative_to(root).as_posix(), full))
-    out.sort()
-    return out
-
-
-def directory_version(path: Path, max_bytes: int = 256 * 1024 * 1024) -> ContentVersion | None:
-    """The content version of a written directory (or single file), ``None`` if it does not
-    exist. Raises ``OSError`` when a file cannot be read. See the module docstring."""
-    if path.is_file():
-        files = [(path.name, path)]
-    elif path.is_dir():
-        files = _visible_files(path)
-    else:
-        return None
-    sizes = [(rel, full, full.stat()) for rel, full in files]
-    total = sum(st.st_size for _rel, _full, st in sizes)
-    digest = hashlib.sha256()
-    manifest = total > max_bytes
-    with internal_io():
-        for rel, full, st in sizes:
-            digest.update(rel.encode("utf-8") + b"\0" + str(st.st_size).encode("ascii"))
-            if manifest:
-                digest.update(b"\0" + str(st.st_mtime_ns).encode("ascii"))
-                continue
-            with open(full, "rb") as fh:
-                while block := fh.read(_BLOCK):
-                    digest.update(block)
-    return ContentVersion(
-        digest=digest.hexdigest(),
-        algorithm="sha256-manifest" if manifest else "sha256",
-        bytes=total,
-        files=len(sizes),
-    )
 
 
 _SLUG = re.compile(r"[^0-9A-Za-z]+")

@@ -10,13 +10,14 @@ and prints the chain from the metric down to the raw data version.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from emitters.client import LineageClient
-from lineage_pipeline.demo.pipeline import STEPS, Paths, deliver, run_pipeline
+from lineage_pipeline.demo.pipeline import STEPS, Paths, deliver, run_pipeline, stop_spark
 from lineage_pipeline.demo.report import (
     EVALUATE_JOB,
     find_root_cause_chain,
@@ -32,6 +33,8 @@ console = Console()
 
 def main() -> int:
     """Run the demo end to end; return the process exit status."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
     settings = load_settings()
     paths = Paths((settings.data_dir / "demo-data").resolve())
     console.rule("[bold]lineage-pipeline demo: why did the model's accuracy drop?")
@@ -56,12 +59,13 @@ def main() -> int:
             deliver(paths, delivery)
             task = progress.add_task(f"delivery {delivery}", total=len(STEPS))
 
-            def on_step(label: str, task_id: int = task) -> None:
-                progress.update(task_id, description=f"delivery {delivery}: {label}")
+            def on_step(label: str, task_id: int = task, n: int = delivery) -> None:
+                progress.update(task_id, description=f"delivery {n}: {label}")
                 progress.advance(task_id)
 
             accuracies.append(run_pipeline(paths, client, on_step=on_step))
             progress.update(task, description=f"delivery {delivery}: done", completed=len(STEPS))
+    stop_spark()
     pending = client.flush(30.0)
     client.close()
     console.print(

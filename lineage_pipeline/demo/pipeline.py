@@ -2,10 +2,12 @@
 
 The data ships offline inside scikit-learn (``sklearn/datasets/data/breast_cancer.csv``:
 569 tumours, 30 measurements, benign/malignant). An upstream source "delivers" it to a
-landing file; six instrumented jobs (namespace ``demo``) turn it into a model and its
-scores, each run emitting lineage through the batch emitter:
+landing file; six instrumented steps (namespace ``demo``) turn it into a model and its
+scores, each run emitting lineage:
 
-``ingest`` -> ``clean`` -> ``features`` -> ``train`` -> ``evaluate`` (accuracy) and ``score``.
+``ingest``, ``clean`` (pandas, batch emitter) -> ``features`` (Spark, lineage from its query
+plans) -> ``train`` (PyTorch MLP, checkpoint) -> ``evaluate`` (accuracy) and ``score``
+(PyTorch inference from the checkpoint).
 
 Delivery 2 re-delivers the same tumours with one realistic defect: the source switched
 ``worst radius`` from centimetres to millimetres. Retraining on it drops the accuracy
@@ -15,13 +17,14 @@ measured on the curated golden test set (which keeps centimetres).
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from emitters.batch import job_run
 from emitters.client import LineageClient
@@ -69,7 +72,7 @@ class Paths:
 
     @property
     def model(self) -> Path:
-        return self.root / "models" / "classifier.pkl"
+        return self.root / "models" / "classifier.pt"
 
     @property
     def evaluation(self) -> Path:
@@ -152,8 +155,16 @@ def clean(paths: Paths, client: LineageClient) -> None:
         run.output_file(paths.clean, kind="table")
 
 
-def features(paths: Paths, client: LineageClient) -> None:
-    """Fit a standard scaler on the training rows; write scaled features and the scaler."""
+def features(paths: Paths, client: LineageClient, engine: str = "spark") -> None:
+    """Standard-scale the measurements: scaled features and the scaler's mean/std.
+
+    ``engine="spark"`` (the demo): a Spark job in local mode, lineage captured from its
+    query plans by :mod:`emitters.spark` (one run per write action). ``engine="pandas"``:
+    the same step as a batch job, for quick tests without a JVM.
+    """
+    if engine == "spark":
+        _features_spark(paths, client)
+        return
     with job_run(
         "breast_cancer.features", namespace=NAMESPACE, client=client,
         parameters={"scaler": "standard"},
@@ -167,81 +178,196 @@ def features(paths: Paths, client: LineageClient) -> None:
         scaled.insert(0, "sample_id", frame["sample_id"].to_numpy())
         scaled[TARGET] = frame[TARGET].to_numpy()
         scaled.to_parquet(_out(paths.features), index=False)
-        _out(paths.scaler).write_text(
-            json.dumps({"mean": mean.to_dict(), "std": std.to_dict()}, sort_keys=True), "utf-8"
-        )
+        scaler = {**{f"mean_{c}": mean[c] for c in cols}, **{f"std_{c}": std[c] for c in cols}}
+        pd.DataFrame([scaler]).to_json(_out(paths.scaler), orient="records", lines=True)
         run.output_file(paths.features, kind="features")
         run.output_file(paths.scaler, kind="model")
 
 
+def spark_session() -> Any:
+    """Return the demo's local Spark session (``local[2]``, no UI, 2 shuffle partitions)."""
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[2]").appName("lineage-demo")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.memory", "1g")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _features_spark(paths: Paths, client: LineageClient) -> None:
+    from pyspark.sql import functions as F
+
+    from emitters.spark import disable_lineage, enable_lineage, lineage_handle
+
+    spark = spark_session()
+    handle = lineage_handle(spark)
+    if handle is not None and getattr(handle, "client", client) is not client:
+        disable_lineage(spark)
+    lineage = enable_lineage(
+        spark, client, namespace=NAMESPACE, app_name="breast_cancer.features"
+    )
+    frame = spark.read.parquet(str(paths.clean))
+    cols = [c for c in frame.columns if c not in ("sample_id", TARGET)]
+    scaler = frame.select(
+        *[F.avg(F.col(c)).alias(f"mean_{c}") for c in cols],
+        *[F.stddev_pop(F.col(c)).alias(f"std_{c}") for c in cols],
+    )
+    scaler.coalesce(1).write.mode("overwrite").json(str(paths.scaler))
+    row = scaler.collect()[0]
+    scaled = frame.select(
+        "sample_id",
+        *[((F.col(c) - row[f"mean_{c}"]) / (row[f"std_{c}"] or 1.0)).alias(c) for c in cols],
+        TARGET,
+    )
+    scaled.coalesce(1).write.mode("overwrite").parquet(str(paths.features))
+    lineage.flush()
+
+
+def stop_spark(timeout_s: float = 30.0) -> None:
+    """End the Spark application run (its COMPLETE event) and stop the demo's session."""
+    from pyspark.sql import SparkSession
+
+    from emitters.spark import disable_lineage
+
+    spark = SparkSession.getActiveSession()
+    if spark is not None:
+        disable_lineage(spark, timeout_s)
+        spark.stop()
+
+
+def read_scaler(paths: Paths) -> tuple[pd.Series, pd.Series]:
+    """Return the scaler's (mean, std) per column, from Spark's JSON directory or a file."""
+    source = paths.scaler
+    if source.is_dir():
+        source = sorted(source.glob("part-*.json"))[0]
+    row = pd.read_json(source, lines=True).iloc[0]
+    cols = [k[len("mean_"):] for k in row.index if k.startswith("mean_")]
+    mean = pd.Series({c: float(row[f"mean_{c}"]) for c in cols})
+    std = pd.Series({c: float(row[f"std_{c}"]) or 1.0 for c in cols})
+    return mean, std
+
+
+class Classifier(torch.nn.Module):
+    """A small MLP: 30 measurements -> 16 hidden units (ReLU) -> malignant logit."""
+
+    def __init__(self, n_features: int = 30, hidden: int = 16) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(n_features, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(x).squeeze(1)
+        return out
+
+
+EPOCHS = 60
+LEARNING_RATE = 0.01
+BATCH_SIZE = 32
+
+
 def train(paths: Paths, client: LineageClient) -> None:
-    """Train a logistic-regression classifier on the scaled features."""
-    from sklearn.linear_model import LogisticRegression
+    """Train the MLP on the scaled features (PyTorch, CPU); checkpoint it with torch.save."""
+    from emitters.torch import seed_everything, training_run
 
-    params = {"model": "LogisticRegression", "C": 1.0, "max_iter": 5000, "seed": SEED}
-    with job_run(
-        "breast_cancer.train", namespace=NAMESPACE, client=client,
-        parameters={k: str(v) for k, v in params.items()},
+    torch.set_num_threads(1)
+    frame = pd.read_parquet(paths.features)
+    cols = feature_columns(frame)
+    seed_everything(SEED)
+    x = torch.tensor(frame[cols].to_numpy(), dtype=torch.float32)
+    y = torch.tensor(frame[TARGET].to_numpy(), dtype=torch.float32)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=BATCH_SIZE, shuffle=True,
+        generator=torch.Generator().manual_seed(SEED),
+    )
+    model = Classifier(len(cols))
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    with training_run(
+        "breast_cancer.train", NAMESPACE, client=client, model=model, optimizer=optimizer,
+        loaders={"train": loader}, dataset_uris={"train": str(paths.features)},
+        epochs=EPOCHS, seed=SEED, metrics_interval_s=1.0,
     ) as run:
-        run.input_file(paths.features, kind="features")
-        frame = pd.read_parquet(paths.features)
-        cols = feature_columns(frame)
-        model = LogisticRegression(C=1.0, max_iter=5000, random_state=SEED)
-        model.fit(frame[cols].to_numpy(), frame[TARGET].to_numpy())
-        run.log_metric("train_accuracy", float(model.score(frame[cols].to_numpy(), frame[TARGET])))
-        with open(_out(paths.model), "wb") as fh:
-            pickle.dump({"model": model, "columns": cols}, fh)
-        run.output_file(paths.model, kind="model")
+        for epoch in range(EPOCHS):
+            total = 0.0
+            for xb, yb in loader:
+                optimizer.zero_grad()
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(xb)
+            run.log_epoch(epoch, loss=total / len(x))
+        with torch.no_grad():
+            train_accuracy = float(((model(x) > 0).float() == y).float().mean())
+        run.log_metrics(train_accuracy=train_accuracy)
+        torch.save({"state_dict": model.state_dict(), "columns": cols}, _out(paths.model))
 
 
-def _load_model(paths: Paths) -> tuple[object, list[str], pd.Series, pd.Series]:
-    with open(paths.model, "rb") as fh:
-        bundle = pickle.load(fh)  # noqa: S301 - the demo's own file
-    scaler = json.loads(paths.scaler.read_text("utf-8"))
-    return bundle["model"], bundle["columns"], pd.Series(scaler["mean"]), pd.Series(scaler["std"])
+def _load_model(paths: Paths) -> tuple[Classifier, list[str], pd.Series, pd.Series]:
+    bundle = torch.load(paths.model)
+    model = Classifier(len(bundle["columns"]))
+    model.load_state_dict(bundle["state_dict"])
+    model.eval()
+    mean, std = read_scaler(paths)
+    return model, list(bundle["columns"]), mean, std
+
+
+def _predict(model: Classifier, frame: pd.DataFrame, cols: list[str],
+             mean: pd.Series, std: pd.Series) -> np.ndarray:
+    x = torch.tensor(((frame[cols] - mean[cols]) / std[cols]).to_numpy(), dtype=torch.float32)
+    with torch.no_grad():
+        return torch.sigmoid(model(x)).numpy()
 
 
 def evaluate(paths: Paths, client: LineageClient) -> float:
     """Accuracy of the model on the curated golden test set; a run metric. Returns it."""
-    with job_run("breast_cancer.evaluate", namespace=NAMESPACE, client=client) as run:
-        run.input_file(paths.model, kind="model")
-        run.input_file(paths.scaler, kind="model")
-        run.input_file(paths.golden, kind="table")
+    from emitters.torch import inference_run
+
+    with inference_run(
+        "breast_cancer.evaluate", NAMESPACE, client=client,
+        inputs=[str(paths.golden), str(paths.scaler)], input_kind="table",
+        outputs=[str(paths.evaluation)], output_kind="metrics",
+    ) as run:
         model, cols, mean, std = _load_model(paths)
         golden = pd.read_csv(paths.golden)
-        x = ((golden[cols] - mean[cols]) / std[cols]).to_numpy()
-        accuracy = float((model.predict(x) == golden[TARGET].to_numpy()).mean())  # type: ignore[attr-defined]
-        run.log_metric("accuracy", accuracy)
+        predicted = _predict(model, golden, cols, mean, std) > 0.5
+        accuracy = float((predicted == golden[TARGET].to_numpy().astype(bool)).mean())
+        run.log_metrics(accuracy=accuracy)
         _out(paths.evaluation).write_text(json.dumps({"accuracy": accuracy}), "utf-8")
-        run.output_file(paths.evaluation, kind="metrics")
         return accuracy
 
 
 def score(paths: Paths, client: LineageClient) -> None:
     """Score the incoming patients with the model; write the predictions."""
-    with job_run("breast_cancer.score", namespace=NAMESPACE, client=client) as run:
-        run.input_file(paths.model, kind="model")
-        run.input_file(paths.scaler, kind="model")
-        run.input_file(paths.incoming, kind="table")
+    from emitters.torch import inference_run
+
+    with inference_run(
+        "breast_cancer.score", NAMESPACE, client=client,
+        inputs=[str(paths.incoming), str(paths.scaler)], input_kind="table",
+        outputs=[str(paths.predictions)], output_kind="predictions",
+    ):
         model, cols, mean, std = _load_model(paths)
         incoming = pd.read_csv(paths.incoming)
-        x = ((incoming[cols] - mean[cols]) / std[cols]).to_numpy()
         out = pd.DataFrame({
             "sample_id": incoming["sample_id"],
-            "p_malignant": model.predict_proba(x)[:, 1],  # type: ignore[attr-defined]
+            "p_malignant": _predict(model, incoming, cols, mean, std),
         })
         out.to_csv(_out(paths.predictions), index=False)
-        run.output_file(paths.predictions, kind="predictions")
 
 
 #: The pipeline's steps in order, with the name shown in the progress display.
 STEPS: list[tuple[str, Callable[[Paths, LineageClient], object]]] = [
-    ("ingest", ingest),
-    ("clean / impute", clean),
-    ("features / scale", features),
-    ("train", train),
-    ("evaluate", evaluate),
-    ("score", score),
+    ("ingest (pandas)", ingest),
+    ("clean / impute (pandas)", clean),
+    ("features / scale (Spark)", features),
+    ("train (PyTorch)", train),
+    ("evaluate (PyTorch)", evaluate),
+    ("score (PyTorch)", score),
 ]
 
 
@@ -249,13 +375,20 @@ def run_pipeline(
     paths: Paths,
     client: LineageClient,
     on_step: Callable[[str], None] | None = None,
+    engine: str = "spark",
 ) -> float:
-    """Run every step once over the current delivery; return the evaluated accuracy."""
+    """Run every step once over the current delivery; return the evaluated accuracy.
+
+    ``engine`` is the feature step's engine: ``spark`` (the demo) or ``pandas``.
+    """
     accuracy = float("nan")
     for label, step in STEPS:
         if on_step is not None:
             on_step(label)
-        result = step(paths, client)
+        if step is features:
+            result: object = features(paths, client, engine)
+        else:
+            result = step(paths, client)
         if isinstance(result, float):
             accuracy = result
     return accuracy

@@ -105,7 +105,7 @@ def column_moves(bad: dict[str, Any], good: dict[str, Any] | None) -> list[Colum
 
 
 def _by_dataset(versions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {v["dataset_uid"]: v for v in versions}
+    return {v["dataset"]: v for v in versions}
 
 
 def find_root_cause_chain(
@@ -124,10 +124,10 @@ def find_root_cause_chain(
         good_inputs = _by_dataset(good.get("inputs", []))
         best: list[Link] = []
         for version in bad.get("inputs", []):
-            before = good_inputs.get(version["dataset_uid"])
+            before = good_inputs.get(version["dataset"])
             if before is not None and before.get("version") == version.get("version"):
                 continue
-            link = Link(bad, version["dataset_uid"], str(version.get("kind")), version, before,
+            link = Link(bad, version["dataset"], str(version.get("kind")), version, before,
                         column_moves(version, before))
             path = [link]
             producer, baseline = version.get("producedByRunId"), (before or {}).get("producedByRunId")

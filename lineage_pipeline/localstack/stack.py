@@ -99,6 +99,8 @@ def child_env(settings: LineageSettings) -> dict[str, str]:
         "LINEAGE_PROCESSOR__METRICS_PORT": str(settings.processor.metrics_port),
         "LINEAGE_SINK__METRICS_PORT": str(settings.sink.metrics_port),
         "PYTHONUNBUFFERED": "1",
+        # Tansu answers JoinGroup after half the session timeout: keep it short locally
+        "LINEAGE_KAFKA__EXTRA": '{"session.timeout.ms": "6000"}',
     }
 
 

@@ -55,7 +55,7 @@ def test_directory_version_covers_visible_files_and_their_names(tmp_path: Path) 
     (out / "_SUCCESS").write_bytes(b"")
     (out / ".part-0000-a.parquet.crc").write_bytes(b"crc")
     first = directory_version(out)
-    assert first is not None and (first.files, first.bytes, first.algorithm) == (1, 4, "sha256")
+    assert first is not None and (first.files, first.bytes, first.algorithm) == (1, 4, "sha256-tree")
     (out / "_SUCCESS").write_bytes(b"changed")  # hidden: no new version
     assert directory_version(out) == first
     (out / "day=1" / "part-0000-a.parquet").rename(out / "day=1" / "part-0000-b.parquet")
@@ -64,6 +64,20 @@ def test_directory_version_covers_visible_files_and_their_names(tmp_path: Path) 
     manifest = directory_version(out, max_bytes=1)
     assert manifest is not None and manifest.algorithm == "sha256-manifest"
     assert directory_version(tmp_path / "missing") is None
+
+
+def test_a_single_file_has_the_batch_emitters_version(tmp_path: Path) -> None:
+    # one file written by pandas and read by Spark is one dataset version, whoever digests it
+    import hashlib
+
+    from emitters.facets import file_dataset
+
+    path = tmp_path / "cells.parquet"
+    path.write_bytes(b"parquet bytes")
+    version = directory_version(path)
+    assert version is not None and version.algorithm == "sha256"
+    assert version.digest == hashlib.sha256(b"parquet bytes").hexdigest()
+    assert file_dataset(path).version == version.digest
 
 
 def test_settings_precedence_arguments_conf_environment() -> None:
