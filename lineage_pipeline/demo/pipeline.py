@@ -273,12 +273,18 @@ BATCH_SIZE = 32
 
 
 def train(paths: Paths, client: LineageClient) -> None:
-    """Train the MLP on the scaled features (PyTorch, CPU); checkpoint it with torch.save."""
+    """Train the MLP on the scaled features (PyTorch, CPU); checkpoint it with torch.save.
+
+    The checkpoint bundles the scaler's mean and std, so inference needs nothing else.
+    Note that z-scoring cancels a unit change in the features themselves: the defect of
+    delivery 2 reaches the model through the scaler it carries.
+    """
     from emitters.torch import seed_everything, training_run
 
     torch.set_num_threads(1)
     frame = pd.read_parquet(paths.features)
     cols = feature_columns(frame)
+    mean, std = read_scaler(paths)
     seed_everything(SEED)
     x = torch.tensor(frame[cols].to_numpy(), dtype=torch.float32)
     y = torch.tensor(frame[TARGET].to_numpy(), dtype=torch.float32)
@@ -291,6 +297,7 @@ def train(paths: Paths, client: LineageClient) -> None:
     with training_run(
         "breast_cancer.train", NAMESPACE, client=client, model=model, optimizer=optimizer,
         loaders={"train": loader}, dataset_uris={"train": str(paths.features)},
+        inputs=[str(paths.scaler)], input_kind="model",
         epochs=EPOCHS, seed=SEED, metrics_interval_s=1.0,
     ) as run:
         for epoch in range(EPOCHS):
@@ -305,16 +312,20 @@ def train(paths: Paths, client: LineageClient) -> None:
         with torch.no_grad():
             train_accuracy = float(((model(x) > 0).float() == y).float().mean())
         run.log_metrics(train_accuracy=train_accuracy)
-        torch.save({"state_dict": model.state_dict(), "columns": cols}, _out(paths.model))
+        # the checkpoint bundles the scaler: the model is self-contained at inference time
+        torch.save({
+            "state_dict": model.state_dict(), "columns": cols,
+            "mean": mean[cols].tolist(), "std": std[cols].tolist(),
+        }, _out(paths.model))
 
 
 def _load_model(paths: Paths) -> tuple[Classifier, list[str], pd.Series, pd.Series]:
     bundle = torch.load(paths.model)
-    model = Classifier(len(bundle["columns"]))
+    cols = list(bundle["columns"])
+    model = Classifier(len(cols))
     model.load_state_dict(bundle["state_dict"])
     model.eval()
-    mean, std = read_scaler(paths)
-    return model, list(bundle["columns"]), mean, std
+    return model, cols, pd.Series(bundle["mean"], index=cols), pd.Series(bundle["std"], index=cols)
 
 
 def _predict(model: Classifier, frame: pd.DataFrame, cols: list[str],
@@ -330,7 +341,7 @@ def evaluate(paths: Paths, client: LineageClient) -> float:
 
     with inference_run(
         "breast_cancer.evaluate", NAMESPACE, client=client,
-        inputs=[str(paths.golden), str(paths.scaler)], input_kind="table",
+        inputs=[str(paths.golden)], input_kind="table",
         outputs=[str(paths.evaluation)], output_kind="metrics",
     ) as run:
         model, cols, mean, std = _load_model(paths)
@@ -348,7 +359,7 @@ def score(paths: Paths, client: LineageClient) -> None:
 
     with inference_run(
         "breast_cancer.score", NAMESPACE, client=client,
-        inputs=[str(paths.incoming), str(paths.scaler)], input_kind="table",
+        inputs=[str(paths.incoming)], input_kind="table",
         outputs=[str(paths.predictions)], output_kind="predictions",
     ):
         model, cols, mean, std = _load_model(paths)
