@@ -98,12 +98,18 @@ def test_root_cause_chain_ends_at_raw_data_version_and_changed_column(demo: Demo
     assert root.moves[0].column == DEFECT_COLUMN
     assert root.moves[0].after == pytest.approx(root.moves[0].before * 10, rel=1e-6)
     datasets = [link.dataset_uid for link in chain.links]
-    # the scaled features are the same numbers (z-scores cancel the unit change): the
-    # defect reaches the checkpoint through the scaler it bundles
-    assert datasets == [
-        f"file:{p}" for p in (demo.paths.model, demo.paths.scaler, demo.paths.clean,
-                              demo.paths.raw, demo.paths.landing)
-    ]
+    # the scaled features carry the same numbers (z-scores cancel a unit change): the defect
+    # reaches the checkpoint through the scaler it bundles; both are Spark outputs that
+    # changed, the chain follows one and names the other
+    assert datasets[0] == f"file:{demo.paths.model}"
+    spark_outputs = {f"file:{demo.paths.features}", f"file:{demo.paths.scaler}"}
+    assert datasets[1] in spark_outputs
+    assert set(chain.links[1].consumer_run["job_uid"].split()) == {"demo:breast_cancer.train"}
+    assert chain.links[0].also_changed == [] and chain.links[1].also_changed == sorted(
+        spark_outputs - {datasets[1]}
+    )
+    assert datasets[2:] == [f"file:{p}" for p in (demo.paths.clean, demo.paths.raw,
+                                                   demo.paths.landing)]
     checkpoint = chain.links[0]
     assert checkpoint.kind == "model"
     assert checkpoint.bad_version["digest"] == hashlib.sha256(demo.paths.model.read_bytes()).hexdigest()
