@@ -31,6 +31,15 @@ from lineage_pipeline.settings import load_settings
 console = Console()
 
 
+def _bin_dir() -> str:
+    """The directory of the ``lineage`` script, relative to here when it is below here."""
+    bin_dir = Path(sys.executable).parent
+    try:
+        return str(bin_dir.relative_to(Path.cwd()))
+    except ValueError:
+        return str(bin_dir)
+
+
 def main() -> int:
     """Run the demo end to end; return the process exit status."""
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -84,12 +93,13 @@ def main() -> int:
     root = chain.root_version
     for cmd in (
         f"lineage upstream {bad['runId']} --depth 10",
+        f"lineage diff {good['runId']} {bad['runId']}",
         f"lineage upstream {root.dataset_uid} --json" if root else "lineage runs demo:breast_cancer.train",
         f"lineage runs {EVALUATE_JOB}",
         "lineage status",
         "lineage down",
     ):
-        console.print(f"  [cyan]{sys.executable.rsplit('/', 1)[0]}/{cmd}[/cyan]")
+        console.print(f"  [cyan]{_bin_dir()}/{cmd}[/cyan]")
     return 0
 
 

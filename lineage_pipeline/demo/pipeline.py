@@ -186,8 +186,11 @@ def features(paths: Paths, client: LineageClient, engine: str = "spark") -> None
 
 def spark_session() -> Any:
     """Return the demo's local Spark session (``local[2]``, no UI, 2 shuffle partitions)."""
+    import os
+
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # everything stays on loopback
     spark = (
         SparkSession.builder.master("local[2]").appName("lineage-demo")
         .config("spark.ui.enabled", "false")

@@ -160,6 +160,10 @@ def _short(version: dict[str, Any] | None) -> str:
     return str(digest)[:12]
 
 
+def _algorithm(link: Link) -> str:
+    return str(link.bad_version.get("digestAlgorithm") or "version")
+
+
 def render_chain(console: Console, chain: Chain) -> None:
     """Print ``chain`` as a tree, from the metric down to the raw data version."""
     metric = chain.metric
@@ -178,7 +182,7 @@ def render_chain(console: Console, chain: Chain) -> None:
         label = "[bold red]raw data version[/bold red]" if is_root else f"[bold]{link.kind}[/bold]"
         node = node.add(
             f"{label} {link.dataset_uid}\n"
-            f"sha256 {_short(link.good_version)} -> [red]{_short(link.bad_version)}[/red]"
+            f"{_algorithm(link)} {_short(link.good_version)} -> [red]{_short(link.bad_version)}[/red]"
             f"  (read by {link.consumer_run.get('job_uid')})"
         )
         if link.also_changed:
