@@ -17,7 +17,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH_PIN)"
-	$(BIN)/pip install --quiet -e ".[dev,spark,torch,demo]"
+	$(BIN)/pip install --quiet -e ".[dev,spark,torch,demo,dbt]"
 	touch $(STAMP)
 
 install: $(STAMP)
