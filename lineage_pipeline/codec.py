@@ -106,7 +106,9 @@ class AvroCodec:
         known_schemas: dict[int, dict[str, Any]] | None = None,
     ) -> None:
         if known_schemas is None:
-            known_schemas = {v: schemas.load_schema(name, v) for v in schemas.available_versions(name)}
+            known_schemas = {
+                v: schemas.load_schema(name, v) for v in schemas.available_versions(name)
+            }
         if not known_schemas:
             raise EventError(f"no Avro schema named {name!r} ships in schemas/")
         self.name = name
@@ -136,7 +138,9 @@ class AvroCodec:
         try:
             fastavro.schemaless_writer(body, self.schema, record)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise EventError(f"record does not fit schema {self.name} v{self.version}: {exc}") from exc
+            raise EventError(
+                f"record does not fit schema {self.name} v{self.version}: {exc}"
+            ) from exc
         if self._registry is not None:
             return CONFLUENT_MAGIC + struct.pack(">I", self._schema_id()) + body.getvalue()
         return SINGLE_OBJECT_MAGIC + self.fingerprint + body.getvalue()

@@ -54,6 +54,18 @@ def _int(text: str | None) -> int | None:
         return None
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return b"" if value is None else str(value).encode("utf-8")
+
+
 def parse_id(record_id: str) -> tuple[int, int]:
     """Parse ``<partition>:<offset>``; raises :class:`ConfigError` with the expected form."""
     try:
@@ -104,9 +116,13 @@ def read_dlq(settings: LineageSettings, timeout_s: float = 15.0) -> list[DlqReco
             for msg in consumer.consume(500, 0.5):
                 if msg.error() is not None:
                     continue
-                p, off = msg.partition(), msg.offset()
-                headers = {k: (v or b"").decode("utf-8", "replace") for k, v in msg.headers() or []}
-                records.append(DlqRecord(f"{p}:{off}", msg.value() or b"", msg.key(), headers))
+                p, off = msg.partition() or 0, msg.offset() or 0
+                headers = {_text(k): _text(v) for k, v in list(msg.headers() or [])}
+                value = msg.value()
+                key = msg.key()
+                records.append(DlqRecord(
+                    f"{p}:{off}", _bytes(value), _bytes(key) if key is not None else None, headers
+                ))
                 if off + 1 >= ends[p]:
                     done.add(p)
         return records

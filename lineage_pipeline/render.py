@@ -95,7 +95,8 @@ def render(sub: Subgraph, fmt: str, path: Path, title: str | None = None) -> Pat
         path.write_bytes(dot.pipe(format=fmt))
     elif fmt == "html":
         _require_dot()
-        path.write_text(to_html(dot.pipe(format="svg").decode("utf-8"), title or "lineage"), "utf-8")
+        svg = dot.pipe(format="svg").decode("utf-8")
+        path.write_text(to_html(svg, title or "lineage"), "utf-8")
     else:
         raise ConfigError(f"unknown format {fmt!r}: use table, json, dot, png, svg or html")
     return path
@@ -115,7 +116,9 @@ header {{ padding: 6px 10px; background: #223; color: #fff; font-size: 14px; }}
 (function () {{
   var view = document.getElementById("view"), svg = view.querySelector("svg");
   var s = 1, x = 0, y = 0, drag = null;
-  function apply() {{ svg.style.transform = "translate(" + x + "px," + y + "px) scale(" + s + ")"; }}
+  function apply() {{
+    svg.style.transform = "translate(" + x + "px," + y + "px) scale(" + s + ")";
+  }}
   view.addEventListener("wheel", function (e) {{
     e.preventDefault();
     var r = view.getBoundingClientRect(), mx = e.clientX - r.left, my = e.clientY - r.top;

@@ -144,6 +144,27 @@ class SinkSettings(_Section):
     metrics_addr: str = "127.0.0.1"
 
 
+class IdentitySettings(_Section):
+    """Dataset identity: which names denote one dataset (applied by the stream processor after
+    the OpenLineage naming-spec normalisation, and by ``lineage alias apply`` to the graph).
+
+    ``aliases``: dataset uid ``"namespace:name"`` -> canonical uid, e.g.
+    ``{"file:/data/warehouse/orders": "hive://metastore:analytics.orders"}``; both sides are
+    normalised first (so ``file:///data/warehouse/orders/`` matches too).
+    ``prefixes``: uid prefix -> replacement prefix, longest prefix first, e.g.
+    ``{"s3://lake:warehouse/": "s3://lake-v2:warehouse/"}``.
+    ``symlinks``: when true, a dataset carrying an OpenLineage ``symlinks`` facet is recorded
+    under its first ``TABLE`` symlink (a storage path and its catalog table are one dataset),
+    and the processor remembers that path -> table alias for later events.
+    A uid's namespace ends at the last ``:`` of its ``scheme://authority`` part (or the first
+    ``:`` when there is no ``//``): ``postgres://h:5432:db.t`` is ``postgres://h:5432`` + ``db.t``.
+    """
+
+    aliases: dict[str, str] = {}
+    prefixes: dict[str, str] = {}
+    symlinks: bool = True
+
+
 class LineageSettings(BaseSettings):
     """All configuration of one lineage-pipeline process.
 
@@ -160,6 +181,8 @@ class LineageSettings(BaseSettings):
     graph: GraphSettings = GraphSettings()
     processor: ProcessorSettings = ProcessorSettings()
     sink: SinkSettings = SinkSettings()
+    #: Dataset identity (aliases, prefix rules, symlinks): see :class:`IdentitySettings`.
+    identity: IdentitySettings = IdentitySettings()
     #: Freshness SLAs (configured per dataset uid/glob, else learned): used by the sink's
     #: freshness gauges and by `lineage freshness`, so both agree.
     freshness: FreshnessPolicy = FreshnessPolicy()

@@ -28,7 +28,9 @@ def _cli(s: LineageSettings, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
-def test_list_show_and_replay_a_dead_lettered_record(kafka_broker: str, topic_names: TopicSettings) -> None:
+def test_list_show_and_replay_a_dead_lettered_record(
+    kafka_broker: str, topic_names: TopicSettings
+) -> None:
     s = _settings(kafka_broker, topic_names)
     create_topics(s)
     producer = Producer(s.kafka.client_config())
@@ -42,7 +44,8 @@ def test_list_show_and_replay_a_dead_lettered_record(kafka_broker: str, topic_na
     listed = _cli(s, "dlq", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     records = json.loads(listed.stdout)
-    assert [(r["id"], r["reason"], r["source_offset"]) for r in records] == [("0:0", "invalid_json", 41)]
+    summary = [(r["id"], r["reason"], r["source_offset"]) for r in records]
+    assert summary == [("0:0", "invalid_json", 41)]
 
     shown = _cli(s, "dlq", "show", "0:0")
     assert shown.returncode == 0, shown.stderr

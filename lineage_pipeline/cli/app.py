@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from lineage_pipeline.cli import context, stack_commands
+from lineage_pipeline.cli import context, identity_commands, stack_commands
 from lineage_pipeline.cli.dlq_commands import dlq_app
 from lineage_pipeline.errors import ConfigError, LineageError, QueryError
 
@@ -36,6 +36,7 @@ def _global_options(
 
 stack_commands.register(app)
 app.add_typer(dlq_app, name="dlq")
+identity_commands.register(app)
 
 
 def _mount_optional_parts() -> None:
@@ -58,7 +59,9 @@ def main() -> None:
         context.err_console.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
     except LineageError as exc:
-        hint = " (retryable: is the local stack running? try `lineage status`)" if exc.is_retryable() else ""
+        hint = ""
+        if exc.is_retryable():
+            hint = " (retryable: is the local stack running? try `lineage status`)"
         context.err_console.print(f"[red]error:[/red] {exc}{hint}")
         sys.exit(1)
 

@@ -36,7 +36,9 @@ def register(app: typer.Typer) -> None:
         """Show each service of the local stack, its pid, address and whether it runs."""
         rows = stack.status(settings())
         if not rows:
-            console.print("The local stack is not running here. Start it with [bold]lineage up[/bold].")
+            console.print(
+                "The local stack is not running here. Start it with [bold]lineage up[/bold]."
+            )
             raise typer.Exit(1)
         table = Table(title="lineage local stack")
         for col in ("service", "state", "pid", "listens on", "log"):

@@ -14,7 +14,14 @@ import warnings
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from emitters.client import LineageClient
 from lineage_pipeline.demo.pipeline import STEPS, Paths, deliver, run_pipeline, stop_spark
@@ -57,7 +64,9 @@ def main() -> int:
 
     graph = LineageGraph(open_backend(settings.graph))
     before = len(graph.runs(EVALUATE_JOB)) if graph.has_job(EVALUATE_JOB) else 0
-    client = LineageClient.from_config(kafka={"bootstrap_servers": settings.kafka.bootstrap_servers})
+    client = LineageClient.from_config(
+        kafka={"bootstrap_servers": settings.kafka.bootstrap_servers}
+    )
     accuracies: list[float] = []
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -68,7 +77,7 @@ def main() -> int:
             deliver(paths, delivery)
             task = progress.add_task(f"delivery {delivery}", total=len(STEPS))
 
-            def on_step(label: str, task_id: int = task, n: int = delivery) -> None:
+            def on_step(label: str, task_id: TaskID = task, n: int = delivery) -> None:
                 progress.update(task_id, description=f"delivery {n}: {label}")
                 progress.advance(task_id)
 
@@ -94,7 +103,9 @@ def main() -> int:
     for cmd in (
         f"lineage upstream {bad['runId']} --depth 10",
         f"lineage diff {good['runId']} {bad['runId']}",
-        f"lineage upstream {root.dataset_uid} --json" if root else "lineage runs demo:breast_cancer.train",
+        f"lineage upstream {root.dataset_uid} --json"
+        if root
+        else "lineage runs demo:breast_cancer.train",
         f"lineage runs {EVALUATE_JOB}",
         "lineage status",
         "lineage down",
@@ -108,5 +119,6 @@ if __name__ == "__main__":
         sys.exit(main())
     except LineageError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
-        console.print(f"Logs are under {Path('.lineage/logs').resolve()}; `lineage status` shows the stack.")
+        logs = Path(".lineage/logs").resolve()
+        console.print(f"Logs are under {logs}; `lineage status` shows the stack.")
         sys.exit(1)

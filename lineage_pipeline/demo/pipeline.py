@@ -308,7 +308,7 @@ def train(paths: Paths, client: LineageClient) -> None:
             for xb, yb in loader:
                 optimizer.zero_grad()
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(model(xb), yb)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 total += loss.item() * len(xb)
             run.log_epoch(epoch, loss=total / len(x))
@@ -399,8 +399,9 @@ def run_pipeline(
     for label, step in STEPS:
         if on_step is not None:
             on_step(label)
+        result: object = None
         if step is features:
-            result: object = features(paths, client, engine)
+            features(paths, client, engine)
         else:
             result = step(paths, client)
         if isinstance(result, float):

@@ -81,7 +81,9 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def stop_pid(pid: int, timeout_s: float = 10.0, popen: subprocess.Popen[bytes] | None = None) -> None:
+def stop_pid(
+    pid: int, timeout_s: float = 10.0, popen: subprocess.Popen[bytes] | None = None
+) -> None:
     """Send SIGTERM to ``pid``, wait up to ``timeout_s`` seconds, then SIGKILL."""
     try:
         os.kill(pid, signal.SIGTERM)
@@ -118,7 +120,7 @@ def spawn(
     within ``timeout_s`` seconds (the process is stopped first).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
+    log = open(log_path, "ab")
     try:
         popen = subprocess.Popen(
             list(argv),
@@ -207,7 +209,9 @@ def _broker_answers(bootstrap: str) -> bool:
         return False
 
 
-def start_falkordb(data_dir: Path, port: int | None = None, timeout_s: float = 30.0) -> ManagedProcess:
+def start_falkordb(
+    data_dir: Path, port: int | None = None, timeout_s: float = 30.0
+) -> ManagedProcess:
     """Start a FalkorDB server (redis-server + falkordb.so) on ``127.0.0.1:port``.
 
     Append-only persistence under ``data_dir/falkordb``. Ready when it answers PING.

@@ -106,7 +106,8 @@ def child_env(settings: LineageSettings) -> dict[str, str]:
 
 def create_topics(settings: LineageSettings, timeout_s: float = 30.0) -> None:
     """Create the project's topics if missing. Raises :class:`StackError` on failure."""
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
 
     admin = AdminClient(settings.kafka.client_config())
     topics = settings.topics
@@ -176,11 +177,15 @@ def up(
         check_free(name, mport)
         note(f"starting the {name}")
         p = start_python_service(
-            name, module, [], data_dir, ready=lambda port=mport: port_open(port), port=mport, env=env
+            name, module, [], data_dir, ready=_port_ready(mport), port=mport, env=env,
         )
         services[name] = _info(p, f"http://127.0.0.1:{mport}/metrics")
         _write_state(settings, services)
     return services
+
+
+def _port_ready(port: int) -> Callable[[], bool]:
+    return lambda: port_open(port)
 
 
 def _info(proc: ManagedProcess, address: str) -> ServiceInfo:
