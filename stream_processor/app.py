@@ -18,7 +18,9 @@ State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog
   a restart within the changelog's flush interval, or older than the window) are harmless:
   stitching is idempotent;
 - ``dataset-versions`` (GlobalTable): dataset uid -> latest generated version, readable by
-  every worker whatever partition produced it.
+  every worker whatever partition produced it;
+- ``dataset-aliases`` (GlobalTable): dataset uid -> canonical uid learned from OpenLineage
+  ``symlinks`` facets (:mod:`stream_processor.identity`).
 
 Faust tables write their changelog to the partition of the *current event*
 (``faust.streams.current_event()``, a task-local ContextVar). ``take_events`` hands the agent
@@ -45,7 +47,9 @@ import faust.streams
 from lineage_pipeline.codec import AvroCodec, EventCodec
 from lineage_pipeline.errors import ConfigError
 from lineage_pipeline.settings import KafkaSettings, LineageSettings
+from stream_processor.decode import message_headers
 from stream_processor.dlq import OutRecord, SourceMessage
+from stream_processor.identity import DatasetIdentity
 from stream_processor.processor import EventProcessor
 from stream_processor.state import StoredRun, newer_version
 
@@ -189,6 +193,23 @@ class FaustVersionStore:
             self.table[dataset_uid] = {"version": version, "t": event_time}
 
 
+class FaustAliasStore:
+    """:class:`~stream_processor.identity.AliasStore` over a Faust GlobalTable (symlink
+    aliases learned on any partition are used by every worker)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, uid: str) -> tuple[str, str] | None:
+        """See :class:`~stream_processor.identity.AliasStore`."""
+        value = self.table.get(uid)
+        return None if value is None else (str(value[0]), str(value[1]))
+
+    def put(self, uid: str, canonical: tuple[str, str]) -> None:
+        """See :class:`~stream_processor.identity.AliasStore` (needs a current Faust event)."""
+        self.table[uid] = list(canonical)
+
+
 def _as_current_event(event: Any) -> None:
     """Make ``event`` Faust's current event in this task (``None`` clears it)."""
     # faust.streams.current_event() reads this ContextVar; Faust sets it the same way when a
@@ -233,6 +254,8 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
     )
     versions_table = app.GlobalTable("dataset-versions", default=None, key_type=str,
                                      partitions=parts)
+    aliases_table = app.GlobalTable("dataset-aliases", default=None, key_type=str,
+                                    partitions=parts)
     event_codec, graph_codec = _codecs(settings)
     processor = EventProcessor(
         graph_topic=topics.graph,
@@ -244,6 +267,7 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
         graph_codec=graph_codec,
         stale_after_s=proc_settings.stale_after_s,
         openlineage_topic=topics.openlineage,
+        identity=DatasetIdentity.from_settings(settings.identity, FaustAliasStore(aliases_table)),
     )
 
     async def publish(records: list[OutRecord]) -> None:
@@ -269,6 +293,7 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
                         key=msg.key,
                         value=msg.value,
                         timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
+                        headers=message_headers(msg.headers),
                     )
                 )
             _as_current_event(None)

@@ -8,9 +8,10 @@ and OpenLineage RunEvent JSON from any OpenLineage producer on ``topics.openline
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from lineage_pipeline.codec import EventCodec
+from lineage_pipeline.codec import EventCodec, check_integrity
 from lineage_pipeline.errors import DecodeError, EventError
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.openlineage import from_openlineage_dict
@@ -21,6 +22,16 @@ REASON_INVALID_JSON = "invalid_json"
 REASON_INVALID_OPENLINEAGE = "invalid_openlineage"
 
 
+def message_headers(raw: Any) -> tuple[tuple[str, bytes | None], ...]:
+    """Return Kafka headers as ``(name, value)`` pairs; ``raw`` is what a client hands out:
+    ``None``, a sequence of pairs or a mapping (Faust accepts both). Text values become UTF-8."""
+    if not raw:
+        return ()
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    return tuple((str(name), value.encode("utf-8") if isinstance(value, str) else value)
+                 for name, value in items)
+
+
 def decode_message(
     msg: SourceMessage, codec: EventCodec, dlq_topic: str, now_ms: int | None = None
 ) -> LineageEvent | OutRecord:
@@ -28,11 +39,14 @@ def decode_message(
 
     The DLQ reason is the codec's :class:`DecodeError` reason (``empty``, ``bad_magic``,
     ``truncated``, ``unknown_fingerprint``, ``malformed_avro``, ``invalid_event``, ...);
-    a tombstone (no value) is ``empty``. Never raises for bad input.
+    a tombstone (no value) is ``empty``; a value whose ``lineage-crc32`` header does not
+    match is ``integrity_mismatch`` (:func:`~lineage_pipeline.codec.check_integrity`; a
+    message without the header is decoded as is). Never raises for bad input.
     """
     try:
         if not msg.value:
             raise DecodeError("empty", "message has no value")
+        check_integrity(msg.value, msg.headers)
         return codec.decode(msg.value)
     except DecodeError as exc:
         return dlq_record(msg, exc.reason, exc.detail, dlq_topic, now_ms)
@@ -42,7 +56,8 @@ def decode_openlineage_message(
     msg: SourceMessage, dlq_topic: str, now_ms: int | None = None, max_bytes: int = 1 << 20
 ) -> LineageEvent | OutRecord:
     """Return the :class:`LineageEvent` of the OpenLineage RunEvent JSON in ``msg``, or its
-    DLQ record: reason ``empty``, ``too_large`` (over ``max_bytes``), ``invalid_json`` (not
+    DLQ record: reason ``empty``, ``too_large`` (over ``max_bytes``), ``integrity_mismatch``
+    (a ``lineage-crc32`` header that does not match), ``invalid_json`` (not
     UTF-8 JSON text of an object) or ``invalid_openlineage`` (JSON, but not a RunEvent: a
     required field missing or malformed). Never raises for bad input.
     """
@@ -52,6 +67,10 @@ def decode_openlineage_message(
     if len(value) > max_bytes:
         return dlq_record(msg, "too_large", f"{len(value)} bytes > {max_bytes}", dlq_topic,
                           now_ms)
+    try:
+        check_integrity(value, msg.headers)
+    except DecodeError as exc:
+        return dlq_record(msg, exc.reason, exc.detail, dlq_topic, now_ms)
     try:
         data: Any = json.loads(value)
     except ValueError as exc:  # includes UnicodeDecodeError

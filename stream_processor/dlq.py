@@ -52,6 +52,8 @@ class SourceMessage:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int | None = None
+    #: the message's Kafka headers, ``(name, value)`` pairs (checked for ``lineage-crc32``)
+    headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,14 +5,16 @@ Per consumed message (:meth:`EventProcessor.handle`), in this order:
 1. decode (:mod:`stream_processor.decode`: Avro from ``topics.events``, OpenLineage JSON from
    ``topics.openlineage``); undecodable -> DLQ record with the reason;
 2. dedupe by ``eventId`` (the :class:`~stream_processor.state.DedupeStore` and this batch);
-3. stitch: merge the event into its run's state (:func:`~stream_processor.stitch.merge_event`,
+3. dataset identity: every dataset under its canonical name
+   (:class:`~stream_processor.identity.DatasetIdentity`: alias table, symlinks facets);
+4. stitch: merge the event into its run's state (:func:`~stream_processor.stitch.merge_event`,
    names normalised, version-less inputs resolved against the
    :class:`~stream_processor.state.VersionStore`);
-4. map the stitched state to :class:`~lineage_pipeline.graph_model.GraphMutations`
+5. map the stitched state to :class:`~lineage_pipeline.graph_model.GraphMutations`
    (:func:`~stream_processor.mapping.event_to_mutations`) and encode it (Avro);
-5. only then commit: store the run state, record generated versions, mark the event id.
+6. only then commit: store the run state, record generated versions, mark the event id.
 
-Any exception in 2-5 sends the message to the DLQ with reason ``handler_error`` and the
+Any exception in 2-6 sends the message to the DLQ with reason ``handler_error`` and the
 exception text, and leaves the state untouched (so a replay after a fix is not a duplicate).
 :meth:`EventProcessor.drain` returns one graph record per run touched in the batch (its final
 stitched state: the graph always holds the merged run) plus the DLQ records; graph records
@@ -30,6 +32,7 @@ from lineage_pipeline.errors import EventError
 from lineage_pipeline.metrics import DUPLICATES, EVENTS_IN, MUTATIONS_OUT, STALE_RUNS
 from stream_processor.decode import decode_message, decode_openlineage_message
 from stream_processor.dlq import REASON_HANDLER_ERROR, OutRecord, SourceMessage, dlq_record
+from stream_processor.identity import DatasetIdentity
 from stream_processor.mapping import event_to_mutations, output_version, stale_mutations
 from stream_processor.state import DedupeStore, RunStore, StoredRun, VersionStore
 from stream_processor.stitch import merge_event
@@ -45,7 +48,8 @@ class EventProcessor:
 
     ``graph_topic``/``dlq_topic``: output topic names; messages from ``openlineage_topic`` are
     OpenLineage JSON, all others Avro lineage events; ``runs``/``dedupe``/``versions``: the
-    state stores; ``stale_after_s``: seconds without news after which an open run is
+    state stores; ``identity`` maps dataset names to canonical ones (default: symlinks
+    only, no alias table); ``stale_after_s``: seconds without news after which an open run is
     published as ``STALE`` (0 disables); ``clock`` returns seconds (epoch).
     Not thread-safe: one instance per stream task.
     """
@@ -63,6 +67,7 @@ class EventProcessor:
         stale_after_s: float = 0.0,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         openlineage_topic: str | None = None,
+        identity: DatasetIdentity | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.graph_topic = graph_topic
@@ -75,6 +80,7 @@ class EventProcessor:
         self.stale_after_ms = int(stale_after_s * 1000)
         self.max_record_bytes = max_record_bytes
         self.openlineage_topic = openlineage_topic
+        self.identity = identity if identity is not None else DatasetIdentity()
         self.clock = clock
         self._pending: dict[str, OutRecord] = {}
         self._dlq: list[OutRecord] = []
@@ -114,6 +120,7 @@ class EventProcessor:
         if event.eventId in self._batch_ids or self.dedupe.seen(event.eventId):
             DUPLICATES.inc()
             return
+        event = self.identity.apply(event)  # one name per dataset (aliases, symlinks)
         run_id = event.run.runId
         stored = self.runs.get(run_id)
         state = merge_event(stored.state if stored else None, event, self.versions.latest)

@@ -106,7 +106,8 @@ def test_right_ca_produces_and_consumes_through_tls(tls_broker: TlsBroker) -> No
     topic = f"tls.{uuid.uuid4().hex[:8]}"
     producer = Producer(settings.client_config())
     delivered: list[object] = []
-    producer.produce(topic, b"over tls", on_delivery=lambda err, msg: delivered.append(err))
+    producer.produce(topic, b"over tls", partition=0,
+                     on_delivery=lambda err, msg: delivered.append(err))
     assert producer.flush(20) == 0
     assert delivered == [None]
     consumer = Consumer({**settings.client_config(), "group.id": "tls-test"})

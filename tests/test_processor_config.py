@@ -59,4 +59,4 @@ def test_app_builds_without_network_io() -> None:
                              processor={"app_id": "offline-build", "stale_after_s": 60})
     app = build_app(settings, partitions=2)
     assert app.conf.id == "offline-build"
-    assert set(app.tables) == {"runs", "dedupe", "dataset-versions"}
+    assert set(app.tables) == {"runs", "dedupe", "dataset-versions", "dataset-aliases"}

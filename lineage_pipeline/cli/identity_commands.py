@@ -39,7 +39,7 @@ def _merge_pairs(pairs: list[tuple[str, str]], dry_run: bool) -> list[dict[str, 
     """Merge each ``(alias uid, canonical uid)``; return one summary dict per merged alias."""
     from graph_sink.backends import open_backend
     from graph_sink.merge import MergeSummary, merge_dataset
-    from stream_processor.identity import split_uid
+    from stream_processor.identity import normalize_name
 
     backend = open_backend(settings().graph)
     try:
@@ -51,7 +51,7 @@ def _merge_pairs(pairs: list[tuple[str, str]], dry_run: bool) -> list[dict[str, 
                 if found and found[0]["n"]:
                     out.append(MergeSummary(alias, canonical, datasets=1).to_dict())
                 continue
-            summary = merge_dataset(backend, alias, *split_uid(canonical))
+            summary = merge_dataset(backend, alias, *normalize_name(canonical))
             if summary.merged:
                 out.append(summary.to_dict())
         return out
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
                 backend.close()
         pairs = []
         for uid in dict.fromkeys(candidates):
-            target = ident.configured(normalize_uid(uid))
+            target = ident.configured_uid(uid)
             if target != uid:
                 pairs.append((uid, target))
         rows = _merge_pairs(pairs, dry_run)

@@ -1,0 +1,238 @@
+"""Dataset identity beyond spelling: alias table, prefix rules and OpenLineage symlinks.
+
+:mod:`stream_processor.normalize` makes every *spelling* of one name canonical
+(``file:///tmp/x/`` -> ``file`` + ``/tmp/x``). This module decides which *names* denote one
+dataset, so that one dataset is one ``Dataset`` node (OpenLineage #2718, #2625; DataHub
+#19398):
+
+1. the configured alias table (``identity.aliases``: uid -> canonical uid, followed
+   transitively, cycles stop at the first repeat);
+2. the configured prefix rules (``identity.prefixes``: longest matching uid prefix replaced);
+3. the dataset's OpenLineage ``symlinks`` facet (``identity.symlinks``; spec:
+   https://openlineage.io/docs/spec/facets/dataset-facets/symlinks): a storage location that
+   names its catalog table is recorded under the first ``TABLE`` symlink, and the processor
+   remembers ``location -> table`` (an :class:`AliasStore`) so later events naming only the
+   location resolve to the table too;
+4. otherwise a previously learned symlink alias.
+
+The original name is kept in the dataset's ``symlinks`` facet (type ``LOCATION`` for a name
+replaced by a symlink, ``ALIAS`` for one replaced by the table), so nothing is lost.
+Aliases added *after* nodes were written are merged in the graph by ``lineage alias apply``
+(:mod:`graph_sink.merge`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from lineage_pipeline.events import Dataset, InputField, LineageEvent, Symlink
+from lineage_pipeline.graph_model import dataset_uid
+from lineage_pipeline.settings import IdentitySettings
+from stream_processor.normalize import normalize_dataset
+
+#: Longest alias chain followed (a -> b -> c ...); longer chains stop here.
+MAX_ALIAS_HOPS = 16
+
+
+def split_uid(uid: str) -> tuple[str, str]:
+    """Split a dataset uid ``namespace:name`` (as configured or shown by the CLI) into
+    ``(namespace, name)``.
+
+    With ``scheme://authority`` the namespace ends at the last ``:`` of the authority
+    (``postgres://h:5432:db.t`` -> ``("postgres://h:5432", "db.t")``; ``s3://b:k/x`` ->
+    ``("s3://b", "k/x")``); with an empty authority and a path (``duckdb:///p/f.db:s.t``) at
+    the last ``:`` of the uid; otherwise at the first ``:`` (``file:/tmp/x`` ->
+    ``("file", "/tmp/x")``). A full URI with no ``:`` after its scheme (``file:///tmp/x``) and
+    a uid without ``:`` are a name in namespace ``""``
+    (:func:`~stream_processor.normalize.normalize_dataset` splits URIs). Never raises.
+    """
+    scheme_end = uid.find("://")
+    if scheme_end > 0:
+        start = scheme_end + 3
+        if uid.startswith("/", start):  # empty authority, the namespace carries a path
+            colon = uid.rfind(":")
+            return ("", uid) if colon < start else (uid[:colon], uid[colon + 1 :])
+        slash = uid.find("/", start)
+        head = uid[start:] if slash < 0 else uid[start:slash]
+        colon = head.rfind(":")
+        if colon >= 0:
+            cut = start + colon
+            return uid[:cut], uid[cut + 1 :]
+        return "", uid
+    ns, sep, name = uid.partition(":")
+    return (ns, name) if sep else ("", uid)
+
+
+#: A dataset's ``(namespace, name)``.
+Name = tuple[str, str]
+
+
+def normalize_name(uid: str) -> Name:
+    """Return the canonical ``(namespace, name)`` of dataset uid ``uid``."""
+    return normalize_dataset(*split_uid(uid))
+
+
+def normalize_uid(uid: str) -> str:
+    """Return the canonical spelling of dataset uid ``uid`` (see :func:`split_uid`)."""
+    return dataset_uid(*normalize_name(uid))
+
+
+class AliasStore(Protocol):
+    """Aliases the processor learned from symlinks facets: dataset uid -> canonical name."""
+
+    def get(self, uid: str) -> Name | None:
+        """The canonical ``(namespace, name)`` learned for ``uid``, or ``None``."""
+        ...
+
+    def put(self, uid: str, canonical: Name) -> None:
+        """Remember that ``uid`` denotes the dataset ``canonical``."""
+        ...
+
+
+class MemoryAliasStore:
+    """:class:`AliasStore` in a dict."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Name] = {}
+
+    def get(self, uid: str) -> Name | None:
+        """See :class:`AliasStore`."""
+        return self.data.get(uid)
+
+    def put(self, uid: str, canonical: Name) -> None:
+        """See :class:`AliasStore`."""
+        self.data[uid] = canonical
+
+
+class DatasetIdentity:
+    """Maps every dataset name of an event to its canonical ``(namespace, name)``.
+
+    ``aliases``/``prefixes``: the configured tables (uids in any spelling, see
+    :func:`split_uid`; normalised here); ``use_symlinks``: honour ``symlinks`` facets;
+    ``learned``: where symlink aliases are kept (a :class:`MemoryAliasStore` by default).
+    Pure except for ``learned``; never raises.
+    """
+
+    def __init__(
+        self,
+        aliases: Mapping[str, str] | None = None,
+        prefixes: Mapping[str, str] | None = None,
+        *,
+        use_symlinks: bool = True,
+        learned: AliasStore | None = None,
+    ) -> None:
+        self.aliases: dict[str, Name] = {
+            normalize_uid(k): normalize_name(v) for k, v in (aliases or {}).items()}
+        self.prefixes = sorted((prefixes or {}).items(), key=lambda kv: -len(kv[0]))
+        self.use_symlinks = use_symlinks
+        self.learned: AliasStore = learned if learned is not None else MemoryAliasStore()
+
+    @classmethod
+    def from_settings(
+        cls, settings: IdentitySettings, learned: AliasStore | None = None
+    ) -> DatasetIdentity:
+        """Build from the ``identity`` settings section."""
+        return cls(settings.aliases, settings.prefixes, use_symlinks=settings.symlinks,
+                   learned=learned)
+
+    def configured(self, name: Name) -> Name:
+        """Return the canonical name of normalised ``name`` by the configured tables only."""
+        uid = dataset_uid(*name)
+        seen = {uid}
+        for _ in range(MAX_ALIAS_HOPS):
+            target = self.aliases.get(uid)
+            if target is None:
+                for prefix, replacement in self.prefixes:
+                    if uid.startswith(prefix):
+                        target = normalize_name(replacement + uid[len(prefix) :])
+                        break
+            if target is None or dataset_uid(*target) in seen:
+                return name
+            name, uid = target, dataset_uid(*target)
+            seen.add(uid)
+        return name
+
+    def configured_uid(self, uid: str) -> str:
+        """:meth:`configured` for a uid (in any spelling); returns the canonical uid."""
+        return dataset_uid(*self.configured(normalize_name(uid)))
+
+    def canonical(self, namespace: str, name: str) -> Name:
+        """Return the canonical name of a dataset named without a symlinks facet."""
+        own = normalize_dataset(namespace, name)
+        resolved = self.configured(own)
+        if resolved != own:
+            return resolved
+        learned = self.learned.get(dataset_uid(*own)) if self.use_symlinks else None
+        return self.configured(learned) if learned else own
+
+    def canonical_uid(self, namespace: str, name: str) -> str:
+        """:meth:`canonical` as a uid."""
+        return dataset_uid(*self.canonical(namespace, name))
+
+    @staticmethod
+    def _symlink_target(links: list[Symlink]) -> Name | None:
+        for link in links:
+            if link.type.upper() == "TABLE":
+                return normalize_dataset(link.namespace, link.name)
+        return None
+
+    def resolve_dataset(self, ds: Dataset) -> Dataset:
+        """Return ``ds`` under its canonical name (``ds`` itself when it already is)."""
+        own = normalize_dataset(ds.namespace, ds.name)
+        uid = dataset_uid(*own)
+        canonical = self.configured(own)
+        link_type = "ALIAS"
+        if canonical == own and self.use_symlinks and ds.facets.symlinks:
+            table = self._symlink_target(ds.facets.symlinks)
+            if table is not None and table != own:
+                canonical = self.configured(table)
+                link_type = "LOCATION"
+                if self.learned.get(uid) != canonical:
+                    self.learned.put(uid, canonical)
+        if canonical == own:
+            learned = self.learned.get(uid) if self.use_symlinks else None
+            if not learned:
+                return ds
+            canonical, link_type = self.configured(learned), "LOCATION"
+        links = [s for s in ds.facets.symlinks or []
+                 if normalize_dataset(s.namespace, s.name) != canonical]
+        if not any(normalize_dataset(s.namespace, s.name) == own for s in links):
+            links.append(Symlink(namespace=own[0], name=own[1], type=link_type))
+        facets = ds.facets.model_copy(update={"symlinks": links})
+        return ds.model_copy(update={"namespace": canonical[0], "name": canonical[1],
+                                     "facets": facets})
+
+    def _resolve_lineage(self, ds: Dataset) -> Dataset:
+        lineage = ds.facets.columnLineage
+        if not lineage:
+            return ds
+        changed = False
+        new_lineage = []
+        for out_col in lineage:
+            fields = []
+            for inp in out_col.inputFields:
+                ns, name = self.canonical(inp.namespace, inp.name)
+                if (ns, name) != normalize_dataset(inp.namespace, inp.name):
+                    changed = True
+                    inp = InputField(namespace=ns, name=name, field=inp.field,
+                                     transformations=inp.transformations)
+                fields.append(inp)
+            new_lineage.append(out_col.model_copy(update={"inputFields": fields}))
+        if not changed:
+            return ds
+        facets = ds.facets.model_copy(update={"columnLineage": new_lineage})
+        return ds.model_copy(update={"facets": facets})
+
+    def apply(self, event: LineageEvent) -> LineageEvent:
+        """Return ``event`` with every dataset (inputs, outputs and the sources named by
+        ``columnLineage`` facets) under its canonical name. Symlink aliases of the event's
+        datasets are learned first, so the event's own column lineage uses them."""
+        inputs = [self.resolve_dataset(d) for d in event.inputs]
+        outputs = [self.resolve_dataset(d) for d in event.outputs]
+        outputs = [self._resolve_lineage(d) for d in outputs]
+        inputs = [self._resolve_lineage(d) for d in inputs]
+        if all(a is b for a, b in zip(inputs + outputs, event.inputs + event.outputs,
+                                      strict=True)):
+            return event
+        return event.model_copy(update={"inputs": inputs, "outputs": outputs})
