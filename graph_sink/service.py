@@ -2,7 +2,8 @@
 
 Loop (:func:`run_sink`)::
 
-    consume up to sink.batch_size records, waiting at most sink.batch_timeout_s
+    take up to sink.batch_size records: wait at most sink.batch_timeout_s for the first,
+    then the ones already fetched
     decode each with AvroCodec("graph_mutations")    -> undecodable: dead letter
     write all mutations with GraphWriter (one round trip, UNWIND ... MERGE per group)
     send dead letters to topics.dlq and wait for the broker's ack
@@ -30,8 +31,9 @@ Failures:
   abandoned uncommitted (it will be re-read).
 
 Consumer settings: ``group.id = sink.group_id``, ``enable.auto.commit = false``,
-``auto.offset.reset = earliest``, ``session.timeout.ms = 10000`` (a Tansu broker answers a
-JoinGroup after half the session timeout; override with ``kafka.extra``).
+``auto.offset.reset = earliest``, ``fetch.wait.max.ms = 50`` (Tansu holds a fetch for all
+of it), ``session.timeout.ms = 10000`` (a Tansu broker answers a JoinGroup after half the
+session timeout); override either with ``kafka.extra``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from tenacity import (
 
 from graph_sink.backends import GraphBackend, open_backend
 from graph_sink.dlq import DeadLetter
+from graph_sink.retention import ErasureList
 from graph_sink.writer import GraphWriter
 from lineage_pipeline import metrics
 from lineage_pipeline.codec import AvroCodec
@@ -78,6 +81,8 @@ T = TypeVar("T")
 MAX_BACKOFF_S = 10.0
 #: How long to wait for the broker to acknowledge dead letters, seconds.
 DLQ_FLUSH_TIMEOUT_S = 30.0
+#: Consumer ``fetch.wait.max.ms`` unless ``kafka.extra`` sets it (see :func:`consumer_config`).
+FETCH_MAX_WAIT_MS = 50
 
 
 @dataclass(slots=True)
@@ -129,6 +134,10 @@ def consumer_config(settings: LineageSettings) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "session.timeout.ms": 10000,
         "client.id": "lineage-graph-sink",
+        # a broker that sits on a fetch until this runs out even when data arrives (Tansu
+        # 0.6; librdkafka's default is 500 ms) would add up to that much to every record's
+        # latency; Kafka answers at once, so a short wait only costs idle fetch requests
+        "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
     }
     conf.update(settings.kafka.client_config())
     conf.update({"group.id": settings.sink.group_id, "enable.auto.commit": False})
@@ -170,7 +179,8 @@ class _Sink:
         self.stop_event = stop_event
         self.hooks = hooks
         self.backend = backend
-        self.writer = GraphWriter(backend, settings.sink.batch_size)
+        self.writer = GraphWriter(backend, settings.sink.batch_size,
+                                  erasures=ErasureList(backend))
         self.codec = AvroCodec("graph_mutations")
         self.stats = SinkStats()
         self.consumer: Consumer | None = None
@@ -194,8 +204,7 @@ class _Sink:
         self.consumer.subscribe([topic], on_assign=_log_assign, on_revoke=_log_revoke)
         sink = self.settings.sink
         while not self.stop_event.is_set():
-            messages = self.consumer.consume(num_messages=sink.batch_size,
-                                             timeout=sink.batch_timeout_s)
+            messages = self._next_batch(sink.batch_size, sink.batch_timeout_s)
             if messages:
                 try:
                     self._process(messages)
@@ -207,6 +216,20 @@ class _Sink:
                     raise
         log.info("graph sink stopped: %s", self.stats)
         return self.stats
+
+    def _next_batch(self, size: int, timeout_s: float) -> list[Message]:
+        """Up to ``size`` records: wait at most ``timeout_s`` for the first, then take the
+        ones already fetched without waiting. (``consume(size, timeout)`` would wait out the
+        whole timeout unless ``size`` records come, adding it to every record's latency under
+        light load; under heavy load the records pile up while a batch is written, so the
+        batches stay full.)"""
+        assert self.consumer is not None
+        first = self.consumer.poll(timeout_s)
+        if first is None:
+            return []
+        if size <= 1:
+            return [first]
+        return [first, *self.consumer.consume(num_messages=size - 1, timeout=0)]
 
     def close(self) -> None:
         if self.consumer is not None:

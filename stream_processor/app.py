@@ -52,6 +52,7 @@ from stream_processor.dlq import OutRecord, SourceMessage
 from stream_processor.identity import DatasetIdentity
 from stream_processor.processor import EventProcessor
 from stream_processor.state import StoredRun, newer_version
+from stream_processor.stitch import RunState
 
 log = logging.getLogger(__name__)
 
@@ -138,25 +139,45 @@ def faust_options(settings: LineageSettings, partitions: int) -> dict[str, Any]:
 
 
 class FaustRunStore:
-    """:class:`~stream_processor.state.RunStore` over a Faust Table of JSON values."""
+    """:class:`~stream_processor.state.RunStore` over a Faust Table.
+
+    A value is ``{"state": <RunState as JSON text>, "touched_ms": int, "terminal": bool}``:
+    the stitched state is kept as one string, not as nested dicts. A run's state is thousands
+    of small objects as dicts, all tracked by Python's cyclic garbage collector; with a few
+    thousand runs in the table a full collection took over a second (a p99 latency spike in
+    bench/pipeline), as text it is one untracked object. pydantic also writes and reads the
+    text (``model_dump_json``/``model_validate_json``) faster than dicts. Values whose
+    ``state`` is a dict (an older changelog) are still read.
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
+    @staticmethod
+    def _load(raw: dict[str, Any]) -> StoredRun:
+        state = raw["state"]
+        if isinstance(state, str):
+            return StoredRun(RunState.model_validate_json(state), int(raw["touched_ms"]))
+        return StoredRun.from_json(raw)
+
     def get(self, run_id: str) -> StoredRun | None:
         """See :class:`~stream_processor.state.RunStore`."""
         raw = self.table.get(run_id)
-        return None if raw is None else StoredRun.from_json(raw)
+        return None if raw is None else self._load(raw)
 
     def put(self, run_id: str, stored: StoredRun) -> None:
         """See :class:`~stream_processor.state.RunStore` (needs a current Faust event)."""
-        self.table[run_id] = stored.to_json()
+        self.table[run_id] = {
+            "state": stored.state.model_dump_json(),
+            "touched_ms": stored.touched_ms,
+            "terminal": stored.state.is_terminal,
+        }
 
     def open_runs_idle_since(self, cutoff_ms: int) -> Iterator[StoredRun]:
         """See :class:`~stream_processor.state.RunStore`; parses only the matching runs."""
         for _key, raw in list(self.table.items()):
             if not raw.get("terminal") and int(raw.get("touched_ms", 0)) <= cutoff_ms:
-                yield StoredRun.from_json(raw)
+                yield self._load(raw)
 
 
 class FaustDedupeStore:
@@ -210,6 +231,38 @@ class FaustAliasStore:
         self.table[uid] = list(canonical)
 
 
+#: Longest time a fetch may wait at the broker for data, ms (aiokafka ``fetch_max_wait_ms``).
+#: Faust hard-codes 1500. A broker that does not answer a parked fetch when data arrives
+#: (Tansu 0.6 waits out the full time; bench/pipeline measured it) then delays every event
+#: by up to that long; Kafka answers as soon as data arrives, so a short wait only costs idle
+#: fetch requests. ``kafka.extra["fetch.wait.max.ms"]`` overrides it.
+DEFAULT_FETCH_MAX_WAIT_MS = 50
+
+
+def limit_fetch_wait(max_wait_ms: int) -> None:
+    """Make Faust's aiokafka worker consumers fetch with ``fetch_max_wait_ms = max_wait_ms``.
+
+    Faust offers no setting for it, so this wraps its consumer factory (process-wide,
+    idempotent: the last call's value wins). The attribute is aiokafka's
+    ``AIOKafkaConsumer._fetch_max_wait_ms``, read when the consumer starts.
+    """
+    from faust.transport.drivers import aiokafka as driver
+
+    thread_cls: Any = driver.AIOKafkaConsumerThread
+    original = getattr(thread_cls, "_lineage_original_create", None)
+    if original is None:
+        original = thread_cls._create_worker_consumer
+        thread_cls._lineage_original_create = original
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        if hasattr(consumer, "_fetch_max_wait_ms"):
+            consumer._fetch_max_wait_ms = max_wait_ms
+        return consumer
+
+    thread_cls._create_worker_consumer = create
+
+
 def _as_current_event(event: Any) -> None:
     """Make ``event`` Faust's current event in this task (``None`` clears it)."""
     # faust.streams.current_event() reads this ContextVar; Faust sets it the same way when a
@@ -239,6 +292,11 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
     proc_settings = settings.processor
     topics = settings.topics
     app = faust.App(proc_settings.app_id, **faust_options(settings, parts))
+    try:
+        limit_fetch_wait(int(settings.kafka.extra.get("fetch.wait.max.ms",
+                                                      DEFAULT_FETCH_MAX_WAIT_MS)))
+    except ValueError as exc:
+        raise ConfigError(f"kafka.extra.fetch.wait.max.ms must be milliseconds: {exc}") from exc
 
     def raw_topic(*names: str, partitions: int | None = None) -> Any:
         return app.topic(*names, partitions=partitions, key_type=bytes, value_type=bytes,

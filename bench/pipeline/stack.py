@@ -1,0 +1,194 @@
+"""The benchmark's own local stack: Tansu, FalkorDB, the processor and the sink as processes.
+
+:func:`bench_stack` starts all four in a temporary data dir with fresh topic, graph and group
+names and stops them by pid (processor and sink first). :class:`Metrics` scrapes a service's
+Prometheus ``/metrics``; :class:`RssSampler` samples the resident set size of pids with psutil
+(peak, bytes).
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from lineage_pipeline.localstack.processes import (
+    ManagedProcess,
+    free_port,
+    port_open,
+    start_broker,
+    start_falkordb,
+    start_python_service,
+)
+from lineage_pipeline.localstack.stack import create_topics
+from lineage_pipeline.settings import LineageSettings, load_settings
+
+
+@dataclass
+class BenchStack:
+    """Settings pointing at the stack and its four processes."""
+
+    settings: LineageSettings
+    broker: ManagedProcess
+    falkordb: ManagedProcess
+    processor: ManagedProcess
+    sink: ManagedProcess
+
+
+def _env(s: LineageSettings, extra: dict[str, str]) -> dict[str, str]:
+    t, p, k = s.topics, s.processor, s.sink
+    env = {
+        "LINEAGE_DATA_DIR": str(s.data_dir),
+        "LINEAGE_KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers,
+        "LINEAGE_TOPICS__EVENTS": t.events,
+        "LINEAGE_TOPICS__OPENLINEAGE": t.openlineage,
+        "LINEAGE_TOPICS__GRAPH": t.graph,
+        "LINEAGE_TOPICS__DLQ": t.dlq,
+        "LINEAGE_TOPICS__PARTITIONS": str(t.partitions),
+        "LINEAGE_GRAPH__URL": s.graph.url,
+        "LINEAGE_GRAPH__NAME": s.graph.name,
+        "LINEAGE_PROCESSOR__APP_ID": p.app_id,
+        "LINEAGE_PROCESSOR__METRICS_PORT": str(p.metrics_port),
+        "LINEAGE_PROCESSOR__BATCH_SIZE": str(p.batch_size),
+        "LINEAGE_PROCESSOR__BATCH_TIMEOUT_S": str(p.batch_timeout_s),
+        "LINEAGE_SINK__GROUP_ID": k.group_id,
+        "LINEAGE_SINK__METRICS_PORT": str(k.metrics_port),
+        "LINEAGE_SINK__BATCH_SIZE": str(k.batch_size),
+        "LINEAGE_SINK__BATCH_TIMEOUT_S": str(k.batch_timeout_s),
+        "PYTHONUNBUFFERED": "1",
+        # Tansu answers JoinGroup after half the session timeout: keep it short locally
+        "LINEAGE_KAFKA__EXTRA": '{"session.timeout.ms": "6000"}',
+    }
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def bench_stack(data_dir: Path, *, partitions: int = 1, processor_batch: int = 500,
+                sink_batch: int = 5000, extra_env: dict[str, str] | None = None,
+                ) -> Iterator[BenchStack]:
+    """Start broker, graph, sink and processor; yield them; stop them all by pid.
+
+    Raises :class:`~lineage_pipeline.errors.StackError` when a process does not come up.
+    """
+    with ExitStack() as stack:
+        broker = start_broker(data_dir)
+        stack.callback(broker.stop)
+        falkordb = start_falkordb(data_dir)
+        stack.callback(falkordb.stop)
+        suffix = uuid.uuid4().hex[:8]
+        settings = load_settings(
+            data_dir=data_dir,
+            kafka={"bootstrap_servers": f"127.0.0.1:{broker.port}"},
+            topics={"events": f"bench.events.{suffix}",
+                    "openlineage": f"bench.openlineage.{suffix}",
+                    "graph": f"bench.graph.{suffix}", "dlq": f"bench.dlq.{suffix}",
+                    "partitions": partitions},
+            graph={"url": f"redis://127.0.0.1:{falkordb.port}", "name": f"bench_{suffix}"},
+            processor={"app_id": f"bench-processor-{suffix}", "metrics_port": free_port(),
+                       "batch_size": processor_batch},
+            sink={"group_id": f"bench-sink-{suffix}", "metrics_port": free_port(),
+                  "batch_size": sink_batch},
+        )
+        create_topics(settings)
+        env = _env(settings, extra_env or {})
+        sink = start_python_service(
+            "sink", "graph_sink", [], data_dir,
+            ready=lambda: port_open(settings.sink.metrics_port), env=env)
+        stack.callback(sink.stop)
+        processor = start_python_service(
+            "processor", "stream_processor", [], data_dir,
+            ready=lambda: port_open(settings.processor.metrics_port), env=env)
+        stack.callback(processor.stop)
+        yield BenchStack(settings, broker, falkordb, processor, sink)
+
+
+class Metrics:
+    """Scrape ``http://127.0.0.1:port/metrics`` (Prometheus text format)."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+
+    def samples(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """Return sample name -> [(labels, value)]."""
+        with urllib.request.urlopen(self.url, timeout=5) as resp:
+            text = resp.read().decode()
+        out: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                out.setdefault(s.name, []).append((dict(s.labels), float(s.value)))
+        return out
+
+    def total(self, name: str) -> float:
+        """Sum of every sample named ``name`` (0 when absent)."""
+        return sum(v for _, v in self.samples().get(name, []))
+
+    def histogram(self, name: str) -> dict[float, float]:
+        """Cumulative bucket counts of histogram ``name``: upper bound (s) -> count."""
+        buckets = self.samples().get(f"{name}_bucket", [])
+        return {float(labels["le"]): value for labels, value in buckets}
+
+
+def histogram_quantile(before: dict[float, float], after: dict[float, float],
+                       q: float) -> float | None:
+    """The ``q`` quantile of the observations between two scrapes of one histogram, by
+    linear interpolation inside the bucket (Prometheus' ``histogram_quantile``); ``None``
+    when nothing was observed. Above the last finite bound it returns that bound."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    prev_bound, prev_count = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return prev_bound
+            width = count - prev_count
+            frac = (rank - prev_count) / width if width > 0 else 1.0
+            return prev_bound + (bound - prev_bound) * frac
+        prev_bound, prev_count = bound, count
+    return prev_bound
+
+
+class RssSampler:
+    """Background thread recording the peak RSS (bytes) of each pid every ``interval_s``."""
+
+    def __init__(self, pids: dict[str, int], interval_s: float = 0.2) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.peak = dict.fromkeys(pids, 0)
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="rss-sampler")
+
+    def sample(self) -> dict[str, int]:
+        """Current RSS per name (bytes); updates the peaks."""
+        now = {}
+        for name, proc in self.procs.items():
+            try:
+                rss = int(proc.memory_info().rss)
+            except psutil.Error:
+                continue
+            now[name] = rss
+            self.peak[name] = max(self.peak[name], rss)
+        return now
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
