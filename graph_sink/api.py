@@ -4,30 +4,34 @@
 named catalog (:mod:`graph_sink.catalog`), so both backends run the same Cypher.
 
 NODE strings (:meth:`LineageGraph.resolve`): a run id; a dataset ``namespace:name``; a dataset
-version ``namespace:name@version``; a job ``namespace:name``; a field ``...@version#column``.
-A local absolute path ``/x/y`` also finds dataset ``file:/x/y``. When a dataset and a job
-share an id the dataset wins (pass ``label=NodeLabel.JOB`` to pick the job).
+version ``namespace:name@version``; a job ``namespace:name``; a column of one version
+``namespace:name@version#column``; a column of every version of a dataset
+``namespace:name#column``. A local absolute path ``/x/y`` also finds dataset ``file:/x/y``.
+When a dataset and a job share an id the dataset wins (pass ``label=NodeLabel.JOB`` to pick
+the job).
 
-Subgraph (``upstream``/``downstream``)::
+Subgraph (``upstream``/``downstream`` and the ``subgraph`` of every other answer)::
 
-    {"root": id, "direction": "upstream"|"downstream", "depth": int,
+    {"root": id, "direction": "upstream"|"downstream", "depth": int, ["column": name,]
+     ["kinds": [kind...],]
      "nodes": [{"id", "label", "kind", "namespace", "name", "version", "depth", ...}],
-     "edges": [{"from", "to", "type"}]}
+     "edges": [{"from", "to", "type", ...}]}
 
 ``label`` is the graph label (Job, Run, Dataset, DatasetVersion, Field); ``kind`` is what the
 node is to a person: ``job``, ``run``, ``field``, or the dataset's kind (``table``, ``file``,
 ``model``, ``features``, ``predictions``, ``metrics``; ``dataset`` when unknown). ``depth`` is
 the number of lineage hops from the root. Runs also carry ``runId``, ``state``,
 ``startTime``, ``endTime``, ``job``; versions ``dataset``, ``digest``, ``rowCount``, ``bytes``,
-``producedByRunId``. Edges keep their stored direction. Nodes: the root first, then by depth,
-label, id; edges by from, to, type.
+``producedByRunId``; fields ``dataset``, ``version`` (the version uid), ``type`` and their
+statistics. Edges keep their stored direction; column edges carry ``runId`` and, when
+followed by name rather than declared, ``inferred``. Nodes: the root first, then by depth,
+label, id; edges by from, to, type. Walks: :mod:`graph_sink.walk`.
 
-Walk (breadth-first, one catalog query per level): upstream follows
-``(DatasetVersion)-[:CONSUMED_BY]->(Run)`` and ``(Run)-[:GENERATED]->(DatasetVersion)``
-backwards, downstream forwards; a Dataset root stands for all its versions (VERSION_OF) and a
-Job root for all its runs (RUN_OF), at depth 0. ``depth`` counts CONSUMED_BY/GENERATED hops,
-so the upstream of a model dataset at depth 10 reaches five processing steps back. Each run's
-Job and each version's Dataset are attached (RUN_OF, VERSION_OF edges).
+Answers of the incident queries (shapes in each module): :meth:`LineageGraph.impact`
+(:mod:`graph_sink.impact`), :meth:`LineageGraph.diff_runs`, :meth:`LineageGraph.root_cause`
+(:mod:`graph_sink.rootcause`), :meth:`LineageGraph.trained_on` and
+:meth:`LineageGraph.model_inputs` (:mod:`graph_sink.models`), :meth:`LineageGraph.freshness`
+(:mod:`graph_sink.freshness_query`).
 
 Times are epoch milliseconds. JSON-text properties (``parameters``, ``metrics``,
 ``environment``, ``extraFacets``, ``schema``) are parsed back to dicts/lists. Unknown nodes
@@ -37,67 +41,41 @@ raise :class:`~lineage_pipeline.errors.QueryError` with hints; an unreachable gr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
+from graph_sink import freshness_query, impact, models, rootcause
 from graph_sink.backends.base import GraphBackend
 from graph_sink.catalog import named_query
 from graph_sink.compare import column_changes, dict_diff, schema_changes
+from graph_sink.shapes import (
+    CODE_PROPS,
+    JSON_PROPS,
+    Subgraph,
+    as_dict,
+    columns_of,
+    dataset_of,
+    duration,
+    node_dict,
+    parse_json_props,
+    run_summary,
+)
+from graph_sink.walk import Direction, ResolvedNode, Walk, Walker, to_subgraph
 from lineage_pipeline.errors import QueryError
-from lineage_pipeline.graph_model import NodeLabel, RelType
+from lineage_pipeline.freshness import FreshnessPolicy
+from lineage_pipeline.graph_model import NodeLabel
+
+__all__ = [
+    "CODE_PROPS", "JSON_PROPS", "MAX_DEPTH", "LineageGraph", "ResolvedNode", "Subgraph",
+    "node_dict", "parse_json_props", "run_summary",
+]
 
 #: The deepest walk a caller may ask for.
 MAX_DEPTH = 100
-#: Properties stored as JSON text, parsed back by the API.
-JSON_PROPS = ("parameters", "metrics", "environment", "extraFacets", "schema")
-#: Run properties describing the code that ran (compared by ``diff_runs``).
-CODE_PROPS = ("gitSha", "gitDirty", "repository", "branch", "entryPoint", "producer")
 #: Resolution order when one id matches several labels.
 _PREFERENCE = ("Run", "DatasetVersion", "Dataset", "Job", "Field")
-
-Subgraph = dict[str, Any]
-Direction = Literal["upstream", "downstream"]
-
-# (direction, frontier label) -> (catalog query, neighbour label, edge type, edge from neighbour?)
-_STEPS: dict[tuple[str, NodeLabel], tuple[str, NodeLabel, RelType, bool]] = {
-    ("upstream", NodeLabel.DATASET_VERSION): (
-        "upstream_producers", NodeLabel.RUN, RelType.GENERATED, True),
-    ("upstream", NodeLabel.RUN): (
-        "upstream_inputs", NodeLabel.DATASET_VERSION, RelType.CONSUMED_BY, True),
-    ("downstream", NodeLabel.DATASET_VERSION): (
-        "downstream_consumers", NodeLabel.RUN, RelType.CONSUMED_BY, False),
-    ("downstream", NodeLabel.RUN): (
-        "downstream_outputs", NodeLabel.DATASET_VERSION, RelType.GENERATED, False),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedNode:
-    """A node found by :meth:`LineageGraph.resolve`: its ``label``, ``uid`` and properties."""
-
-    label: NodeLabel
-    uid: str
-    props: dict[str, Any]
-
-
-@dataclass
-class _Walk:
-    """Nodes (uid -> label, props, depth) and edges (from, to, type) found by a walk."""
-
-    nodes: dict[str, tuple[NodeLabel, dict[str, Any], int]] = field(default_factory=dict)
-    edges: set[tuple[str, str, str]] = field(default_factory=set)
-
-    def add(self, uid: str, label: NodeLabel, props: dict[str, Any], depth: int) -> bool:
-        if uid in self.nodes:
-            return False
-        self.nodes[uid] = (label, props, depth)
-        return True
-
-    def of_label(self, label: NodeLabel) -> list[str]:
-        return [uid for uid, (lbl, _, _) in self.nodes.items() if lbl is label]
 
 
 class LineageGraph:
@@ -105,6 +83,7 @@ class LineageGraph:
 
     def __init__(self, backend: GraphBackend) -> None:
         self.backend = backend
+        self.walker = Walker(self.query)
 
     def close(self) -> None:
         """Close the backend's connections."""
@@ -134,11 +113,34 @@ class LineageGraph:
         return self.backend.query(q.text, params)
 
     # -- nodes ---------------------------------------------------------------------------------
-    def resolve(self, node: str, label: NodeLabel | None = None) -> ResolvedNode:
+    def resolve(self, node: str, label: NodeLabel | None = None,
+                column: str | None = None) -> ResolvedNode:
         """Return the node a NODE string names (see the module docstring).
 
-        Raises :class:`QueryError` naming the formats and near misses when nothing matches.
+        ``column``: a column of the dataset or dataset version ``node`` names (same as
+        ``node#column``; use it when a name holds ``#``). Raises :class:`QueryError` naming
+        the formats and near misses when nothing matches.
         """
+        if column is not None:
+            base = self.resolve(node)
+            if base.label is NodeLabel.DATASET_VERSION:
+                return self.resolve(f"{base.uid}#{column}", NodeLabel.FIELD)
+            if base.label is NodeLabel.DATASET:
+                return self._dataset_column(base, column)
+            raise QueryError(f"{node!r} is a {base.label.value}: only datasets and dataset "
+                             "versions have columns")
+        found = self._exact(node, label)
+        if found is not None:
+            return found
+        if "#" in node and label in (None, NodeLabel.DATASET, NodeLabel.FIELD):
+            # a column of every version of a dataset: the '#' may also be part of the name
+            for i in [i for i, ch in enumerate(node) if ch == "#"]:
+                base_found = self._exact(node[:i], NodeLabel.DATASET)
+                if base_found is not None:
+                    return self._dataset_column(base_found, node[i + 1:])
+        raise QueryError(self._unknown(node, label))
+
+    def _exact(self, node: str, label: NodeLabel | None) -> ResolvedNode | None:
         candidates = [node]
         if node.startswith("/"):
             candidates.append(f"file:{node}")
@@ -149,16 +151,24 @@ class LineageGraph:
             if rows:
                 row = min(rows, key=lambda r: _PREFERENCE.index(r["label"]))
                 return ResolvedNode(NodeLabel(row["label"]), uid, dict(row["props"] or {}))
-        raise QueryError(self._unknown(node, label))
+        return None
+
+    def _dataset_column(self, dataset: ResolvedNode, column: str) -> ResolvedNode:
+        rows = self.query("dataset_column_fields", uids=[dataset.uid], column=column,
+                          as_of=None)
+        if not rows:
+            raise QueryError(f"no version of dataset {dataset.uid!r} has a column {column!r}")
+        return ResolvedNode(NodeLabel.DATASET, dataset.uid, dataset.props, column)
 
     def _unknown(self, node: str, label: NodeLabel | None) -> str:
         what = label.value if label else "run, dataset, dataset version or job"
         msg = (
             f"no {what} with id {node!r} in the graph. A run is its run id, a dataset or job "
             "'namespace:name' (local files: 'file:/abs/path'), a dataset version "
-            "'namespace:name@version'."
+            "'namespace:name@version', a column 'namespace:name[@version]#column'."
         )
-        needle = node.replace("@", "/").replace(":", "/").rstrip("/").rsplit("/", 1)[-1]
+        needle = node.split("#", 1)[0].replace("@", "/").replace(":", "/").rstrip("/")
+        needle = needle.rsplit("/", 1)[-1]
         if len(needle) >= 2:
             rows = self.query("suggest_nodes", needle=needle, limit=5)
             if rows:
@@ -172,88 +182,43 @@ class LineageGraph:
         return bool(self.query("job_exists", job=job))
 
     # -- lineage walks -------------------------------------------------------------------------
-    def upstream(self, node: str, depth: int = 10, *, as_of: int | None = None) -> Subgraph:
+    def upstream(self, node: str, depth: int = 10, *, as_of: int | None = None,
+                 kinds: Iterable[str] | None = None, column: str | None = None) -> Subgraph:
         """Return what ``node`` was made from, up to ``depth`` hops (Subgraph shape above).
 
-        ``as_of`` (epoch ms) ignores edges first observed after that time.
+        ``as_of`` (epoch ms) answers from the graph as it was then: edges first observed
+        later are ignored (and a root that did not exist yet is an error). ``kinds`` keeps
+        only the root and nodes of those kinds (e.g. ``["model"]``), bridging the others.
+        ``column``: walk one column of ``node`` (see :meth:`resolve`). Raises
+        :class:`QueryError` for an unknown node or a depth outside 0..100.
         """
-        return self._subgraph(node, "upstream", depth, as_of)
+        return self._subgraph(node, "upstream", depth, as_of, kinds, column)
 
-    def downstream(self, node: str, depth: int = 10, *, as_of: int | None = None) -> Subgraph:
-        """Return what was made from ``node``, up to ``depth`` hops (Subgraph shape above)."""
-        return self._subgraph(node, "downstream", depth, as_of)
+    def downstream(self, node: str, depth: int = 10, *, as_of: int | None = None,
+                   kinds: Iterable[str] | None = None, column: str | None = None) -> Subgraph:
+        """Return what was made from ``node``, up to ``depth`` hops (as :meth:`upstream`)."""
+        return self._subgraph(node, "downstream", depth, as_of, kinds, column)
 
-    def _subgraph(self, node: str, direction: Direction, depth: int, as_of: int | None) -> Subgraph:
+    def walk(self, node: str | ResolvedNode, direction: Direction, depth: int = 10, *,
+             as_of: int | None = None, column: str | None = None) -> Walk:
+        """Return the raw :class:`~graph_sink.walk.Walk` behind :meth:`upstream` and
+        :meth:`downstream` (for the query modules)."""
         if not 0 <= depth <= MAX_DEPTH:
             raise QueryError(f"depth must be between 0 and {MAX_DEPTH}, got {depth}")
-        root = self.resolve(node)
-        walk = self._walk(root, direction, depth, as_of)
-        return {
-            "root": root.uid,
-            "direction": direction,
-            "depth": depth,
-            "nodes": _node_list(walk, root.uid),
-            "edges": [
-                {"from": f, "to": t, "type": ty} for f, t, ty in sorted(walk.edges)
-            ],
-        }
+        root = node if isinstance(node, ResolvedNode) else self.resolve(node, column=column)
+        seen = root.props.get("observed_at")
+        if as_of is not None and isinstance(seen, int) and seen > as_of:
+            raise QueryError(f"{root.id!r} was first observed at {_iso(seen)}, after the "
+                             f"as-of time {_iso(as_of)}: it was not in the graph yet")
+        return self.walker.walk(root, direction, depth, as_of)
 
-    def _walk(
-        self, root: ResolvedNode, direction: Direction, depth: int, as_of: int | None
-    ) -> _Walk:
-        walk = _Walk()
-        walk.add(root.uid, root.label, root.props, 0)
-        if root.label is NodeLabel.FIELD:
-            raise QueryError(
-                f"{root.uid!r} is a column; column-level walks are not supported yet: ask "
-                "about its dataset version instead"
-            )
-        frontier: list[str] = [root.uid]
-        label: NodeLabel = root.label
-        if root.label is NodeLabel.DATASET:
-            frontier = self._expand(walk, "dataset_versions", [root.uid], NodeLabel.DATASET_VERSION,
-                                    RelType.VERSION_OF, True, 0, as_of)
-            label = NodeLabel.DATASET_VERSION
-        elif root.label is NodeLabel.JOB:
-            frontier = self._expand(walk, "job_runs", [root.uid], NodeLabel.RUN,
-                                    RelType.RUN_OF, True, 0, as_of)
-            label = NodeLabel.RUN
-        level = 0
-        while frontier and level < depth:
-            level += 1
-            name, next_label, rel, from_neighbour = _STEPS[(direction, label)]
-            frontier = self._expand(walk, name, frontier, next_label, rel, from_neighbour,
-                                    level, as_of)
-            label = next_label
-        self._attach(walk, "run_jobs", NodeLabel.RUN, NodeLabel.JOB, RelType.RUN_OF)
-        self._attach(walk, "version_datasets", NodeLabel.DATASET_VERSION, NodeLabel.DATASET,
-                     RelType.VERSION_OF)
-        return walk
-
-    def _expand(
-        self, walk: _Walk, query: str, frontier: list[str], label: NodeLabel, rel: RelType,
-        from_neighbour: bool, depth: int, as_of: int | None,
-    ) -> list[str]:
-        """Run one walk step; add neighbours and edges; return the new frontier."""
-        new: list[str] = []
-        for row in self.query(query, uids=frontier, as_of=as_of):
-            uid, src = row["uid"], row["src"]
-            edge = (uid, src) if from_neighbour else (src, uid)
-            walk.edges.add((edge[0], edge[1], rel.value))
-            if walk.add(uid, label, dict(row["props"] or {}), depth):
-                new.append(uid)
-        return sorted(new)
-
-    def _attach(
-        self, walk: _Walk, query: str, of: NodeLabel, label: NodeLabel, rel: RelType
-    ) -> None:
-        """Attach each ``of`` node's Job/Dataset (from node -> attached node)."""
-        uids = walk.of_label(of)
-        if not uids:
-            return
-        for row in self.query(query, uids=uids):
-            walk.edges.add((row["src"], row["uid"], rel.value))
-            walk.add(row["uid"], label, dict(row["props"] or {}), walk.nodes[row["src"]][2])
+    def _subgraph(self, node: str, direction: Direction, depth: int, as_of: int | None,
+                  kinds: Iterable[str] | None, column: str | None) -> Subgraph:
+        w = self.walk(node, direction, depth, as_of=as_of, column=column)
+        sub = to_subgraph(w, kinds)
+        if as_of is not None:
+            sub["asOf"] = as_of
+        return sub
 
     # -- runs ----------------------------------------------------------------------------------
     def runs(self, job: str, limit: int | None = None) -> list[dict[str, Any]]:
@@ -272,7 +237,8 @@ class LineageGraph:
     def run(self, run_id: str) -> dict[str, Any]:
         """Return every property of run ``run_id`` (JSON parsed) plus ``job`` (dict),
         ``durationMs``, ``children`` (run ids), ``inputs`` and ``outputs``: dataset versions
-        (node dicts with ``schema`` and ``fields``: their columns' statistics, by name).
+        (node dicts with ``dataset_uid``, ``schema`` and ``fields``: their columns'
+        statistics, by name).
 
         Raises :class:`QueryError` when there is no such run.
         """
@@ -284,11 +250,12 @@ class LineageGraph:
         out = dict(props)
         out["runId"] = props.get("runId", run_id)
         out["job"] = job
-        out["durationMs"] = _duration(props)
+        out["durationMs"] = duration(props)
         out["inputs"], out["outputs"] = [], []
         for row in self.query("run_versions", run_id=run_id):
             version = parse_json_props(row["version"])
             detail = node_dict(NodeLabel.DATASET_VERSION, version["uid"], version, 0)
+            detail["dataset_uid"] = dataset_of(version["uid"], version)
             detail["schema"] = version.get("schema")
             detail["fields"] = sorted((dict(f) for f in row["fields"] if f),
                                       key=lambda f: str(f.get("name")))
@@ -305,11 +272,12 @@ class LineageGraph:
         Returns ``{"runA", "runB"`` (summaries), ``"sameJob"``, ``"inputs"``: one entry per
         input dataset whose version differs (``dataset``, ``namespace``, ``name``, ``kind``,
         ``status`` changed|added|removed, ``before``/``after`` {``id``, ``version``,
-        ``digest``}, ``schema`` {added, removed, retyped}, ``columns``: per-column statistic
-        deltas as :func:`graph_sink.compare.column_changes`), ``"unchangedInputs"`` (dataset
-        ids), ``"outputs"`` (same shape, for outputs), ``"parameters"``, ``"metrics"``,
-        ``"code"``, ``"environment"``: ``{key: {"before", "after"[, "delta"]}}`` of what
-        differs}``. Raises :class:`QueryError` for an unknown run.
+        ``digest``, ``rowCount``}, ``schema`` {added, removed, retyped}, ``columns``:
+        per-column statistic deltas as :func:`graph_sink.compare.column_changes`),
+        ``"unchangedInputs"`` (dataset ids), ``"outputs"`` (same shape, for outputs),
+        ``"parameters"``, ``"metrics"``, ``"code"``, ``"environment"``: ``{key: {"before",
+        "after"[, "delta"]}}`` of what differs, ``"subgraph"``: both runs with their inputs
+        and outputs}``. Raises :class:`QueryError` for an unknown run.
         """
         a, b = self.run(run_a), self.run(run_b)
         inputs, unchanged = _diff_versions(a["inputs"], b["inputs"])
@@ -323,12 +291,13 @@ class LineageGraph:
             "inputs": inputs,
             "unchangedInputs": unchanged,
             "outputs": outputs,
-            "parameters": dict_diff(_as_dict(a.get("parameters")), _as_dict(b.get("parameters"))),
-            "metrics": dict_diff(_as_dict(a.get("metrics")), _as_dict(b.get("metrics"))),
+            "parameters": dict_diff(as_dict(a.get("parameters")), as_dict(b.get("parameters"))),
+            "metrics": dict_diff(as_dict(a.get("metrics")), as_dict(b.get("metrics"))),
             "code": dict_diff({k: a.get(k) for k in CODE_PROPS},
                               {k: b.get(k) for k in CODE_PROPS}),
-            "environment": dict_diff(_as_dict(a.get("environment")),
-                                     _as_dict(b.get("environment"))),
+            "environment": dict_diff(as_dict(a.get("environment")),
+                                     as_dict(b.get("environment"))),
+            "subgraph": runs_subgraph([a, b], {e["dataset"] for e in inputs + outputs}),
         }
 
     def changed_upstream(self, bad_run: str, good_run: str) -> list[dict[str, Any]]:
@@ -346,12 +315,12 @@ class LineageGraph:
 
         Sorted by ``score`` (furthest moved first), then ``distance`` (the more upstream
         first: nearer the root cause), then dataset id. Raises :class:`QueryError` when a run
-        is unknown.
+        is unknown. :meth:`root_cause` is the ranked, structural answer.
         """
         sides = []
         for run_id in (bad_run, good_run):
             root = self.resolve(run_id, NodeLabel.RUN)
-            sides.append(self._walk(root, "upstream", MAX_DEPTH, None))
+            sides.append(self.walker.walk(root, "upstream", MAX_DEPTH))
         bad, good = (_versions_by_dataset(w) for w in sides)
         producers = {uid: (props, lbl) for w in sides for uid, (lbl, props, _) in w.nodes.items()}
         pairs = []
@@ -360,7 +329,7 @@ class LineageGraph:
             if match is not None and not _differs(props_b, match[1]):
                 continue
             pairs.append((dataset, uid_b, props_b, dist, match))
-        fields = self._fields([p[1] for p in pairs] + [p[4][0] for p in pairs if p[4]])
+        fields = self.fields([p[1] for p in pairs] + [p[4][0] for p in pairs if p[4]])
         out: list[dict[str, Any]] = []
         for dataset, uid_b, props_b, dist, match in pairs:
             cols: list[dict[str, Any]] = []
@@ -368,7 +337,7 @@ class LineageGraph:
             if match is not None:
                 fb, fg = fields.get(uid_b, []), fields.get(match[0], [])
                 cols = column_changes(fg, fb)
-                schema = schema_changes(_columns(match[1], fg), _columns(props_b, fb))
+                schema = schema_changes(columns_of(match[1], fg), columns_of(props_b, fb))
             out.append({
                 "dataset": dataset,
                 "namespace": props_b.get("namespace"),
@@ -385,7 +354,8 @@ class LineageGraph:
         out.sort(key=lambda e: (-e["score"], -e["distance"], e["dataset"]))
         return out
 
-    def _fields(self, version_uids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    def fields(self, version_uids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Return the Field property maps of each dataset version (version uid -> fields)."""
         uids = sorted(set(version_uids))
         out: dict[str, list[dict[str, Any]]] = {}
         if uids:
@@ -393,117 +363,79 @@ class LineageGraph:
                 out.setdefault(row["version_uid"], []).append(dict(row["field"]))
         return out
 
+    # -- incident queries ----------------------------------------------------------------------
+    def impact(self, node: str, *, column: str | None = None, depth: int = MAX_DEPTH,
+               as_of: int | None = None) -> dict[str, Any]:
+        """The blast radius of a change to ``node`` (or one column of it): see
+        :func:`graph_sink.impact.impact`."""
+        return impact.impact(self, node, column=column, depth=depth, as_of=as_of)
+
+    def root_cause(self, run_id: str, baseline: str | None = None, *,
+                   metric: str | None = None, higher_is_better: bool = True,
+                   drift_threshold: float = rootcause.DRIFT_THRESHOLD) -> dict[str, Any]:
+        """Ranked candidate causes of a bad run: see :func:`graph_sink.rootcause.root_cause`."""
+        return rootcause.root_cause(self, run_id, baseline, metric=metric,
+                                    higher_is_better=higher_is_better,
+                                    drift_threshold=drift_threshold)
+
+    def baseline_run(self, run_id: str, *, metric: str | None = None,
+                     higher_is_better: bool = True) -> dict[str, Any]:
+        """The default baseline of a run: see :func:`graph_sink.rootcause.baseline_run`."""
+        return rootcause.baseline_run(self, run_id, metric=metric,
+                                      higher_is_better=higher_is_better)
+
+    def trained_on(self, node: str, *, as_of: int | None = None) -> dict[str, Any]:
+        """The models made from ``node``: see :func:`graph_sink.models.trained_on`."""
+        return models.trained_on(self, node, as_of=as_of)
+
+    def model_inputs(self, model: str) -> dict[str, Any]:
+        """Every input and parameter behind a model: see :func:`graph_sink.models.model_inputs`."""
+        return models.model_inputs(self, model)
+
+    def freshness(self, policy: FreshnessPolicy | None = None, *, as_of: int | None = None,
+                  include_fresh: bool = False) -> dict[str, Any]:
+        """Stale datasets with their upstream cause: see
+        :func:`graph_sink.freshness_query.freshness`."""
+        return freshness_query.freshness(self, policy, as_of=as_of, include_fresh=include_fresh)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
 
 # -- shaping helpers ---------------------------------------------------------------------------
-def parse_json_props(props: dict[str, Any] | None) -> dict[str, Any]:
-    """Return ``props`` with the JSON-text properties (:data:`JSON_PROPS`) parsed."""
-    out = dict(props or {})
-    for key in JSON_PROPS:
-        value = out.get(key)
-        if isinstance(value, str):
-            try:
-                out[key] = json.loads(value)
-            except ValueError:
-                pass
-    return out
+def runs_subgraph(runs: list[dict[str, Any]], changed: set[str]) -> Subgraph:
+    """A picture of runs (from :meth:`LineageGraph.run`) with their inputs and outputs; the
+    versions of ``changed`` datasets are marked ``changed: true``."""
+    nodes: dict[str, dict[str, Any]] = {}
+    edges: list[dict[str, Any]] = []
+    for r in runs:
+        rid = r["runId"]
+        node = node_dict(NodeLabel.RUN, rid, r, 0)
+        node["job"] = (r.get("job") or {}).get("uid") or r.get("job_uid")
+        nodes[rid] = node
+        for role in ("inputs", "outputs"):
+            for v in r[role]:
+                vn = {k: val for k, val in v.items() if k not in ("fields", "schema")}
+                vn["depth"] = 1
+                vn["changed"] = v["dataset_uid"] in changed
+                nodes.setdefault(v["id"], vn)
+                if role == "inputs":
+                    edges.append({"from": v["id"], "to": rid, "type": "CONSUMED_BY"})
+                else:
+                    edges.append({"from": rid, "to": v["id"], "type": "GENERATED"})
+    return {"root": runs[0]["runId"], "direction": "upstream", "depth": 1,
+            "nodes": list(nodes.values()),
+            "edges": sorted(edges, key=lambda e: (e["from"], e["to"], e["type"]))}
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _duration(props: dict[str, Any]) -> int | None:
-    start, end = props.get("startTime"), props.get("endTime")
-    if isinstance(start, int) and isinstance(end, int):
-        return end - start
-    return None
-
-
-def run_summary(props: dict[str, Any], job: str | None) -> dict[str, Any]:
-    """Return the summary of a run (the shape of :meth:`LineageGraph.runs` items)."""
-    p = parse_json_props(props)
-    return {
-        "runId": p.get("runId") or p.get("uid"),
-        "job": job or p.get("job_uid"),
-        "state": p.get("state"),
-        "startTime": p.get("startTime"),
-        "endTime": p.get("endTime"),
-        "durationMs": _duration(p),
-        "nominalStartTime": p.get("nominalStartTime"),
-        "metrics": _as_dict(p.get("metrics")),
-        "parameters": _as_dict(p.get("parameters")),
-        "gitSha": p.get("gitSha"),
-        "errorMessage": p.get("errorMessage"),
-        "parentRunId": p.get("parentRunId"),
-        "observed_at": p.get("observed_at"),
-        "updated_at": p.get("updated_at"),
-    }
-
-
-_EXTRA: dict[NodeLabel, tuple[str, ...]] = {
-    NodeLabel.JOB: ("jobType", "integration", "processingType"),
-    NodeLabel.RUN: ("runId", "state", "startTime", "endTime", "parentRunId"),
-    NodeLabel.DATASET: (),
-    NodeLabel.DATASET_VERSION: ("digestAlgorithm", "digest", "rowCount", "bytes",
-                                "producedByRunId"),
-    NodeLabel.FIELD: ("type", "nullCount", "distinctCount", "min", "max", "mean"),
-}
-
-
-def node_dict(label: NodeLabel, uid: str, props: dict[str, Any], depth: int) -> dict[str, Any]:
-    """Return the Subgraph node dict of a node (see the module docstring)."""
-    if label is NodeLabel.JOB:
-        kind = "job"
-    elif label is NodeLabel.RUN:
-        kind = "run"
-    elif label is NodeLabel.FIELD:
-        kind = "field"
-    else:
-        kind = props.get("kind") or "dataset"
-    out: dict[str, Any] = {
-        "id": uid,
-        "label": label.value,
-        "kind": kind,
-        "namespace": props.get("namespace"),
-        "name": props.get("name"),
-        "version": props.get("version"),
-        "depth": depth,
-    }
-    if label is NodeLabel.RUN:
-        out["job"] = props.get("job_uid")
-    if label in (NodeLabel.DATASET_VERSION, NodeLabel.FIELD):
-        out["dataset"] = props.get("dataset_uid")
-    if label is NodeLabel.FIELD:
-        out["version"] = props.get("version_uid")
-    for key in _EXTRA[label]:
-        out[key] = props.get(key)
-    out["observed_at"] = props.get("observed_at")
-    out["updated_at"] = props.get("updated_at")
-    return out
-
-
-def _node_list(walk: _Walk, root: str) -> list[dict[str, Any]]:
-    order = list(NodeLabel)
-    nodes = []
-    for uid, (label, props, depth) in walk.nodes.items():
-        d = node_dict(label, uid, props, depth)
-        if label is NodeLabel.RUN:
-            job = walk.nodes.get(d["job"] or "")
-            if job is not None:
-                d["namespace"], d["name"] = job[1].get("namespace"), job[1].get("name")
-        nodes.append(d)
-    nodes.sort(key=lambda n: (n["id"] != root, n["depth"], order.index(NodeLabel(n["label"])),
-                              n["id"]))
-    return nodes
-
-
-def _versions_by_dataset(walk: _Walk) -> dict[str, tuple[str, dict[str, Any], int]]:
+def _versions_by_dataset(walk: Walk) -> dict[str, tuple[str, dict[str, Any], int]]:
     """dataset uid -> (version uid, props, depth) of the version nearest the walk's root."""
     out: dict[str, tuple[str, dict[str, Any], int]] = {}
     for uid, (label, props, depth) in walk.nodes.items():
         if label is not NodeLabel.DATASET_VERSION:
             continue
-        dataset = props.get("dataset_uid") or uid.rsplit("@", 1)[0]
+        dataset = dataset_of(uid, props)
         if dataset not in out or (depth, uid) < (out[dataset][2], out[dataset][0]):
             out[dataset] = (uid, props, depth)
     return out
@@ -513,14 +445,6 @@ def _differs(a: dict[str, Any], b: dict[str, Any]) -> bool:
     if a.get("digest") and b.get("digest"):
         return bool(a["digest"] != b["digest"])
     return a.get("uid") != b.get("uid")
-
-
-def _columns(props: dict[str, Any], fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The columns of a version: its Field nodes, else its ``schema`` JSON."""
-    if fields:
-        return fields
-    schema = parse_json_props(props).get("schema")
-    return [c for c in schema if isinstance(c, dict)] if isinstance(schema, list) else []
 
 
 def _version_ref(
@@ -575,7 +499,8 @@ def _diff_versions(
 def _short(v: dict[str, Any] | None) -> dict[str, Any] | None:
     if v is None:
         return None
-    return {"id": v["id"], "version": v.get("version"), "digest": v.get("digest")}
+    return {"id": v["id"], "version": v.get("version"), "digest": v.get("digest"),
+            "rowCount": v.get("rowCount")}
 
 
 def _schema_list(v: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -1,12 +1,26 @@
-"""``lineage upstream | downstream | runs | run``: lineage questions from the command line.
+"""The lineage query commands: ``upstream``, ``downstream``, ``runs``, ``run``, ``impact``,
+``diff``, ``root-cause``, ``trained-on``, ``inputs`` and ``freshness``.
 
 Mounted by the lead's CLI with :func:`register`::
 
     register(app, graph_factory)   # graph_factory() -> LineageGraph, called once per command
 
-Each command prints a rich tree or table for people, or with ``--json`` the API's JSON
-(:mod:`graph_sink.api` shapes) on stdout for tools. Errors are not caught here:
-:class:`~lineage_pipeline.errors.QueryError` (unknown node, bad depth) and
+Every command answers through :class:`~graph_sink.api.LineageGraph` and prints, by
+``--format`` (``-f``):
+
+- ``table`` (default): rich tables and trees for people (:mod:`graph_sink.views`);
+- ``json`` (also ``--json``): the API's answer, for tools;
+- ``dot``: Graphviz DOT of the answer's subgraph (to ``-o FILE`` or stdout);
+- ``png``, ``svg``, ``html``: a picture of the subgraph written to ``-o FILE``
+  (:mod:`lineage_pipeline.render`; the HTML page pans and zooms and loads nothing).
+
+NODE strings: a run id; a dataset or job ``namespace:name`` (local files ``file:/abs/path``
+or just ``/abs/path``); a dataset version ``namespace:name@version``; a column
+``namespace:name[@version]#column`` (or ``--column NAME``: dataset names may hold ``#``).
+``--as-of TIME``: epoch milliseconds or ISO 8601 (:mod:`graph_sink.timeparse`).
+
+Errors are not caught here: :class:`~lineage_pipeline.errors.QueryError` (unknown node, bad
+option value), :class:`~lineage_pipeline.errors.ConfigError` (Graphviz missing) and
 :class:`~lineage_pipeline.errors.GraphUnavailable` reach the caller's error handling.
 """
 
@@ -14,193 +28,292 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.tree import Tree
+from rich.console import Console, RenderableType
 
-from graph_sink.api import LineageGraph, Subgraph
+from graph_sink import views
+from graph_sink.api import MAX_DEPTH, LineageGraph, runs_subgraph
+from graph_sink.rootcause import DRIFT_THRESHOLD
+from graph_sink.shapes import Subgraph
+from graph_sink.timeparse import parse_time
+from graph_sink.views import (  # noqa: F401 - re-exported: the renderers used to live here
+    fmt_duration,
+    fmt_time,
+    node_label,
+    render_run,
+    render_runs,
+    render_subgraph,
+)
+from lineage_pipeline.errors import QueryError
+from lineage_pipeline.freshness import FreshnessPolicy
 
 GraphFactory = Callable[[], LineageGraph]
+PolicyFactory = Callable[[], FreshnessPolicy]
 
-DepthOption = Annotated[int, typer.Option("--depth", "-d", min=0, max=100,
+
+class OutputFormat(StrEnum):
+    """What a command prints or writes."""
+
+    table = "table"
+    json = "json"
+    dot = "dot"
+    png = "png"
+    svg = "svg"
+    html = "html"
+
+
+DepthOption = Annotated[int, typer.Option("--depth", "-d", min=0, max=MAX_DEPTH,
                                           help="Lineage hops to follow (runs and versions).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for tools.")]
+FormatOption = Annotated[OutputFormat | None, typer.Option(
+    "--format", "-f", help="table (default), json, dot, png, svg or html.")]
+OutputOption = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Write to FILE (needed for png, svg and html).")]
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="Answer from the graph as it was at TIME (epoch ms or ISO 8601).")]
+KindOption = Annotated[list[str] | None, typer.Option(
+    "--kind", "-k", help="Keep only nodes of this kind (repeatable): model, features, table, "
+                         "file, predictions, metrics, dataset, run, job, field.")]
+ColumnOption = Annotated[str | None, typer.Option(
+    "--column", "-c", help="A column of the dataset or version (same as NODE#COLUMN).")]
 NodeArgument = Annotated[str, typer.Argument(
-    help="A run id, a dataset or job 'namespace:name' (local files: 'file:/abs/path'), "
-         "or a dataset version 'namespace:name@version'.")]
+    help="A run id, a dataset or job 'namespace:name' (local files: 'file:/abs/path'), a "
+         "dataset version 'namespace:name@version' or a column 'namespace:name[@version]#col'.")]
+RunArgument = Annotated[str, typer.Argument(help="A run id.")]
 
 
-def register(app: typer.Typer, graph_factory: GraphFactory) -> None:
-    """Add ``upstream``, ``downstream``, ``runs`` and ``run`` to ``app``."""
+def _load_policy() -> FreshnessPolicy:
+    from lineage_pipeline.settings import load_settings
+
+    return load_settings().freshness
+
+
+def register(app: typer.Typer, graph_factory: GraphFactory,
+             policy_factory: PolicyFactory | None = None) -> None:
+    """Add the lineage query commands to ``app``.
+
+    ``graph_factory`` opens the graph (once per command, closed after it);
+    ``policy_factory`` returns the freshness policy (default: the ``freshness`` section of
+    the settings).
+    """
+    policy_of = policy_factory or _load_policy
 
     @app.command()
-    def upstream(node: NodeArgument, depth: DepthOption = 10, as_json: JsonOption = False) -> None:
-        """What NODE was made from: runs, jobs and dataset versions down to the raw data."""
+    def upstream(
+        node: NodeArgument, depth: DepthOption = 10, kind: KindOption = None,
+        as_of: AsOfOption = None, column: ColumnOption = None, as_json: JsonOption = False,
+        fmt: FormatOption = None, output: OutputOption = None,
+    ) -> None:
+        """What NODE was made from: runs, jobs, dataset versions and columns, to the raw data."""
         with graph_factory() as graph:
-            sub = graph.upstream(node, depth)
-        _emit(sub, as_json, lambda: render_subgraph(sub))
+            sub = graph.upstream(node, depth, as_of=_time(as_of), kinds=kind, column=column)
+        emit(sub, sub, lambda: views.render_subgraph(sub), as_json=as_json, fmt=fmt,
+             output=output, title=f"upstream of {sub['root']}")
 
     @app.command()
     def downstream(
-        node: NodeArgument, depth: DepthOption = 10, as_json: JsonOption = False
+        node: NodeArgument, depth: DepthOption = 10, kind: KindOption = None,
+        as_of: AsOfOption = None, column: ColumnOption = None, as_json: JsonOption = False,
+        fmt: FormatOption = None, output: OutputOption = None,
     ) -> None:
         """What was made from NODE: the runs that read it and everything they wrote."""
         with graph_factory() as graph:
-            sub = graph.downstream(node, depth)
-        _emit(sub, as_json, lambda: render_subgraph(sub))
+            sub = graph.downstream(node, depth, as_of=_time(as_of), kinds=kind, column=column)
+        emit(sub, sub, lambda: views.render_subgraph(sub), as_json=as_json, fmt=fmt,
+             output=output, title=f"downstream of {sub['root']}")
 
     @app.command()
     def runs(
         job: Annotated[str, typer.Argument(help="A job 'namespace:name'.")],
         limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N runs.")] = 20,
-        as_json: JsonOption = False,
+        as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
     ) -> None:
         """The runs of JOB, newest first: state, times and metrics."""
         with graph_factory() as graph:
             rows = graph.runs(job, limit=limit)
-        _emit(rows, as_json, lambda: render_runs(job, rows))
+        emit(rows, _runs_picture(job, rows), lambda: views.render_runs(job, rows),
+             as_json=as_json, fmt=fmt, output=output, title=f"runs of {job}")
 
     @app.command("run")
-    def run_details(
-        run_id: Annotated[str, typer.Argument(help="A run id.")], as_json: JsonOption = False
-    ) -> None:
+    def run_details(run_id: RunArgument, as_json: JsonOption = False,
+                    fmt: FormatOption = None, output: OutputOption = None) -> None:
         """Everything about one run: properties, inputs and outputs with column statistics."""
         with graph_factory() as graph:
             detail = graph.run(run_id)
-        _emit(detail, as_json, lambda: render_run(detail))
+        emit(detail, _run_picture(detail), lambda: views.render_run(detail), as_json=as_json,
+             fmt=fmt, output=output, title=f"run {run_id}")
+
+    @app.command()
+    def impact(
+        node: Annotated[str, typer.Argument(
+            help="A dataset 'namespace:name', a version 'namespace:name@version' or a column "
+                 "'namespace:name[@version]#column' (or --column).")],
+        column: ColumnOption = None, depth: DepthOption = MAX_DEPTH, as_of: AsOfOption = None,
+        as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
+    ) -> None:
+        """The blast radius of a change to a dataset or column: datasets, columns, jobs and
+        models downstream, with counts."""
+        with graph_factory() as graph:
+            answer = graph.impact(node, column=column, depth=depth, as_of=_time(as_of))
+        emit(answer, answer["subgraph"], lambda: views.render_impact(answer), as_json=as_json,
+             fmt=fmt, output=output, title=f"impact of {answer['root']}: {answer['summary']}")
+
+    @app.command()
+    def diff(run_a: Annotated[str, typer.Argument(help="The earlier (good) run id.")],
+             run_b: Annotated[str, typer.Argument(help="The later (bad) run id.")],
+             as_json: JsonOption = False, fmt: FormatOption = None,
+             output: OutputOption = None) -> None:
+        """What differs between two runs: input versions (digest, schema, column statistics),
+        code version, parameters, environment and metrics."""
+        with graph_factory() as graph:
+            answer = graph.diff_runs(run_a, run_b)
+        emit(answer, answer["subgraph"], lambda: views.render_diff(answer), as_json=as_json,
+             fmt=fmt, output=output, title=f"diff {run_a} -> {run_b}")
+
+    @app.command("root-cause")
+    def root_cause(
+        run_id: Annotated[str, typer.Argument(help="The bad run id.")],
+        baseline: Annotated[str | None, typer.Option(
+            "--baseline", "-b", help="Compare with this run (default: the job's last "
+                                     "COMPLETE run before it).")] = None,
+        metric: Annotated[str | None, typer.Option(
+            "--metric", "-m", help="Default baseline: the last COMPLETE run with a better "
+                                   "value of this metric.")] = None,
+        lower_is_better: Annotated[bool, typer.Option(
+            "--lower-is-better", help="The metric improves downwards (a loss).")] = False,
+        drift_threshold: Annotated[float, typer.Option(
+            "--drift-threshold", min=0.0, help="Column drift (relative to its spread) that "
+                                               "counts as a change.")] = DRIFT_THRESHOLD,
+        as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
+    ) -> None:
+        """Why RUN went wrong: walks its lineage against a good baseline run and ranks the
+        candidate causes (changed data, schema, drift, code, parameters, failed upstream
+        runs), root causes first, each with its evidence and chain."""
+        with graph_factory() as graph:
+            answer = graph.root_cause(run_id, baseline, metric=metric,
+                                      higher_is_better=not lower_is_better,
+                                      drift_threshold=drift_threshold)
+        emit(answer, answer["subgraph"], lambda: views.render_root_cause(answer),
+             as_json=as_json, fmt=fmt, output=output, title=f"root cause of run {run_id}")
+
+    @app.command("trained-on")
+    def trained_on(
+        node: Annotated[str, typer.Argument(
+            help="A dataset version 'namespace:name@version' (a dataset: any version).")],
+        as_of: AsOfOption = None, as_json: JsonOption = False, fmt: FormatOption = None,
+        output: OutputOption = None,
+    ) -> None:
+        """Which models were trained on this data, directly or through derived data."""
+        with graph_factory() as graph:
+            answer = graph.trained_on(node, as_of=_time(as_of))
+        emit(answer, answer["subgraph"], lambda: views.render_trained_on(answer),
+             as_json=as_json, fmt=fmt, output=output, title=answer["summary"])
+
+    @app.command()
+    def inputs(
+        model: Annotated[str, typer.Argument(
+            help="A model's digest (or a unique prefix), version 'namespace:name@version' or "
+                 "dataset 'namespace:name' (its latest version).")],
+        as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
+    ) -> None:
+        """Every input digest and parameter behind a model, transitively."""
+        with graph_factory() as graph:
+            answer = graph.model_inputs(model)
+        emit(answer, answer["subgraph"], lambda: views.render_inputs(answer), as_json=as_json,
+             fmt=fmt, output=output, title=f"inputs of {answer['model']['id']}")
+
+    @app.command()
+    def freshness(
+        as_of: AsOfOption = None,
+        show_all: Annotated[bool, typer.Option(
+            "--all", help="Also list fresh datasets and those without a known interval.")
+        ] = False,
+        as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
+    ) -> None:
+        """Datasets whose last write is older than their expected interval (configured or
+        learned), with the upstream cause when a job failed or stopped."""
+        policy = policy_of()
+        with graph_factory() as graph:
+            answer = graph.freshness(policy, as_of=_time(as_of), include_fresh=show_all)
+        emit(answer, answer["subgraph"], lambda: views.render_freshness(answer),
+             as_json=as_json, fmt=fmt, output=output, title=answer["summary"])
 
 
-def _emit(data: Any, as_json: bool, render: Callable[[], Any]) -> None:
-    if as_json:
-        typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
-    else:
-        Console().print(render())
+def _time(text: str | None) -> int | None:
+    return parse_time(text) if text is not None else None
 
 
-# -- rendering for people -------------------------------------------------------------------------
-def fmt_time(ms: Any) -> str:
-    """Format epoch milliseconds as ``YYYY-MM-DD HH:MM:SSZ`` (UTC); ``-`` when missing."""
-    if not isinstance(ms, int | float):
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+# -- output ---
+def emit(data: Any, subgraph: Subgraph, render: Callable[[], RenderableType], *,
+         as_json: bool = False, fmt: OutputFormat | None = None, output: Path | None = None,
+         title: str | None = None) -> None:
+    """Print or write one answer in the chosen format (see the module docstring).
 
-
-def fmt_duration(ms: Any) -> str:
-    """Format a duration in milliseconds (``1.2 s``, ``3 min 4 s``); ``-`` when missing."""
-    if not isinstance(ms, int | float):
-        return "-"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    return f"{int(ms // 60_000)} min {int(ms % 60_000 // 1000)} s"
-
-
-def _short(value: Any, n: int = 12) -> str:
-    text = str(value) if value is not None else "-"
-    return text if len(text) <= n else text[:n] + "…"
-
-
-def node_label(node: dict[str, Any]) -> str:
-    """One line describing a Subgraph node for people (rich markup)."""
-    kind, label = node["kind"], node["label"]
-    if label == "Run":
-        state = node.get("state") or "?"
-        colour = {"COMPLETE": "green", "FAIL": "red", "ABORT": "red"}.get(state, "yellow")
-        job = node.get("job") or f"{node.get('namespace')}:{node.get('name')}"
-        return (f"[bold]run[/bold] {job}  [dim]{node['id']}[/dim]  [{colour}]{state}[/{colour}]"
-                f"  {fmt_time(node.get('startTime'))}")
-    if label == "Job":
-        return f"[bold]job[/bold] {node['id']}"
-    if label == "DatasetVersion":
-        digest = node.get("digest")
-        extra = f"  digest {_short(digest)}" if digest else ""
-        rows = node.get("rowCount")
-        extra += f"  {rows} rows" if rows is not None else ""
-        dataset = node.get("dataset") or f"{node.get('namespace')}:{node.get('name')}"
-        return f"[cyan]{kind}[/cyan] {dataset} [dim]@{_short(node.get('version'), 16)}[/dim]{extra}"
-    return f"[cyan]{kind}[/cyan] {node['id']}"
-
-
-def render_subgraph(sub: Subgraph) -> Tree:
-    """A tree from the root along the walk (upstream: towards inputs; downstream: outputs).
-
-    A node reached a second time is shown once more, marked ``(see above)``, not expanded.
+    Raises :class:`QueryError` when a picture format has no ``output`` file, and
+    :class:`~lineage_pipeline.errors.ConfigError` when Graphviz is missing.
     """
-    nodes = {n["id"]: n for n in sub["nodes"]}
-    children: dict[str, list[str]] = {}
-    upstream = sub["direction"] == "upstream"
-    for e in sub["edges"]:
-        if e["type"] in ("RUN_OF",):
-            continue
-        if e["type"] == "VERSION_OF":
-            # a dataset root stands for its versions
-            if e["to"] == sub["root"]:
-                children.setdefault(e["to"], []).append(e["from"])
-            continue
-        parent, child = (e["to"], e["from"]) if upstream else (e["from"], e["to"])
-        children.setdefault(parent, []).append(child)
-    for e in sub["edges"]:
-        if e["type"] == "RUN_OF" and e["to"] == sub["root"]:
-            children.setdefault(e["to"], []).append(e["from"])
-    title = (f"[bold]{sub['direction']}[/bold] of {sub['root']} (depth {sub['depth']}): "
-             f"{len(sub['nodes'])} nodes, {len(sub['edges'])} edges")
-    tree = Tree(title)
-    seen: set[str] = set()
+    chosen = OutputFormat.json if as_json else (fmt or OutputFormat.table)
+    if chosen is OutputFormat.table:
+        if output is not None:
+            with output.open("w", encoding="utf-8") as fh:
+                Console(file=fh, width=160).print(render())
+        else:
+            Console().print(render())
+        return
+    if chosen is OutputFormat.json:
+        _write_text(json.dumps(data, indent=2, default=str), output)
+        return
+    from lineage_pipeline import render as pictures
 
-    def grow(branch: Tree, uid: str) -> None:
-        node = nodes.get(uid)
-        text = node_label(node) if node else uid
-        if uid in seen:
-            branch.add(text + " [dim](see above)[/dim]")
-            return
-        seen.add(uid)
-        sub_branch = branch.add(text)
-        for child in sorted(set(children.get(uid, []))):
-            grow(sub_branch, child)
-
-    grow(tree, sub["root"])
-    return tree
+    picture = to_picture(subgraph)
+    if chosen is OutputFormat.dot:
+        _write_text(pictures.to_dot(picture, title).source, output)
+        return
+    if output is None:
+        raise QueryError(f"--format {chosen.value} writes a file: give it with -o FILE")
+    pictures.render(picture, chosen.value, output, title)
+    typer.echo(f"wrote {output} ({chosen.value}: {len(picture['nodes'])} nodes, "
+               f"{len(picture['edges'])} edges)")
 
 
-def render_runs(job: str, rows: list[dict[str, Any]]) -> Table:
-    """A table of run summaries (newest first)."""
-    table = Table(title=f"runs of {job} (newest first)")
-    for col in ("run id", "state", "started (UTC)", "duration", "metrics"):
-        table.add_column(col)
+def _write_text(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", "utf-8")
+        typer.echo(f"wrote {output}")
+
+
+def to_picture(sub: Subgraph) -> dict[str, list[dict[str, Any]]]:
+    """The Subgraph as :mod:`lineage_pipeline.render` reads it: ``kind`` is the graph label
+    there (what picks the shape), so each node's own kind moves to ``datasetKind``; ranked
+    root-cause candidates get ``[cause #N]`` in their name."""
+    nodes = []
+    for n in sub.get("nodes", []):
+        p = dict(n)
+        p["kind"], p["datasetKind"] = n["label"], n["kind"]
+        if n.get("rank") is not None:
+            p["name"] = f"{n.get('name') or n['id']} [cause #{n['rank']}]"
+        nodes.append(p)
+    return {"nodes": nodes, "edges": list(sub.get("edges", []))}
+
+
+def _runs_picture(job: str, rows: list[dict[str, Any]]) -> Subgraph:
+    namespace, _, name = job.partition(":")
+    nodes = [{"id": job, "label": "Job", "kind": "job", "namespace": namespace, "name": name,
+              "version": None, "depth": 0}]
+    edges = []
     for r in rows:
-        metrics = ", ".join(f"{k}={_num(v)}" for k, v in sorted(r["metrics"].items()))
-        table.add_row(r["runId"], r["state"] or "-", fmt_time(r["startTime"]),
-                      fmt_duration(r["durationMs"]), metrics or "-")
-    if not rows:
-        table.caption = "no runs recorded yet"
-    return table
+        nodes.append({"id": r["runId"], "label": "Run", "kind": "run", "namespace": namespace,
+                      "name": name, "version": None, "depth": 1, "job": job,
+                      "state": r["state"], "startTime": r["startTime"]})
+        edges.append({"from": r["runId"], "to": job, "type": "RUN_OF"})
+    return {"root": job, "direction": "upstream", "depth": 1, "nodes": nodes, "edges": edges}
 
 
-def render_run(detail: dict[str, Any]) -> Table:
-    """A table of one run's properties, inputs and outputs."""
-    table = Table(title=f"run {detail['runId']}", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
-    job = detail.get("job") or {}
-    table.add_row("job", str(job.get("uid", "-")))
-    table.add_row("state", str(detail.get("state") or "-"))
-    table.add_row("started (UTC)", fmt_time(detail.get("startTime")))
-    table.add_row("duration", fmt_duration(detail.get("durationMs")))
-    for key in ("parameters", "metrics"):
-        value = detail.get(key)
-        if isinstance(value, dict) and value:
-            table.add_row(key, ", ".join(f"{k}={_num(v)}" for k, v in sorted(value.items())))
-    for key in ("gitSha", "errorMessage", "parentRunId"):
-        if detail.get(key):
-            table.add_row(key, str(detail[key]))
-    for role in ("inputs", "outputs"):
-        for v in detail.get(role, []):
-            table.add_row(role[:-1], node_label({**v, "label": "DatasetVersion"}))
-    return table
-
-
-def _num(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+def _run_picture(detail: dict[str, Any]) -> Subgraph:
+    return runs_subgraph([detail], set())

@@ -9,6 +9,17 @@ Relative change of a statistic (used to rank how far a column moved)::
 so a column switched from centimetres to millimetres moves by 9.0 (x10), and a null count
 going from 0 to 12 moves by 12. Only numeric statistics are compared; ``min``/``max`` of
 text columns are ignored.
+
+The *drift* of a column (:func:`column_drift`, what root cause compares with its threshold)
+scales each move by the column's own spread, so float noise around zero (a standardised
+feature whose mean goes from -5e-16 to -2e-16) does not count as a move::
+
+    drift(stat) = |after - before| / max(|before|, max_before - min_before, 1e-12)
+                                                             for mean, min, max
+    drift(nullCount) = |after - before| / max(before, 1)
+
+and a column's drift is the largest over its statistics (cm -> mm: ``max`` 36 -> 360 over a
+spread of 28 gives 9.0).
 """
 
 from __future__ import annotations
@@ -23,6 +34,10 @@ MOVE_STATS = ("mean", "min", "max", "nullCount")
 DIFF_STATS = ("mean", "min", "max", "nullCount", "distinctCount")
 #: A relative change at or below this is float noise, not a move.
 TOLERANCE = 1e-9
+#: Statistics whose move is scaled by the column's spread in :func:`column_drift`.
+SPREAD_STATS = ("mean", "min", "max")
+#: Smallest denominator of a drift.
+_EPS = 1e-12
 
 
 def _number(value: Any) -> float | None:
@@ -70,7 +85,8 @@ def column_changes(
     ``nullCount``, ``distinctCount``). Each result::
 
         {"name", "type", "moved": max relative change over MOVE_STATS, "stat": the statistic
-         that moved most, "stats": {stat: {"before", "after", "delta", "relativeChange"}}}
+         that moved most, "drift": column_drift(...) (relative to the column's spread),
+         "stats": {stat: {"before", "after", "delta", "relativeChange"}}}
 
     ``stats`` lists every DIFF_STATS entry with a value on either side. Sorted by ``moved``
     descending, then name.
@@ -96,16 +112,58 @@ def column_changes(
             if stat in MOVE_STATS and rel is not None and rel > moved:
                 moved, moved_stat = rel, stat
         if moved > TOLERANCE:
+            drift, _ = column_drift(b[name], a[name])
             out.append(
                 {
                     "name": name,
                     "type": a[name].get("type") or b[name].get("type"),
                     "moved": moved,
                     "stat": moved_stat,
+                    "drift": drift,
                     "stats": stats,
                 }
             )
     out.sort(key=lambda c: (-c["moved"], c["name"]))
+    return out
+
+
+def column_drift(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[float, str | None]:
+    """Return ``(drift, statistic)``: how far one column moved relative to its spread (see
+    the module docstring) and the statistic that moved most (``None`` when nothing is
+    comparable). ``before``/``after``: Field property maps of the same column."""
+    lo, hi = _number(before.get("min")), _number(before.get("max"))
+    spread = (hi - lo) if lo is not None and hi is not None else 0.0
+    best, best_stat = 0.0, None
+    for stat in (*SPREAD_STATS, "nullCount"):
+        vb, va = _number(before.get(stat)), _number(after.get(stat))
+        if vb is None or va is None:
+            continue
+        if stat == "nullCount":
+            value = abs(va - vb) / max(vb, 1.0)
+        else:
+            value = abs(va - vb) / max(abs(vb), spread, _EPS)
+        if best_stat is None or value > best:
+            best, best_stat = value, stat
+    return best, best_stat
+
+
+def drifted_columns(
+    before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]], threshold: float
+) -> list[dict[str, Any]]:
+    """Return the columns on both sides whose :func:`column_drift` exceeds ``threshold``,
+    furthest first: ``{"name", "drift", "stat", "before", "after"}`` (the statistic's two
+    values)."""
+    b = {str(f.get("name")): f for f in before}
+    a = {str(f.get("name")): f for f in after}
+    out: list[dict[str, Any]] = []
+    for name in sorted(set(a) & set(b)):
+        drift, stat = column_drift(b[name], a[name])
+        if stat is not None and drift > threshold:
+            out.append({"name": name, "drift": drift, "stat": stat,
+                        "before": b[name].get(stat), "after": a[name].get(stat)})
+    out.sort(key=lambda c: (-c["drift"], c["name"]))
     return out
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graph_sink.backends.base import GraphBackend, Statement, WriteSummary
+from graph_sink.retention import ErasureList
 from graph_sink.statements import EDGE_UPSERT, NODE_UPSERT
 from lineage_pipeline.graph_model import (
     TERMINAL_STATES,
@@ -106,14 +107,18 @@ class WriteResult:
 class GraphWriter:
     """Write :class:`GraphMutations` to a backend in grouped ``UNWIND ... MERGE`` batches.
 
-    ``batch_size``: the most rows one statement carries (``sink.batch_size``).
+    ``batch_size``: the most rows one statement carries (``sink.batch_size``);
+    ``erasures``: when given, statistics of erased datasets' fields are dropped before every
+    write, so a replay cannot restore them (:mod:`graph_sink.retention`; the sink passes one).
     """
 
-    def __init__(self, backend: GraphBackend, batch_size: int = 5000) -> None:
+    def __init__(self, backend: GraphBackend, batch_size: int = 5000, *,
+                 erasures: ErasureList | None = None) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.backend = backend
         self.batch_size = batch_size
+        self.erasures = erasures
 
     def plan(self, mutations: Iterable[GraphMutations]) -> tuple[list[Statement], int]:
         """Return the statements writing ``mutations`` and the number of upserts they hold."""
@@ -156,6 +161,8 @@ class GraphWriter:
         Raises :class:`~lineage_pipeline.errors.GraphUnavailable` (retry the same call later:
         the writes are idempotent) or :class:`~lineage_pipeline.errors.GraphError`.
         """
+        if self.erasures is not None:
+            mutations = self.erasures.scrub(mutations)
         statements, count = self.plan(mutations)
         summary = self.backend.write_batch(statements)
         node_rows = sum(len(s.params["rows"]) for s in statements if s.cypher in _NODE_TEXTS)

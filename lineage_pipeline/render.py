@@ -34,9 +34,15 @@ _STYLE = {
 _STATE_COLOR = {"FAIL": "#f8c9c4", "ABORT": "#f8c9c4", "STALE": "#dddddd"}
 
 
+def _graph_label(node: dict[str, Any]) -> str:
+    """The node's graph label: ``label`` in query answers (``kind`` is then the dataset
+    kind, e.g. ``model``), else ``kind``."""
+    return str(node.get("label") or node.get("kind") or "")
+
+
 def node_label(node: dict[str, Any]) -> str:
     """Return the human label of one node (what a person reads in the picture)."""
-    kind = node.get("kind", "")
+    kind = _graph_label(node)
     name = str(node.get("name") or node.get("id"))
     short = name.rsplit("/", 1)[-1] if "/" in name else name
     if kind == "Run":
@@ -63,8 +69,8 @@ def to_dot(sub: Subgraph, title: str | None = None) -> graphviz.Digraph:
     names: dict[str, str] = {}
     for node in sub.get("nodes", []):
         names[str(node["id"])] = f"n{len(names)}"
-        style = dict(_STYLE.get(str(node.get("kind")), {}))
-        if node.get("kind") == "Run" and node.get("state") in _STATE_COLOR:
+        style = dict(_STYLE.get(_graph_label(node), {}))
+        if _graph_label(node) == "Run" and node.get("state") in _STATE_COLOR:
             style["fillcolor"] = _STATE_COLOR[str(node["state"])]
         dot.node(names[str(node["id"])], node_label(node), tooltip=str(node["id"]), **style)
     for edge in sub.get("edges", []):

@@ -1,0 +1,46 @@
+// Retention and erasure: compact old runs into per-job summaries; erase a dataset's
+// PII-bearing metadata (field statistics) and record the erasure on the Dataset node.
+
+// name: retention_old_runs_by_job
+// Finished runs (COMPLETE, FAIL, ABORT) that ended before $cutoff (epoch ms), per job and
+// state: how many, and the earliest start / latest end among them.
+MATCH (r:Run)-[:RUN_OF]->(j:Job)
+WHERE r.state IN ['COMPLETE', 'FAIL', 'ABORT'] AND coalesce(r.endTime, r.updated_at) < $cutoff
+RETURN j.uid AS job, j.runSummary AS summary, r.state AS state, count(r) AS runs,
+       min(coalesce(r.startTime, r.observed_at)) AS first, max(coalesce(r.endTime, r.updated_at)) AS last
+
+// name: retention_set_job_summary
+// Store the run summary (JSON text) of job $job.
+MATCH (j:Job {uid: $job})
+SET j.runSummary = $summary
+
+// name: retention_delete_old_runs
+// Delete the finished runs that ended before $cutoff with their relationships (dataset
+// versions and their DERIVED_FROM edges stay); returns how many were deleted.
+MATCH (r:Run)
+WHERE r.state IN ['COMPLETE', 'FAIL', 'ABORT'] AND coalesce(r.endTime, r.updated_at) < $cutoff
+DETACH DELETE r
+
+// name: erasure_field_count
+// How many fields (of every version) dataset $dataset has, and whether it exists.
+OPTIONAL MATCH (d:Dataset {uid: $dataset})
+OPTIONAL MATCH (f:Field)
+WHERE f.dataset_uid = $dataset
+RETURN d.uid AS uid, count(f) AS fields
+
+// name: erasure_scrub_fields
+// Remove the statistics of every field of every version of dataset $dataset.
+MATCH (f:Field)
+WHERE f.dataset_uid = $dataset
+SET f.nullCount = NULL, f.distinctCount = NULL, f.min = NULL, f.max = NULL, f.mean = NULL
+
+// name: erasure_record
+// Record the erasure of dataset $dataset at $now (epoch ms) with $reason.
+MATCH (d:Dataset {uid: $dataset})
+SET d.erasedAt = $now, d.erasureReason = $reason
+
+// name: erasure_list
+// The uids of every erased dataset.
+MATCH (d:Dataset)
+WHERE d.erasedAt IS NOT NULL
+RETURN d.uid AS uid

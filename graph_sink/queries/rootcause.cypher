@@ -1,0 +1,45 @@
+// Root cause and run comparison: runs with their jobs, inputs with their producers and
+// columns, baseline runs, failed upstream runs. Plain values and property maps only.
+
+// name: runs_props
+// Each run in $uids with its job uid.
+UNWIND $uids AS uid
+MATCH (r:Run {uid: uid})
+OPTIONAL MATCH (r)-[:RUN_OF]->(j:Job)
+RETURN r.uid AS uid, properties(r) AS props, j.uid AS job
+
+// name: runs_inputs
+// The input versions of each run in $uids: properties, columns (Field property maps) and
+// the runs that generated them (uid, job uid, state, startTime; a null uid when none).
+UNWIND $uids AS uid
+MATCH (v:DatasetVersion)-[:CONSUMED_BY]->(r:Run {uid: uid})
+OPTIONAL MATCH (p:Run)-[:GENERATED]->(v)
+WITH r, v, collect({uid: p.uid, job: p.job_uid, state: p.state,
+                    startTime: coalesce(p.startTime, p.nominalStartTime, p.observed_at)})
+          AS producers
+OPTIONAL MATCH (v)-[:HAS_FIELD]->(f:Field)
+RETURN r.uid AS run, v.uid AS uid, properties(v) AS props, producers,
+       collect(properties(f)) AS fields
+
+// name: baseline_candidates
+// Runs of the job of run $run_id in state COMPLETE that started before it, newest first,
+// at most $limit.
+MATCH (r:Run {uid: $run_id})-[:RUN_OF]->(j:Job)<-[:RUN_OF]-(b:Run)
+WHERE b.uid <> r.uid AND b.state = 'COMPLETE'
+  AND coalesce(b.startTime, b.nominalStartTime, b.observed_at)
+      < coalesce(r.startTime, r.nominalStartTime, r.observed_at)
+WITH b ORDER BY coalesce(b.startTime, b.nominalStartTime, b.observed_at) DESC, b.uid DESC
+LIMIT $limit
+RETURN properties(b) AS run
+
+// name: failed_runs_between
+// For each row {producer, after, before} (run uid, epoch ms): the runs of the producer's
+// job that started after `after` and before `before` and failed, aborted or went stale.
+UNWIND $rows AS row
+MATCH (p:Run {uid: row.producer})
+WITH p, row
+MATCH (p)-[:RUN_OF]->(j:Job)<-[:RUN_OF]-(o:Run)
+WHERE o.state IN ['FAIL', 'ABORT', 'STALE']
+  AND coalesce(o.startTime, o.nominalStartTime, o.observed_at) > row.after
+  AND coalesce(o.startTime, o.nominalStartTime, o.observed_at) < row.before
+RETURN row.producer AS producer, j.uid AS job, properties(o) AS run
