@@ -75,6 +75,8 @@ def decode_openlineage_message(
         data: Any = json.loads(value)
     except ValueError as exc:  # includes UnicodeDecodeError
         return dlq_record(msg, REASON_INVALID_JSON, str(exc), dlq_topic, now_ms)
+    except RecursionError:  # nesting deeper than the interpreter's recursion limit
+        return dlq_record(msg, REASON_INVALID_JSON, "JSON nested too deeply", dlq_topic, now_ms)
     if not isinstance(data, dict):
         return dlq_record(msg, REASON_INVALID_JSON, "top level is not a JSON object",
                           dlq_topic, now_ms)
@@ -82,3 +84,6 @@ def decode_openlineage_message(
         return from_openlineage_dict(data)
     except EventError as exc:
         return dlq_record(msg, REASON_INVALID_OPENLINEAGE, str(exc), dlq_topic, now_ms)
+    except RecursionError:
+        return dlq_record(msg, REASON_INVALID_OPENLINEAGE, "facets nested too deeply",
+                          dlq_topic, now_ms)

@@ -56,6 +56,7 @@ from lineage_pipeline.graph_model import (
     run_uid,
     version_uid,
 )
+from lineage_pipeline.pii import current_policy
 from stream_processor.stitch import DatasetState, RunState, merge_event
 
 #: Version of an input that names none and whose producer the processor has not seen.
@@ -229,6 +230,10 @@ def _add_version(
     columns: dict[str, dict[str, PropValue]] = {}
     for col_name, col_type in ds.column_types().items():
         columns.setdefault(col_name, {})["type"] = col_type
+    for field in ds.schema_fields or ():  # PII classification (lineage_pipeline.pii)
+        tags = current_policy().classify(field.name, field.tags)
+        if tags:
+            columns.setdefault(field.name, {})["tags"] = tags
     for col_name, col in ds.column_stats().items():
         columns.setdefault(col_name, {}).update(
             {"nullCount": col.nullCount, "distinctCount": col.distinctCount,

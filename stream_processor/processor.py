@@ -5,6 +5,9 @@ Per consumed message (:meth:`EventProcessor.handle`), in this order:
 1. decode (:mod:`stream_processor.decode`: Avro from ``topics.events``, OpenLineage JSON from
    ``topics.openlineage``); undecodable -> DLQ record with the reason;
 2. dedupe by ``eventId`` (the :class:`~stream_processor.state.DedupeStore` and this batch);
+   a duplicate is counted and merged again: stitching is idempotent, so it changes nothing
+   unless a crash lost its state write, and its run's state is published again (the sink
+   writes idempotently): at-least-once across crashes;
 3. dataset identity: every dataset under its canonical name
    (:class:`~stream_processor.identity.DatasetIdentity`: alias table, symlinks facets);
 4. stitch: merge the event into its run's state (:func:`~stream_processor.stitch.merge_event`,
@@ -117,9 +120,15 @@ class EventProcessor:
         event = decoded
         source = "openlineage" if openlineage else "lineage"
         EVENTS_IN.labels(source=source, event_type=event.eventType.value).inc()
-        if event.eventId in self._batch_ids or self.dedupe.seen(event.eventId):
+        if event.eventId in self._batch_ids:
             DUPLICATES.inc()
             return
+        if self.dedupe.seen(event.eventId):
+            # Counted, then merged again: stitching is idempotent, so a duplicate whose effect
+            # is stored changes nothing, while one whose state write was lost in a crash (the
+            # dedupe mark survived, the run state did not) is restored. Either way the run's
+            # state is published again, which the sink writes idempotently: at-least-once.
+            DUPLICATES.inc()
         event = self.identity.apply(event)  # one name per dataset (aliases, symlinks)
         run_id = event.run.runId
         stored = self.runs.get(run_id)

@@ -144,3 +144,30 @@ def test_every_collection_item_of_every_schema_encodes_in_at_least_one_byte() ->
                 if isinstance(item, tuple):
                     continue  # map entries carry a string key: at least one byte
                 assert _min_item_bytes(item, named) >= 1, f"{family} v{version}: {item}"
+
+
+# -- the OpenLineage JSON path (topics.openlineage) --------------------------------------------
+
+
+def test_openlineage_json_path_only_decodes_or_dead_letters_quickly() -> None:
+    """A short run of bench.fuzz's OpenLineage fuzzer (byte and structural mutations, nesting
+    deeper than the recursion limit): no exception escapes, nothing over 100 ms, and with the
+    integrity header no changed payload decodes."""
+    from bench.fuzz import run_openlineage
+
+    result = run_openlineage(3000, seed=7, clock=time.process_time)  # CPU time: load-proof
+    print(f"OpenLineage JSON fuzz: {result}")
+    assert result["crashes"] == 0, result
+    assert result["hangs_over_100ms"] == 0, result
+    assert result["silent_corruptions"] == 0, result
+    assert result["dead_lettered"] + result["decoded"] == result["inputs"], result
+
+
+def test_json_nested_deeper_than_the_recursion_limit_is_dead_lettered() -> None:
+    from stream_processor.decode import decode_openlineage_message
+    from stream_processor.dlq import OutRecord, SourceMessage
+
+    for value in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000):
+        out = decode_openlineage_message(SourceMessage("ol", 0, 0, None, value), "dlq", 0)
+        assert isinstance(out, OutRecord)
+        assert dict(out.headers)["reason"] == b"invalid_json"

@@ -1,16 +1,27 @@
-"""Fuzz benchmark of the decoder: ``python -m bench.fuzz [N]`` (default 1,000,000 inputs).
+"""Fuzz benchmark of the decoders: ``python -m bench.fuzz [N]`` (default 1,000,000 inputs
+for each of the two wire formats).
 
-Inputs are mutations of valid encoded events (bit flips, byte sets, truncations, insertions,
-deletions) and random byte strings. Reported: crashes (any exception other than the
-project's ``DecodeError``), hangs (one input over 100 ms), silent corruptions (a changed
-payload that passes the integrity check), max time per input, and peak RSS.
+Avro path (:func:`run`): mutations of a valid encoded event (bit flips, byte sets,
+truncations, insertions, deletions) and random byte strings. Reported: crashes (any exception
+other than the project's ``DecodeError``), hangs (one input over 100 ms), silent corruptions
+(a changed payload that passes the integrity check), max time per input, and peak RSS.
+
+OpenLineage JSON path (:func:`run_openlineage`): the processor's
+:func:`stream_processor.decode.decode_openlineage_message` over byte mutations of a valid
+RunEvent's JSON text, structural mutations (a random value of the parsed JSON replaced by a
+hostile one: wrong types, huge numbers, long strings, deep nesting) and random bytes. Every
+input either decodes or comes back as a DLQ record with a reason; a crash is any exception.
+With the ``lineage-crc32`` header attached, a changed payload that decodes is a silent
+corruption.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import resource
 import time
+from collections.abc import Callable
 from typing import Any
 
 from lineage_pipeline.codec import EventCodec, check_integrity, integrity_header
@@ -125,6 +136,105 @@ def run(n: int = 1_000_000, seed: int = 1) -> dict[str, Any]:
     }
 
 
+_HOSTILE: list[Any] = [None, -1, 2**70, 1e308, "", "x" * 5000, [], {}, True, "\u0000",
+                       "'`\"}) MATCH (n) DETACH DELETE n //", [[[[[[[[]]]]]]]]]
+
+
+def _deep(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def mutate_json(rng: random.Random, text: bytes) -> bytes:
+    """A structural mutation of JSON ``text`` one time in two, else a byte mutation; one time
+    in fifty, nesting deeper than Python's recursion limit."""
+    if rng.random() < 0.02:
+        depth = rng.choice([2_000, 50_000])
+        return b'{"eventType": "START", "run": ' + b"[" * depth + b"]" * depth + b"}"
+    if rng.random() < 0.5:
+        return mutate(rng, text)
+    data = json.loads(text)
+    node: Any = data
+    for _ in range(rng.randint(1, 6)):  # walk down to a random container
+        children = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) \
+            if isinstance(node, list) else []
+        if not children:
+            break
+        key, child = rng.choice(children)
+        if not isinstance(child, dict | list) or rng.random() < 0.3:
+            choice = rng.randrange(len(_HOSTILE) + 2)
+            if choice == len(_HOSTILE):
+                node[key] = _deep(rng.choice([50, 500, 5000]))
+            elif choice == len(_HOSTILE) + 1 and isinstance(node, dict):
+                del node[key]
+            else:
+                node[key] = _HOSTILE[choice % len(_HOSTILE)]
+            break
+        node = child
+    try:
+        return json.dumps(data).encode()
+    except (RecursionError, ValueError):
+        return text
+
+
+def run_openlineage(n: int = 1_000_000, seed: int = 2,
+                    clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+    """Fuzz the OpenLineage JSON path with ``n`` inputs; return the counts and timings.
+
+    ``clock`` times each input (seconds): wall time by default; ``time.process_time`` (CPU
+    time of this process) makes the hang count insensitive to other load on the machine."""
+    from lineage_pipeline.openlineage import to_openlineage_json
+    from stream_processor.decode import decode_openlineage_message
+    from stream_processor.dlq import OutRecord, SourceMessage
+
+    event = sample_event()
+    event = event.model_copy(update={"run": Run(runId="5f0e6f4c-9d1a-4a51-9a43-0d9f1c1b2a77")})
+    original = to_openlineage_json(event).encode()
+    header = (integrity_header(original),)
+    rng = random.Random(seed)
+    crashes = hangs = silent = dead = decoded = 0
+    reasons: dict[str, int] = {}
+    max_s = 0.0
+    start = time.perf_counter()
+    for i in range(n):
+        data = mutate_json(rng, original)
+        with_header = i % 2 == 0  # half as from our emitters, half as from third parties
+        msg = SourceMessage("openlineage", 0, i, None, data, None,
+                            header if with_header else ())
+        t0 = clock()
+        try:
+            out = decode_openlineage_message(msg, "dlq", 0)
+        except Exception:
+            crashes += 1
+            out = None
+        dt = clock() - t0
+        max_s = max(max_s, dt)
+        if dt > 0.1:
+            hangs += 1
+        if isinstance(out, OutRecord):
+            dead += 1
+            reason = dict(out.headers)["reason"].decode()
+            reasons[reason] = reasons.get(reason, 0) + 1
+        elif out is not None:
+            decoded += 1
+            if with_header and data != original:
+                silent += 1
+    return {
+        "inputs": n,
+        "crashes": crashes,
+        "hangs_over_100ms": hangs,
+        "silent_corruptions": silent,
+        "dead_lettered": dead,
+        "decoded": decoded,
+        "dlq_reasons": ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())),
+        "max_ms_per_input": round(max_s * 1000, 3),
+        "inputs_per_s": round(n / (time.perf_counter() - start)),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
 def main() -> None:
     """Print the fuzz benchmark's table."""
     import sys
@@ -133,10 +243,11 @@ def main() -> None:
     from rich.table import Table
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    result = run(n)
-    table = Table(title=f"bench/fuzz: decoder under {n:,} hostile inputs")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
-    Console().print(table)
+    for title, fuzz in (("Avro decoder", run), ("OpenLineage JSON path", run_openlineage)):
+        result = fuzz(n)
+        table = Table(title=f"bench/fuzz: {title} under {n:,} hostile inputs")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        for key, value in result.items():
+            table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+        Console().print(table)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from lineage_pipeline.cli import context, identity_commands, stack_commands
+from lineage_pipeline.cli import context, identity_commands, retention_commands, stack_commands
 from lineage_pipeline.cli.dlq_commands import dlq_app
 from lineage_pipeline.errors import ConfigError, LineageError, QueryError
 
@@ -37,6 +37,7 @@ def _global_options(
 stack_commands.register(app)
 app.add_typer(dlq_app, name="dlq")
 identity_commands.register(app)
+retention_commands.register(app)
 
 
 def _mount_optional_parts() -> None:

@@ -1,0 +1,1 @@
+"""Fault-injection scenarios: real processes on loopback, faults injected by the tests."""

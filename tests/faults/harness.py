@@ -1,0 +1,313 @@
+"""Shared machinery of the fault-injection scenarios.
+
+- :func:`make_runs`: a deterministic stream of lineage events (chained runs with explicit
+  dataset versions, schemas, statistics and column lineage);
+- :class:`Feeder`: produces events to the events topic the way the emitter does (key =
+  ``partition_key()``, ``lineage-crc32`` header), optionally paced from a thread;
+- :func:`read_topic`: every message of partition 0 of a topic, read with a manual-assign
+  consumer up to the high watermark (no consumer-group join);
+- :func:`build_reference`: the graph one linear pass over the events topic gives
+  (:class:`~stream_processor.processor.EventProcessor` with in-memory state, one message at a
+  time, then :class:`~graph_sink.writer.GraphWriter`) — what every faulty run must equal;
+- :func:`graph_diff`: missing / extra / duplicated counts between two graphs;
+- :func:`start_processor` / :func:`start_sink`: the real services as processes (by pid);
+- :func:`report`: the one line per scenario that ``make test -s`` shows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+
+from graph_sink.backends import GraphBackend, open_backend
+from graph_sink.testing import snapshot
+from graph_sink.writer import GraphWriter
+from lineage_pipeline.codec import AvroCodec, EventCodec, integrity_header
+from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.localstack.processes import (
+    ManagedProcess,
+    port_open,
+    start_python_service,
+)
+from lineage_pipeline.settings import GraphSettings, LineageSettings
+from stream_processor.dlq import OutRecord, SourceMessage
+from stream_processor.processor import EventProcessor
+from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from tests.e2e_stack import stack_env
+
+CODEC = EventCodec()
+GRAPH_CODEC = AvroCodec("graph_mutations")
+T0 = 1_700_000_000_000
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.2) -> bool:
+    """Poll ``predicate`` until true or ``timeout_s`` passed; return its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step_s)
+    return predicate()
+
+
+SCHEMA = [{"name": "id", "type": "int"}, {"name": "email", "type": "string"},
+          {"name": "email_hash", "type": "string"}]
+
+
+def run_events(tag: str, i: int) -> list[LineageEvent]:
+    """START, RUNNING, COMPLETE of run ``i`` of stream ``tag``: reads ``{tag}.d{i}`` version
+    ``v{i}``, writes ``{tag}.d{i+1}`` version ``v{i+1}``; every dataset has the columns
+    ``id``, ``email`` and ``email_hash`` (:data:`SCHEMA`); in the output ``id`` and ``email``
+    are copies of the input's, ``email_hash`` a masking of its ``email``."""
+    run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"lineage-faults/{tag}/{i}"))
+    job = {"namespace": "faults", "name": f"{tag}.job{i % 5}"}
+    t = T0 + i * 1000
+    src_name = f"{tag}.d{i}"
+
+    def derived(out: str, col: str, masking: bool = False) -> dict[str, Any]:
+        kind = {"type": "DIRECT", "subtype": "TRANSFORMATION" if masking else "IDENTITY",
+                "masking": masking}
+        return {"field": out, "inputFields": [
+            {"namespace": "faults", "name": src_name, "field": col, "transformations": [kind]}]}
+
+    src = {"namespace": "faults", "name": src_name, "version": f"v{i}",
+           "facets": {"schema": SCHEMA}}
+    dst = {"namespace": "faults", "name": f"{tag}.d{i + 1}", "version": f"v{i + 1}",
+           "facets": {
+               "schema": SCHEMA,
+               "statistics": {"rowCount": 10 + i, "columns": [
+                   {"name": "id", "nullCount": 0, "min": 0.0, "max": float(i)}]},
+               "columnLineage": [derived("id", "id"), derived("email", "email"),
+                                 derived("email_hash", "email", masking=True)]}}
+    base: dict[str, Any] = {"producer": "tests/faults", "run": {"runId": run_id}, "job": job}
+    return [
+        LineageEvent.model_validate({**base, "eventType": "START", "eventTime": t,
+                                     "inputs": [src]}),
+        LineageEvent.model_validate({**base, "eventType": "RUNNING", "eventTime": t + 100,
+                                     "run": {"runId": run_id,
+                                             "facets": {"metrics": {"loss": 1.0 / (i + 1)}}}}),
+        LineageEvent.model_validate({**base, "eventType": "COMPLETE", "eventTime": t + 200,
+                                     "inputs": [src], "outputs": [dst]}),
+    ]
+
+
+def make_runs(tag: str, count: int, start: int = 0) -> list[LineageEvent]:
+    """The events of runs ``start .. start+count-1`` of stream ``tag``, run by run."""
+    return [e for i in range(start, start + count) for e in run_events(tag, i)]
+
+
+class Feeder:
+    """Produces lineage events to ``topic`` as the emitter does (idempotent producer,
+    ``acks=all``, key ``partition_key()``, ``lineage-crc32`` header)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+                                  "acks": "all", "linger.ms": 2})
+        self.sent = 0
+
+    def send(self, event: LineageEvent) -> None:
+        """Produce one event (asynchronously)."""
+        value = CODEC.encode(event)
+        self.producer.produce(self.topic, value, event.partition_key(),
+                              headers=[integrity_header(value)])
+        self.producer.poll(0)
+        self.sent += 1
+
+    def send_raw(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """Produce raw bytes with the given headers (fault injection)."""
+        self.producer.produce(self.topic, value, key, headers=headers)
+        self.sent += 1
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until every produced message is acknowledged; raise if some are not."""
+        left = self.producer.flush(timeout_s)
+        assert left == 0, f"{left} messages not acknowledged by the broker"
+
+    def paced(self, events: list[LineageEvent], rate_per_s: float) -> threading.Thread:
+        """Start a thread that sends ``events`` at ``rate_per_s`` and flushes; return it."""
+
+        def run() -> None:
+            gap = 1.0 / rate_per_s
+            nxt = time.monotonic()
+            for ev in events:
+                self.send(ev)
+                nxt += gap
+                time.sleep(max(0.0, nxt - time.monotonic()))
+            self.flush()
+
+        thread = threading.Thread(target=run, name="feeder", daemon=True)
+        thread.start()
+        return thread
+
+
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0,
+               idle_s: float = 0.5) -> list[Message]:
+    """Every message of every partition of ``topic``, partition by partition in offset order:
+    read up to each high watermark, then until nothing new arrives for ``idle_s`` seconds
+    (Tansu reports the base offset of the last record batch + 1 as the high watermark, not
+    the last offset + 1)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 100})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        parts = sorted(meta.partitions)
+        highs = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                 for p in parts}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        out: dict[int, list[Message]] = {p: [] for p in parts}
+        deadline = time.monotonic() + timeout_s
+        last_news = time.monotonic()
+        while True:
+            now = time.monotonic()
+            reached = all(not highs[p] or (out[p] and out[p][-1].offset() >= highs[p] - 1)
+                          for p in parts)
+            if reached and now - last_news > idle_s:
+                return [m for p in parts for m in out[p]]
+            assert now < deadline, f"read {sum(map(len, out.values()))} from {topic}"
+            msg = consumer.poll(0.1)
+            if msg is not None and msg.error() is None:
+                out[msg.partition()].append(msg)
+                last_news = time.monotonic()
+    finally:
+        consumer.close()
+
+
+def linear_pass(messages: list[Message], graph_topic: str = "graph",
+                dlq_topic: str = "dlq") -> tuple[list[GraphMutations], list[OutRecord]]:
+    """Run ``messages`` once, in order, through the processor logic with in-memory state.
+
+    Returns the graph mutations (one per handled message that changed a run) and the DLQ
+    records.
+    """
+    proc = EventProcessor(graph_topic=graph_topic, dlq_topic=dlq_topic,
+                          runs=MemoryRunStore(), dedupe=MemoryDedupeStore(7 * 24 * 3600.0),
+                          versions=MemoryVersionStore())
+    mutations: list[GraphMutations] = []
+    dead: list[OutRecord] = []
+    for msg in messages:
+        headers = tuple((k, v) for k, v in (msg.headers() or []))
+        proc.handle(SourceMessage(msg.topic(), msg.partition(), msg.offset(), msg.key(),
+                                  msg.value(), None, headers))
+        for rec in proc.drain():
+            if rec.topic == graph_topic:
+                mutations.append(GraphMutations.from_record(GRAPH_CODEC.decode(rec.value)))
+            else:
+                dead.append(rec)
+    return mutations, dead
+
+
+def build_reference(bootstrap: str, topic: str, graph: GraphSettings) -> GraphBackend:
+    """Write the graph of one linear pass over ``topic`` into ``graph`` (a fresh name) and
+    return its open backend."""
+    mutations, _dead = linear_pass(read_topic(bootstrap, topic))
+    backend = open_backend(graph)
+    backend.ensure_schema()
+    GraphWriter(backend).write(mutations)
+    return backend
+
+
+@dataclass
+class GraphDiff:
+    """How a graph differs from the reference: items (nodes and relationships, with their
+    properties) missing from it, extra in it, and uids / relationships stored more than once."""
+
+    missing: int
+    extra: int
+    duplicated: int
+    examples: list[Any] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """``True`` when the graph equals the reference."""
+        return self.missing == 0 and self.extra == 0 and self.duplicated == 0
+
+
+def duplicates(backend: GraphBackend) -> int:
+    """Count nodes sharing a uid and relationships sharing (type, ends, runId) beyond the
+    first."""
+    nodes = backend.query("MATCH (n) WITH n.uid AS u, count(*) AS c WHERE c > 1 "
+                          "RETURN coalesce(sum(c - 1), 0) AS d")
+    edges = backend.query("MATCH (a)-[r]->(b) WITH a.uid AS s, b.uid AS t, type(r) AS k, "
+                          "r.runId AS run, count(*) AS c WHERE c > 1 "
+                          "RETURN coalesce(sum(c - 1), 0) AS d")
+    return int(nodes[0]["d"]) + int(edges[0]["d"])
+
+
+def graph_diff(reference: GraphBackend, actual: GraphBackend) -> GraphDiff:
+    """Compare ``actual`` with ``reference`` (every node and relationship with its props)."""
+    ref, act = snapshot(reference), snapshot(actual)
+    ref_items = Counter([("node", *n) for n in ref["nodes"]] + [("edge", *e) for e in ref["edges"]])
+    act_items = Counter([("node", *n) for n in act["nodes"]] + [("edge", *e) for e in act["edges"]])
+    missing = ref_items - act_items
+    extra = act_items - ref_items
+    examples = _explain(missing, extra)
+    return GraphDiff(sum(missing.values()), sum(extra.values()), duplicates(actual), examples)
+
+
+def _explain(missing: Counter[Any], extra: Counter[Any], limit: int = 40) -> list[Any]:
+    """Name, for a few differing items, the properties that differ (``(key, ref, actual)``)."""
+    extra_by_id = {item[:-1]: dict(item[-1]) for item in extra}
+    out: list[Any] = []
+    for item in list(missing)[:limit]:
+        ident, ref_props = item[:-1], dict(item[-1])
+        act_props = extra_by_id.get(ident)
+        if act_props is None:
+            out.append(("missing", ident))
+            continue
+        keys = sorted(set(ref_props) | set(act_props))
+        out.append(("differs", ident, [(k, ref_props.get(k), act_props.get(k)) for k in keys
+                                       if ref_props.get(k) != act_props.get(k)]))
+    missing_ids = {item[:-1] for item in missing}
+    out += [("extra", i) for i in list(extra_by_id) if i not in missing_ids][:limit]
+    return out
+
+
+def start_processor(settings: LineageSettings, data_dir: Path, module: str = "stream_processor",
+                    name: str = "processor") -> ManagedProcess:
+    """Start the processor process for ``settings``; ready when its metrics port answers."""
+    return start_python_service(
+        name, module, [], data_dir, ready=lambda: port_open(settings.processor.metrics_port),
+        env=stack_env(settings),
+    )
+
+
+def start_sink(settings: LineageSettings, data_dir: Path, name: str = "sink",
+               **env: str) -> ManagedProcess:
+    """Start a sink process for ``settings`` (``env``: extra variables); ready when its
+    metrics port answers."""
+    return start_python_service(
+        name, "graph_sink", [], data_dir, ready=lambda: port_open(settings.sink.metrics_port),
+        env={**stack_env(settings), **env},
+    )
+
+
+def log_count(log_path: Path, needle: str) -> int:
+    """How many lines of ``log_path`` contain ``needle``."""
+    try:
+        return sum(needle in line for line in log_path.read_text("utf-8", "replace").splitlines())
+    except OSError:
+        return 0
+
+
+#: Every summary line of this session, shown again at the end of the run (see conftest).
+REPORTED: list[str] = []
+
+
+def report(scenario: str, *, lost: int, duplicated: int, skipped: int, **more: object) -> str:
+    """Print and return the scenario's summary line (also listed in pytest's summary)."""
+    extras = " ".join(f"{k}={v}" for k, v in more.items())
+    line = (f"FAULT SCENARIO {scenario}: lost={lost} duplicated={duplicated} "
+            f"skipped={skipped} {extras}").rstrip()
+    print(line)
+    REPORTED.append(line)
+    return line

@@ -1,0 +1,108 @@
+"""The processor killed with SIGTERM, SIGINT and SIGKILL at random points while a steady
+stream of events flows: the final graph equals the graph of one linear pass over the topic.
+
+Real processes: ``python -m stream_processor`` (Faust) and ``python -m graph_sink`` on the
+session's Tansu broker and FalkorDB server. The kill points are random (seeded, printed).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from graph_sink.backends import open_backend
+from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.settings import LineageSettings
+from tests.faults.harness import (
+    GRAPH_CODEC,
+    Feeder,
+    build_reference,
+    graph_diff,
+    log_count,
+    make_runs,
+    read_topic,
+    report,
+    start_processor,
+    start_sink,
+    wait_until,
+)
+
+READY = "stream processor ready"
+
+
+def graph_topic_states(settings: LineageSettings, examples: list[Any]) -> dict[str, list[str]]:
+    """For the runs among ``examples``: the Run.state of every record the processor published
+    for it on the graph topic, in order (tells a processor loss from a sink loss)."""
+    runs = {ex[1][2].removeprefix("run:") for ex in examples
+            if ex[0] == "differs" and ex[1][1] == "Run"}
+    out: dict[str, list[str]] = {}
+    for msg in read_topic(settings.kafka.bootstrap_servers, settings.topics.graph):
+        m = GraphMutations.from_record(GRAPH_CODEC.decode(msg.value()))
+        for node in m.nodes:
+            if node.label.value == "Run" and any(r in node.uid for r in runs):
+                out.setdefault(node.uid, []).append(str(node.props.get("state")))
+    return out
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "open finding, ~1 run in 5: after a SIGKILL, Faust may restore a run-state table older "
+    "than the committed source offsets (its changelog lags); a replayed older event of that "
+    "run then republishes a stale state, and the sink's last-write-wins SET overwrites newer "
+    "Run properties (seen: metrics '{}' over {'loss': ...}). Needed: a monotonic guard on Run "
+    "properties by the state's event time in the sink, or a durable state store. The "
+    "dedupe half of the bug (a duplicate dropped although its state write was lost) is fixed: "
+    "duplicates are merged again and republished."))
+def test_processor_killed_repeatedly_mid_stream_loses_and_duplicates_nothing(
+    fault_settings: LineageSettings, tmp_path_factory: object
+) -> None:
+    settings = fault_settings
+    data_dir = settings.data_dir
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    events = make_runs("kills", 40)
+    sink = start_sink(settings, data_dir)
+    processor = start_processor(settings, data_dir)
+    log = processor.log_path
+    feeder = Feeder(settings.kafka.bootstrap_servers, settings.topics.events)
+    kills: list[str] = []
+    try:
+        assert wait_until(lambda: log_count(log, READY) >= 1, 60), "processor never assigned"
+        stream = feeder.paced(events, rate_per_s=6.0)
+        signals = [signal.SIGTERM, signal.SIGINT, signal.SIGKILL]
+        rng.shuffle(signals)
+        signals.append(signal.SIGKILL)
+        for sig in signals:
+            time.sleep(rng.uniform(0.3, 2.5))
+            processor_pid = processor.pid
+            processor.popen.send_signal(sig) if processor.popen else None
+            assert processor.popen is not None
+            processor.popen.wait(timeout=30)
+            kills.append(f"{sig.name}@{feeder.sent}")
+            readies = log_count(log, READY)
+            processor = start_processor(settings, data_dir)
+            assert processor.pid != processor_pid
+            assert wait_until(lambda n=readies: log_count(log, READY) > n, 60), \
+                "restarted processor never assigned"
+        stream.join(timeout=60)
+        assert not stream.is_alive()
+
+        graph = settings.graph.model_copy(update={"name": settings.graph.name + "_ref"})
+        reference = build_reference(settings.kafka.bootstrap_servers, settings.topics.events,
+                                    graph)
+        actual = open_backend(settings.graph)
+        wait_until(lambda: graph_diff(reference, actual).clean, 30, step_s=1.0)
+        diff = graph_diff(reference, actual)
+        dead = read_topic(settings.kafka.bootstrap_servers, settings.topics.dlq)
+        report("processor-kills", lost=diff.missing, duplicated=diff.duplicated,
+               skipped=len(dead), extra=diff.extra, events=len(events), seed=seed,
+               kills=",".join(kills))
+        assert diff.clean, (diff.examples, graph_topic_states(settings, diff.examples))
+        assert dead == []
+        assert len(kills) == 4
+    finally:
+        processor.stop()
+        sink.stop()

@@ -1,0 +1,142 @@
+"""Retention and erasure against the session's FalkorDB server, through the ``lineage`` CLI.
+
+- ``lineage purge --older-than 30d`` compacts old finished runs into job summaries, deletes
+  them, and keeps every dataset version, field and version-level DERIVED_FROM edge;
+- ``lineage erase NAMESPACE:NAME`` removes the dataset's field statistics and records the
+  erasure; replaying every graph record through the sink's writer afterwards does not bring
+  them back (the writer consults the erasure list), and other datasets keep theirs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from graph_sink.backends import GraphBackend, open_backend
+from graph_sink.retention import ErasureList
+from graph_sink.testing import counts
+from graph_sink.writer import GraphWriter
+from lineage_pipeline.codec import AvroCodec, EventCodec
+from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.settings import GraphSettings
+from stream_processor.dlq import SourceMessage
+from stream_processor.processor import EventProcessor
+from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+
+CODEC = EventCodec()
+GRAPH_CODEC = AvroCodec("graph_mutations")
+LINEAGE = str(Path(sys.executable).with_name("lineage"))
+DAY_MS = 86_400_000
+
+
+def events(now: int) -> list[LineageEvent]:
+    """Four runs of job ``etl`` (three 100 days old, one today) reading ``crm:users`` v{i}
+    and writing ``crm:stats`` v{i}, both with column statistics."""
+    out = []
+    for i, t in enumerate([now - 100 * DAY_MS, now - 99 * DAY_MS, now - 98 * DAY_MS, now]):
+        stats = {"rowCount": 5, "columns": [{"name": "email", "nullCount": 0, "distinctCount": 5,
+                                             "min": 1.0, "max": 9.0}]}
+        users = {"namespace": "crm", "name": "users", "version": f"v{i}",
+                 "facets": {"schema": [{"name": "email", "type": "string", "tags": ["pii"]}],
+                            "statistics": stats}}
+        report = {"namespace": "crm", "name": "stats", "version": f"v{i}",
+                  "facets": {"schema": [{"name": "email", "type": "string"}],
+                             "statistics": stats}}
+        base = {"producer": "tests/retention", "run": {"runId": str(uuid.uuid4())},
+                "job": {"namespace": "crm", "name": "etl"}}
+        out += [LineageEvent.model_validate({**base, "eventType": "START", "eventTime": t,
+                                             "inputs": [users]}),
+                LineageEvent.model_validate({**base, "eventType": "COMPLETE",
+                                             "eventTime": t + 1000, "inputs": [users],
+                                             "outputs": [report]})]
+    return out
+
+
+def graph_records(now: int) -> list[GraphMutations]:
+    proc = EventProcessor(graph_topic="graph", dlq_topic="dlq", runs=MemoryRunStore(),
+                          dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore())
+    out = []
+    for i, ev in enumerate(events(now)):
+        proc.handle(SourceMessage("events", 0, i, b"k", CODEC.encode(ev)))
+        out += [GraphMutations.from_record(GRAPH_CODEC.decode(r.value)) for r in proc.drain()]
+    return out
+
+
+def lineage(graph: GraphSettings, *args: str) -> Any:
+    env = {**os.environ, "LINEAGE_GRAPH__URL": graph.url, "LINEAGE_GRAPH__NAME": graph.name}
+    env.pop("LINEAGE_CONFIG", None)
+    done = subprocess.run([LINEAGE, *args, "--json"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def field_stats(backend: GraphBackend, dataset: str) -> list[dict[str, Any]]:
+    return backend.query("MATCH (f:Field) WHERE f.dataset_uid = $d RETURN f.uid AS uid, "
+                         "f.distinctCount AS distinct, f.min AS min ORDER BY uid", {"d": dataset})
+
+
+def fresh_graph(port: int, records: list[GraphMutations]) -> tuple[GraphSettings, GraphBackend]:
+    graph = GraphSettings(url=f"redis://127.0.0.1:{port}", name=f"ret_{uuid.uuid4().hex[:8]}")
+    backend = open_backend(graph)
+    backend.ensure_schema()
+    GraphWriter(backend).write(records)
+    return graph, backend
+
+
+def test_purge_compacts_old_runs_and_keeps_dataset_versions(falkordb_server: int) -> None:
+    now = int(time.time() * 1000)
+    graph, backend = fresh_graph(falkordb_server, graph_records(now))
+    try:
+        before = counts(backend)
+        assert before["Run"] == 4 and before["DatasetVersion"] == 8
+        dry = lineage(graph, "purge", "--older-than", "30d", "--dry-run")
+        assert dry["runs"] == 3 and counts(backend) == before
+        report = lineage(graph, "purge", "--older-than", "30d")
+        assert report["runs"] == 3 and report["jobs"] == {"crm:etl": {"COMPLETE": 3}}
+        after = counts(backend)
+        assert after["Run"] == 1, "the recent run stays"
+        for kept in ("DatasetVersion", "Dataset", "Field", "DERIVED_FROM", "VERSION_OF"):
+            assert after[kept] == before[kept], kept
+        job = backend.query("MATCH (j:Job {uid: 'crm:etl'}) RETURN j.runSummary AS s")[0]
+        summary = json.loads(job["s"])
+        assert summary["runsByState"] == {"COMPLETE": 3} and summary["runs"] == 3
+        assert summary["firstStart"] == now - 100 * DAY_MS
+        assert lineage(graph, "purge", "--older-than", "30d")["runs"] == 0
+    finally:
+        backend.close()
+
+
+def test_erase_removes_pii_metadata_and_a_replay_does_not_bring_it_back(
+    falkordb_server: int,
+) -> None:
+    now = int(time.time() * 1000)
+    records = graph_records(now)
+    graph, backend = fresh_graph(falkordb_server, records)
+    try:
+        assert all(f["distinct"] == 5 for f in field_stats(backend, "crm:users"))
+        shape = counts(backend)
+        report = lineage(graph, "erase", "crm:users", "--reason", "GDPR art. 17 request 42")
+        assert report["fields"] == 4
+        erased = backend.query("MATCH (d:Dataset {uid: 'crm:users'}) "
+                               "RETURN d.erasedAt AS at, d.erasureReason AS why")[0]
+        assert erased["at"] == report["erasedAt"] and erased["why"] == "GDPR art. 17 request 42"
+
+        GraphWriter(backend, erasures=ErasureList(backend)).write(records)  # the sink replays
+        users = field_stats(backend, "crm:users")
+        assert users and all(f["distinct"] is None and f["min"] is None for f in users)
+        assert all(f["distinct"] == 5 for f in field_stats(backend, "crm:stats")), \
+            "other datasets keep their statistics"
+        assert counts(backend) == shape, "lineage itself is kept"
+        hidden = lineage(graph, "fields", "crm:users")
+        assert all(row.get("distinctCount") is None for row in hidden)
+        print("ERASURE: crm:users statistics gone after a full replay; crm:stats intact")
+    finally:
+        backend.close()
