@@ -101,6 +101,7 @@ def main() -> int:
     console.rule("[bold]explore further")
     root = chain.root_version
     for cmd in (
+        f"lineage root-cause {bad['runId']}",
         f"lineage upstream {bad['runId']} --depth 10",
         f"lineage diff {good['runId']} {bad['runId']}",
         f"lineage upstream {root.dataset_uid} --json"
