@@ -70,6 +70,7 @@ from lineage_pipeline.errors import (
     LineageError,
     TransportError,
 )
+from lineage_pipeline.freshness import DatasetWriteTracker
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, RelType
 from lineage_pipeline.settings import LineageSettings
 
@@ -186,7 +187,7 @@ class _Sink:
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self.paused = False
-        self._last_write: dict[str, float] = {}
+        self.freshness = DatasetWriteTracker(settings.freshness)
         self._kafka_errors: set[int] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -425,7 +426,12 @@ class _Sink:
         self._lag(batch)
 
     def _dataset_writes(self, m: GraphMutations) -> None:
-        """Set the last-write time of every dataset a GENERATED edge of ``m`` wrote."""
+        """Record a write of every dataset a GENERATED edge of ``m`` wrote, in the freshness
+        tracker that publishes the last-write and expected-interval (SLA) gauges.
+
+        The write time is the version's ``observed_at`` (its first observation), so the
+        same version republished with a later run state is one write, not several.
+        """
         generated = {e.to_uid for e in m.edges if e.type is RelType.GENERATED}
         if not generated:
             return
@@ -435,14 +441,14 @@ class _Sink:
             dataset = n.props.get("dataset_uid")
             if not isinstance(dataset, str):
                 continue
-            when = m.event_time / 1000
-            if when >= self._last_write.get(dataset, 0.0):
-                self._last_write[dataset] = when
-                metrics.DATASET_LAST_WRITE.labels(
-                    dataset=dataset,
-                    namespace=str(n.props.get("namespace") or ""),
-                    kind=str(n.props.get("kind") or "dataset"),
-                ).set(when)
+            observed = n.props.get("observed_at")
+            when_ms = observed if isinstance(observed, int | float) else m.event_time
+            self.freshness.record(
+                dataset,
+                str(n.props.get("namespace") or ""),
+                str(n.props.get("kind") or "dataset"),
+                when_ms / 1000,
+            )
 
     def _lag(self, batch: SinkBatch) -> None:
         assert self.consumer is not None

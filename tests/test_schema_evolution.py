@@ -90,3 +90,16 @@ def test_incompatible_changes_are_caught() -> None:
     event_type = next(f for f in fewer_symbols["fields"] if f["name"] == "eventType")
     event_type["type"]["symbols"] = ["START", "COMPLETE"]
     assert any("symbols" in p for p in problems(fewer_symbols, _v1()))
+
+
+def test_a_record_the_model_rejects_is_dead_lettered_as_invalid_event() -> None:
+    # A reader schema newer than the event model decodes a field the model does not know:
+    # the record is valid Avro but not a valid LineageEvent -> DLQ reason invalid_event.
+    from lineage_pipeline.codec import EventCodec
+
+    v1_writer = AvroCodec("lineage_event", 1, known_schemas={1: _v1()})
+    v2_reader = EventCodec(AvroCodec("lineage_event", 2, known_schemas={1: _v1(), 2: _v2()}))
+    with pytest.raises(DecodeError) as info:
+        v2_reader.decode(v1_writer.encode(_event()))
+    assert info.value.reason == "invalid_event"
+    assert "sourceRegion" in str(info.value)
