@@ -231,7 +231,10 @@ class EventCodec:
         try:
             return LineageEvent.from_record(record)
         except ValidationError as exc:
-            raise DecodeError("invalid_event", str(exc).splitlines()[0]) from exc
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+            )
+            raise DecodeError("invalid_event", problems) from exc
 
 
 def registry_client(url: str | None) -> SchemaRegistry | None:
