@@ -55,7 +55,8 @@ def test_directory_version_covers_visible_files_and_their_names(tmp_path: Path) 
     (out / "_SUCCESS").write_bytes(b"")
     (out / ".part-0000-a.parquet.crc").write_bytes(b"crc")
     first = directory_version(out)
-    assert first is not None and (first.files, first.bytes, first.algorithm) == (1, 4, "sha256-tree")
+    assert first is not None
+    assert (first.files, first.bytes, first.algorithm) == (1, 4, "sha256-tree")
     (out / "_SUCCESS").write_bytes(b"changed")  # hidden: no new version
     assert directory_version(out) == first
     (out / "day=1" / "part-0000-a.parquet").rename(out / "day=1" / "part-0000-b.parquet")
