@@ -38,15 +38,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from lineage_pipeline.errors import ConfigError
 from lineage_pipeline.settings import (
     KafkaSettings,
-    LineageSettings,
     config_file_path,
     describe_validation_error,
-    read_config_file,
+    load_settings,
 )
 
 #: Default size cap of one encoded event, bytes (64 KiB).
@@ -145,33 +143,6 @@ _LINEAGE_KEYS = {"kafka", "topics", "data_dir"}
 _SHORTCUTS = {"bootstrap_servers", "topic"}
 
 
-def _settings_class(config_file: Path | None) -> type[LineageSettings]:
-    """Return LineageSettings reading ``config_file`` in place of ``LINEAGE_CONFIG``."""
-    if config_file is None:
-        return LineageSettings
-
-    class _FileSource(PydanticBaseSettingsSource):
-        def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-            return None, field_name, False
-
-        def __call__(self) -> dict[str, Any]:
-            return read_config_file(config_file)
-
-    class _Settings(LineageSettings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, _FileSource(settings_cls))
-
-    return _Settings
-
-
 def load_emitter_config(
     config_file: str | Path | None = None, **overrides: Any
 ) -> EmitterConfig:
@@ -211,16 +182,11 @@ def load_emitter_config(
     if emitter_over:
         lineage_over["emitter"] = emitter_over
     path = Path(config_file) if config_file is not None else None
-    if path is not None and not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        settings = _settings_class(path)(**lineage_over)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from exc
+    settings = load_settings(path, **lineage_over)
     try:
         emitter = EmitterSettings.model_validate(settings.emitter)
     except ValidationError as exc:
-        raise ConfigError(_describe_emitter_error(exc)) from exc
+        raise ConfigError(describe_validation_error(exc, "emitter")) from exc
     spool_dir = emitter.spool_dir or (settings.data_dir / "spool")
     return EmitterConfig(
         emitter=emitter,
@@ -228,17 +194,6 @@ def load_emitter_config(
         topic=settings.topics.events,
         spool_dir=Path(spool_dir).expanduser().absolute(),
     )
-
-
-def _describe_emitter_error(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(["emitter", *(str(p) for p in err["loc"])])
-        if err["type"] == "extra_forbidden":
-            lines.append(f"unknown configuration key '{key}'")
-        else:
-            lines.append(f"'{key}': {err['msg']}")
-    return "; ".join(lines)
 
 
 def config_source_description(config_file: str | Path | None = None) -> str:

@@ -15,6 +15,7 @@ key. Secrets are :class:`pydantic.SecretStr`: never printed, never logged.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -203,14 +204,19 @@ class LineageSettings(BaseSettings):
         return (init_settings, env_settings, _YamlSource(settings_cls))
 
 
+#: The file :func:`load_settings` was asked to read, in place of ``LINEAGE_CONFIG``.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("lineage_config_file", default=None)
+
+
 class _YamlSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by ``LINEAGE_CONFIG`` (else ``./lineage.yaml`` if present)."""
+    """Reads the file given to :func:`load_settings`, else the one named by
+    ``LINEAGE_CONFIG``, else ``./lineage.yaml`` if present."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return read_config_file(config_file_path())
+        return read_config_file(_CONFIG_FILE.get() or config_file_path())
 
 
 def config_file_path() -> Path | None:
@@ -242,11 +248,14 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
     return loaded
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """Return a one-line-per-problem message naming each bad key and what is wrong."""
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """Return a one-line-per-problem message naming each bad key and what is wrong.
+
+    ``prefix`` is prepended to each key (e.g. ``emitter`` for a section validated alone).
+    """
     lines = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+        key = ".".join([*([prefix] if prefix else []), *(str(p) for p in err["loc"])])
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown configuration key '{key}'")
         else:
@@ -254,12 +263,19 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def load_settings(**overrides: Any) -> LineageSettings:
+def load_settings(config_file: Path | None = None, **overrides: Any) -> LineageSettings:
     """Return the settings in effect, ``overrides`` taking precedence over every source.
 
-    Raises :class:`ConfigError` with each unknown or invalid key named.
+    ``config_file``: a YAML file read in place of ``LINEAGE_CONFIG`` / ``./lineage.yaml``.
+    Raises :class:`ConfigError` with each unknown or invalid key named, or when
+    ``config_file`` does not exist.
     """
+    if config_file is not None and not config_file.exists():
+        raise ConfigError(f"config file {config_file} does not exist")
+    token = _CONFIG_FILE.set(config_file)
     try:
         return LineageSettings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from exc
+    finally:
+        _CONFIG_FILE.reset(token)
