@@ -1,10 +1,9 @@
 """The demo's answer: the chain from a bad metric down to the raw data version that changed.
 
-Walks upstream from the bad run and the good (baseline) run in step: at each run, the
-inputs are paired by dataset; an input whose version differs is followed to the run that
-generated it, on both sides, until a changed version has no generating run (data that
-arrived from outside) or its generating runs read identical inputs. That version is the
-root; its columns are ranked by how far their statistics moved.
+The graph ranks the causes (:mod:`graph_sink.rootcause`: a changed version whose producer
+read unchanged inputs, or that no run produced, is a root); this module turns the first
+data cause's chain into the tree the demo prints, with the digests before and after and the
+columns whose statistics moved.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from graph_sink.api import LineageGraph
 from lineage_pipeline.errors import QueryError
 
 EVALUATE_JOB = "demo:breast_cancer.evaluate"
-_STATS = ("mean", "min", "max", "nullCount")
 
 
 @dataclass
@@ -88,26 +86,16 @@ def wait_for_runs(
     )
 
 
-def column_moves(bad: dict[str, Any], good: dict[str, Any] | None) -> list[ColumnMove]:
-    """Return the statistics moves between two versions' fields, largest first."""
-    if good is None:
-        return []
-    before = {f["name"]: f for f in good.get("fields", [])}
+def _moves(evidence: dict[str, Any]) -> list[ColumnMove]:
+    """The columns whose statistics drifted, furthest first, from root-cause evidence."""
     moves = []
-    for fld in bad.get("fields", []):
-        old = before.get(fld["name"])
-        if old is None:
-            continue
-        for stat in _STATS:
-            a, b = old.get(stat), fld.get(stat)
-            if isinstance(a, int | float) and isinstance(b, int | float) and a != b:
-                moves.append(ColumnMove(fld["name"], stat, float(a), float(b)))
-    moves.sort(key=lambda m: m.relative, reverse=True)
+    for d in evidence.get("drift", []):
+        before, after = d.get("before"), d.get("after")
+        if isinstance(before, int | float) and isinstance(after, int | float):
+            moves.append(
+                ColumnMove(str(d["name"]), str(d.get("stat")), float(before), float(after))
+            )
     return moves
-
-
-def _by_dataset(versions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {v["dataset"]: v for v in versions}
 
 
 def find_root_cause_chain(
@@ -115,43 +103,31 @@ def find_root_cause_chain(
 ) -> Chain:
     """Return the chain from ``bad_run_id`` down to the changed root version.
 
-    At each step the changed input that leads deepest is followed (ties: the path whose
-    root columns moved most, then its own columns, then the dataset name); the other
-    changed inputs of that run are listed in ``also_changed``. Raises
-    :class:`QueryError` for unknown runs.
+    Built on the graph's ranked root cause (:meth:`LineageGraph.root_cause` against
+    ``good_run_id``): the chain of the first data cause, as links nearest first, each with
+    the version read by the bad side, the baseline's version, the drifted columns and the
+    other changed inputs of the same run. Raises :class:`QueryError` for unknown runs.
     """
+    answer = graph.root_cause(bad_run_id, good_run_id)
     bad_run, good_run = graph.run(bad_run_id), graph.run(good_run_id)
-
-    def walk(bad: dict[str, Any], good: dict[str, Any], depth: int) -> list[Link]:
-        if depth > 20:
-            return []
-        good_inputs = _by_dataset(good.get("inputs", []))
-        paths: list[list[Link]] = []
-        for version in bad.get("inputs", []):
-            before = good_inputs.get(version["dataset"])
-            if before is not None and before.get("version") == version.get("version"):
-                continue
-            link = Link(bad, version["dataset"], str(version.get("kind")), version, before,
-                        column_moves(version, before))
-            path = [link]
-            producer = version.get("producedByRunId")
-            baseline = (before or {}).get("producedByRunId")
-            if producer and baseline and producer != baseline:
-                path += walk(graph.run(producer), graph.run(baseline), depth + 1)
-            paths.append(path)
-        if not paths:
-            return []
-
-        def rank(path: list[Link]) -> tuple[int, float, float, str]:
-            root_move = path[-1].moves[0].relative if path[-1].moves else 0.0
-            own_move = path[0].moves[0].relative if path[0].moves else 0.0
-            return (len(path), root_move, own_move, path[0].dataset_uid)
-
-        paths.sort(key=rank, reverse=True)
-        best = paths[0]
-        best[0].also_changed = sorted(p[0].dataset_uid for p in paths[1:])
-        return best
-    return Chain(bad_run, good_run, metric, walk(bad_run, good_run, 0))
+    data_causes = [c for c in answer["candidates"] if c["type"] == "data"]
+    if not data_causes:
+        return Chain(bad_run, good_run, metric, [])
+    changed = {c["node"]: c["evidence"] for c in [*answer["candidates"], *answer["consequences"]]}
+    path = list(reversed(data_causes[0]["chain"]))  # the bad run first, the cause last
+    links = []
+    for i, node in enumerate(path):
+        if node["label"] != "DatasetVersion" or i == 0:
+            continue
+        consumer = graph.run(str(path[i - 1]["id"]))  # the run one step nearer the bad run
+        read = next(v for v in consumer["inputs"] if v["id"] == node["id"])
+        evidence = changed.get(node["id"], {})
+        others = sorted(
+            v["dataset"] for v in consumer["inputs"] if v["id"] in changed and v["id"] != node["id"]
+        )
+        links.append(Link(consumer, read["dataset"], str(read.get("kind")), read,
+                          evidence.get("before"), _moves(evidence), others))
+    return Chain(bad_run, good_run, metric, links)
 
 
 def _short(version: dict[str, Any] | None) -> str:
@@ -209,7 +185,6 @@ __all__ = [
     "ColumnMove",
     "Link",
     "QueryError",
-    "column_moves",
     "find_root_cause_chain",
     "render_chain",
     "wait_for_runs",
