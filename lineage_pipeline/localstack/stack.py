@@ -20,7 +20,6 @@ topics do not (Tansu's memory storage), which is why the sink commits only after
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -216,30 +215,12 @@ def status(settings: LineageSettings) -> list[tuple[ServiceInfo, bool]]:
     return [(info, pid_alive(info.pid)) for info in read_state(settings).values()]
 
 
-def wait_until(predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.2) -> bool:
-    """Poll ``predicate()`` until it is truthy or ``timeout_s`` passes; return the outcome."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return False
-
-
-def running(settings: LineageSettings) -> bool:
-    """Return ``True`` if every service of the stack is recorded and alive."""
-    services = read_state(settings)
-    return all(name in services and pid_alive(services[name].pid) for name in SERVICES)
-
-
 __all__ = [
     "ServiceInfo",
     "child_env",
     "create_topics",
     "down",
     "read_state",
-    "running",
     "status",
     "up",
-    "wait_until",
 ]
