@@ -7,9 +7,13 @@
   keep working; a version's ``producedByRunId`` names the purged run.
 - :func:`erase`: removes a dataset's PII-bearing metadata — the statistics of every field of
   every version (``nullCount``, ``distinctCount``, ``min``, ``max``, ``mean``; min/max can be
-  values) — and records the erasure on the Dataset (``erasedAt``, ``erasureReason``).
-- :class:`ErasureList`: the sink's writer consults it before every write, so replaying the
-  topics does not bring erased statistics back (:meth:`ErasureList.scrub`).
+  values) — and records the erasure on the Dataset (``erasedAt``, ``erasureReason``) and,
+  through ``publish`` (the CLI passes :func:`graph_sink.erasure_log.publish_erasure`), on the
+  compacted topic ``topics.erasures``, which outlives the graph.
+- :class:`ErasureList`: the sink's writer consults it before every write. It is the union of
+  the graph's erasure records and the topic's (:class:`graph_sink.erasure_log.ErasureLog`,
+  read to the end before the sink's first write), so replaying the topics into the same graph
+  or into a fresh one does not bring erased statistics back (:meth:`ErasureList.scrub`).
 
 Queries: ``queries/retention.cypher``.
 """
@@ -17,18 +21,21 @@ Queries: ``queries/retention.cypher``.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from graph_sink.backends.base import GraphBackend, Statement
 from graph_sink.catalog import named_query
-from lineage_pipeline.errors import QueryError
-from lineage_pipeline.graph_model import GraphMutations, NodeLabel
+from graph_sink.erasure_log import ErasureLog, ErasureRecord
+from lineage_pipeline.errors import GraphError, GraphUnavailable, QueryError
+from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert
 from lineage_pipeline.pii import STAT_KEYS
 
+_log = logging.getLogger(__name__)
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
@@ -97,57 +104,137 @@ def _merge_summary(existing: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def erase(backend: GraphBackend, dataset: str, *, reason: str = "erasure request",
-          now_ms: int | None = None) -> dict[str, Any]:
-    """Erase dataset ``dataset`` (uid ``namespace:name``): scrub its fields' statistics and
-    record the erasure. Returns ``{"dataset", "fields", "erasedAt"}``; raises
-    :class:`QueryError` when the dataset is not in the graph."""
+          now_ms: int | None = None,
+          publish: Callable[[ErasureRecord], None] | None = None) -> dict[str, Any]:
+    """Erase dataset ``dataset`` (uid ``namespace:name``): record the erasure, then scrub its
+    fields' statistics. Returns ``{"dataset", "fields", "erasedAt"}``.
+
+    ``publish``: called with the :class:`ErasureRecord` after the dataset was found and
+    before the graph is changed (the CLI appends it to ``topics.erasures``); when it raises,
+    nothing was changed. Raises :class:`QueryError` when the dataset is not in the graph,
+    :class:`GraphUnavailable` when the graph fails after the record was published (run the
+    erasure again to scrub).
+    """
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     found = _run(backend, "erasure_field_count", dataset=dataset)
     if not found or found[0]["uid"] is None:
         raise QueryError(f"no dataset {dataset!r} in the graph")
-    _write(backend, ("erasure_record", {"dataset": dataset, "now": now, "reason": reason}),
-           ("erasure_scrub_fields", {"dataset": dataset}))
+    record = ErasureRecord(dataset, now, reason)
+    if publish is not None:
+        publish(record)
+    try:
+        _scrub(backend, record)
+    except GraphUnavailable as exc:
+        if publish is None:
+            raise
+        raise GraphUnavailable(
+            f"{exc}; the erasure of {dataset} is recorded on the erasure topic (sinks will not "
+            f"write its statistics again): run `lineage erase {dataset}` again once the graph "
+            f"answers, to remove the stored ones") from exc
     return {"dataset": dataset, "fields": int(found[0]["fields"]), "erasedAt": now}
 
 
+def _scrub(backend: GraphBackend, *records: ErasureRecord) -> None:
+    """Record each erasure on its Dataset and remove its fields' statistics (one batch)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for r in records:
+        calls += [("erasure_record", {"dataset": r.dataset, "now": r.erased_at,
+                                      "reason": r.reason}),
+                  ("erasure_scrub_fields", {"dataset": r.dataset})]
+    if calls:
+        _write(backend, *calls)
+
+
 class ErasureList:
-    """The erased datasets of a graph, re-read at most every ``ttl_s`` seconds.
+    """The erased datasets: the graph's records (re-read at most every ``ttl_s`` seconds)
+    united with those of ``log`` (the erasure topic, polled on every call without waiting).
 
     :meth:`scrub` drops the statistics of Field upserts of erased datasets from mutations
-    about to be written, so a replay of the topics cannot restore them.
+    about to be written and stamps the erasure (``erasedAt``, ``erasureReason``) on their
+    Dataset upserts, so a replay of the topics, into this graph or a fresh one, cannot
+    restore the statistics and the new graph records the erasure too.
+
+    When ``log`` names an erasure the graph has not recorded (a fresh graph, or an erasure
+    made through another graph), the graph is scrubbed for it (:func:`erase` without the
+    lookup) on the next refresh, once per record and process. ``log`` is loaded by its owner
+    (the sink, before its first write); this class does no I/O until asked.
     """
 
-    def __init__(self, backend: GraphBackend, ttl_s: float = 5.0) -> None:
+    def __init__(self, backend: GraphBackend, ttl_s: float = 5.0, *,
+                 log: ErasureLog | None = None) -> None:
         self.backend = backend
         self.ttl_s = ttl_s
-        self._uids: frozenset[str] = frozenset()
+        self.log = log
+        self._graph: dict[str, ErasureRecord] = {}
+        self._applied: set[ErasureRecord] = set()
         self._read_at = float("-inf")
 
-    def uids(self) -> frozenset[str]:
-        """The erased dataset uids (queries the graph when the cached list is stale)."""
+    def records(self) -> dict[str, ErasureRecord]:
+        """Erased dataset uid -> its latest erasure, from the graph and the topic (queries the
+        graph when the cached list is stale; may scrub the graph, see the class docstring)."""
         now = time.monotonic()
-        if now - self._read_at > self.ttl_s:
-            rows = _run(self.backend, "erasure_list")
-            self._uids = frozenset(str(r["uid"]) for r in rows)
+        stale = now - self._read_at > self.ttl_s
+        if stale:
+            self._graph = {
+                str(r["uid"]): ErasureRecord(str(r["uid"]), int(r["erasedAt"] or 0),
+                                             str(r["reason"] or ""))
+                for r in _run(self.backend, "erasure_list")
+            }
             self._read_at = now
-        return self._uids
+        topic: dict[str, ErasureRecord] = {}
+        if self.log is not None:
+            self.log.poll()
+            topic = self.log.records()
+        merged = dict(self._graph)
+        for uid, rec in topic.items():
+            if uid not in merged or rec.erased_at > merged[uid].erased_at:
+                merged[uid] = rec
+        missing = [rec for uid, rec in topic.items()
+                   if rec not in self._applied
+                   and (uid not in self._graph or self._graph[uid].erased_at < rec.erased_at)]
+        if missing:
+            try:
+                _scrub(self.backend, *missing)
+            except GraphError as exc:
+                if exc.is_retryable():
+                    raise
+                # new writes are still scrubbed; only statistics stored earlier stay
+                _log.error("graph refused to scrub erased datasets %s (%s): run `lineage "
+                           "erase` for them against this graph", [r.dataset for r in missing],
+                           exc)
+            self._applied.update(missing)
+            self._graph.update({r.dataset: r for r in missing})
+        return merged
+
+    def uids(self) -> frozenset[str]:
+        """The erased dataset uids (see :meth:`records`)."""
+        return frozenset(self.records())
 
     def scrub(self, mutations: Sequence[GraphMutations]) -> Sequence[GraphMutations]:
-        """``mutations`` without statistics of fields of erased datasets (same objects
-        when nothing is erased)."""
-        erased = self.uids()
+        """``mutations`` without statistics of fields of erased datasets, their Dataset
+        upserts stamped with the erasure (same objects when nothing is erased)."""
+        erased = self.records()
         if not erased:
             return mutations
         out = []
         for m in mutations:
-            if not any(n.label is NodeLabel.FIELD and n.props.get("dataset_uid") in erased
-                       for n in m.nodes):
+            if not any(_erased(n, erased) for n in m.nodes):
                 out.append(m)
                 continue
-            nodes = [
-                replace(n, props={k: v for k, v in n.props.items() if k not in STAT_KEYS})
-                if n.label is NodeLabel.FIELD and n.props.get("dataset_uid") in erased else n
-                for n in m.nodes
-            ]
+            nodes = [_scrubbed(n, erased) if _erased(n, erased) else n for n in m.nodes]
             out.append(replace(m, nodes=nodes))
         return out
+
+
+def _erased(node: NodeUpsert, erased: dict[str, ErasureRecord]) -> bool:
+    if node.label is NodeLabel.FIELD:
+        return node.props.get("dataset_uid") in erased
+    return node.label is NodeLabel.DATASET and node.uid in erased
+
+
+def _scrubbed(node: NodeUpsert, erased: dict[str, ErasureRecord]) -> NodeUpsert:
+    if node.label is NodeLabel.DATASET:
+        rec = erased[node.uid]
+        return replace(node, props={**node.props, "erasedAt": rec.erased_at,
+                                    "erasureReason": rec.reason})
+    return replace(node, props={k: v for k, v in node.props.items() if k not in STAT_KEYS})

@@ -2,6 +2,10 @@
 
 Loop (:func:`run_sink`)::
 
+    at start-up: read topics.erasures to its end and apply the erasure list to the graph
+    (graph_sink.erasure_log), so even the first write leaves erased statistics out
+    at start-up: seed the freshness gauges from the graph's write history (the writes
+    `lineage freshness` counts), so datasets whose jobs have stopped keep their series
     take up to sink.batch_size records: wait at most sink.batch_timeout_s for the first,
     then the ones already fetched
     decode each with AvroCodec("graph_mutations")    -> undecodable: dead letter
@@ -57,8 +61,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from graph_sink.api import LineageGraph
 from graph_sink.backends import GraphBackend, open_backend
 from graph_sink.dlq import DeadLetter
+from graph_sink.erasure_log import ErasureLog
+from graph_sink.freshness_query import write_history
 from graph_sink.retention import ErasureList
 from graph_sink.writer import GraphWriter
 from lineage_pipeline import metrics
@@ -180,8 +187,9 @@ class _Sink:
         self.stop_event = stop_event
         self.hooks = hooks
         self.backend = backend
-        self.writer = GraphWriter(backend, settings.sink.batch_size,
-                                  erasures=ErasureList(backend))
+        self.erasure_log = ErasureLog(settings)  # no I/O here: loaded by run()
+        self.erasures = ErasureList(backend, log=self.erasure_log)
+        self.writer = GraphWriter(backend, settings.sink.batch_size, erasures=self.erasures)
         self.codec = AvroCodec("graph_mutations")
         self.stats = SinkStats()
         self.consumer: Consumer | None = None
@@ -201,6 +209,14 @@ class _Sink:
             if self.stop_event.is_set():
                 return self.stats
             raise
+        try:
+            self._retry(self._load_erasures, "erasure list load")
+        except LineageError as exc:
+            if exc.is_retryable() and self.stop_event.is_set():
+                return self.stats
+            raise
+        metrics.init_label_values("sink")
+        self._seed_freshness()
         self.consumer = Consumer(consumer_config(self.settings))
         self.consumer.subscribe([topic], on_assign=_log_assign, on_revoke=_log_revoke)
         sink = self.settings.sink
@@ -232,7 +248,14 @@ class _Sink:
             return [first]
         return [first, *self.consumer.consume(num_messages=size - 1, timeout=0)]
 
+    def _load_erasures(self) -> None:
+        """Read the erasure topic from its beginning to its end, then read the graph's
+        erasures and scrub the graph for any only the topic knows (before the first write)."""
+        self.erasure_log.load()
+        self.erasures.records()
+
     def close(self) -> None:
+        self.erasure_log.close()
         if self.consumer is not None:
             try:
                 self.consumer.close()
@@ -425,14 +448,34 @@ class _Sink:
             self._dataset_writes(m)
         self._lag(batch)
 
+    def _seed_freshness(self) -> None:
+        """Seed the freshness tracker with every dataset's writes already in the graph (the
+        ``dataset_writes`` query of ``lineage freshness``), so a restarted sink exports the
+        last-write and SLA gauges of datasets whose jobs have stopped, and keeps them stale.
+
+        A failing query is logged and skipped: the gauges then fill in as writes arrive.
+        """
+        try:
+            history = write_history(LineageGraph(self.backend))
+        except LineageError as exc:
+            log.warning("freshness not seeded from the graph: %s", exc)
+            return
+        for ds in history:
+            self.freshness.seed(ds.dataset, ds.namespace, ds.kind, ds.times)
+        log.info("freshness seeded from the graph: %d datasets", len(history))
+
     def _dataset_writes(self, m: GraphMutations) -> None:
-        """Record a write of every dataset a GENERATED edge of ``m`` wrote, in the freshness
-        tracker that publishes the last-write and expected-interval (SLA) gauges.
+        """Record a write of every dataset a GENERATED edge of a COMPLETE run of ``m`` wrote,
+        in the freshness tracker that publishes the last-write and expected-interval (SLA)
+        gauges (the writes ``lineage freshness`` counts).
 
         The write time is the version's ``observed_at`` (its first observation), so the
         same version republished with a later run state is one write, not several.
         """
-        generated = {e.to_uid for e in m.edges if e.type is RelType.GENERATED}
+        complete = {n.uid for n in m.nodes
+                    if n.label is NodeLabel.RUN and n.props.get("state") == "COMPLETE"}
+        generated = {e.to_uid for e in m.edges
+                     if e.type is RelType.GENERATED and e.from_uid in complete}
         if not generated:
             return
         for n in m.nodes:

@@ -101,6 +101,9 @@ class TopicSettings(_Section):
     openlineage: str = "openlineage.events"
     graph: str = "lineage.graph"
     dlq: str = "lineage.dlq"
+    #: Compacted; one record per erased dataset (``lineage erase``), read by every sink so a
+    #: replay into any graph leaves erased statistics out (graph_sink/erasure_log.py).
+    erasures: str = "lineage.erasures"
     partitions: int = 3
     replication_factor: int = 1
 

@@ -20,9 +20,9 @@ CONSUMER_ONLY = frozenset({"session.timeout.ms", "heartbeat.interval.ms", "group
 
 
 def ensure_topics(settings: LineageSettings, timeout_s: float = 30.0) -> int:
-    """Create ``topics.events``, ``topics.openlineage``, ``topics.graph`` and ``topics.dlq``
-    if absent, with
-    ``topics.partitions`` partitions and ``topics.replication_factor`` replicas.
+    """Create ``topics.events``, ``topics.openlineage``, ``topics.graph``, ``topics.dlq`` and
+    ``topics.erasures`` (``cleanup.policy=compact``) if absent, with ``topics.partitions``
+    partitions and ``topics.replication_factor`` replicas.
 
     Returns the partition count of ``topics.events`` as it exists (the processor's tables are
     co-partitioned with it). Raises :class:`TransportError` (retryable) when the broker does
@@ -31,13 +31,17 @@ def ensure_topics(settings: LineageSettings, timeout_s: float = 30.0) -> int:
     topics = settings.topics
     conf = {k: v for k, v in settings.kafka.client_config().items() if k not in CONSUMER_ONLY}
     admin = AdminClient(conf)
-    names = [topics.events, topics.openlineage, topics.graph, topics.dlq]
+    configs: dict[str, dict[str, str]] = {
+        topics.events: {}, topics.openlineage: {}, topics.graph: {}, topics.dlq: {},
+        topics.erasures: {"cleanup.policy": "compact"},  # latest erasure per dataset, forever
+    }
     try:
         existing = admin.list_topics(timeout=timeout_s).topics
-        missing = [n for n in names if n not in existing]
+        missing = [n for n in configs if n not in existing]
         if missing:
             futures = admin.create_topics(
-                [NewTopic(n, topics.partitions, topics.replication_factor) for n in missing],
+                [NewTopic(n, topics.partitions, topics.replication_factor, config=configs[n])
+                 for n in missing],
                 request_timeout=timeout_s,
             )
             for name, future in futures.items():

@@ -281,6 +281,10 @@ def test_topics_init_creates_the_configured_topics_with_the_configured_partition
     assert "--if-not-exists" in script and '--partitions "${LINEAGE_PARTITIONS}"' in script
     assert env_of("topics-init")["LINEAGE_PARTITIONS"] == str(topics.partitions)
     assert topics.partitions >= 3
+    # the erasure topic (lineage erase) is compacted: the latest record per dataset stays
+    erasures = re.search(r"--topic (\S+) --partitions 1 --replication-factor 1 \\\s*"
+                         r"--config cleanup.policy=compact", script)
+    assert erasures is not None and erasures.group(1) == topics.erasures
 
 
 def test_the_project_services_run_the_two_entrypoints() -> None:

@@ -3,8 +3,12 @@
 - ``lineage purge --older-than 30d`` compacts old finished runs into job summaries, deletes
   them, and keeps every dataset version, field and version-level DERIVED_FROM edge;
 - ``lineage erase NAMESPACE:NAME`` removes the dataset's field statistics and records the
-  erasure; replaying every graph record through the sink's writer afterwards does not bring
-  them back (the writer consults the erasure list), and other datasets keep theirs.
+  erasure (on the Dataset node, and on the erasure topic of the session's Tansu broker);
+  replaying every graph record through the sink's writer afterwards does not bring them back
+  (the writer consults the erasure list), and other datasets keep theirs.
+
+The durable side (a replay into a fresh graph, by real processor and sink processes) is in
+``tests/test_erasure_durable.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from graph_sink.writer import GraphWriter
 from lineage_pipeline.codec import AvroCodec, EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import GraphMutations
-from lineage_pipeline.settings import GraphSettings
+from lineage_pipeline.localstack.stack import create_topics
+from lineage_pipeline.settings import GraphSettings, TopicSettings, load_settings
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
@@ -69,8 +74,9 @@ def graph_records(now: int) -> list[GraphMutations]:
     return out
 
 
-def lineage(graph: GraphSettings, *args: str) -> Any:
-    env = {**os.environ, "LINEAGE_GRAPH__URL": graph.url, "LINEAGE_GRAPH__NAME": graph.name}
+def lineage(graph: GraphSettings, *args: str, env_extra: dict[str, str] | None = None) -> Any:
+    env = {**os.environ, "LINEAGE_GRAPH__URL": graph.url, "LINEAGE_GRAPH__NAME": graph.name,
+           **(env_extra or {})}
     env.pop("LINEAGE_CONFIG", None)
     done = subprocess.run([LINEAGE, *args, "--json"], env=env, capture_output=True, text=True,
                           timeout=60)
@@ -81,6 +87,15 @@ def lineage(graph: GraphSettings, *args: str) -> Any:
 def field_stats(backend: GraphBackend, dataset: str) -> list[dict[str, Any]]:
     return backend.query("MATCH (f:Field) WHERE f.dataset_uid = $d RETURN f.uid AS uid, "
                          "f.distinctCount AS distinct, f.min AS min ORDER BY uid", {"d": dataset})
+
+
+def erasure_topic_env(bootstrap: str, topics: TopicSettings) -> dict[str, str]:
+    """Create ``topic_names``' topics (the erasure topic compacted) on ``bootstrap``; return
+    the environment pointing ``lineage erase`` at them."""
+    create_topics(load_settings(kafka={"bootstrap_servers": bootstrap},
+                                topics=topics.model_dump()))
+    return {"LINEAGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "LINEAGE_TOPICS__ERASURES": topics.erasures}
 
 
 def fresh_graph(port: int, records: list[GraphMutations]) -> tuple[GraphSettings, GraphBackend]:
@@ -115,16 +130,19 @@ def test_purge_compacts_old_runs_and_keeps_dataset_versions(falkordb_server: int
 
 
 def test_erase_removes_pii_metadata_and_a_replay_does_not_bring_it_back(
-    falkordb_server: int,
+    falkordb_server: int, kafka_broker: str, topic_names: TopicSettings,
 ) -> None:
     now = int(time.time() * 1000)
     records = graph_records(now)
     graph, backend = fresh_graph(falkordb_server, records)
+    topics = topic_names.model_copy(update={"erasures": f"lineage.erasures.{uuid.uuid4().hex[:8]}"})
+    kafka = erasure_topic_env(kafka_broker, topics)
     try:
         assert all(f["distinct"] == 5 for f in field_stats(backend, "crm:users"))
         shape = counts(backend)
-        report = lineage(graph, "erase", "crm:users", "--reason", "GDPR art. 17 request 42")
-        assert report["fields"] == 4
+        report = lineage(graph, "erase", "crm:users", "--reason", "GDPR art. 17 request 42",
+                         env_extra=kafka)
+        assert report["fields"] == 4 and report["topic"] == topics.erasures
         erased = backend.query("MATCH (d:Dataset {uid: 'crm:users'}) "
                                "RETURN d.erasedAt AS at, d.erasureReason AS why")[0]
         assert erased["at"] == report["erasedAt"] and erased["why"] == "GDPR art. 17 request 42"

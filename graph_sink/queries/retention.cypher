@@ -1,5 +1,6 @@
 // Retention and erasure: compact old runs into per-job summaries; erase a dataset's
-// PII-bearing metadata (field statistics) and record the erasure on the Dataset node.
+// PII-bearing metadata (field statistics) and record the erasure on the Dataset node (the
+// durable record outside the graph is the erasure topic: graph_sink/erasure_log.py).
 
 // name: retention_old_runs_by_job
 // Finished runs (COMPLETE, FAIL, ABORT) that ended before $cutoff (epoch ms), per job and
@@ -40,7 +41,7 @@ MATCH (d:Dataset {uid: $dataset})
 SET d.erasedAt = $now, d.erasureReason = $reason
 
 // name: erasure_list
-// The uids of every erased dataset.
+// Every erased dataset: uid, when (epoch ms) and why.
 MATCH (d:Dataset)
 WHERE d.erasedAt IS NOT NULL
-RETURN d.uid AS uid
+RETURN d.uid AS uid, d.erasedAt AS erasedAt, d.erasureReason AS reason

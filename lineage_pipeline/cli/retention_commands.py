@@ -4,8 +4,12 @@
   unless the caller's role allows them;
 - ``lineage purge --older-than 90d``: compact finished runs older than that into per-job
   summaries (dataset versions stay);
-- ``lineage erase NAMESPACE:NAME``: remove the dataset's field statistics and record the
-  erasure; the sink never writes them again, even when the topics are replayed.
+- ``lineage erase NAMESPACE:NAME``: record the erasure on the compacted topic
+  ``topics.erasures`` (waiting for the broker's acknowledgement; nothing changes when the
+  broker is down or the topic is missing), then remove the dataset's field statistics and
+  record the erasure on its Dataset node. Every sink reads that topic before its first
+  write, so the statistics never come back, even when the topics are replayed into a fresh
+  graph (:mod:`graph_sink.erasure_log`).
 
 The role comes from ``--role`` or ``$LINEAGE_ROLE``; roles allowed to see statistics of
 sensitive fields are ``LINEAGE_PII_ROLES_ALLOWED`` (:class:`lineage_pipeline.pii.PiiPolicy`).
@@ -93,19 +97,31 @@ def register(app: typer.Typer) -> None:
         dataset: Annotated[str, typer.Argument(help="The dataset, namespace:name.")],
         reason: Annotated[str, typer.Option("--reason", help="Recorded with the erasure.")]
         = "erasure request",
+        timeout: Annotated[float, typer.Option(
+            "--timeout", help="Seconds to wait for the Kafka broker.", min=0.1)]
+        = 10.0,
         as_json: JsonOption = False,
     ) -> None:
-        """Remove a dataset's PII-bearing metadata (field statistics); record the erasure."""
+        """Remove a dataset's PII-bearing metadata (field statistics); record the erasure
+        in the graph and on the erasure topic, so no replay brings it back."""
         from graph_sink.backends import open_backend
+        from graph_sink.erasure_log import ErasureRecord, publish_erasure
         from graph_sink.retention import erase as erase_dataset
 
-        backend = open_backend(settings().graph)
+        conf = settings()
+
+        def publish(record: ErasureRecord) -> None:
+            publish_erasure(conf, record, timeout_s=timeout)
+
+        backend = open_backend(conf.graph)
         try:
-            report = erase_dataset(backend, dataset, reason=reason)
+            report = erase_dataset(backend, dataset, reason=reason, publish=publish)
         finally:
             backend.close()
+        report["topic"] = conf.topics.erasures
         if as_json:
             print(json.dumps(report, indent=2))
             return
         console.print(f"erased {dataset}: statistics of {report['fields']} fields removed; "
-                      f"erasure recorded at {report['erasedAt']}")
+                      f"erasure recorded at {report['erasedAt']} in the graph and on topic "
+                      f"{report['topic']}")

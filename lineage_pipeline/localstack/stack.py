@@ -104,17 +104,26 @@ def child_env(settings: LineageSettings) -> dict[str, str]:
 
 
 def create_topics(settings: LineageSettings, timeout_s: float = 30.0) -> None:
-    """Create the project's topics if missing. Raises :class:`StackError` on failure."""
+    """Create the project's topics if missing. Raises :class:`StackError` on failure.
+
+    ``topics.erasures`` is created with ``cleanup.policy=compact`` (the latest erasure
+    record per dataset is kept forever; Tansu accepts and reports the setting); the others
+    with the broker's default policy.
+    """
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
     admin = AdminClient(settings.kafka.client_config())
     topics = settings.topics
-    wanted = [topics.events, topics.openlineage, topics.graph, topics.dlq]
+    wanted: dict[str, dict[str, str]] = {
+        topics.events: {}, topics.openlineage: {}, topics.graph: {}, topics.dlq: {},
+        topics.erasures: {"cleanup.policy": "compact"},
+    }
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     new = [
-        NewTopic(t, num_partitions=topics.partitions, replication_factor=topics.replication_factor)
-        for t in wanted
+        NewTopic(t, num_partitions=topics.partitions, replication_factor=topics.replication_factor,
+                 config=config)
+        for t, config in wanted.items()
         if t not in existing
     ]
     if not new:
