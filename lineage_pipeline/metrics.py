@@ -86,6 +86,43 @@ DATASET_EXPECTED_INTERVAL = Gauge(
 )
 
 
+# -- known label values ----------------------------------------------------------------------
+#: Every ``DecodeError`` reason of :mod:`lineage_pipeline.codec` (both topics' Avro framing).
+DECODE_REASONS = (
+    "empty", "too_large", "truncated", "unknown_fingerprint", "bad_magic", "no_schema_registry",
+    "unknown_schema_id", "malformed_avro", "trailing_bytes", "invalid_event",
+    "integrity_mismatch",
+)
+#: Every reason of ``lineage_processor_dlq_total``: the decode reasons, the OpenLineage JSON
+#: topic's (``stream_processor.decode``) and a failing handler's (``stream_processor.dlq``).
+PROCESSOR_DLQ_REASONS = (*DECODE_REASONS, "invalid_json", "invalid_openlineage", "handler_error")
+#: Every reason of ``lineage_sink_dlq_total`` (``graph_sink.service``).
+SINK_DLQ_REASONS = (*DECODE_REASONS, "invalid_mutations", "graph_rejected")
+#: The values of ``lineage_sink_write_errors_total{retryable}``.
+RETRYABLE_VALUES = ("true", "false")
+
+
+def init_label_values(component: str) -> None:
+    """Export every known value of the bounded labels of ``component``'s counters at 0.
+
+    ``component``: ``"processor"`` (DLQ by reason) or ``"sink"`` (DLQ by reason, write errors
+    by retryable). Called once at start-up, so a healthy process already has the series the
+    DLQ and error panels and alert rules aggregate (``rate()`` of a series that appears only
+    with its first increment misses that increment, and an empty panel looks broken).
+    Raises :class:`ValueError` for another component.
+    """
+    if component == "processor":
+        for reason in PROCESSOR_DLQ_REASONS:
+            DLQ.labels(reason=reason)
+    elif component == "sink":
+        for reason in SINK_DLQ_REASONS:
+            SINK_DLQ.labels(reason=reason)
+        for retryable in RETRYABLE_VALUES:
+            SINK_WRITE_ERRORS.labels(retryable=retryable)
+    else:
+        raise ValueError(f"unknown component {component!r}: processor or sink")
+
+
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
     """Expose ``/metrics`` on ``addr:port`` from a daemon thread (0 disables)."""
     if port:

@@ -4,7 +4,8 @@ No Grafana binary is available, so the checks follow Grafana's dashboard JSON mo
 ``schemaVersion``, panels with unique ids, a 24-column grid, Prometheus targets with unique
 refIds, and every data source reference (panel, target, template variable) resolving to the
 data source provisioned in ``deploy/grafana/provisioning/datasources``. The expressions
-themselves are evaluated by a real Prometheus in ``tests/test_prometheus_dashboards.py``.
+themselves are evaluated by a real Prometheus scraping the running processor and sink in
+``tests/test_prometheus_stack.py``.
 """
 
 from __future__ import annotations
