@@ -22,6 +22,10 @@ State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog
 - ``dataset-aliases`` (GlobalTable): dataset uid -> canonical uid learned from OpenLineage
   ``symlinks`` facets (:mod:`stream_processor.identity`).
 
+At start-up and after each rebalance Faust rebuilds the tables from their changelogs; the
+processor's table manager reads each changelog to its true end, which Tansu misreports
+(:mod:`stream_processor.recovery`).
+
 Faust tables write their changelog to the partition of the *current event*
 (``faust.streams.current_event()``, a task-local ContextVar). ``take_events`` hands the agent
 a batch without setting it in the agent's task, so :func:`_as_current_event` sets it per
@@ -46,11 +50,14 @@ import faust.streams
 
 from lineage_pipeline.codec import AvroCodec, EventCodec
 from lineage_pipeline.errors import ConfigError
+from lineage_pipeline.metrics import init_label_values
 from lineage_pipeline.settings import KafkaSettings, LineageSettings
 from stream_processor.decode import message_headers
 from stream_processor.dlq import OutRecord, SourceMessage
 from stream_processor.identity import DatasetIdentity
+from stream_processor.lag import register_lag_timer
 from stream_processor.processor import EventProcessor
+from stream_processor.recovery import end_probing_table_manager
 from stream_processor.state import StoredRun, newer_version
 from stream_processor.stitch import RunState
 
@@ -125,6 +132,8 @@ def faust_options(settings: LineageSettings, partitions: int) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "producer_linger": 0.005,
         "table_cleanup_interval": 60.0,
+        # reads changelogs to their true end on Tansu (stream_processor.recovery)
+        "TableManager": end_probing_table_manager(settings.kafka.client_config()),
     }
     for key, option in _EXTRA_TIMEOUTS.items():
         if key in settings.kafka.extra:
@@ -372,4 +381,6 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
     # mode's SignalHandlerT spells the ``signal`` keyword's type as a string mypy cannot match
     app.on_rebalance_complete.connect(on_ready)  # type: ignore[arg-type]
 
+    init_label_values("processor")  # DLQ reasons exported at 0 from the start
+    register_lag_timer(app, settings)  # lineage_consumer_lag_messages of the processor group
     return app
