@@ -18,6 +18,8 @@ NODE strings: a run id; a dataset or job ``namespace:name`` (local files ``file:
 or just ``/abs/path``); a dataset version ``namespace:name@version``; a column
 ``namespace:name[@version]#column`` (or ``--column NAME``: dataset names may hold ``#``).
 ``--as-of TIME``: epoch milliseconds or ISO 8601 (:mod:`graph_sink.timeparse`).
+``upstream``, ``downstream``, ``run`` and ``impact`` hide the statistics of PII-tagged
+fields unless ``$LINEAGE_ROLE`` may see them (:func:`shown_to_caller`).
 
 Errors are not caught here: :class:`~lineage_pipeline.errors.QueryError` (unknown node, bad
 option value), :class:`~lineage_pipeline.errors.ConfigError` (Graphviz missing) and
@@ -27,10 +29,11 @@ option value), :class:`~lineage_pipeline.errors.ConfigError` (Graphviz missing) 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console, RenderableType
@@ -52,6 +55,7 @@ from lineage_pipeline.errors import QueryError
 from lineage_pipeline.freshness import FreshnessPolicy
 
 GraphFactory = Callable[[], LineageGraph]
+T = TypeVar("T")
 PolicyFactory = Callable[[], FreshnessPolicy]
 
 
@@ -110,7 +114,8 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
     ) -> None:
         """What NODE was made from: runs, jobs, dataset versions and columns, to the raw data."""
         with graph_factory() as graph:
-            sub = graph.upstream(node, depth, as_of=_time(as_of), kinds=kind, column=column)
+            sub = shown_to_caller(graph, graph.upstream(node, depth, as_of=_time(as_of),
+                                                        kinds=kind, column=column))
         emit(sub, sub, lambda: views.render_subgraph(sub), as_json=as_json, fmt=fmt,
              output=output, title=f"upstream of {sub['root']}")
 
@@ -122,7 +127,8 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
     ) -> None:
         """What was made from NODE: the runs that read it and everything they wrote."""
         with graph_factory() as graph:
-            sub = graph.downstream(node, depth, as_of=_time(as_of), kinds=kind, column=column)
+            sub = shown_to_caller(graph, graph.downstream(node, depth, as_of=_time(as_of),
+                                                          kinds=kind, column=column))
         emit(sub, sub, lambda: views.render_subgraph(sub), as_json=as_json, fmt=fmt,
              output=output, title=f"downstream of {sub['root']}")
 
@@ -143,7 +149,7 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
                     fmt: FormatOption = None, output: OutputOption = None) -> None:
         """Everything about one run: properties, inputs and outputs with column statistics."""
         with graph_factory() as graph:
-            detail = graph.run(run_id)
+            detail = shown_to_caller(graph, graph.run(run_id))
         emit(detail, _run_picture(detail), lambda: views.render_run(detail), as_json=as_json,
              fmt=fmt, output=output, title=f"run {run_id}")
 
@@ -158,7 +164,8 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
         """The blast radius of a change to a dataset or column: datasets, columns, jobs and
         models downstream, with counts."""
         with graph_factory() as graph:
-            answer = graph.impact(node, column=column, depth=depth, as_of=_time(as_of))
+            answer = shown_to_caller(
+                graph, graph.impact(node, column=column, depth=depth, as_of=_time(as_of)))
         emit(answer, answer["subgraph"], lambda: views.render_impact(answer), as_json=as_json,
              fmt=fmt, output=output, title=f"impact of {answer['root']}: {answer['summary']}")
 
@@ -241,6 +248,14 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
             answer = graph.freshness(policy, as_of=_time(as_of), include_fresh=show_all)
         emit(answer, answer["subgraph"], lambda: views.render_freshness(answer),
              as_json=as_json, fmt=fmt, output=output, title=answer["summary"])
+
+
+def shown_to_caller(graph: LineageGraph, answer: T) -> T:
+    """Return ``answer`` with the statistics of PII-tagged fields (own or inherited tags)
+    hidden unless the caller's role, ``$LINEAGE_ROLE``, may see them (:mod:`graph_sink.pii`)."""
+    from graph_sink.pii import PiiView
+
+    return PiiView(graph.backend).redact_answer(answer, os.environ.get("LINEAGE_ROLE"))
 
 
 def _time(text: str | None) -> int | None:

@@ -10,12 +10,15 @@ query time keeps the graph free of derived state: a late-arriving upstream tag a
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from graph_sink.backends.base import GraphBackend
 from graph_sink.catalog import named_query
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.pii import PiiPolicy, current_policy
+
+T = TypeVar("T")
 
 
 class PiiView:
@@ -61,3 +64,48 @@ class PiiView:
         if not out:
             raise QueryError(f"dataset version {version!r} has no fields in the graph")
         return sorted(out, key=lambda f: str(f.get("name")))
+
+    def effective_tags(self, uids: Iterable[str]) -> dict[str, list[str]]:
+        """Return field uid -> its effective tags (own and inherited through unmasked column
+        lineage, sorted) for the Field nodes among ``uids``."""
+        wanted = sorted(set(uids))
+        if not wanted:
+            return {}
+        out: dict[str, list[str]] = {}
+        for row in self._run("pii_effective_tags", uids=wanted):
+            tags = set(row["tags"] or [])
+            for inherited in row["inherited"] or []:
+                tags.update(inherited or [])
+            out[str(row["uid"])] = sorted(tags)
+        return out
+
+    def redact_answer(self, data: T, role: str | None) -> T:
+        """Hide the statistics of sensitive fields in a query answer unless ``role`` may see
+        them, in place; return ``data``.
+
+        ``data`` is any answer of :class:`~graph_sink.api.LineageGraph` (Subgraph, run detail,
+        impact...): every dict in it that is a Field (a node dict with ``label`` ``Field``, or
+        a Field's properties with ``uid`` and ``version_uid``) is checked against the field's
+        effective tags (:meth:`effective_tags`), as in :meth:`fields`.
+        """
+        if self.policy.may_see(role):
+            return data
+        found: list[tuple[str, dict[str, Any]]] = []
+        stack: list[Any] = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                if item.get("label") == "Field" and isinstance(item.get("id"), str):
+                    found.append((item["id"], item))
+                elif isinstance(item.get("uid"), str) and "version_uid" in item:
+                    found.append((item["uid"], item))
+                stack.extend(item.values())
+            elif isinstance(item, list | tuple):
+                stack.extend(item)
+        if not found:
+            return data
+        tags = self.effective_tags(uid for uid, _ in found)
+        for uid, item in found:
+            shown = self.policy.redact(item, tags.get(uid, ()), role)
+            item.update(shown)
+        return data

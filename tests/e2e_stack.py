@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,7 @@ def stack_env(settings: LineageSettings) -> dict[str, str]:
         "LINEAGE_TOPICS__OPENLINEAGE": t.openlineage,
         "LINEAGE_TOPICS__GRAPH": t.graph,
         "LINEAGE_TOPICS__DLQ": t.dlq,
+        "LINEAGE_TOPICS__ERASURES": t.erasures,
         "LINEAGE_TOPICS__PARTITIONS": str(t.partitions),
         "LINEAGE_GRAPH__URL": settings.graph.url,
         "LINEAGE_GRAPH__NAME": settings.graph.name,
@@ -63,6 +68,7 @@ def make_settings(bootstrap: str, graph_port: int, data_dir: Path) -> LineageSet
             "openlineage": f"openlineage.events.{suffix}",
             "graph": f"lineage.graph.{suffix}",
             "dlq": f"lineage.dlq.{suffix}",
+            "erasures": f"lineage.erasures.{suffix}",
             "partitions": 1,
         },
         graph={"url": f"redis://127.0.0.1:{graph_port}", "name": f"e2e_{suffix}"},
@@ -72,11 +78,16 @@ def make_settings(bootstrap: str, graph_port: int, data_dir: Path) -> LineageSet
 
 
 @contextmanager
-def pipeline_stack(bootstrap: str, graph_port: int, data_dir: Path) -> Iterator[PipelineStack]:
-    """Start a processor and a sink for fresh topics and a fresh graph; stop them by pid."""
+def pipeline_stack(bootstrap: str, graph_port: int, data_dir: Path,
+                   extra_env: dict[str, str] | None = None) -> Iterator[PipelineStack]:
+    """Start a processor and a sink for fresh topics and a fresh graph; stop them by pid.
+
+    ``extra_env``: more variables for both processes (e.g. ``LINEAGE_PII_PATTERNS``); they
+    are also in :attr:`PipelineStack.env`.
+    """
     settings = make_settings(bootstrap, graph_port, data_dir)
     create_topics(settings)
-    env = stack_env(settings)
+    env = {**stack_env(settings), **(extra_env or {})}
     started: list[ManagedProcess] = []
     try:
         sink = start_python_service(
@@ -98,3 +109,39 @@ def pipeline_stack(bootstrap: str, graph_port: int, data_dir: Path) -> Iterator[
 def cli_env(stack: PipelineStack) -> dict[str, str]:
     """Return the environment for running the ``lineage`` CLI against ``stack``."""
     return {**os.environ, **stack.env}
+
+
+def lineage_cli(stack: PipelineStack, *args: str, env: dict[str, str] | None = None,
+                drop_env: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run ``lineage ARGS`` as a process against ``stack`` and return the finished process.
+
+    ``env``: more variables; ``drop_env``: variables removed from the child's environment.
+    """
+    child = {**cli_env(stack), **(env or {})}
+    for name in drop_env:
+        child.pop(name, None)
+    return subprocess.run([sys.executable, "-m", "lineage_pipeline.cli.app", *args],
+                          env=child, capture_output=True, text=True, timeout=120, check=False)
+
+
+def lineage_json(stack: PipelineStack, *args: str, env: dict[str, str] | None = None,
+                 drop_env: tuple[str, ...] = ()) -> object:
+    """Run ``lineage ARGS --json`` against ``stack``; return its parsed output (exit 0)."""
+    done = lineage_cli(stack, *args, "--json", env=env, drop_env=drop_env)
+    assert done.returncode == 0, f"lineage {list(args)} exited {done.returncode}: {done.stderr}"
+    return json.loads(done.stdout)
+
+
+def wait_for(probe: Callable[[], object], what: str, timeout_s: float = 60.0,
+             interval_s: float = 0.2) -> object:
+    """Call ``probe`` until it returns something truthy and return that; raise
+    ``AssertionError`` naming ``what`` (and the last value) after ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; "
+                                 f"last: {value!r}")
+        time.sleep(interval_s)

@@ -16,3 +16,11 @@ MATCH (v:DatasetVersion)-[:VERSION_OF]->(d:Dataset {uid: $dataset})
 RETURN v.uid AS uid
 ORDER BY v.observed_at DESC, v.uid DESC
 LIMIT 1
+
+// name: pii_effective_tags
+// The fields $uids: each one's own tags and the tag lists of the upstream fields reachable
+// through unmasked column lineage (at most 10 hops), to redact query answers by role.
+MATCH (f:Field) WHERE f.uid IN $uids
+OPTIONAL MATCH p = (f)-[:DERIVED_FROM*1..10]->(src:Field)
+WHERE all(r IN relationships(p) WHERE coalesce(r.masking, false) = false)
+RETURN f.uid AS uid, f.tags AS tags, collect(src.tags) AS inherited
