@@ -14,17 +14,18 @@ import math
 import re
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.e2e_stack import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "deploy" / "grafana" / "dashboards"
@@ -39,20 +40,6 @@ SINK_JOB = "lineage-sink"
 GRAFANA_MACROS = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "5m"}
 
 Series = list[tuple[dict[str, str], float]]
-
-
-def wait(predicate: Callable[[], Any], what: str, timeout_s: float, interval_s: float = 0.2
-         ) -> Any:
-    """Call ``predicate`` until it returns something truthy and return that; fail the test
-    naming ``what`` after ``timeout_s`` seconds."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 def http_ok(url: str) -> bool:
@@ -144,7 +131,7 @@ def running_prometheus(targets: dict[str, list[str]], tmp: Path) -> Iterator[Pro
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait(lambda: popen.poll() is not None or http_ok(f"{url}/-/ready"), "Prometheus", 30)
+        wait_for(lambda: popen.poll() is not None or http_ok(f"{url}/-/ready"), "Prometheus", 30)
         if popen.poll() is not None:
             pytest.fail(f"prometheus exited: {log.read_text()}")
         server = Prometheus(url)
@@ -157,7 +144,7 @@ def running_prometheus(targets: dict[str, list[str]], tmp: Path) -> Iterator[Pro
             )["result"]
             return len(result) == wanted
 
-        wait(scraped_three_times, "three successful scrapes of every target", 30)
+        wait_for(scraped_three_times, "three successful scrapes of every target", 30)
         yield server
     finally:
         stop_pid(popen.pid, 10.0, popen)

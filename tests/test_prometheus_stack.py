@@ -50,7 +50,7 @@ from lineage_pipeline import metrics
 from lineage_pipeline.freshness import FreshnessPolicy, freshness
 from lineage_pipeline.localstack.processes import port_open, start_python_service
 from stream_processor.lag import GroupLag
-from tests.e2e_stack import PipelineStack, lineage_cli, pipeline_stack
+from tests.e2e_stack import PipelineStack, lineage_cli, pipeline_stack, wait_for
 from tests.prometheus_support import (
     PROCESSOR_JOB,
     ROOT,
@@ -64,7 +64,6 @@ from tests.prometheus_support import (
     running_prometheus,
     split_comparison,
     stale_in_panel,
-    wait,
 )
 
 REPORT_SLA_S = 6.0
@@ -158,7 +157,7 @@ class Stack:
         if self.jobs.report_running.is_set():
             self.jobs.stop_report()
         report = self.jobs.report
-        wait(lambda: report in stale_in_panel(self.prometheus), f"{report} stale in the panel",
+        wait_for(lambda: report in stale_in_panel(self.prometheus), f"{report} stale in the panel",
              REPORT_SLA_S + 15)
 
     def settle(self) -> None:
@@ -175,7 +174,7 @@ class Stack:
             counts = {ds.dataset: len(ds.times) for ds in write_history(self.graph)}
             return all(counts.get(uid) == n for uid, n in wanted.items())
 
-        wait(written, f"every write in the graph: {wanted}", 30)
+        wait_for(written, f"every write in the graph: {wanted}", 30)
         last = {ds.dataset: ds.times[0] for ds in write_history(self.graph)}
 
         def exported() -> bool:
@@ -183,7 +182,7 @@ class Stack:
             return all(gauges.get(("lineage_dataset_last_write_timestamp_seconds", uid))
                        == pytest.approx(t, abs=1e-3) for uid, t in last.items())
 
-        wait(exported, "the sink's gauges to hold the last writes", 15)
+        wait_for(exported, "the sink's gauges to hold the last writes", 15)
         self.settled = True
 
 
@@ -238,7 +237,7 @@ def stack(
                 report = jobs.report
                 # caught up: the report's last write is recent (the first events waited
                 # for the processor's group join, so they arrive already older than the SLA)
-                wait(lambda: prometheus.series(
+                wait_for(lambda: prometheus.series(
                     f'time() - lineage_dataset_last_write_timestamp_seconds{{dataset="{report}"}}'
                     f" < {REPORT_SLA_S / 2}"), "the pipeline to catch up with the jobs", 60)
                 yield Stack(pipeline, prometheus, jobs, policy, graph)
@@ -262,14 +261,14 @@ def test_a_dataset_whose_job_stops_becomes_stale_and_fires_the_alert(stack: Stac
         f'lineage_dataset_last_write_timestamp_seconds{{dataset="{report}"}}')
     stopped = time.time()
     stack.jobs.stop_report()
-    wait(lambda: report in stale_in_panel(prometheus), f"{report} in the stale panel",
+    wait_for(lambda: report in stale_in_panel(prometheus), f"{report} in the stale panel",
          REPORT_SLA_S + 15)
     [(_, last)] = prometheus.series(
         f'lineage_dataset_last_write_timestamp_seconds{{dataset="{report}"}}')
     assert last >= last_before
     assert time.time() - last > REPORT_SLA_S, "stale before its SLA elapsed"
     assert time.time() - stopped >= REPORT_SLA_S - 2 * JOB_PERIOD_S
-    wait(lambda: [a for a in prometheus.firing("LineageDatasetStale")
+    wait_for(lambda: [a for a in prometheus.firing("LineageDatasetStale")
                   if a.get("dataset") == report],
          f"LineageDatasetStale to fire for {report}", 10)
     firing = {a["dataset"] for a in prometheus.firing("LineageDatasetStale")}
@@ -320,7 +319,7 @@ def test_every_alert_expression_evaluates_to_the_expected_shape(stack: Stack) ->
             found.setdefault(alert["labels"]["alertname"], set()).add(alert["state"])
         return found
 
-    wait(lambda: ACTIVE_ALERTS <= set(states()), "the expected alerts to be active", 10)
+    wait_for(lambda: ACTIVE_ALERTS <= set(states()), "the expected alerts to be active", 10)
     assert set(states()) == ACTIVE_ALERTS, states()
     dead = prometheus.firing("LineageSinkDeadLetters")  # no `for`: firing at once
     assert {a["reason"] for a in dead} == {"bad_magic"}, dead
@@ -335,11 +334,11 @@ def test_the_processor_and_the_sink_export_their_consumer_lag(stack: Stack) -> N
         return {(m["consumer"], m["topic"]): v for m, v in stack.prometheus.series(
             "max by (consumer, topic) (lineage_consumer_lag_messages)")}
 
-    wait(lambda: expected <= set(lag()), f"consumer lag series {expected}", 20)
+    wait_for(lambda: expected <= set(lag()), f"consumer lag series {expected}", 20)
     assert all(v >= 0 for v in lag().values())
     stack.settle()
     # everything consumed and committed: the group's lag drains to 0
-    wait(lambda: all(lag().get(k) == 0 for k in expected), "the lag to drain to 0", 20)
+    wait_for(lambda: all(lag().get(k) == 0 for k in expected), "the lag to drain to 0", 20)
 
 
 def test_the_namespace_variable_lists_the_datasets_namespaces(stack: Stack) -> None:
@@ -396,16 +395,16 @@ def test_a_restarted_sink_exports_the_freshness_of_datasets_written_before(
         now = scrape(stack.sink_metrics_url())
         return now if all(k in now for k in expected) else None
 
-    after = wait(seeded, "the restarted sink's freshness gauges", 20)
+    after = wait_for(seeded, "the restarted sink's freshness gauges", 20)
     # nothing consumed yet (or nothing new to consume): the gauges come from the graph
     assert after[("lineage_sink_records_total", "")] == 0
     for key, value in expected.items():
         assert after[key] == pytest.approx(value, abs=1e-3), key
     # and Prometheus sees the stale dataset again through the new process
     report = stack.jobs.report
-    wait(lambda: stack.prometheus.series(f'up{{job="{SINK_JOB}"}} == 1')
+    wait_for(lambda: stack.prometheus.series(f'up{{job="{SINK_JOB}"}} == 1')
          and report in stale_in_panel(stack.prometheus), f"{report} stale after the restart", 20)
-    wait(lambda: [a for a in stack.prometheus.firing("LineageDatasetStale")
+    wait_for(lambda: [a for a in stack.prometheus.firing("LineageDatasetStale")
                   if a.get("dataset") == report], "the stale alert after the restart", 10)
 
 
