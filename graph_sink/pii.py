@@ -50,13 +50,12 @@ class PiiView:
         ``sensitive`` (bool); statistics of sensitive fields are ``"<redacted>"`` unless
         ``role`` is allowed. Raises :class:`QueryError` for an unknown dataset."""
         version = self.resolve_version(node)
+        found = [dict(row["field"]) for row in self._run("pii_fields_of_version",
+                                                          version=version)]
+        tags = self.effective_tags(str(f["uid"]) for f in found)
         out = []
-        for row in self._run("pii_fields_of_version", version=version):
-            field = dict(row["field"])
-            tags = set(field.get("tags") or [])
-            for inherited in row["inherited"] or []:
-                tags.update(inherited or [])
-            effective = sorted(tags)
+        for field in found:
+            effective = tags.get(str(field["uid"]), [])
             shown = self.policy.redact(field, effective, role)
             shown["effective_tags"] = effective
             shown["sensitive"] = self.policy.is_sensitive(effective)

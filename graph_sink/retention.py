@@ -206,10 +206,6 @@ class ErasureList:
             self._graph.update({r.dataset: r for r in missing})
         return merged
 
-    def uids(self) -> frozenset[str]:
-        """The erased dataset uids (see :meth:`records`)."""
-        return frozenset(self.records())
-
     def scrub(self, mutations: Sequence[GraphMutations]) -> Sequence[GraphMutations]:
         """``mutations`` without statistics of fields of erased datasets, their Dataset
         upserts stamped with the erasure (same objects when nothing is erased)."""

@@ -3,12 +3,9 @@
 // hops none of which masks the value (OpenLineage transformation `masking`).
 
 // name: pii_fields_of_version
-// The fields of dataset version $version: their properties and the tag lists of the upstream
-// fields reachable through unmasked column lineage (at most 10 hops).
+// The fields of dataset version $version: their properties (tags: pii_effective_tags).
 MATCH (v:DatasetVersion {uid: $version})-[:HAS_FIELD]->(f:Field)
-OPTIONAL MATCH p = (f)-[:DERIVED_FROM*1..10]->(src:Field)
-WHERE all(r IN relationships(p) WHERE coalesce(r.masking, false) = false)
-RETURN properties(f) AS field, collect(src.tags) AS inherited
+RETURN properties(f) AS field
 
 // name: pii_latest_version
 // The newest version uid of dataset $dataset (by first observation).
@@ -19,7 +16,7 @@ LIMIT 1
 
 // name: pii_effective_tags
 // The fields $uids: each one's own tags and the tag lists of the upstream fields reachable
-// through unmasked column lineage (at most 10 hops), to redact query answers by role.
+// through unmasked column lineage (at most 10 hops): the one propagation rule of the PII view.
 MATCH (f:Field) WHERE f.uid IN $uids
 OPTIONAL MATCH p = (f)-[:DERIVED_FROM*1..10]->(src:Field)
 WHERE all(r IN relationships(p) WHERE coalesce(r.masking, false) = false)
