@@ -5,9 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# torch is pinned to the CPU build that ships on these machines; an unpinned torch
-# pulls gigabytes of CUDA packages.
+# torch is pinned: PyPI's torch 2.13.0 wheel brings its CUDA libraries (several GB) and
+# runs on the CPU here; an unpinned torch may pick a newer, untested build.
 TORCH_PIN := torch==2.13.0
+# Apache Kafka and Neo4j: jars resolved by Maven into the venv (poms in deploy/engines/).
+ENGINES := $(abspath $(VENV))/engines
+ENGINES_STAMP := $(VENV)/.engines-installed
+MVN := mvn -q -B -Dmaven.repo.local=$(abspath $(VENV))/m2 -Dengines.dir=$(ENGINES)
 
 .PHONY: install sysdeps test demo bench lint typecheck clean up down
 
@@ -20,7 +24,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev,spark,torch,demo,dbt]"
 	touch $(STAMP)
 
-install: $(STAMP)
+$(ENGINES_STAMP): deploy/engines/kafka/pom.xml deploy/engines/neo4j/pom.xml | $(BIN)/python
+	@command -v mvn >/dev/null 2>&1 || { echo "Maven (mvn) and Java 17 are needed to install Kafka and Neo4j"; exit 1; }
+	$(MVN) -f deploy/engines/kafka/pom.xml dependency:copy-dependencies
+	$(MVN) -f deploy/engines/neo4j/pom.xml dependency:copy-dependencies
+	touch $(ENGINES_STAMP)
+
+install: $(STAMP) $(ENGINES_STAMP)
 
 # Debian packages used by tests and pictures: graphviz (dot), prometheus, stunnel4.
 sysdeps:

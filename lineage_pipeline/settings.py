@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,7 +31,7 @@ from lineage_pipeline.errors import ConfigError
 from lineage_pipeline.freshness import FreshnessPolicy
 
 DEFAULT_BROKER_PORT = 19092
-DEFAULT_GRAPH_PORT = 16379
+DEFAULT_GRAPH_PORT = 17687  # Neo4j Bolt of the local stack
 DEFAULT_PROCESSOR_METRICS_PORT = 19464
 DEFAULT_SINK_METRICS_PORT = 19465
 
@@ -109,18 +109,47 @@ class TopicSettings(_Section):
 
 
 class GraphSettings(_Section):
-    """Graph backend: ``falkordb`` (RESP; local default) or ``neo4j`` (Bolt; production).
+    """Graph backend: ``neo4j`` (Bolt; local default and production) or ``falkordb`` (RESP;
+    the light option).
 
-    ``url``: ``redis://host:port`` for FalkorDB; ``bolt://``, ``neo4j://`` or ``neo4j+s://``
-    for Neo4j. ``name`` is the FalkorDB graph key or the Neo4j database.
+    ``url``: ``bolt://``, ``bolt+s://``, ``neo4j://`` or ``neo4j+s://`` for Neo4j;
+    ``redis://host:port`` for FalkorDB. ``name`` is the Neo4j database (Community has one:
+    ``neo4j``, the default) or the FalkorDB graph key (default ``lineage``).
+    ``password`` or ``password_file`` (a file holding it; the local stack's is
+    ``<data_dir>/neo4j/password``, used when neither is given and it exists).
     """
 
-    backend: Literal["falkordb", "neo4j"] = "falkordb"
-    url: str = f"redis://127.0.0.1:{DEFAULT_GRAPH_PORT}"
-    name: str = "lineage"
+    backend: Literal["falkordb", "neo4j"] = "neo4j"
+    url: str = f"bolt://127.0.0.1:{DEFAULT_GRAPH_PORT}"
+    name: str = ""
     username: str | None = None
     password: SecretStr | None = None
+    password_file: Path | None = None
     timeout_s: float = 30.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_from_url(cls, data: Any) -> Any:
+        """A ``redis://``/``falkor://`` URL without a backend named means FalkorDB."""
+        if isinstance(data, dict) and "backend" not in data:
+            url = str(data.get("url", ""))
+            if url.startswith(("redis://", "rediss://", "falkor://", "falkors://")):
+                return {**data, "backend": "falkordb"}
+        return data
+
+    @model_validator(mode="after")
+    def _defaults_of_backend(self) -> GraphSettings:
+        if not self.name:
+            self.name = "neo4j" if self.backend == "neo4j" else "lineage"
+        if self.backend == "neo4j" and self.username is None:
+            self.username = "neo4j"
+        if self.password is None and self.password_file is not None:
+            try:
+                text = self.password_file.read_text("utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read graph.password_file: {exc.strerror}") from exc
+            self.password = SecretStr(text)
+        return self
 
 
 class ProcessorSettings(_Section):
@@ -194,6 +223,16 @@ class LineageSettings(BaseSettings):
     #: ``emitters.config.EmitterSettings``; kept untyped here so lineage_pipeline does not
     #: import emitters, and so every process reads the same file.
     emitter: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _local_stack_password(self) -> LineageSettings:
+        g = self.graph
+        if g.backend == "neo4j" and g.password is None and g.password_file is None:
+            local = self.data_dir / "neo4j" / "password"
+            if local.is_file():
+                self.graph = g.model_copy(update={"password_file": local})
+                self.graph.password = SecretStr(local.read_text("utf-8").strip())
+        return self
 
     @classmethod
     def settings_customise_sources(

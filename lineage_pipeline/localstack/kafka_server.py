@@ -1,0 +1,171 @@
+"""A single-node Apache Kafka broker in KRaft mode, its log on disk, started from Maven jars.
+
+Layout under ``<data_dir>/kafka/``: ``server.properties`` (written at every start from the
+ports and options given), ``log4j2.properties``, and ``data/`` (the log directories and the
+KRaft metadata log, formatted once with ``kafka.tools.StorageTool format``). The broker is
+``kafka.Kafka server.properties`` in combined mode (``process.roles=broker,controller``),
+node id 1, a static one-voter quorum on ``controller_port`` (Kafka docs, "KRaft"). Topics and
+consumer offsets survive a restart and a SIGKILL (the log is on disk; acknowledged writes are
+in the page cache).
+
+Secured listeners (SASL_SSL, SCRAM, ACLs) are given as extra ``properties`` plus the SCRAM
+credentials to create at format time (``scram_users``); see :func:`start_kafka`.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from lineage_pipeline.errors import StackError
+from lineage_pipeline.localstack.engines import KAFKA_VERSION, classpath, java_binary
+from lineage_pipeline.localstack.processes import (
+    ManagedProcess,
+    await_ready,
+    free_port,
+    launch,
+)
+
+#: The line the broker logs once it serves requests (logger kafka.server.KafkaRaftServer).
+READY_LINE = b"Kafka Server started"
+
+_LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.raftserver.name = kafka.server.KafkaRaftServer
+logger.raftserver.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = ERROR
+"""
+
+
+def base_properties(
+    log_dir: Path, port: int, controller_port: int, advertised: str | None = None
+) -> dict[str, str]:
+    """Return the broker configuration of a one-node KRaft cluster on loopback.
+
+    ``advertised`` (``host:port``) is what clients are told to use, else ``127.0.0.1:port``.
+    Internal topics get one replica; consumer-group joins start without delay.
+    """
+    return {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{advertised or f'127.0.0.1:{port}'}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(log_dir),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        # a message is at most ~1 MB (the producers' default), as in production
+        "message.max.bytes": "1048588",
+    }
+
+
+def _new_cluster_id() -> str:
+    """Return a random Kafka cluster id: 16 random bytes, URL-safe base64, unpadded."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+
+
+def _write_properties(path: Path, props: Mapping[str, str]) -> None:
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()), "utf-8")
+    path.chmod(0o600)  # may hold JAAS configuration with passwords
+
+
+def _format_storage(
+    java: str, cp: str, config: Path, log_dir: Path, scram_users: Mapping[str, str], log: Path
+) -> None:
+    """Format the log directory once (KRaft needs a cluster id and metadata before start)."""
+    if (log_dir / "meta.properties").exists():
+        return
+    argv = [java, "-cp", cp, "kafka.tools.StorageTool", "format",
+            "-t", _new_cluster_id(), "-c", str(config), "--ignore-formatted"]
+    for user, password in scram_users.items():
+        argv += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
+    with open(log, "ab") as out:
+        done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False,
+                              timeout=120)
+    if done.returncode != 0:
+        raise StackError(f"formatting Kafka storage in {log_dir} failed; see {log}")
+
+
+def start_kafka(
+    data_dir: Path,
+    port: int | None = None,
+    *,
+    controller_port: int | None = None,
+    advertised: str | None = None,
+    properties: Mapping[str, str] | None = None,
+    scram_users: Mapping[str, str] | None = None,
+    heap_mb: int = 512,
+    timeout_s: float = 90.0,
+    wait: bool = True,
+) -> ManagedProcess:
+    """Start Apache Kafka (KRaft, one node) with its log under ``data_dir/kafka``.
+
+    ``port``: the PLAINTEXT client port on 127.0.0.1 (a free one by default); ``controller_port``
+    likewise. ``properties`` are added to (and override) :func:`base_properties`, e.g. a
+    ``SASL_SSL`` listener. ``scram_users`` (user -> password) are created as SCRAM-SHA-512
+    credentials when the storage is first formatted. ``wait=False`` returns right after the
+    launch (then call :func:`await_kafka`). Raises :class:`StackError` when the jars are
+    missing, formatting fails, or the broker is not serving within ``timeout_s`` seconds.
+    """
+    java, cp = java_binary(), classpath("kafka", KAFKA_VERSION)
+    port = port or free_port()
+    controller_port = controller_port or free_port()
+    home = data_dir / "kafka"
+    log_dir = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    props = {**base_properties(log_dir, port, controller_port, advertised), **(properties or {})}
+    config = home / "server.properties"
+    _write_properties(config, props)
+    log4j = home / "log4j2.properties"
+    log4j.write_text(_LOG4J2, "utf-8")
+    log_path = data_dir / "logs" / "kafka.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    _format_storage(java, cp, config, log_dir, scram_users or {}, log_path)
+    offset = log_path.stat().st_size
+    argv = [
+        java, f"-Xmx{heap_mb}m", f"-Xms{min(heap_mb, 256)}m", "-XX:+UseG1GC",
+        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
+        f"-Dkafka.logs.dir={home / 'logs'}", "-cp", cp, "kafka.Kafka", str(config),
+    ]
+    proc = launch("kafka", argv, port, log_path)
+    proc.ready_offset = offset
+    if wait:
+        await_kafka(proc, timeout_s)
+    return proc
+
+
+def await_kafka(proc: ManagedProcess, timeout_s: float = 90.0) -> None:
+    """Wait until the broker started by :func:`start_kafka` logs that it serves requests."""
+
+    def ready() -> bool:
+        try:
+            with open(proc.log_path, "rb") as fh:
+                fh.seek(proc.ready_offset)
+                return READY_LINE in fh.read()
+        except OSError:
+            return False
+
+    await_ready(proc, ready, timeout_s)
+
+
+__all__ = ["READY_LINE", "await_kafka", "base_properties", "start_kafka"]
