@@ -20,7 +20,8 @@ from lineage_pipeline.localstack.processes import (
     start_python_service,
 )
 from lineage_pipeline.localstack.stack import create_topics
-from lineage_pipeline.settings import LineageSettings, load_settings
+from lineage_pipeline.settings import GraphSettings, LineageSettings, load_settings
+from tests.graph_servers import graph_env
 
 
 @dataclass
@@ -45,20 +46,19 @@ def stack_env(settings: LineageSettings) -> dict[str, str]:
         "LINEAGE_TOPICS__DLQ": t.dlq,
         "LINEAGE_TOPICS__ERASURES": t.erasures,
         "LINEAGE_TOPICS__PARTITIONS": str(t.partitions),
-        "LINEAGE_GRAPH__URL": settings.graph.url,
-        "LINEAGE_GRAPH__NAME": settings.graph.name,
+        **graph_env(settings.graph),
         "LINEAGE_PROCESSOR__APP_ID": p.app_id,
         "LINEAGE_PROCESSOR__METRICS_PORT": str(p.metrics_port),
         "LINEAGE_SINK__GROUP_ID": s.group_id,
         "LINEAGE_SINK__METRICS_PORT": str(s.metrics_port),
         "PYTHONUNBUFFERED": "1",
-        # Tansu answers JoinGroup after half the session timeout: keep it short locally
+        # the broker's minimum: a killed service's partitions move on within seconds
         "LINEAGE_KAFKA__EXTRA": '{"session.timeout.ms": "6000"}',
     }
 
 
-def make_settings(bootstrap: str, graph_port: int, data_dir: Path) -> LineageSettings:
-    """Return settings with fresh topics, graph, group ids and metrics ports."""
+def make_settings(bootstrap: str, graph: GraphSettings, data_dir: Path) -> LineageSettings:
+    """Return settings with fresh topics, group ids and metrics ports for the graph ``graph``."""
     suffix = uuid.uuid4().hex[:8]
     return load_settings(
         data_dir=data_dir,
@@ -71,21 +71,21 @@ def make_settings(bootstrap: str, graph_port: int, data_dir: Path) -> LineageSet
             "erasures": f"lineage.erasures.{suffix}",
             "partitions": 1,
         },
-        graph={"url": f"redis://127.0.0.1:{graph_port}", "name": f"e2e_{suffix}"},
+        graph=graph.model_dump(),
         processor={"app_id": f"processor-{suffix}", "metrics_port": free_port()},
         sink={"group_id": f"sink-{suffix}", "metrics_port": free_port()},
     )
 
 
 @contextmanager
-def pipeline_stack(bootstrap: str, graph_port: int, data_dir: Path,
+def pipeline_stack(bootstrap: str, graph: GraphSettings, data_dir: Path,
                    extra_env: dict[str, str] | None = None) -> Iterator[PipelineStack]:
-    """Start a processor and a sink for fresh topics and a fresh graph; stop them by pid.
+    """Start a processor and a sink for fresh topics and the graph ``graph``; stop them by pid.
 
     ``extra_env``: more variables for both processes (e.g. ``LINEAGE_PII_PATTERNS``); they
     are also in :attr:`PipelineStack.env`.
     """
-    settings = make_settings(bootstrap, graph_port, data_dir)
+    settings = make_settings(bootstrap, graph, data_dir)
     create_topics(settings)
     env = {**stack_env(settings), **(extra_env or {})}
     started: list[ManagedProcess] = []

@@ -4,7 +4,7 @@ Every scenario here is bounded in time: each test gets a ``timeout`` marker of
 :data:`SCENARIO_TIMEOUT_S` seconds unless it sets its own (pytest-timeout).
 
 - ``fault_settings``: fresh topics (created), graph name, group ids and metrics ports on the
-  session's Tansu broker and FalkorDB server, data under the test's ``tmp_path``.
+  session's Kafka broker and a leased Neo4j graph, data under the test's ``tmp_path``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lineage_pipeline.localstack.stack import create_topics
-from lineage_pipeline.settings import LineageSettings
+from lineage_pipeline.settings import GraphSettings, LineageSettings
 from tests.e2e_stack import make_settings
 
 SCENARIO_TIMEOUT_S = 120
@@ -38,7 +38,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def fault_settings(kafka_broker: str, falkordb_server: int, tmp_path: Path) -> LineageSettings:
-    settings = make_settings(kafka_broker, falkordb_server, tmp_path)
+def fault_settings(kafka_broker: str, graph_settings: GraphSettings,
+                   tmp_path: Path) -> LineageSettings:
+    settings = make_settings(kafka_broker, graph_settings, tmp_path)
     create_topics(settings)
     return settings
