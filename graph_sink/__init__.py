@@ -1,7 +1,8 @@
 """The graph sink and the lineage query API.
 
 - :mod:`graph_sink.backends` — one :class:`~graph_sink.backends.base.GraphBackend` interface,
-  two backends: FalkorDB over RESP (local default, CI) and Neo4j over Bolt (production).
+  two backends: Neo4j over Bolt (local default, CI and production) and FalkorDB over RESP
+  (the light option).
 - :mod:`graph_sink.statements` — the fixed ``UNWIND $rows AS row MERGE ...`` upsert
   statements, one per node label and per (relationship type, from label, to label).
 - :mod:`graph_sink.writer` — groups graph mutations and writes each group with one

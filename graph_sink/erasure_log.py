@@ -17,9 +17,7 @@ doubt, erased).
 - :class:`ErasureLog`: the sink's reader. The constructor does no I/O; :meth:`ErasureLog.load`
   reads the topic from the beginning to the end (end of every partition) before the sink's
   first write; :meth:`ErasureLog.poll` then takes the records fetched since, without waiting.
-
-Tansu note: its ListOffsets answers the base offset of the last batch + 1 as the high
-watermark, so "the end" is the consumer's end-of-partition event, not the watermark.
+  "The end" is the consumer's end-of-partition event (``enable.partition.eof``).
 """
 
 from __future__ import annotations
@@ -106,7 +104,8 @@ def publish_erasure(settings: LineageSettings, record: ErasureRecord, *,
     again = f"then run `lineage erase {record.dataset}` again"
     producer = Producer(conf)
     try:
-        # all topics: a metadata request naming the topic may auto-create it (Tansu does)
+        # all topics: a metadata request naming the topic may auto-create it
+        # (brokers with auto.create.topics.enable do)
         metadata = producer.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise TransportError(

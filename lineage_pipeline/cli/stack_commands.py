@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def up() -> None:
-        """Start the local stack (broker, FalkorDB, sink, processor) in the background."""
+        """Start the local stack (Kafka, Neo4j, sink, processor) in the background."""
         with console.status("starting the local stack") as status:
             services = stack.up(settings(), progress=lambda msg: status.update(msg))
         table = Table(title="lineage local stack")

@@ -1,1 +1,1 @@
-"""The local stack: Tansu broker, FalkorDB server, processor and sink on loopback."""
+"""The local stack: Apache Kafka, Neo4j (or FalkorDB), processor and sink on loopback."""
