@@ -1,4 +1,4 @@
-"""Batch jobs over real files, their events read back from a real Tansu broker.
+"""Batch jobs over real files, their events read back from the real Kafka broker.
 
 The input is scikit-learn's bundled breast cancer data (Wisconsin diagnostic, 569 rows),
 written as a CSV; the jobs write Parquet and CSV outputs.
@@ -166,7 +166,7 @@ def test_pandas_capture_and_sql_step(
 
 def test_lineage_problems_never_break_the_job(tmp_path: Path) -> None:
     broken = LineageClient.from_config(transport="console", queue_size=1)
-    broken.transport.send = None  # type: ignore[method-assign]  # every send now fails
+    broken.transport.send = None  # type: ignore[assignment]  # every send now fails
 
     @lineage_job(client=broken)
     def job(x: object) -> str:

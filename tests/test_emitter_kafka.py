@@ -1,8 +1,9 @@
-"""The emitter client against a real Tansu broker: delivery, keys, integrity, size cap,
+"""The emitter client against the real Kafka broker: delivery, keys, integrity, size cap,
 and emitter failures that never reach the caller.
 
-Also holds the small helpers the batch tests share (topic creation, reading a topic back
-with a manually assigned consumer: no consumer-group join, so no Tansu JoinGroup wait).
+Also holds the small helpers the Kafka tests share: topic creation, and reading a topic back
+with a manually assigned consumer (no consumer-group join), either until a number of records
+arrived or up to the end offsets the broker reports (:func:`read_to_end`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any, cast
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -22,7 +24,8 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from prometheus_client import REGISTRY
 
 from emitters.client import LineageClient
@@ -86,6 +89,39 @@ def read_messages(bootstrap: str, topic: str, expected: int, timeout_s: float = 
     return messages
 
 
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Message]:
+    """Read every record of ``topic`` up to the end offsets the broker reports now.
+
+    Kafka's end offset (the high watermark) is the offset after the last acknowledged
+    record, so once a producer's flush returned this is every record it sent: nothing to
+    wait for beyond it. Fails after ``timeout_s`` seconds.
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    messages: list[Message] = []
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in sorted(partitions)}
+        todo = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(todo)])
+        deadline = time.monotonic() + timeout_s
+        while todo:
+            assert time.monotonic() < deadline, \
+                f"read {len(messages)} records of {topic} in {timeout_s} s; ends {ends}"
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+            if offset < ends[partition]:
+                messages.append(msg)
+            if offset + 1 >= ends[partition]:
+                todo.discard(partition)
+    finally:
+        consumer.close()
+    return messages
+
+
 def read_events(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0,
                 settle_s: float = 0.0) -> list[LineageEvent]:
     """Read and decode ``expected`` lineage events from ``topic``, checking integrity."""
@@ -94,14 +130,15 @@ def read_events(bootstrap: str, topic: str, expected: int, timeout_s: float = 30
     for msg in read_messages(bootstrap, topic, expected, timeout_s, settle_s):
         value = msg.value()
         assert value is not None
-        assert check_integrity(value, msg.headers()), "the emitter sends the CRC-32 header"
+        headers = cast("list[tuple[str, bytes | None]] | None", msg.headers())
+        assert check_integrity(value, headers), "the emitter sends the CRC-32 header"
         event = codec.decode(value)
         assert msg.key() == event.partition_key()
         events.append(event)
     return events
 
 
-def kafka_client(bootstrap: str, topic: str, tmp_path: Path, **more: object) -> LineageClient:
+def kafka_client(bootstrap: str, topic: str, tmp_path: Path, **more: Any) -> LineageClient:
     """A client with the kafka transport, its spool under ``tmp_path``."""
     return LineageClient.from_config(
         bootstrap_servers=bootstrap, topic=topic, spool_dir=str(tmp_path / "spool"),

@@ -1,8 +1,10 @@
-"""Changelog ends on the real Tansu broker (stream_processor.recovery).
+"""Changelog ends on the real broker (stream_processor.recovery).
 
-Tansu answers ListOffsets(LATEST) with the base offset of the last record batch + 1; Faust's
-table recovery stops there, so the processor probes the true end. These tests pin both the
-broker's behaviour (if Tansu is fixed, the first assertion says so) and the probe's answer.
+The processor's table recovery probes each changelog partition past the end the broker
+reports (written for a broker whose ListOffsets(LATEST) answer could stop at the base offset
+of the last record batch). Apache Kafka reports the offset after the last record, so the
+probe must agree with it exactly: it may read, but never move an end, and never invent one
+for an empty partition.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from stream_processor.recovery import true_end_offsets
 
@@ -39,14 +42,16 @@ def _reported_end(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def test_the_probe_finds_the_records_after_the_brokers_reported_end(kafka_broker: str) -> None:
+def test_kafka_reports_the_true_end_and_the_probe_agrees(kafka_broker: str) -> None:
     topic = _topic(kafka_broker)
     _produce_batch(kafka_broker, topic, 5)  # offsets 0..4
     _produce_batch(kafka_broker, topic, 3)  # offsets 5..7, one batch
     reported = _reported_end(kafka_broker, topic)
-    assert reported in (6, 8), reported  # Tansu: 5 + 1; Kafka: 8
-    ends = true_end_offsets({"bootstrap.servers": kafka_broker}, {(topic, 0): reported})
-    assert ends == {(topic, 0): 8}
+    assert reported == 8  # the offset after the last record, not after a batch's first one
+    config = {"bootstrap.servers": kafka_broker}
+    assert true_end_offsets(config, {(topic, 0): reported}) == {(topic, 0): 8}
+    # an understated end (the last batch's base offset + 1) is still corrected
+    assert true_end_offsets(config, {(topic, 0): 6}) == {(topic, 0): 8}
 
 
 def test_an_empty_partition_is_not_read_and_stays_at_zero(kafka_broker: str) -> None:

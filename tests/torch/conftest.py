@@ -3,7 +3,7 @@
 ``RecordingClient`` implements the client side of the emitter contract (``emit`` /
 ``flush`` / ``close``) by keeping the events in a list: it replaces only the transport, for
 tests about what is captured; ``test_torch_kafka.py`` runs the same training through the
-real ``LineageClient`` and the Tansu broker.
+real ``LineageClient`` and the Kafka broker.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """End to end: a real training and inference run through the real LineageClient into the
-Tansu broker, read back and decoded as a consumer of ``lineage.events`` would."""
+Kafka broker, read back and decoded as a consumer of ``lineage.events`` would."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -22,6 +20,7 @@ from emitters.torch import inference_run
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import EventType, LineageEvent
 from lineage_pipeline.settings import TopicSettings
+from tests.test_emitter_kafka import read_to_end
 from tests.torch._mlp import EPOCHS, LR, load_features, make_model, train
 
 pytestmark = pytest.mark.torch
@@ -47,27 +46,15 @@ def client(
         c.close(10.0)
 
 
-def read_events(bootstrap: str, topic: str, expected: int) -> list[LineageEvent]:
-    """Read partition 0 from the start with a manually assigned consumer (no group join)
-    until ``expected`` records are decoded or 30 s pass; then check nothing more arrives."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "torch-e2e-reader",
-                         "enable.auto.commit": False})
+def read_events(bootstrap: str, topic: str) -> list[LineageEvent]:
+    """Every record of ``topic`` up to the broker's end offset, decoded (call it after the
+    client's flush: then that is every event sent, and nothing more can arrive)."""
     codec = EventCodec()
-    events: list[LineageEvent] = []
-    try:
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + 30
-        while len(events) < expected and time.monotonic() < deadline:
-            for msg in consumer.consume(100, 0.5):
-                value = msg.value()
-                if msg.error() is None and value is not None:
-                    events.append(codec.decode(value))
-        for msg in consumer.consume(100, 0.5):
-            value = msg.value()
-            if msg.error() is None and value is not None:
-                events.append(codec.decode(value))
-    finally:
-        consumer.close()
+    events = []
+    for msg in read_to_end(bootstrap, topic):
+        value = msg.value()
+        assert value is not None
+        events.append(codec.decode(value))
     return events
 
 
@@ -99,7 +86,7 @@ def test_training_and_inference_events_through_kafka(
     assert client.flush(30.0) == 0
 
     # training: START + one RUNNING per epoch + COMPLETE; inference: START + COMPLETE
-    events = read_events(kafka_broker, topic_names.events, expected=EPOCHS + 4)
+    events = read_events(kafka_broker, topic_names.events)
     assert len(events) == EPOCHS + 4
     assert trained.run is not None
     training = [e for e in events if e.run.runId == trained.run.run_id]
