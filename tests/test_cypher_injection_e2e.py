@@ -1,12 +1,14 @@
-"""Hostile names through the real path: emitter SDK -> Tansu -> processor and sink processes ->
-FalkorDB -> the ``lineage`` CLI as a process.
+"""Hostile names through the real path: emitter SDK -> Kafka -> processor and sink processes ->
+Neo4j -> the ``lineage`` CLI as a process.
 
 The fast property test (:mod:`tests.test_cypher_injection`) runs hundreds of generated names
 through the processor's logic in-process; this module sends a handful of hand-picked ones
 (built from the same :data:`~tests.test_cypher_injection.HOSTILE_PIECES`) through the whole
 pipeline, one :func:`~tests.e2e_stack.pipeline_stack` for the module:
 
-- a canary run is written into the graph (and a canary graph next to it) before anything;
+- a canary run is written into the graph before anything, and a ``:Canary`` node (a label
+  the pipeline never writes or reads: what an injected ``MATCH (n) DETACH DELETE n`` or
+  ``SET`` would reach first) in the same database, Neo4j Community's only one;
 - one run with plain names and three runs whose job name, dataset namespaces and names,
   column names and parameter keys and values are hostile (quotes, backticks, ``\\u0060``
   written both as the character and as text, ``}) DETACH DELETE n //``, Cypher keywords,
@@ -15,7 +17,7 @@ pipeline, one :func:`~tests.e2e_stack.pipeline_stack` for the module:
 - every name comes back verbatim from ``lineage run``, ``runs``, ``upstream``,
   ``downstream`` and ``fields``; the CLI finds each hostile dataset by its name;
 - the graph holds exactly the canary plus four runs' worth of nodes per label and
-  relationships per type, the canary is unchanged, the canary graph still exists, and nothing
+  relationships per type, the canary run and the ``:Canary`` node are unchanged, and nothing
   went to the DLQ.
 
 Dataset names and namespaces avoid ``:`` and ``@`` (the separators of the CLI's
@@ -26,7 +28,6 @@ parameters have no such limits.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +35,15 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from falkordb import FalkorDB
 
 from emitters.batch import job_run
 from emitters.client import LineageClient
-from graph_sink.backends import GraphBackend, open_backend
+from graph_sink.backends import GraphBackend, Statement, open_backend
 from graph_sink.testing import VersionSpec, counts, run_mutations, snapshot
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.events import ColumnLineageField, InputField, Transformation
 from lineage_pipeline.graph_model import NodeLabel, RelType
+from tests.conftest import GraphFactory
 from tests.e2e_stack import PipelineStack, lineage_json, pipeline_stack, wait_for
 from tests.test_cypher_injection import HOSTILE_PIECES
 
@@ -87,6 +88,9 @@ HOSTILE_RUNS: list[tuple[str, ...]] = [
     ),
 ]
 PLAIN_RUN = ("job", "inns", "in", "outns", "out", "a", "b", "k", "v")
+#: A node beside the pipeline's, in the same database: no statement of the pipeline names it.
+CANARY_LABEL = "Canary"
+CANARY_NODE = {"uid": "still-here", "note": "written before any hostile name arrived"}
 
 
 @dataclass
@@ -123,8 +127,6 @@ class Injected:
     canary: dict[str, Any]
     canary_uids: set[str]
     canary_counts: dict[str, int]
-    canary_graph: str
-    graph_port: int
 
 
 def per_run_shape() -> dict[str, int]:
@@ -157,26 +159,26 @@ def emit_run(client: LineageClient, names: tuple[str, ...]) -> SentRun:
     return SentRun(run.run_id, job, (src_ns, src), (dst_ns, dst), (col1, col2), {key: value})
 
 
-def write_canary(backend: GraphBackend, port: int, graph_name: str) -> None:
-    """Write a canary run into the pipeline's graph and a node into graph ``graph_name``."""
+def write_canary(backend: GraphBackend) -> None:
+    """Write a canary run and a :data:`CANARY_LABEL` node into the pipeline's graph."""
     spec = VersionSpec("canary", "table", "v1", fields={"c": {"nullCount": 0}})
     backend.ensure_schema()
     GraphWriter(backend).write([run_mutations(("canary", "job"), "canary-run", time_ms=1_000,
                                               outputs=[spec], parameters={"p": "q"})])
-    FalkorDB(port=port).select_graph(graph_name).query(
-        "CREATE (:Canary {uid: $uid})", {"uid": "still-here"})
+    backend.write_batch([Statement(f"CREATE (:{CANARY_LABEL} {{uid: $uid, note: $note}})",
+                                   CANARY_NODE, "canary")])
 
 
 @pytest.fixture(scope="module")
-def injected(kafka_broker: str, falkordb_server: int,
+def injected(kafka_broker: str, graphs: GraphFactory,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Injected]:
     root: Path = tmp_path_factory.mktemp("cypher-injection-e2e")
     extra = {"LINEAGE_PROCESSOR__BATCH_TIMEOUT_S": "0.02"}
-    with pipeline_stack(kafka_broker, falkordb_server, root / "stack", extra) as stack:
+    with graphs.fresh("neo4j") as graph, \
+            pipeline_stack(kafka_broker, graph, root / "stack", extra) as stack:
         backend = open_backend(stack.settings.graph)
-        canary_graph = f"canary_{uuid.uuid4().hex[:8]}"
         try:
-            write_canary(backend, falkordb_server, canary_graph)
+            write_canary(backend)
             canary = snapshot(backend)
             canary_uids = {uid for _, uid, _ in canary["nodes"]}
             canary_counts = counts(backend)
@@ -194,14 +196,12 @@ def injected(kafka_broker: str, falkordb_server: int,
                 rows = backend.query("MATCH (r:Run) WHERE r.uid IN $ids AND r.state = $s "
                                      "RETURN count(r) AS n",
                                      {"ids": [r.run_id for r in runs], "s": "COMPLETE"})
-                return rows[0]["n"] == len(runs)
+                return bool(rows[0]["n"] == len(runs))
 
             wait_for(complete, "every run COMPLETE in the graph", timeout_s=90)
-            yield Injected(stack, backend, runs, canary, canary_uids, canary_counts,
-                           canary_graph, falkordb_server)
+            yield Injected(stack, backend, runs, canary, canary_uids, canary_counts)
         finally:
             backend.close()
-            FalkorDB(port=falkordb_server).select_graph(canary_graph).delete()
 
 
 def expected_counts(data: Injected) -> dict[str, int]:
@@ -222,7 +222,7 @@ def test_graph_has_exactly_the_sent_runs_and_the_canary_survives(injected: Injec
         wait_for(settled, "the graph's counts to reach the expected shape", timeout_s=30)
     except AssertionError:
         assert counts(injected.backend) == want  # shows the difference
-    assert set(want) <= {x.value for x in NodeLabel} | {x.value for x in RelType}
+    assert set(want) - {CANARY_LABEL} <= {x.value for x in NodeLabel} | {x.value for x in RelType}
 
     now = snapshot(injected.backend)
     uids = injected.canary_uids
@@ -230,9 +230,8 @@ def test_graph_has_exactly_the_sent_runs_and_the_canary_survives(injected: Injec
         "nodes": [n for n in now["nodes"] if n[1] in uids],
         "edges": [e for e in now["edges"] if e[1] in uids and e[2] in uids],
     } == injected.canary, "the canary run is unchanged"
-    rows = FalkorDB(port=injected.graph_port).select_graph(injected.canary_graph).ro_query(
-        "MATCH (c:Canary) RETURN c.uid").result_set
-    assert rows == [["still-here"]], "the graph next door is untouched"
+    rows = injected.backend.query(f"MATCH (c:{CANARY_LABEL}) RETURN properties(c) AS props")
+    assert [r["props"] for r in rows] == [CANARY_NODE], "the node outside the model is untouched"
 
     dead = lineage_json(injected.stack, "dlq", "list")
     assert isinstance(dead, list)

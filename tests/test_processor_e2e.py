@@ -1,4 +1,4 @@
-"""The real processor (``python -m stream_processor``, Faust) against the Tansu broker.
+"""The real processor (``python -m stream_processor``, Faust) against the Kafka broker.
 
 One processor process serves the module (two starts in all: the restart test starts a second
 one). Events go in with confluent-kafka; ``lineage.graph`` and ``lineage.dlq`` are read back
@@ -81,7 +81,7 @@ class ProcessorUnderTest:
             "LINEAGE_CONFIG": str(empty_config),
             "LINEAGE_DATA_DIR": str(data_dir),
             "LINEAGE_KAFKA__BOOTSTRAP_SERVERS": broker,
-            # Tansu completes a group join after half the session timeout
+            # the broker's minimum: a stopped processor's partitions move on within seconds
             "LINEAGE_KAFKA__EXTRA": '{"session.timeout.ms": "6000"}',
             "LINEAGE_TOPICS__EVENTS": topics.events,
             "LINEAGE_TOPICS__OPENLINEAGE": topics.openlineage,
@@ -124,8 +124,8 @@ class ProcessorUnderTest:
         assert self.producer.flush(10) == 0
 
     def wait_until_consuming(self) -> None:
-        """Publish probe events until one comes out on the graph topic (the first consumer
-        group join against Tansu takes seconds)."""
+        """Publish probe events until one comes out on the graph topic: the metrics port
+        opens before the consumer has joined its group and been assigned its partitions."""
         probe_run = f"probe-{uuid.uuid4().hex[:8]}"
         deadline = time.monotonic() + READY_TIMEOUT_S
         next_probe = 0.0
