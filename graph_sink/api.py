@@ -8,7 +8,8 @@ version ``namespace:name@version``; a job ``namespace:name``; a column of one ve
 ``namespace:name@version#column``; a column of every version of a dataset
 ``namespace:name#column``. A local absolute path ``/x/y`` also finds dataset ``file:/x/y``.
 When a dataset and a job share an id the dataset wins (pass ``label=NodeLabel.JOB`` to pick
-the job).
+the job). A NODE string is the full name: the uid of a long or unusual name is computed from
+it (:func:`~lineage_pipeline.graph_model.bounded_uid`), and a uid as printed is accepted too.
 
 Subgraph (``upstream``/``downstream`` and the ``subgraph`` of every other answer)::
 
@@ -65,7 +66,7 @@ from graph_sink.shapes import (
 from graph_sink.walk import Direction, ResolvedNode, Walk, Walker, to_subgraph
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.freshness import FreshnessPolicy
-from lineage_pipeline.graph_model import NodeLabel
+from lineage_pipeline.graph_model import NodeLabel, bounded_uid, field_uid, graph_text
 
 __all__ = [
     "CODE_PROPS", "JSON_PROPS", "MAX_DEPTH", "LineageGraph", "ResolvedNode", "Subgraph",
@@ -124,7 +125,7 @@ class LineageGraph:
         if column is not None:
             base = self.resolve(node)
             if base.label is NodeLabel.DATASET_VERSION:
-                return self.resolve(f"{base.uid}#{column}", NodeLabel.FIELD)
+                return self.resolve(field_uid(base.uid, column), NodeLabel.FIELD)
             if base.label is NodeLabel.DATASET:
                 return self._dataset_column(base, column)
             raise QueryError(f"{node!r} is a {base.label.value}: only datasets and dataset "
@@ -138,13 +139,19 @@ class LineageGraph:
                 base_found = self._exact(node[:i], NodeLabel.DATASET)
                 if base_found is not None:
                     return self._dataset_column(base_found, node[i + 1:])
+                version = self._exact(node[:i], NodeLabel.DATASET_VERSION)
+                if version is not None:  # a field of a version with a shortened uid
+                    found = self._exact(field_uid(version.uid, node[i + 1:]), NodeLabel.FIELD)
+                    if found is not None:
+                        return found
         raise QueryError(self._unknown(node, label))
 
     def _exact(self, node: str, label: NodeLabel | None) -> ResolvedNode | None:
         candidates = [node]
         if node.startswith("/"):
             candidates.append(f"file:{node}")
-        for uid in candidates:
+        # the uid computed from a name; the name as is finds uids stored before the rule
+        for uid in dict.fromkeys(c for n in candidates for c in (bounded_uid(n), graph_text(n))):
             rows = self.query("resolve_node", id=uid)
             if label is not None:
                 rows = [r for r in rows if r["label"] == label.value]
@@ -154,6 +161,7 @@ class LineageGraph:
         return None
 
     def _dataset_column(self, dataset: ResolvedNode, column: str) -> ResolvedNode:
+        column = graph_text(column)  # stored names went through the same rule
         rows = self.query("dataset_column_fields", uids=[dataset.uid], column=column,
                           as_of=None)
         if not rows:
@@ -167,7 +175,8 @@ class LineageGraph:
             "'namespace:name' (local files: 'file:/abs/path'), a dataset version "
             "'namespace:name@version', a column 'namespace:name[@version]#column'."
         )
-        needle = node.split("#", 1)[0].replace("@", "/").replace(":", "/").rstrip("/")
+        needle = graph_text(node).split("#", 1)[0].replace("@", "/").replace(":", "/")
+        needle = needle.rstrip("/")
         needle = needle.rsplit("/", 1)[-1]
         if len(needle) >= 2:
             rows = self.query("suggest_nodes", needle=needle, limit=5)
@@ -179,7 +188,7 @@ class LineageGraph:
 
     def has_job(self, job: str) -> bool:
         """Return ``True`` if job ``namespace:name`` is in the graph."""
-        return bool(self.query("job_exists", job=job))
+        return bool(self.query("job_exists", job=bounded_uid(job)))
 
     # -- lineage walks -------------------------------------------------------------------------
     def upstream(self, node: str, depth: int = 10, *, as_of: int | None = None,
@@ -231,6 +240,7 @@ class LineageGraph:
         """
         if not self.has_job(job):
             raise QueryError(self._unknown(job, NodeLabel.JOB))
+        job = bounded_uid(job)
         rows = self.query("job_runs_newest_first", job=job, limit=limit or 2**31 - 1)
         return [run_summary(r["run"], job) for r in rows]
 
@@ -242,6 +252,7 @@ class LineageGraph:
 
         Raises :class:`QueryError` when there is no such run.
         """
+        run_id = bounded_uid(run_id)
         rows = self.query("run_detail", run_id=run_id)
         if not rows:
             raise QueryError(self._unknown(run_id, NodeLabel.RUN))

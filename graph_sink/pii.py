@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from graph_sink.backends.base import GraphBackend
 from graph_sink.catalog import named_query
 from lineage_pipeline.errors import QueryError
+from lineage_pipeline.graph_model import bounded_uid
 from lineage_pipeline.pii import PiiPolicy, current_policy
 
 T = TypeVar("T")
@@ -36,10 +37,11 @@ class PiiView:
 
     def resolve_version(self, node: str) -> str:
         """``namespace:name@version`` -> that version uid; ``namespace:name`` -> its newest
-        version. Raises :class:`QueryError` when the dataset has no version in the graph."""
+        version (uids of long names computed as the sink stores them). Raises
+        :class:`QueryError` when the dataset has no version in the graph."""
         if "@" in node:
-            return node
-        rows = self._run("pii_latest_version", dataset=node)
+            return bounded_uid(node)
+        rows = self._run("pii_latest_version", dataset=bounded_uid(node))
         if not rows:
             raise QueryError(f"no dataset version of {node!r} in the graph")
         return str(rows[0]["uid"])

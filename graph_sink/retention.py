@@ -32,7 +32,7 @@ from graph_sink.backends.base import GraphBackend, Statement
 from graph_sink.catalog import named_query
 from graph_sink.erasure_log import ErasureLog, ErasureRecord
 from lineage_pipeline.errors import GraphError, GraphUnavailable, QueryError
-from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert
+from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert, bounded_uid
 from lineage_pipeline.pii import STAT_KEYS
 
 _log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ def erase(backend: GraphBackend, dataset: str, *, reason: str = "erasure request
     erasure again to scrub).
     """
     now = now_ms if now_ms is not None else int(time.time() * 1000)
+    dataset = bounded_uid(dataset)  # the uid of a long name is computed from it
     found = _run(backend, "erasure_field_count", dataset=dataset)
     if not found or found[0]["uid"] is None:
         raise QueryError(f"no dataset {dataset!r} in the graph")

@@ -27,9 +27,13 @@ Failures:
   (tenacity; 0.2 s doubling to 10 s) up to ``sink.max_retries`` attempts (0 = until it works),
   then consumption resumes. When the attempts run out :func:`run_sink` raises
   :class:`GraphUnavailable` without committing.
-- not retryable (:class:`GraphError`: the graph refuses the batch): the batch is written record
-  by record and each refused record goes to the DLQ (reason ``graph_rejected``): one bad record
-  never blocks the topic.
+- not retryable (:class:`GraphError`: the graph refuses the batch): the batch is bisected
+  (:meth:`GraphWriter.write_isolating`: halves written again until each refused range is one
+  record; every write still retried as above), the good records are written and each refused
+  one goes to the DLQ (reason ``graph_rejected``, ``detail`` starting ``field <Label.prop>:``).
+  When every record of a batch of several is refused, the graph is probed with a read first:
+  a probe that fails too means the graph, not the data, is at fault, and the error propagates
+  instead of dead-lettering the batch. One bad record never blocks the topic.
 - stop requested (SIGTERM/SIGINT via ``stop_event``): the in-flight batch is finished and
   committed, then the consumer closes; if the graph is down at that moment the batch is
   abandoned uncommitted (it will be re-read).
@@ -72,7 +76,6 @@ from lineage_pipeline import metrics
 from lineage_pipeline.codec import AvroCodec
 from lineage_pipeline.errors import (
     DecodeError,
-    GraphError,
     GraphUnavailable,
     LineageError,
     TransportError,
@@ -316,28 +319,19 @@ class _Sink:
     def _write(
         self, items: list[tuple[Message, GraphMutations]]
     ) -> tuple[list[GraphMutations], list[DeadLetter]]:
-        """Write all mutations; on a refused batch, write record by record (refused -> DLQ)."""
+        """Write all mutations; on a refused batch, bisect it (refused records -> DLQ)."""
         mutations = [m for _, m in items]
-        try:
-            self._retry(lambda: self.writer.write(mutations), "graph write")
-            return mutations, []
-        except GraphError as exc:
-            if exc.is_retryable():
-                raise
+        result = self.writer.write_isolating(
+            mutations, attempt=lambda write: self._retry(write, "graph write"))
+        if result.writes > 1:
             metrics.SINK_WRITE_ERRORS.labels(retryable="false").inc()
-            log.error("graph refused a batch of %d records (%s); writing them one by one",
-                      len(items), exc)
-        written: list[GraphMutations] = []
-        dead: list[DeadLetter] = []
-        for msg, m in items:
-            try:
-                self._retry(partial(self.writer.write, [m]), "graph write")
-                written.append(m)
-            except GraphError as exc:
-                if exc.is_retryable():
-                    raise
-                dead.append(_dead(msg, "graph_rejected", str(exc)))
-        return written, dead
+            log.error("graph refused a batch of %d records; bisected in %d writes: %d refused",
+                      len(items), result.writes, len(result.rejected))
+        if result.rejected and not result.written and len(items) > 1:
+            # everything refused: make sure it is the data, not the graph (e.g. credentials)
+            self._retry(partial(self.backend.query, "RETURN 1 AS ok"), "graph probe")
+        dead = [_dead(items[r.index][0], "graph_rejected", r.reason()) for r in result.rejected]
+        return [mutations[i] for i in result.written], dead
 
     def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
         if self.producer is None:

@@ -17,29 +17,49 @@ So N mutations take at most ``ceil(N / batch_size)`` statements per group, and
 Values the graph cannot store are dropped from ``props``: ``None`` (a null never erases a
 stored value) and NaN/infinity (FalkorDB's parameter syntax has no literal for them; Neo4j
 would store them, the two backends must agree). ``uid``, ``observed_at`` and ``updated_at``
-are never taken from ``props``: they follow their own rules.
+are never taken from ``props``: they follow their own rules. Whatever produced a record, its
+uids (and the uid-valued props :data:`UID_PROPS`) pass through
+:func:`~lineage_pipeline.graph_model.bounded_uid` and its strings through
+:func:`~lineage_pipeline.graph_model.graph_text`, both idempotent: no name can exceed an
+index's key size or carry a character a driver cannot send.
+
+Isolating refused records (:meth:`GraphWriter.write_isolating`): when the graph refuses a
+write for good (a :class:`GraphError` that is not retryable), the records are split in halves
+and each half written again, recursively, until every refused range is one record: the
+others are written, and each refused record comes back as a :class:`Rejection` naming the
+field at fault (:func:`diagnose`). With ``k`` bad records among ``n`` that takes about
+``2k log2(n/k)`` writes instead of ``n``; the graph decides what is bad, so the rules of
+either backend apply unchanged.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from graph_sink.backends.base import GraphBackend, Statement, WriteSummary
 from graph_sink.retention import ErasureList
 from graph_sink.statements import EDGE_UPSERT, NODE_UPSERT
+from lineage_pipeline.errors import GraphError
 from lineage_pipeline.graph_model import (
     TERMINAL_STATES,
     GraphMutations,
     NodeLabel,
     PropValue,
     RelType,
+    bounded_uid,
+    graph_text,
+    graph_value,
 )
 
 #: Properties the writer manages itself; never copied from a mutation's ``props``.
 RESERVED = frozenset({"uid", "observed_at", "updated_at"})
+#: Properties holding another node's uid (bounded like uids, so joins on them hold).
+UID_PROPS = frozenset({"job_uid", "dataset_uid", "version_uid"})
 
 
 @dataclass(slots=True)
@@ -59,6 +79,8 @@ class _Row:
             if key in RESERVED or (is_run and key == "state"):
                 continue
             clean = _storable(value)
+            if key in UID_PROPS and isinstance(clean, str):
+                clean = bounded_uid(clean)
             if clean is not None:
                 self.props[key] = clean
         if is_run:
@@ -70,14 +92,15 @@ class _Row:
 
 
 def _storable(value: PropValue) -> PropValue:
-    """Return ``value`` if the graph can store it, else ``None`` (dropped)."""
+    """Return ``value`` as the graph stores it (strings through ``graph_text``), or ``None``
+    (dropped) when it cannot be stored."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, list) and any(
         isinstance(v, float) and not math.isfinite(v) for v in value
     ):
         return None
-    return value
+    return graph_value(value)
 
 
 def _observed(props: dict[str, PropValue], fallback: int) -> int:
@@ -128,12 +151,13 @@ class GraphWriter:
         for m in mutations:
             for n in m.nodes:
                 count += 1
-                row = nodes.setdefault(n.label, {}).setdefault(n.uid, _Row())
+                row = nodes.setdefault(n.label, {}).setdefault(bounded_uid(n.uid), _Row())
                 row.fold(_observed(n.props, m.event_time), n.props, n.label is NodeLabel.RUN)
             for e in m.edges:
                 count += 1
                 group = edges.setdefault((e.type, e.from_label, e.to_label), {})
-                erow = group.setdefault((e.from_uid, e.to_uid), _Row())
+                ends = (bounded_uid(e.from_uid), bounded_uid(e.to_uid))
+                erow = group.setdefault(ends, _Row())
                 erow.fold(_observed(e.props, m.event_time), e.props, False)
         statements: list[Statement] = []
         for label in NodeLabel:  # fixed order: nodes first, by label
@@ -168,6 +192,145 @@ class GraphWriter:
         node_rows = sum(len(s.params["rows"]) for s in statements if s.cypher in _NODE_TEXTS)
         edge_rows = sum(len(s.params["rows"]) for s in statements) - node_rows
         return WriteResult(len(mutations), count, node_rows, edge_rows, len(statements), summary)
+
+    def write_isolating(
+        self, mutations: Sequence[GraphMutations], attempt: Attempt | None = None
+    ) -> IsolatedWrite:
+        """Write ``mutations``; when the graph refuses, bisect down to the refused records.
+
+        Every write (the whole batch first, then halves of refused ranges, left before right)
+        goes through ``attempt(write)`` (default: called once; the sink passes its retry with
+        backoff). A retryable error that ``attempt`` gives up on propagates: nothing is
+        rejected because the graph was down. Returns the indexes written (in order) and one
+        :class:`Rejection` per record the graph refused on its own.
+        """
+        run: Attempt = attempt if attempt is not None else _once
+        result = IsolatedWrite()
+        pending = [(0, len(mutations))] if mutations else []
+        while pending:
+            lo, hi = pending.pop()
+            result.writes += 1
+            try:
+                run(partial(self.write, mutations[lo:hi]))
+            except GraphError as exc:
+                if exc.is_retryable():
+                    raise
+                if hi - lo == 1:
+                    where, what = diagnose(mutations[lo], exc, self.backend.name)
+                    result.rejected.append(Rejection(lo, where, what))
+                else:
+                    mid = (lo + hi) // 2
+                    pending += [(mid, hi), (lo, mid)]
+                continue
+            result.written.extend(range(lo, hi))
+        return result
+
+
+#: Runs one write, e.g. with retries: ``attempt(write) -> write()``.
+Attempt = Callable[[Callable[[], WriteResult]], WriteResult]
+
+
+def _once(write: Callable[[], WriteResult]) -> WriteResult:
+    return write()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record the graph refused on its own: its index in the batch, the field at fault
+    (``Label.property``, ``Label.uid``, ``TYPE.property`` for an edge) and what is wrong."""
+
+    index: int
+    field: str
+    detail: str
+
+    def reason(self) -> str:
+        """Return the text of the DLQ ``detail`` header: the field first, then why (through
+        ``graph_text``: a header value must be UTF-8)."""
+        return graph_text(f"field {self.field}: {self.detail}")
+
+
+@dataclass(slots=True)
+class IsolatedWrite:
+    """What :meth:`GraphWriter.write_isolating` did: ``written`` (indexes, in order),
+    ``rejected`` records and ``writes`` (write calls made: 1 when nothing was refused)."""
+
+    written: list[int] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    writes: int = 0
+
+
+_INT64 = range(-(2**63), 2**63)
+#: Neo4j names the property of an index that refused a value: ``schema=(:Label {prop})``.
+_INDEX_SCHEMA = re.compile(r"schema=\(:(\w+) \{(\w+)\}\)")
+_TOKEN_NAME = re.compile(r"'(.*)' is not a valid token name", re.DOTALL)
+
+
+def diagnose(m: GraphMutations, exc: GraphError, backend: str = "") -> tuple[str, str]:
+    """Return ``(field, detail)`` for record ``m`` the graph refused with ``exc``.
+
+    The record is checked against what the backends refuse: property names that are empty or
+    hold NUL, a lone surrogate or (FalkorDB) a backtick; values that are not a boolean,
+    integer (64-bit), float, string or a list of one of them. When no check fires, the field
+    is taken from the graph's message where it names one, else it is ``"unknown"``. The
+    detail ends with the graph's message (first 300 characters).
+    """
+    graph = f"graph: {str(exc)[:300]}"
+    items: list[tuple[str, str, dict[str, PropValue]]] = [
+        (n.label.value, f"node {n.uid[:120]!r}", n.props) for n in m.nodes]
+    items += [(e.type.value, f"edge {e.from_uid[:60]!r}->{e.to_uid[:60]!r}", e.props)
+              for e in m.edges]
+    for owner, where, props in items:
+        for key, value in props.items():
+            if key in RESERVED:
+                continue
+            problem = _name_problem(key, backend) or _value_problem(value)
+            if problem:
+                name = key if key.isidentifier() else f"props[{key[:60]!r}]"
+                return f"{owner}.{name}", f"{problem} ({where}); {graph}"
+    message = str(exc)
+    index = _INDEX_SCHEMA.search(message)
+    if index:
+        return f"{index.group(1)}.{index.group(2)}", f"value too large to index; {graph}"
+    token = _TOKEN_NAME.search(message)
+    if token:
+        return f"props[{token.group(1)[:60]!r}]", f"invalid property name; {graph}"
+    return "unknown", graph
+
+
+def _name_problem(key: str, backend: str) -> str:
+    if not key:
+        return "empty property name"
+    if "\x00" in key:
+        return "property name holds NUL"
+    if any("\ud800" <= ch <= "\udfff" for ch in key):
+        return "property name holds a lone surrogate"
+    if backend == "falkordb" and "`" in key:
+        return "property name holds a backtick (FalkorDB cannot carry it)"
+    return ""
+
+
+def _value_problem(value: Any) -> str:
+    if isinstance(value, list):
+        kinds = {_scalar_kind(v) for v in value}
+        if len(kinds) > 1 or "" in kinds:
+            return "list value mixing types or holding non-scalars"
+        return "" if all(_in_range(v) for v in value) else "integer outside the 64-bit range"
+    if value is None or _scalar_kind(value):
+        return "" if _in_range(value) else "integer outside the 64-bit range"
+    return f"{type(value).__name__} value (only scalars and lists of one scalar type store)"
+
+
+def _scalar_kind(value: Any) -> str:
+    """``"bool"``, ``"number"``, ``"str"``, or ``""`` for anything a property cannot hold."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "str" if isinstance(value, str) else ""
+
+
+def _in_range(value: Any) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or value in _INT64
 
 
 _NODE_TEXTS = frozenset(NODE_UPSERT.values())

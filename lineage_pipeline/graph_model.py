@@ -9,8 +9,28 @@ label                     uid                                         built by
 ``Run``                   ``<runId>``                                 :func:`run_uid`
 ``Dataset``               ``<namespace>:<name>``                      :func:`dataset_uid`
 ``DatasetVersion``        ``<namespace>:<name>@<version>``            :func:`version_uid`
-``Field``                 ``<namespace>:<name>@<version>#<column>``   :func:`field_uid`
+``Field``                 ``<version uid>#<column>``                  :func:`field_uid`
 ========================  ==========================================  =====================
+
+Every uid is the text of that column passed through :func:`bounded_uid`, which is the
+identity for the ordinary case and otherwise applies two documented rules:
+
+1. *text the drivers cannot carry* (:func:`graph_text`): NUL (FalkorDB reads a query as a C
+   string, a NUL ends it) and lone surrogates (no UTF-8 form: neither Bolt nor RESP can send
+   them) become U+FFFD. The same rule applies to every string property the processor and the
+   sink write, so both backends store the same text;
+2. *bounded length*: a uid longer than :data:`MAX_UID_BYTES` (512) UTF-8 bytes becomes
+   ``<prefix>…sha256=<64 hex digits>``: the longest prefix (whole code points) that keeps the
+   uid within 512 bytes, the marker :data:`DIGEST_MARK`, and the SHA-256 of the whole
+   normalised text. Neo4j's range index behind the ``uid`` constraint refuses values over
+   ~8 KB and FalkorDB 4.16 crashed on a 5,000-character uniquely indexed value; 512 bytes
+   keeps every backend far from both. The full name stays in the node's ``name`` (and
+   ``version``) property, which is not indexed.
+
+The rule is idempotent (a bounded uid is returned unchanged), so the sink may apply it again
+to any record and the query layer applies it to the name it is given: ``bounded_uid(NODE)``
+finds the node whatever the name's length. A Field's uid is built from its version's
+(bounded) uid, so ``field_uid(version_uid(...), column)`` is what the queries compute too.
 
 Relationships (:class:`RelType`), every one with ``observed_at`` (epoch ms, event time)::
 
@@ -30,6 +50,8 @@ relationship types are closed allow-lists: Cypher text is never built from data.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -64,33 +86,81 @@ TERMINAL_STATES = ("COMPLETE", "FAIL", "ABORT")
 DATASET_KINDS = ("table", "file", "model", "features", "predictions", "metrics")
 
 
+#: Longest uid in UTF-8 bytes; :func:`bounded_uid` shortens longer ones.
+MAX_UID_BYTES = 512
+#: Between the readable prefix and the SHA-256 hex digest of a shortened uid.
+DIGEST_MARK = "\u2026sha256="
+#: What :func:`graph_text` puts in place of a code point no graph driver carries.
+REPLACEMENT = "\ufffd"
+_UNCARRIED = re.compile("[\x00\ud800-\udfff]")
+_DIGEST_BYTES = len(DIGEST_MARK.encode()) + 64
+
+
+def graph_text(text: str) -> str:
+    """Return ``text`` with NUL and lone surrogates replaced by U+FFFD (see the module
+    docstring: the one rule for text a graph driver cannot carry); others are unchanged."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _UNCARRIED.sub(REPLACEMENT, text)
+
+
+def bounded_uid(raw: str) -> str:
+    """Return the uid of the node whose full uid text is ``raw``: :func:`graph_text` of it,
+    shortened to ``<prefix>…sha256=<hex>`` when over :data:`MAX_UID_BYTES` UTF-8 bytes.
+
+    Idempotent, deterministic and injective up to SHA-256 collisions among long texts.
+    """
+    text = graph_text(raw)
+    if len(text) * 4 <= MAX_UID_BYTES:  # at most 4 bytes a code point: short enough
+        return text
+    data = text.encode("utf-8")
+    if len(data) <= MAX_UID_BYTES:
+        return text
+    prefix = data[: MAX_UID_BYTES - _DIGEST_BYTES].decode("utf-8", "ignore")
+    return prefix + DIGEST_MARK + hashlib.sha256(data).hexdigest()
+
+
 def job_uid(namespace: str, name: str) -> str:
-    """Return the uid of job ``namespace``/``name``."""
-    return f"{namespace}:{name}"
+    """Return the uid of job ``namespace``/``name``: ``<namespace>:<name>``, bounded."""
+    return bounded_uid(f"{namespace}:{name}")
 
 
 def run_uid(run_id: str) -> str:
-    """Return the uid of run ``run_id`` (the run id itself)."""
-    return run_id
+    """Return the uid of run ``run_id`` (the run id itself, bounded)."""
+    return bounded_uid(run_id)
 
 
 def dataset_uid(namespace: str, name: str) -> str:
-    """Return the uid of dataset ``namespace``/``name`` (names already normalised)."""
-    return f"{namespace}:{name}"
+    """Return the uid of dataset ``namespace``/``name`` (names already normalised):
+    ``<namespace>:<name>``, bounded."""
+    return bounded_uid(f"{namespace}:{name}")
 
 
 def version_uid(namespace: str, name: str, version: str) -> str:
-    """Return the uid of dataset ``namespace``/``name`` at ``version``."""
-    return f"{namespace}:{name}@{version}"
+    """Return the uid of dataset ``namespace``/``name`` at ``version``:
+    ``<namespace>:<name>@<version>``, bounded."""
+    return bounded_uid(f"{namespace}:{name}@{version}")
 
 
 def field_uid(version_uid_: str, column: str) -> str:
-    """Return the uid of column ``column`` of the dataset version ``version_uid_``."""
-    return f"{version_uid_}#{column}"
+    """Return the uid of column ``column`` of the dataset version whose uid is
+    ``version_uid_``: ``<version uid>#<column>``, bounded."""
+    return bounded_uid(f"{version_uid_}#{column}")
 
 
 #: A property value the graph stores: scalars, or lists of strings / numbers.
 PropValue = None | bool | int | float | str | list[str] | list[float]
+
+
+def graph_value(value: PropValue) -> PropValue:
+    """Return property ``value`` with :func:`graph_text` applied to its strings (list items
+    included); other values are returned unchanged."""
+    if isinstance(value, str):
+        return graph_text(value)
+    if isinstance(value, list):
+        items: list[Any] = [graph_text(v) if isinstance(v, str) else v for v in value]
+        return items
+    return value
 
 
 @dataclass(slots=True)

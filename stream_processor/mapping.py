@@ -33,7 +33,9 @@ does not list as an input waits for the terminal event, then takes its pinned ve
 showed the element, so publishing the events of a run in any order gives the same graph.
 Props that are ``None`` are left out of nodes other runs share (Job, Dataset, DatasetVersion,
 Field), so a sparse event never erases what another run wrote; the Run node carries its
-whole stitched state, ``None`` included.
+whole stitched state, ``None`` included. Uids are bounded (:mod:`lineage_pipeline.graph_model`)
+and every string property goes through :func:`~lineage_pipeline.graph_model.graph_value`, so
+a name of any length or content gives a record the graph can store; ``name`` keeps it whole.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from lineage_pipeline.graph_model import (
     RelType,
     dataset_uid,
     field_uid,
+    graph_text,
+    graph_value,
     job_uid,
     run_uid,
     version_uid,
@@ -100,6 +104,7 @@ class _Builder:
                 into[key] = value
 
     def node(self, label: NodeLabel, uid: str, props: dict[str, PropValue]) -> None:
+        props = {k: graph_value(v) for k, v in props.items()}
         existing = self.nodes.get((label, uid))
         if existing is None:
             self.nodes[(label, uid)] = NodeUpsert(label, uid, dict(props))
@@ -114,6 +119,7 @@ class _Builder:
         props: dict[str, PropValue],
     ) -> None:
         key = (rel, src[1], dst[1])
+        props = {k: graph_value(v) for k, v in props.items()}
         existing = self.edges.get(key)
         if existing is None:
             self.edges[key] = EdgeUpsert(rel, src[0], src[1], dst[0], dst[1], dict(props))
@@ -388,5 +394,6 @@ def stale_mutations(state: RunState, *, now_ms: int | None = None) -> GraphMutat
         event_time=state.lastSeen,
         published_at=now_ms if now_ms is not None else int(time.time() * 1000),
         nodes=[NodeUpsert(NodeLabel.RUN, run_uid(state.runId),
-                          {"runId": state.runId, "state": STALE, "observed_at": state.firstSeen})],
+                          {"runId": graph_text(state.runId), "state": STALE,
+                           "observed_at": state.firstSeen})],
     )
