@@ -25,8 +25,9 @@ Failures:
   partitions are paused (the consumer keeps polling so it stays in its group; anything it still
   hands out is sought back), the write is retried with exponential backoff and jitter
   (tenacity; 0.2 s doubling to 10 s) up to ``sink.max_retries`` attempts (0 = until it works),
-  then consumption resumes. When the attempts run out :func:`run_sink` raises
-  :class:`GraphUnavailable` without committing.
+  then consumption resumes. While a :class:`GraphUnavailable` is being retried the gauge
+  ``lineage_sink_graph_waiting`` is 1 (``lineage status`` shows it). When the attempts run out
+  :func:`run_sink` raises :class:`GraphUnavailable` without committing.
 - not retryable (:class:`GraphError`: the graph refuses the batch): the batch is bisected
   (:meth:`GraphWriter.write_isolating`: halves written again until each refused range is one
   record; every write still retried as above), the good records are written and each refused
@@ -385,11 +386,14 @@ class _Sink:
         try:
             return retrying(fn)
         finally:
+            metrics.SINK_GRAPH_WAITING.set(0)
             self._resume()
 
     def _on_retry(self, state: RetryCallState, what: str) -> None:
         exc = state.outcome.exception() if state.outcome else None
         metrics.SINK_WRITE_ERRORS.labels(retryable="true").inc()
+        if isinstance(exc, GraphUnavailable):
+            metrics.SINK_GRAPH_WAITING.set(1)
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning("%s failed (attempt %d): %s; consumption paused, retrying in %.1f s",
                     what, state.attempt_number, exc, wait)

@@ -9,7 +9,10 @@ these names; ``tests`` evaluate them against a real Prometheus.
 
 from __future__ import annotations
 
+import urllib.request
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 # -- emitter ---------------------------------------------------------------------------------
 EMITTER_EVENTS = Counter(
@@ -74,6 +77,11 @@ EVENT_TO_GRAPH_SECONDS = Histogram(
     "From the event's eventTime to its graph commit.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+SINK_GRAPH_WAITING = Gauge(
+    "lineage_sink_graph_waiting",
+    "1 while the sink waits for the graph: a graph call failed as unavailable and is retried "
+    "with backoff, consumption paused and nothing committed; 0 otherwise.",
+)
 DATASET_LAST_WRITE = Gauge(
     "lineage_dataset_last_write_timestamp_seconds",
     "Unix time of the last successful write of a dataset (a GENERATED version).",
@@ -127,3 +135,20 @@ def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
     """Expose ``/metrics`` on ``addr:port`` from a daemon thread (0 disables)."""
     if port:
         start_http_server(port, addr=addr)
+
+
+def read_metric(port: int, name: str, host: str = "127.0.0.1",
+                timeout_s: float = 2.0) -> float | None:
+    """Return the value of the unlabelled sample ``name`` that the process serving
+    ``http://host:port/metrics`` exports, or ``None`` when it does not answer or has no such
+    sample (e.g. ``read_metric(sink_port, "lineage_sink_graph_waiting")``)."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout_s) as resp:
+            text = resp.read().decode("utf-8", "replace")
+    except (OSError, ValueError):  # URLError and connection resets are OSErrors
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
+    return None

@@ -33,7 +33,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def status() -> None:
-        """Show each service of the local stack, its pid, address and whether it runs."""
+        """Show each service of the local stack, its pid, address and whether it runs; the
+        sink shows "waiting for the graph" while the graph is down (its
+        ``lineage_sink_graph_waiting`` gauge). Exits 1 when a service is stopped or the sink
+        is waiting."""
         rows = stack.status(settings())
         if not rows:
             console.print(
@@ -43,9 +46,14 @@ def register(app: typer.Typer) -> None:
         table = Table(title="lineage local stack")
         for col in ("service", "state", "pid", "listens on", "log"):
             table.add_column(col)
+        healthy = True
         for info, alive in rows:
             state = "[green]running[/green]" if alive else "[red]stopped[/red]"
+            if alive and info.name == "sink" and stack.sink_waiting(info):
+                state = "[yellow]waiting for the graph[/yellow]"
+                healthy = False
+            healthy = healthy and alive
             table.add_row(info.name, state, str(info.pid), info.address, info.log)
         console.print(table)
-        if not all(alive for _, alive in rows):
+        if not healthy:
             raise typer.Exit(1)

@@ -15,10 +15,12 @@ sink        ``python -m graph_sink``                        ``sink.metrics_port`
 ==========  ==============================================  ===============================
 
 ``stack.json`` in the data directory records each pid, port and log path; ``down`` stops
-the processes by pid in reverse order. Everything persists across ``down``/``up``: the Kafka
-log (unconsumed events, the DLQ, consumer offsets and the processor's changelogs) and the
-graph. The Neo4j password is generated at the first ``up`` into ``<data_dir>/neo4j/password``
-(mode 0600) and read from there by every process of the stack; it is never printed.
+the processes by pid in reverse order. ``status`` also asks the sink (over HTTP, on the
+metrics port recorded there) whether it is waiting for the graph (:func:`sink_waiting`).
+Everything persists across ``down``/``up``: the Kafka log (unconsumed events, the DLQ,
+consumer offsets and the processor's changelogs) and the graph. The Neo4j password is
+generated at the first ``up`` into ``<data_dir>/neo4j/password`` (mode 0600) and read from
+there by every process of the stack; it is never printed.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from lineage_pipeline.localstack.processes import (
     start_falkordb,
     stop_pid,
 )
+from lineage_pipeline.metrics import read_metric
 from lineage_pipeline.settings import LineageSettings
 
 STATE_FILE = "stack.json"
@@ -255,12 +258,22 @@ def status(settings: LineageSettings) -> list[tuple[ServiceInfo, bool]]:
     return [(info, pid_alive(info.pid)) for info in read_state(settings).values()]
 
 
+def sink_waiting(info: ServiceInfo) -> bool | None:
+    """Return whether the sink recorded as ``info`` waits for the graph (retrying a graph
+    that is down, consumption paused): its gauge ``lineage_sink_graph_waiting``, read over
+    HTTP from the metrics port recorded in ``stack.json``. ``None`` when the sink does not
+    answer (stopped, or still starting)."""
+    value = read_metric(info.port, "lineage_sink_graph_waiting")
+    return None if value is None else value > 0
+
+
 __all__ = [
     "ServiceInfo",
     "child_env",
     "create_topics",
     "down",
     "read_state",
+    "sink_waiting",
     "status",
     "up",
 ]

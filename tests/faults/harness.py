@@ -4,11 +4,13 @@
   dataset versions, schemas, statistics and column lineage);
 - :class:`Feeder`: produces events to the events topic the way the emitter does (key =
   ``partition_key()``, ``lineage-crc32`` header), optionally paced from a thread;
-- :func:`read_topic`: every message of partition 0 of a topic, read with a manual-assign
-  consumer up to the high watermark (no consumer-group join);
-- :func:`build_reference`: the graph one linear pass over the events topic gives
-  (:class:`~stream_processor.processor.EventProcessor` with in-memory state, one message at a
-  time, then :class:`~graph_sink.writer.GraphWriter`) — what every faulty run must equal;
+- :func:`read_topic`: every message of a topic, read with a manual-assign consumer up to
+  the high watermarks (no consumer-group join);
+- :func:`build_reference` / :func:`reference_graph`: the graph one linear pass over the events
+  topic gives (:class:`~stream_processor.processor.EventProcessor` with in-memory state, one
+  message at a time, then :class:`~graph_sink.writer.GraphWriter`) — what every faulty run
+  must equal; :func:`reference_graph` writes it on a Neo4j server leased for the purpose;
+- :func:`acked_accounting`: acknowledged events missing from, or repeated in, a topic;
 - :func:`graph_diff`: missing / extra / duplicated counts between two graphs;
 - :func:`start_processor` / :func:`start_sink`: the real services as processes (by pid);
 - :func:`report`: the one line per scenario that ``make test -s`` shows.
@@ -20,17 +22,26 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from graph_sink.backends import GraphBackend, open_backend
 from graph_sink.testing import snapshot
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.codec import AvroCodec, EventCodec, integrity_header
+from lineage_pipeline.errors import DecodeError
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.localstack.processes import (
@@ -114,12 +125,24 @@ class Feeder:
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                                   "acks": "all", "linger.ms": 2})
         self.sent = 0
+        #: Event ids the broker acknowledged, and ``(event id, error)`` of failed deliveries.
+        self.acked: list[str] = []
+        self.failed: list[tuple[str, str]] = []
 
     def send(self, event: LineageEvent) -> None:
-        """Produce one event (asynchronously)."""
+        """Produce one event (asynchronously; its delivery lands in :attr:`acked` or
+        :attr:`failed`)."""
         value = CODEC.encode(event)
+        event_id = event.eventId
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is None:
+                self.acked.append(event_id)
+            else:
+                self.failed.append((event_id, str(err)))
+
         self.producer.produce(self.topic, value, event.partition_key(),
-                              headers=[integrity_header(value)])
+                              headers=[integrity_header(value)], on_delivery=delivered)
         self.producer.poll(0)
         self.sent += 1
 
@@ -133,8 +156,10 @@ class Feeder:
         left = self.producer.flush(timeout_s)
         assert left == 0, f"{left} messages not acknowledged by the broker"
 
-    def paced(self, events: list[LineageEvent], rate_per_s: float) -> threading.Thread:
-        """Start a thread that sends ``events`` at ``rate_per_s`` and flushes; return it."""
+    def paced(self, events: list[LineageEvent], rate_per_s: float,
+              flush_timeout_s: float = 30.0) -> threading.Thread:
+        """Start a thread that sends ``events`` at ``rate_per_s`` and flushes (waiting up to
+        ``flush_timeout_s`` for the acknowledgements); return it."""
 
         def run() -> None:
             gap = 1.0 / rate_per_s
@@ -143,19 +168,17 @@ class Feeder:
                 self.send(ev)
                 nxt += gap
                 time.sleep(max(0.0, nxt - time.monotonic()))
-            self.flush()
+            self.flush(flush_timeout_s)
 
         thread = threading.Thread(target=run, name="feeder", daemon=True)
         thread.start()
         return thread
 
 
-def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0,
-               idle_s: float = 0.5) -> list[Message]:
-    """Every message of every partition of ``topic``, partition by partition in offset order:
-    read up to each high watermark, then until nothing new arrives for ``idle_s`` seconds
-    (Tansu reports the base offset of the last record batch + 1 as the high watermark, not
-    the last offset + 1)."""
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Message]:
+    """Every message of every partition of ``topic``, partition by partition in offset order,
+    up to the high watermarks at the call (Kafka's high watermark is the offset after the
+    last acknowledged record; nothing here is transactional, so no control records)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 100})
     try:
@@ -166,18 +189,13 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0,
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         out: dict[int, list[Message]] = {p: [] for p in parts}
         deadline = time.monotonic() + timeout_s
-        last_news = time.monotonic()
-        while True:
-            now = time.monotonic()
-            reached = all(not highs[p] or (out[p] and out[p][-1].offset() >= highs[p] - 1)
-                          for p in parts)
-            if reached and now - last_news > idle_s:
-                return [m for p in parts for m in out[p]]
-            assert now < deadline, f"read {sum(map(len, out.values()))} from {topic}"
+        while not all(not highs[p] or (out[p] and out[p][-1].offset() >= highs[p] - 1)
+                      for p in parts):
+            assert time.monotonic() < deadline, f"read {sum(map(len, out.values()))} from {topic}"
             msg = consumer.poll(0.1)
             if msg is not None and msg.error() is None:
                 out[msg.partition()].append(msg)
-                last_news = time.monotonic()
+        return [m for p in parts for m in out[p]]
     finally:
         consumer.close()
 
@@ -207,13 +225,48 @@ def linear_pass(messages: list[Message], graph_topic: str = "graph",
 
 
 def build_reference(bootstrap: str, topic: str, graph: GraphSettings) -> GraphBackend:
-    """Write the graph of one linear pass over ``topic`` into ``graph`` (a fresh name) and
+    """Write the graph of one linear pass over ``topic`` into ``graph`` (an empty graph) and
     return its open backend."""
     mutations, _dead = linear_pass(read_topic(bootstrap, topic))
     backend = open_backend(graph)
     backend.ensure_schema()
     GraphWriter(backend).write(mutations)
     return backend
+
+
+class GraphLeases(Protocol):
+    """The session's graph servers (``tests.conftest.GraphFactory``, fixture ``graphs``)."""
+
+    def fresh(self, backend: str = "neo4j") -> AbstractContextManager[GraphSettings]:
+        """Return a context manager yielding settings of an empty graph."""
+        ...
+
+
+@contextmanager
+def reference_graph(graphs: GraphLeases, bootstrap: str, topic: str) -> Iterator[GraphBackend]:
+    """Yield the open backend of :func:`build_reference` on an empty Neo4j graph leased from
+    ``graphs`` (Neo4j Community has one database per server: the reference graph is a server
+    of its own); close it and end the lease afterwards."""
+    with graphs.fresh("neo4j") as settings:
+        backend = build_reference(bootstrap, topic, settings)
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+
+def acked_accounting(feeder: Feeder, bootstrap: str, topic: str) -> tuple[int, int]:
+    """``(lost, duplicated)`` of the events the broker acknowledged to ``feeder``: acked event
+    ids absent from ``topic``, and copies of any event id in ``topic`` beyond the first
+    (undecodable messages in ``topic`` are not events and are left out)."""
+    in_topic: Counter[str] = Counter()
+    for msg in read_topic(bootstrap, topic):
+        try:
+            in_topic[CODEC.decode(msg.value() or b"").eventId] += 1
+        except DecodeError:
+            continue
+    lost = len(set(feeder.acked) - set(in_topic))
+    return lost, sum(n - 1 for n in in_topic.values())
 
 
 @dataclass

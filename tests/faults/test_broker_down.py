@@ -1,17 +1,19 @@
 """The broker down for a whole job, and the emitting process SIGKILLed with its events still
 undelivered: both lose nothing and duplicate nothing in the graph.
 
-A broker of its own (Tansu, memory storage) is *not* running while the jobs run:
+A broker of its own (Apache Kafka, its log under ``tmp_path``) is *not* running while the
+jobs run:
 
 1. in this process, a batch job (``@lineage_job``, real files) runs several times against
    the dead address; its time is compared with the same job against the session's live
    broker (added time per run < 50 ms) and its events wait in the spool;
 2. a child job process emits events, they land in its spool, and it is SIGKILLed;
 
-then the broker starts on that port: the first client drains its spool by itself; the job is
-run again as a new process, whose client replays the killed process's spool. A real processor
-and sink then build the graph, which must equal the graph of one linear pass over the topic
-with every run present once.
+then the broker starts on that port (first start: an empty log, the topics created then):
+the first client drains its spool by itself; the job is run again as a new process, whose
+client replays the killed process's spool. A real processor and sink then build the graph (a
+leased Neo4j graph), which must equal the graph of one linear pass over the topic (on a
+second leased Neo4j server) with every run present once.
 """
 
 from __future__ import annotations
@@ -23,23 +25,28 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from emitters.batch import current_run, lineage_job
 from emitters.client import LineageClient
 from emitters.transports.spool import Spool
 from graph_sink.backends import open_backend
-from lineage_pipeline.localstack.processes import free_port, start_broker
+from lineage_pipeline.localstack.kafka_server import start_kafka
+from lineage_pipeline.localstack.processes import free_port
 from lineage_pipeline.localstack.stack import create_topics
+from lineage_pipeline.settings import GraphSettings
 from tests.e2e_stack import make_settings
 from tests.faults.harness import (
     CODEC,
-    build_reference,
+    GraphLeases,
     graph_diff,
     make_runs,
     read_topic,
+    reference_graph,
     report,
     start_processor,
     start_sink,
@@ -75,12 +82,13 @@ def spool_records(directory: Path) -> int:
     return Spool(directory).status().records if directory.exists() else 0
 
 
+@pytest.mark.timeout(300)
 def test_broker_down_for_the_job_and_a_killed_emitter_lose_nothing(
-    kafka_broker: str, falkordb_server: int, tmp_path: Path
+    kafka_broker: str, graph_settings: GraphSettings, graphs: GraphLeases, tmp_path: Path
 ) -> None:
     port = free_port()
     dead = f"127.0.0.1:{port}"
-    settings = make_settings(dead, falkordb_server, tmp_path)
+    settings = make_settings(dead, graph_settings, tmp_path)
     topic = settings.topics.events
     src = tmp_path / "in.csv"
     pd.DataFrame({"x": range(50), "y": [f"v{i}" for i in range(50)]}).to_csv(src, index=False)
@@ -118,8 +126,8 @@ def test_broker_down_for_the_job_and_a_killed_emitter_lose_nothing(
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
 
-        # the broker comes back (memory storage: a fresh broker, topics created again)
-        broker = start_broker(tmp_path / "late-broker", port=port)
+        # the broker comes up (its first start: an empty log; the topics are created now)
+        broker = start_kafka(tmp_path / "late-broker", port)
         create_topics(settings)
         assert wait_until(lambda: spool_records(tmp_path / "offline" / "spool") == 0, 60), \
             "the live client drains its spool"
@@ -132,12 +140,11 @@ def test_broker_down_for_the_job_and_a_killed_emitter_lose_nothing(
 
         sink = start_sink(settings, tmp_path)
         processor = start_processor(settings, tmp_path)
-        reference = build_reference(
-            dead, topic, settings.graph.model_copy(update={"name": settings.graph.name + "_ref"}))
-        actual = open_backend(settings.graph)
-        wait_until(lambda: graph_diff(reference, actual).clean, 60, step_s=1.0)
-        diff = graph_diff(reference, actual)
-        runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
+        with reference_graph(graphs, dead, topic) as reference, \
+                closing(open_backend(settings.graph)) as actual:
+            wait_until(lambda: graph_diff(reference, actual).clean, 60, step_s=1.0)
+            diff = graph_diff(reference, actual)
+            runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
 
         events = [CODEC.decode(m.value()) for m in read_topic(dead, topic)]
         topic_ids = Counter(e.eventId for e in events)
@@ -161,6 +168,8 @@ def test_broker_down_for_the_job_and_a_killed_emitter_lose_nothing(
     finally:
         if child.poll() is None:
             child.kill()
-        for proc in (processor, sink, broker):
+        for proc in (processor, sink):
             if proc is not None:
                 proc.stop()
+        if broker is not None:
+            broker.stop(30)

@@ -1,0 +1,99 @@
+"""The Kafka broker SIGKILLed mid-stream and restarted on the same log directory and ports:
+every event the broker acknowledged reaches the graph exactly once.
+
+The test runs a broker of its own (:func:`~lineage_pipeline.localstack.kafka_server.start_kafka`
+under ``tmp_path``, its own client and controller ports). It carries the events, graph and
+DLQ topics, the processor's table changelogs and both consumer groups' offsets. While a paced
+stream flows (idempotent producer, ``acks=all``, as the emitter sends), the broker is killed
+with SIGKILL after the first acknowledgements, then started again on the same directory and
+ports (KRaft recovers the log). The producer resends what was not acknowledged; the processor
+and the sink are not restarted: they must reconnect by themselves. The graph must equal the
+graph of one linear pass over the events topic, and every acknowledged event id must be in
+the topic exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from graph_sink.backends import open_backend
+from lineage_pipeline.localstack.kafka_server import start_kafka
+from lineage_pipeline.localstack.processes import free_port, port_open
+from lineage_pipeline.localstack.stack import create_topics
+from lineage_pipeline.settings import GraphSettings
+from tests.e2e_stack import make_settings
+from tests.faults.harness import (
+    Feeder,
+    GraphLeases,
+    acked_accounting,
+    graph_diff,
+    log_count,
+    make_runs,
+    read_topic,
+    reference_graph,
+    report,
+    start_processor,
+    start_sink,
+    wait_until,
+)
+
+RUNS = 40
+#: Acknowledged events before the kill (of 3 * RUNS).
+KILL_AFTER = 45
+READY = "stream processor ready"
+
+
+@pytest.mark.timeout(420)
+def test_kafka_sigkilled_and_restarted_mid_stream_loses_and_duplicates_nothing(
+    graph_settings: GraphSettings, graphs: GraphLeases, tmp_path: Path
+) -> None:
+    home = tmp_path / "own-kafka"
+    port, controller_port = free_port(), free_port()
+    broker = start_kafka(home, port, controller_port=controller_port)
+    bootstrap = f"127.0.0.1:{port}"
+    settings = make_settings(bootstrap, graph_settings, tmp_path)
+    create_topics(settings)
+    sink = start_sink(settings, tmp_path)
+    processor = start_processor(settings, tmp_path)
+    events = make_runs("brokerkill", RUNS)
+    feeder = Feeder(bootstrap, settings.topics.events)
+    try:
+        assert wait_until(lambda: log_count(processor.log_path, READY) >= 1, 90), \
+            "processor never assigned"
+        stream = feeder.paced(events, rate_per_s=10.0, flush_timeout_s=240.0)
+        assert wait_until(lambda: len(feeder.acked) >= KILL_AFTER, 60), "no acknowledgements"
+        broker.kill()
+        acked_at_kill = len(feeder.acked)
+        killed_at = time.monotonic()
+        assert wait_until(lambda: not port_open(port), 10)
+        broker = start_kafka(home, port, controller_port=controller_port)
+        outage = time.monotonic() - killed_at
+        stream.join(timeout=240)
+        assert not stream.is_alive(), "the producer's messages were not all acknowledged"
+
+        with reference_graph(graphs, bootstrap, settings.topics.events) as reference, \
+                closing(open_backend(settings.graph)) as actual:
+            wait_until(lambda: graph_diff(reference, actual).clean, 120, step_s=1.0)
+            diff = graph_diff(reference, actual)
+            runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
+        lost, duplicated = acked_accounting(feeder, bootstrap, settings.topics.events)
+        dead = read_topic(bootstrap, settings.topics.dlq)
+        report("kafka-sigkill-restart", lost=lost + diff.missing,
+               duplicated=duplicated + diff.duplicated, skipped=len(dead), extra=diff.extra,
+               acked=len(feeder.acked), acked_at_kill=acked_at_kill, outage_s=f"{outage:.1f}",
+               runs_in_graph=runs_in_graph)
+        assert feeder.failed == [], feeder.failed[:3]
+        assert len(set(feeder.acked)) == len(events)
+        assert lost == 0 and duplicated == 0
+        assert diff.clean, diff.examples
+        assert runs_in_graph == RUNS
+        assert dead == []
+        assert processor.alive() and sink.alive(), "both reconnect without a restart"
+    finally:
+        processor.stop()
+        sink.stop()
+        broker.stop(30)

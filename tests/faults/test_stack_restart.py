@@ -1,0 +1,151 @@
+"""``lineage down`` / ``lineage up`` with events acknowledged but not yet consumed: after the
+restart on the same data directory every event reaches the graph once and the DLQ keeps its
+records.
+
+The whole local stack (:func:`lineage_pipeline.localstack.stack.up`: Kafka, Neo4j, the sink
+and the processor as processes) runs on free ports with its data under ``tmp_path``:
+
+1. runs 0..9 and one undecodable message are emitted and handled (graph and DLQ);
+2. the processor and the sink are stopped (SIGTERM, by pid), runs 10..29 and a second
+   undecodable message are emitted and acknowledged by the broker: nobody consumes them;
+3. ``down`` stops Kafka and Neo4j; ``up`` starts all four again on the same directory and
+   ports.
+
+The graph must then equal the graph of one linear pass over the events topic (built on a
+leased Neo4j server), every acknowledged event must be in the topic once, and the DLQ must
+hold both undecodable messages, once each (the first one written before the restart).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from graph_sink.backends import open_backend
+from lineage_pipeline.localstack import stack
+from lineage_pipeline.localstack.neo4j_server import password_path
+from lineage_pipeline.localstack.processes import free_port, stop_pid
+from lineage_pipeline.settings import GraphSettings, LineageSettings, load_settings
+from stream_processor.dlq import parse_dlq_headers
+from tests.faults.harness import (
+    Feeder,
+    GraphLeases,
+    acked_accounting,
+    graph_diff,
+    make_runs,
+    read_topic,
+    reference_graph,
+    report,
+    wait_until,
+)
+
+RUNS_BEFORE, RUNS_AFTER = 10, 20
+BAD = [(b"bad-before", b"not an event (before the stop)"),
+       (b"bad-after", b"not an event (after the stop)")]
+
+
+def free_port_pair() -> int:
+    """A port ``p`` with ``p`` and ``p + 1`` free (Kafka's client and controller ports)."""
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+def stack_settings(data_dir: Path) -> LineageSettings:
+    """The stack's settings (default topics and groups) on free ports under ``data_dir``."""
+    return load_settings(
+        data_dir=data_dir,
+        kafka={"bootstrap_servers": f"127.0.0.1:{free_port_pair()}"},
+        graph={"backend": "neo4j", "url": f"bolt://127.0.0.1:{free_port()}"},
+        processor={"metrics_port": free_port()},
+        sink={"metrics_port": free_port()},
+    )
+
+
+def stack_graph(settings: LineageSettings) -> GraphSettings:
+    """The stack's graph settings with the password ``lineage up`` generated."""
+    return GraphSettings.model_validate(
+        {**settings.graph.model_dump(), "password_file": password_path(settings.data_dir)})
+
+
+def run_count(settings: LineageSettings) -> int:
+    """How many Run nodes the stack's graph holds."""
+    with closing(open_backend(stack_graph(settings))) as backend:
+        return int(backend.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"])
+
+
+def dlq_keys(settings: LineageSettings) -> Counter[bytes]:
+    """The keys of the DLQ's records, counted."""
+    return Counter(m.key() or b"" for m in
+                   read_topic(settings.kafka.bootstrap_servers, settings.topics.dlq))
+
+
+@pytest.mark.timeout(600)
+def test_stack_down_and_up_with_unconsumed_events_loses_and_duplicates_nothing(
+    graphs: GraphLeases, tmp_path: Path
+) -> None:
+    settings = stack_settings(tmp_path / "stack")
+    bootstrap, topics = settings.kafka.bootstrap_servers, settings.topics
+    try:
+        stack.up(settings)
+        feeder = Feeder(bootstrap, topics.events)
+        for event in make_runs("stack", RUNS_BEFORE):
+            feeder.send(event)
+        feeder.send_raw(*BAD[0], headers=[])
+        feeder.flush()
+        assert wait_until(lambda: run_count(settings) == RUNS_BEFORE, 120), "first runs"
+        assert wait_until(lambda: dlq_keys(settings)[BAD[0][0]] == 1, 60), "first dead letter"
+        dlq_before = [(parse_dlq_headers(m.headers()).reason, m.value())
+                      for m in read_topic(bootstrap, topics.dlq)]
+
+        # 2. nobody consumes: the processor and the sink stop; events are acknowledged
+        state = stack.read_state(settings)
+        for name in ("processor", "sink"):
+            stop_pid(state[name].pid, 30)
+        for event in make_runs("stack", RUNS_AFTER, start=RUNS_BEFORE):
+            feeder.send(event)
+        feeder.send_raw(*BAD[1], headers=[])
+        feeder.flush()
+        assert run_count(settings) == RUNS_BEFORE, "the new events wait in the topic"
+
+        # 3. down and up on the same data directory and ports
+        stopped = stack.down(settings)
+        restarted = stack.up(settings)
+        assert sorted(restarted) == sorted(stack.SERVICES)
+
+        with reference_graph(graphs, bootstrap, topics.events) as reference:
+            with closing(open_backend(stack_graph(settings))) as actual:
+                wait_until(lambda: graph_diff(reference, actual).clean, 120, step_s=1.0)
+                diff = graph_diff(reference, actual)
+        runs = run_count(settings)
+        wait_until(lambda: dlq_keys(settings)[BAD[1][0]] >= 1, 60)
+        dead = dlq_keys(settings)
+        dlq_after = [(parse_dlq_headers(m.headers()).reason, m.value())
+                     for m in read_topic(bootstrap, topics.dlq)]
+        lost, duplicated = acked_accounting(feeder, bootstrap, topics.events)
+        dlq_lost = sum(1 for key, _ in BAD if dead[key] == 0)
+        dlq_dups = sum(n - 1 for n in dead.values())
+        waiting = stack.sink_waiting(stack.read_state(settings)["sink"])
+        report("stack-down-up-unconsumed", lost=lost + diff.missing + dlq_lost,
+               duplicated=duplicated + diff.duplicated + dlq_dups, skipped=0,
+               extra=diff.extra, acked=len(feeder.acked), runs_in_graph=runs,
+               dlq=sum(dead.values()), stopped=",".join(stopped))
+        assert stopped == ["graph", "kafka"], "processor and sink were already stopped"
+        assert len(feeder.acked) == 3 * (RUNS_BEFORE + RUNS_AFTER) and lost == 0
+        assert duplicated == 0
+        assert diff.clean, diff.examples
+        assert runs == RUNS_BEFORE + RUNS_AFTER
+        assert dead == Counter({key: 1 for key, _ in BAD}), dead
+        assert dlq_after[:1] == dlq_before, "the dead letter from before the restart survives"
+        assert waiting is False
+    finally:
+        stack.down(settings)
