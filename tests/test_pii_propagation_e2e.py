@@ -1,5 +1,5 @@
-"""PII tags through the real path: emitter SDK and a third-party OpenLineage producer -> Tansu
--> processor and sink processes -> FalkorDB -> ``lineage fields`` as a process.
+"""PII tags through the real path: emitter SDK and a third-party OpenLineage producer -> Kafka
+-> processor and sink processes -> Neo4j -> ``lineage fields`` as a process.
 
 The in-process test (:mod:`tests.test_pii_propagation`) checks the same rules on the
 processor's logic; here one :func:`~tests.e2e_stack.pipeline_stack` for the module runs the
@@ -46,6 +46,7 @@ from lineage_pipeline.events import (
     Transformation,
 )
 from lineage_pipeline.pii import REDACTED
+from tests.conftest import GraphFactory
 from tests.e2e_stack import PipelineStack, lineage_json, pipeline_stack, wait_for
 from tests.test_pii_propagation import PATTERNS, by_name
 
@@ -154,12 +155,13 @@ class PiiStack:
 
 
 @pytest.fixture(scope="module")
-def pii(kafka_broker: str, falkordb_server: int,
+def pii(kafka_broker: str, graphs: GraphFactory,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[PiiStack]:
     root: Path = tmp_path_factory.mktemp("pii-e2e")
     extra = {"LINEAGE_PII_PATTERNS": json.dumps(PATTERNS),
              "LINEAGE_PROCESSOR__BATCH_TIMEOUT_S": "0.02"}
-    with pipeline_stack(kafka_broker, falkordb_server, root / "stack", extra) as stack:
+    with graphs.fresh("neo4j") as graph, \
+            pipeline_stack(kafka_broker, graph, root / "stack", extra) as stack:
         s = stack.settings
         ingest = str(uuid.uuid4())
         producer = Producer({"bootstrap.servers": s.kafka.bootstrap_servers, "linger.ms": 1})

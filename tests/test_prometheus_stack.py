@@ -1,8 +1,8 @@
 """The dashboards and alert rules, evaluated by a real Prometheus against the real pipeline.
 
 One stack serves the module: the real processor and sink processes
-(:func:`tests.e2e_stack.pipeline_stack` on the session Tansu broker and FalkorDB), with a
-freshness SLA configured through ``LINEAGE_FRESHNESS__EXPECTED``, and Debian's
+(:func:`tests.e2e_stack.pipeline_stack` on the session Kafka broker and a leased Neo4j
+server), with a freshness SLA configured through ``LINEAGE_FRESHNESS__EXPECTED``, and Debian's
 ``prometheus`` scraping both metrics endpoints every 500 ms with
 ``deploy/prometheus/alerts.yml`` loaded. Two batch jobs run through the emitter SDK
 (:func:`emitters.batch.job_run`, real files) about once a second:
@@ -19,26 +19,23 @@ its annotations print, and exactly the expected alerts are active; the stopped j
 becomes stale in the "Stale datasets" panel after its SLA and fires ``LineageDatasetStale``;
 ``lineage freshness --json`` and the panel agree; a restarted sink exports the freshness of
 datasets written before it started (seeded from the graph). Every process is stopped by pid.
+Tests that need no stack (lag probe, DLQ reasons) are in :mod:`tests.test_prometheus_parts`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from emitters.batch import job_run
@@ -46,14 +43,12 @@ from emitters.client import LineageClient
 from graph_sink.api import LineageGraph
 from graph_sink.backends import open_backend
 from graph_sink.freshness_query import write_history
-from lineage_pipeline import metrics
 from lineage_pipeline.freshness import FreshnessPolicy, freshness
 from lineage_pipeline.localstack.processes import port_open, start_python_service
-from stream_processor.lag import GroupLag
+from tests.conftest import GraphFactory
 from tests.e2e_stack import PipelineStack, lineage_cli, pipeline_stack, wait_for
 from tests.prometheus_support import (
     PROCESSOR_JOB,
-    ROOT,
     SINK_JOB,
     Prometheus,
     alert_rules,
@@ -82,6 +77,7 @@ class Jobs:
     client: LineageClient
     data: Path
     runs: dict[str, int] = field(default_factory=lambda: {"orders": 0, "report": 0})
+    tick: int = 0
     report_running: threading.Event = field(default_factory=threading.Event)
     running: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
@@ -101,10 +97,10 @@ class Jobs:
         self.thread.start()
 
     def _loop(self) -> None:
-        tick = 0
         while self.running.is_set():
             started = time.monotonic()
-            tick += 1
+            self.tick += 1
+            tick = self.tick
             frame = pd.DataFrame({"order": range(tick), "amount": [i * 1.5 for i in range(tick)]})
             with job_run("orders", namespace=NAMESPACE, client=self.client) as run:
                 frame.to_csv(self.data / "orders.csv", index=False)
@@ -122,10 +118,11 @@ class Jobs:
             time.sleep(max(0.0, JOB_PERIOD_S - (time.monotonic() - started)))
 
     def stop_report(self) -> None:
-        """Stop the report job (after its current run) and return when it has stopped."""
+        """Stop the report job and return once the loop starts its next round (a report run
+        in progress has finished then, and none starts after it)."""
         self.report_running.clear()
-        done = self.runs["report"]
-        time.sleep(JOB_PERIOD_S * 1.5)  # a run in progress finishes; none starts after it
+        done, tick = self.runs["report"], self.tick
+        wait_for(lambda: self.tick > tick, "the jobs' next round", 10 * JOB_PERIOD_S)
         assert self.runs["report"] <= done + 1
 
     def stop(self) -> None:
@@ -140,12 +137,11 @@ class Jobs:
 
 @dataclass
 class Stack:
-    """The pipeline, its Prometheus, the jobs, and the freshness policy they run under."""
+    """The pipeline, its Prometheus, the jobs, and the graph they write."""
 
     pipeline: PipelineStack
     prometheus: Prometheus
     jobs: Jobs
-    policy: FreshnessPolicy
     graph: LineageGraph
     settled: bool = False
 
@@ -157,8 +153,8 @@ class Stack:
         if self.jobs.report_running.is_set():
             self.jobs.stop_report()
         report = self.jobs.report
-        wait_for(lambda: report in stale_in_panel(self.prometheus), f"{report} stale in the panel",
-             REPORT_SLA_S + 15)
+        wait_for(lambda: report in stale_in_panel(self.prometheus),
+                 f"{report} stale in the panel", REPORT_SLA_S + 15)
 
     def settle(self) -> None:
         """Stop every job (once) and wait until the graph and the sink's exported gauges
@@ -197,16 +193,9 @@ def scrape(url: str) -> dict[tuple[str, str], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def produce(bootstrap: str, topic: str, value: bytes) -> None:
-    """Write one record to ``topic`` and wait for the broker's ack."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
-    producer.produce(topic, value=value, key=b"garbage")
-    assert producer.flush(10) == 0
-
-
 @pytest.fixture(scope="module")
 def stack(
-    kafka_broker: str, falkordb_server: int, tmp_path_factory: pytest.TempPathFactory
+    kafka_broker: str, graphs: GraphFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("prometheus-stack")
     data = (root / "data").resolve()
@@ -214,18 +203,20 @@ def stack(
     policy = FreshnessPolicy(expected={f"file:{data / 'report.csv'}": REPORT_SLA_S,
                                        f"file:{data / 'orders.csv'}": ORDERS_SLA_S})
     freshness_env = {"LINEAGE_FRESHNESS__EXPECTED": json.dumps(policy.expected)}
-    with pipeline_stack(kafka_broker, falkordb_server, root / "stack",
-                        extra_env=freshness_env) as pipeline:
+    with graphs.fresh("neo4j") as graph_settings, \
+            pipeline_stack(kafka_broker, graph_settings, root / "stack",
+                           extra_env=freshness_env) as pipeline:
         s = pipeline.settings
         targets = {PROCESSOR_JOB: [f"127.0.0.1:{s.processor.metrics_port}"],
                    SINK_JOB: [f"127.0.0.1:{s.sink.metrics_port}"]}
-        prom_dir = root / "prometheus"
-        prom_dir.mkdir()
-        with running_prometheus(targets, prom_dir) as prometheus:
+        (root / "prometheus").mkdir()
+        with running_prometheus(targets, root / "prometheus") as prometheus:
             # Prometheus has scraped the zero-initialised DLQ counters: each dead letter now
             # is an increase of a known series
-            produce(s.kafka.bootstrap_servers, s.topics.events, b"not an avro event")
-            produce(s.kafka.bootstrap_servers, s.topics.graph, b"not graph mutations")
+            garbage = Producer({"bootstrap.servers": s.kafka.bootstrap_servers})
+            garbage.produce(s.topics.events, value=b"not an avro event", key=b"garbage")
+            garbage.produce(s.topics.graph, value=b"not graph mutations", key=b"garbage")
+            assert garbage.flush(10) == 0
             client = LineageClient.from_config(
                 kafka={"bootstrap_servers": s.kafka.bootstrap_servers},
                 topics={"events": s.topics.events}, data_dir=str(root / "emitter"),
@@ -240,14 +231,11 @@ def stack(
                 wait_for(lambda: prometheus.series(
                     f'time() - lineage_dataset_last_write_timestamp_seconds{{dataset="{report}"}}'
                     f" < {REPORT_SLA_S / 2}"), "the pipeline to catch up with the jobs", 60)
-                yield Stack(pipeline, prometheus, jobs, policy, graph)
+                yield Stack(pipeline, prometheus, jobs, graph)
             finally:
                 jobs.stop()
                 client.close()
                 graph.close()
-
-
-# -- the stack ---------------------------------------------------------------------------------
 
 
 def test_a_dataset_whose_job_stops_becomes_stale_and_fires_the_alert(stack: Stack) -> None:
@@ -262,15 +250,15 @@ def test_a_dataset_whose_job_stops_becomes_stale_and_fires_the_alert(stack: Stac
     stopped = time.time()
     stack.jobs.stop_report()
     wait_for(lambda: report in stale_in_panel(prometheus), f"{report} in the stale panel",
-         REPORT_SLA_S + 15)
+             REPORT_SLA_S + 15)
     [(_, last)] = prometheus.series(
         f'lineage_dataset_last_write_timestamp_seconds{{dataset="{report}"}}')
     assert last >= last_before
     assert time.time() - last > REPORT_SLA_S, "stale before its SLA elapsed"
     assert time.time() - stopped >= REPORT_SLA_S - 2 * JOB_PERIOD_S
     wait_for(lambda: [a for a in prometheus.firing("LineageDatasetStale")
-                  if a.get("dataset") == report],
-         f"LineageDatasetStale to fire for {report}", 10)
+                      if a.get("dataset") == report],
+             f"LineageDatasetStale to fire for {report}", 10)
     firing = {a["dataset"] for a in prometheus.firing("LineageDatasetStale")}
     assert firing == {report}, firing
     assert orders not in stale_in_panel(prometheus), "a dataset still written became stale"
@@ -396,6 +384,7 @@ def test_a_restarted_sink_exports_the_freshness_of_datasets_written_before(
         return now if all(k in now for k in expected) else None
 
     after = wait_for(seeded, "the restarted sink's freshness gauges", 20)
+    assert isinstance(after, dict)
     # nothing consumed yet (or nothing new to consume): the gauges come from the graph
     assert after[("lineage_sink_records_total", "")] == 0
     for key, value in expected.items():
@@ -403,55 +392,7 @@ def test_a_restarted_sink_exports_the_freshness_of_datasets_written_before(
     # and Prometheus sees the stale dataset again through the new process
     report = stack.jobs.report
     wait_for(lambda: stack.prometheus.series(f'up{{job="{SINK_JOB}"}} == 1')
-         and report in stale_in_panel(stack.prometheus), f"{report} stale after the restart", 20)
+             and report in stale_in_panel(stack.prometheus), f"{report} stale after the restart",
+             20)
     wait_for(lambda: [a for a in stack.prometheus.firing("LineageDatasetStale")
-                  if a.get("dataset") == report], "the stale alert after the restart", 10)
-
-
-# -- the parts -----------------------------------------------------------------------------------
-
-
-def test_group_lag_is_end_offset_minus_committed_offset(kafka_broker: str) -> None:
-    topic, group = f"lag.{uuid.uuid4().hex[:8]}", f"lag-group-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": kafka_broker})
-    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(
-        timeout=30)
-    producer = Producer({"bootstrap.servers": kafka_broker, "linger.ms": 0})
-    for i in range(5):  # one record per batch: Tansu's high watermark is then exact
-        producer.produce(topic, value=str(i).encode())
-        assert producer.flush(10) == 0
-    probe = GroupLag({"bootstrap.servers": kafka_broker}, group, [topic, f"{topic}.absent"])
-    try:
-        assert probe.measure() == {topic: 5, f"{topic}.absent": 0}  # nothing committed yet
-        committer = Consumer({"bootstrap.servers": kafka_broker, "group.id": group,
-                              "enable.auto.commit": False})
-        try:
-            committer.commit(offsets=[TopicPartition(topic, 0, 2)], asynchronous=False)
-        finally:
-            committer.close()
-        assert probe.measure()[topic] == 3
-        probe.publish(probe.measure())
-        assert metrics.CONSUMER_LAG.labels(consumer=group, topic=topic)._value.get() == 3
-    finally:
-        probe.close()
-
-
-def test_every_dlq_reason_in_the_code_is_exported_from_the_start() -> None:
-    """The zero-initialised label values (metrics.init_label_values) cover every reason the
-    processor and the sink can count: every DecodeError and dead-letter reason in the code."""
-    def reasons(*paths: str) -> set[str]:
-        found: set[str] = set()
-        for path in paths:
-            for file in sorted(ROOT.glob(path)):
-                text = file.read_text("utf-8")
-                found |= set(re.findall(r'DecodeError\(\s*"(\w+)"', text))
-                found |= set(re.findall(r'REASON_\w+ = "(\w+)"', text))
-                found |= set(re.findall(r'(?:dlq_record|_dead)\(msg, "(\w+)"', text))
-        return found
-
-    processor = reasons("lineage_pipeline/codec.py", "stream_processor/*.py")
-    sink = reasons("lineage_pipeline/codec.py", "graph_sink/service.py")
-    assert {"bad_magic", "handler_error", "invalid_json"} <= processor
-    assert {"graph_rejected", "invalid_mutations"} <= sink
-    assert processor <= set(metrics.PROCESSOR_DLQ_REASONS)
-    assert sink <= set(metrics.SINK_DLQ_REASONS)
+                      if a.get("dataset") == report], "the stale alert after the restart", 10)
