@@ -1,24 +1,17 @@
 """Hostile names: any length, any Unicode, never crash or block the graph; a record the graph
 refuses is isolated and dead-lettered with its field named, the rest written.
 
-Unit level, on the real backends (``any_graph``: Neo4j and FalkorDB):
+In process, on both backends (``any_graph``): the uid rule of
+:mod:`lineage_pipeline.graph_model`; names of 5,000 and 100,000 characters with NUL, emoji,
+right-to-left text and combining marks, mapped by the processor's mapping and written by the
+sink's writer, found by their full names through the API; and
+:meth:`GraphWriter.write_isolating` bisecting a batch down to its two refused records.
 
-- the uid rule of :mod:`lineage_pipeline.graph_model` (bounded to 512 UTF-8 bytes by a prefix
-  and a SHA-256 digest; NUL and lone surrogates -> U+FFFD; idempotent);
-- names of 5,000 and 100,000 characters with NUL, emoji, right-to-left text and combining
-  marks, mapped by the processor's pure mapping and written by the sink's writer, are found
-  by their full names through :class:`~graph_sink.api.LineageGraph`;
-- :meth:`GraphWriter.write_isolating` bisects a batch with two records the graph refuses
-  (an empty property name and one holding NUL: neither backend can store them) down to those
-  two, writes the others and names the fields; a graph that is down is not a rejection.
-
-End to end on Neo4j (``kafka_broker``, one :func:`~tests.e2e_stack.pipeline_stack` for the
-module: real processor and sink processes): events with those names go in through the
-events topic and are queried by name with the ``lineage`` CLI (a NUL cannot be an argument:
-the CLI is given U+FFFD, the documented replacement) and the API (given the NUL itself);
-an OpenLineage JSON event with lone surrogates never stops the processor; and a burst of
-graph records from another producer with one record Neo4j refuses is split by the sink:
-the good records land and the bad one is in the DLQ with ``field DatasetVersion.props['']``.
+End to end on Neo4j (real broker, processor and sink processes, one stack for the module):
+the same names go in as events and the ``lineage`` CLI finds them (an argument cannot hold
+NUL: it gets U+FFFD, the documented replacement) as does the API (given the NUL itself); lone
+surrogates never stop the processor; a burst of graph records with one that Neo4j refuses is
+split by the sink: the good ones land, the bad one is in the DLQ naming its field.
 """
 
 from __future__ import annotations
@@ -88,15 +81,12 @@ def utf8(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def schema(*columns: str) -> dict[str, Any]:
-    return {"schema": [{"name": c, "type": "VARCHAR"} for c in columns]}
-
-
 def event(run_id: str, job: str, inputs: list[tuple[str, str, list[str]]],
           outputs: list[tuple[str, str, list[str]]], t: int) -> LineageEvent:
     """A COMPLETE event of ``run_id``; datasets as ``(name, version, columns)``."""
     def ds(name: str, version: str, columns: list[str]) -> dict[str, Any]:
-        return {"namespace": NS, "name": name, "version": version, "facets": schema(*columns)}
+        return {"namespace": NS, "name": name, "version": version,
+                "facets": {"schema": [{"name": c, "type": "VARCHAR"} for c in columns]}}
 
     return LineageEvent.model_validate({
         "eventType": "COMPLETE", "eventTime": t, "producer": "tests/hostile",
