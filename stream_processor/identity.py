@@ -68,6 +68,12 @@ def split_uid(uid: str) -> tuple[str, str]:
 Name = tuple[str, str]
 
 
+def _key(namespace: str, name: str) -> str:
+    """The full ``namespace:name`` (never shortened like a graph uid): what alias tables,
+    prefix rules and learned symlinks match against."""
+    return f"{namespace}:{name}"
+
+
 def normalize_name(uid: str) -> Name:
     """Return the canonical ``(namespace, name)`` of dataset uid ``uid``."""
     return normalize_dataset(*split_uid(uid))
@@ -123,7 +129,7 @@ class DatasetIdentity:
         learned: AliasStore | None = None,
     ) -> None:
         self.aliases: dict[str, Name] = {
-            normalize_uid(k): normalize_name(v) for k, v in (aliases or {}).items()}
+            _key(*normalize_name(k)): normalize_name(v) for k, v in (aliases or {}).items()}
         self.prefixes = sorted((prefixes or {}).items(), key=lambda kv: -len(kv[0]))
         self.use_symlinks = use_symlinks
         self.learned: AliasStore = learned if learned is not None else MemoryAliasStore()
@@ -138,7 +144,7 @@ class DatasetIdentity:
 
     def configured(self, name: Name) -> Name:
         """Return the canonical name of normalised ``name`` by the configured tables only."""
-        uid = dataset_uid(*name)
+        uid = _key(*name)
         seen = {uid}
         for _ in range(MAX_ALIAS_HOPS):
             target = self.aliases.get(uid)
@@ -147,9 +153,9 @@ class DatasetIdentity:
                     if uid.startswith(prefix):
                         target = normalize_name(replacement + uid[len(prefix) :])
                         break
-            if target is None or dataset_uid(*target) in seen:
+            if target is None or _key(*target) in seen:
                 return name
-            name, uid = target, dataset_uid(*target)
+            name, uid = target, _key(*target)
             seen.add(uid)
         return name
 
@@ -163,7 +169,7 @@ class DatasetIdentity:
         resolved = self.configured(own)
         if resolved != own:
             return resolved
-        learned = self.learned.get(dataset_uid(*own)) if self.use_symlinks else None
+        learned = self.learned.get(_key(*own)) if self.use_symlinks else None
         return self.configured(learned) if learned else own
 
     def canonical_uid(self, namespace: str, name: str) -> str:
@@ -180,7 +186,7 @@ class DatasetIdentity:
     def resolve_dataset(self, ds: Dataset) -> Dataset:
         """Return ``ds`` under its canonical name (``ds`` itself when it already is)."""
         own = normalize_dataset(ds.namespace, ds.name)
-        uid = dataset_uid(*own)
+        uid = _key(*own)
         canonical = self.configured(own)
         link_type = "ALIAS"
         if canonical == own and self.use_symlinks and ds.facets.symlinks:
