@@ -117,6 +117,9 @@ class GraphSettings(_Section):
     ``neo4j``, the default) or the FalkorDB graph key (default ``lineage``).
     ``password`` or ``password_file`` (a file holding it; the local stack's is
     ``<data_dir>/neo4j/password``, used when neither is given and it exists).
+    ``ca_location``: a PEM file of the CA certificate(s) that sign the Neo4j server's
+    certificate, trusted instead of the system's CAs; it needs a ``bolt+s://`` or
+    ``neo4j+s://`` URL (encrypted, certificate and host name verified).
     """
 
     backend: Literal["falkordb", "neo4j"] = "neo4j"
@@ -125,6 +128,7 @@ class GraphSettings(_Section):
     username: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
+    ca_location: Path | None = None
     timeout_s: float = 30.0
 
     @model_validator(mode="before")
@@ -149,6 +153,14 @@ class GraphSettings(_Section):
             except OSError as exc:
                 raise ValueError(f"cannot read graph.password_file: {exc.strerror}") from exc
             self.password = SecretStr(text)
+        if self.ca_location is not None:
+            if self.backend != "neo4j" or not self.url.startswith(("bolt+s://", "neo4j+s://")):
+                raise ValueError(
+                    "graph.ca_location is for an encrypted Neo4j URL with a verified "
+                    "certificate: use bolt+s:// or neo4j+s://"
+                )
+            if not self.ca_location.is_file():
+                raise ValueError(f"graph.ca_location {self.ca_location} is not a file")
         return self
 
 

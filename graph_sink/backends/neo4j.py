@@ -5,6 +5,10 @@
   ``username``/``password``, database ``name``, connection timeout and managed-transaction
   retry time ``timeout_s``. The driver object is created in the constructor, which does no
   network I/O (the driver connects on first use).
+- TLS with a private CA: ``GraphSettings.ca_location`` (with a ``+s`` URL). The driver takes
+  trust settings only with the plain schemes, so ``bolt+s://h`` becomes ``bolt://h`` with
+  ``encrypted=True`` and ``trusted_certificates=TrustCustomCAs(ca_location)``: still
+  encrypted, the certificate verified against that CA and the host name checked.
 - Writes: every :meth:`Neo4jBackend.write_batch` call is one managed transaction
   (``session.execute_write``) running the statements in order; the driver retries it on
   transient errors and lost connections (driver manual, "Managed transactions").
@@ -13,6 +17,10 @@
   label (Cypher manual, "Constraints"; the constraint brings its own index), run auto-commit.
 - Errors: ``ServiceUnavailable``, ``SessionExpired`` and any error the driver classifies as
   retryable -> :class:`GraphUnavailable`; authentication and client errors -> :class:`GraphError`.
+  A server certificate that does not verify is a :class:`GraphError` naming ``graph.ca_location``
+  (retrying cannot fix it); a server that hangs up during the Bolt handshake of an
+  unencrypted URL is unavailable, with the hint that it may require TLS. Messages never
+  contain the password.
 
 It is exercised against a real Neo4j only in the docker-compose deployment; the unit tests
 drive the real driver against a scripted Bolt peer.
@@ -21,6 +29,7 @@ drive the real driver against a scripted Bolt peer.
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -90,15 +99,18 @@ class Neo4jBackend:
         if settings.username is not None:
             password = settings.password.get_secret_value() if settings.password else ""
             auth = neo4j.basic_auth(settings.username, password)
+        url, tls = driver_target(settings)
+        self._encrypted = bool(tls) or "+s" in settings.url.split("://", 1)[0]
         try:
             self.driver = GraphDatabase.driver(
-                settings.url,
+                url,
                 auth=auth,
                 connection_timeout=settings.timeout_s,
                 max_transaction_retry_time=settings.timeout_s,
                 user_agent="lineage-pipeline-graph-sink",
                 # schema hints ("relationship type does not exist" on an empty graph) are noise
                 notifications_min_severity="OFF",
+                **tls,
             )
         except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
             raise GraphError(f"invalid Neo4j configuration: {exc}") from exc
@@ -111,7 +123,7 @@ class Neo4jBackend:
 
     def query(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run read-only ``cypher`` in a managed read transaction."""
-        with _mapped_errors("query"), self._session(READ_ACCESS) as session:
+        with _mapped_errors("query", self._encrypted), self._session(READ_ACCESS) as session:
             rows = session.execute_read(read_records, cypher, params or {})
         self.stats.queries += 1
         return rows
@@ -120,7 +132,7 @@ class Neo4jBackend:
         """Run ``statements`` in one managed write transaction (retried by the driver)."""
         if not statements:
             return WriteSummary()
-        with _mapped_errors("write"), self._session(WRITE_ACCESS) as session:
+        with _mapped_errors("write", self._encrypted), self._session(WRITE_ACCESS) as session:
             summary = session.execute_write(run_statements, list(statements))
         # one exchange per statement (RUN+PULL pipelined) plus BEGIN+COMMIT
         self.stats.record_write(statements, round_trips=len(statements) + 1)
@@ -128,7 +140,8 @@ class Neo4jBackend:
 
     def ensure_schema(self) -> None:
         """Create the ``uid`` uniqueness constraint of every label (``IF NOT EXISTS``)."""
-        with _mapped_errors("create constraints"), self._session(WRITE_ACCESS) as session:
+        with _mapped_errors("create constraints", self._encrypted), \
+                self._session(WRITE_ACCESS) as session:
             for ddl in CONSTRAINT_DDL.values():
                 session.run(ddl).consume()
 
@@ -137,15 +150,60 @@ class Neo4jBackend:
         self.driver.close()
 
 
+def driver_target(settings: GraphSettings) -> tuple[str, dict[str, Any]]:
+    """Return the URL and the TLS options to open the driver with.
+
+    Without ``ca_location``: the URL as configured and no options. With it (``bolt+s://`` or
+    ``neo4j+s://``, checked by :class:`GraphSettings`): the plain scheme plus ``encrypted``
+    and ``trusted_certificates``, as the driver accepts trust settings only that way.
+    """
+    if settings.ca_location is None:
+        return settings.url, {}
+    scheme, _, rest = settings.url.partition("://")
+    trust = neo4j.TrustCustomCAs(str(settings.ca_location))
+    return f"{scheme.removesuffix('+s')}://{rest}", {"encrypted": True,
+                                                     "trusted_certificates": trust}
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, innermost last."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _unavailable(what: str, exc: DriverError, encrypted: bool) -> GraphError:
+    """The error for a connection failure: untrusted certificate, or unavailable."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or str(cause)
+            return GraphError(
+                f"Neo4j's TLS certificate is not trusted ({what}): {reason}; set "
+                "graph.ca_location to the PEM file of the CA that signed it, and use the "
+                "host name the certificate names in graph.url"
+            )
+    hint = ""
+    if not encrypted and "handshake" in str(exc):
+        hint = ("; the server closed the connection during the Bolt handshake: if it "
+                "requires TLS, use bolt+s:// or neo4j+s://")
+    return GraphUnavailable(f"Neo4j unavailable ({what}): {exc}{hint}")
+
+
 @contextmanager
-def _mapped_errors(what: str) -> Iterator[None]:
-    """Translate driver errors into :class:`GraphUnavailable` / :class:`GraphError`."""
+def _mapped_errors(what: str, encrypted: bool = True) -> Iterator[None]:
+    """Translate driver errors into :class:`GraphUnavailable` / :class:`GraphError`.
+
+    ``encrypted``: whether the connection uses TLS (for the hint of a refused handshake).
+    """
     try:
         yield
     except AuthError as exc:
         raise GraphError(f"Neo4j refused the credentials ({what}): {exc.message}") from exc
     except (ServiceUnavailable, SessionExpired) as exc:
-        raise GraphUnavailable(f"Neo4j unavailable ({what}): {exc}") from exc
+        raise _unavailable(what, exc, encrypted) from exc
     except Neo4jError as exc:
         if exc.is_retryable():
             raise GraphUnavailable(f"Neo4j transient error ({what}): {exc.code}") from exc

@@ -10,11 +10,16 @@ in the page cache).
 
 Secured listeners (SASL_SSL, SCRAM, ACLs) are given as extra ``properties`` plus the SCRAM
 credentials to create at format time (``scram_users``); see :func:`start_kafka`.
+:func:`sasl_ssl_properties` builds those properties for the usual secure shape: one
+``SASL_SSL`` client listener (SCRAM-SHA-512, also used between brokers as an admin super
+user), the controller listener on loopback authenticated with SASL/PLAIN, and the
+``StandardAuthorizer`` denying whatever no ACL allows.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import uuid
 from collections.abc import Mapping
@@ -76,6 +81,79 @@ def base_properties(
         "auto.create.topics.enable": "true",
         # a message is at most ~1 MB (the producers' default), as in production
         "message.max.bytes": "1048588",
+    }
+
+
+_JAAS_SAFE = re.compile(r"[!#-\[\]-~]+")  # printable ASCII without space, '"' and '\\'
+
+
+def _jaas_value(what: str, value: str) -> str:
+    """Return ``value`` quoted for a JAAS option (it is written into server.properties)."""
+    if not _JAAS_SAFE.fullmatch(value):
+        raise ValueError(f"{what} must be printable ASCII without spaces, quotes or backslashes")
+    return f'"{value}"'
+
+
+def sasl_ssl_properties(
+    port: int,
+    controller_port: int,
+    *,
+    keystore: Path,
+    keystore_password: str,
+    truststore: Path,
+    admin_user: str,
+    admin_password: str,
+    advertised_host: str = "localhost",
+    keystore_type: str = "PKCS12",
+) -> dict[str, str]:
+    """Return broker properties (for :func:`start_kafka`) of a SASL_SSL-only, ACL-guarded node.
+
+    - Clients: ``SASL_SSL://127.0.0.1:port`` advertised as ``advertised_host:port`` (the
+      name the server certificate in ``keystore`` must carry), SCRAM-SHA-512 only; the
+      SCRAM credentials live in the cluster metadata (create them with ``scram_users``).
+    - Between brokers: the same listener, as ``admin_user`` with SCRAM-SHA-512 (also the
+      one super user); ``truststore`` (a PEM CA bundle) verifies the brokers' certificates.
+    - Controller: ``127.0.0.1:controller_port`` with SASL/PLAIN (KRaft controllers cannot
+      read SCRAM credentials, which live in the metadata they serve); only ``admin_user``
+      is accepted, so no unauthenticated principal needs to be a super user.
+    - Authorization: ``StandardAuthorizer``; without an ACL allowing it, everything but the
+      super user's requests is refused. Topics are not created on first use.
+
+    ``keystore``: the server's private key and certificate chain, ``keystore_type`` PKCS12
+    (or PEM). Passwords must be printable ASCII without spaces, quotes or backslashes.
+    Raises :class:`ValueError` otherwise. The properties hold the passwords:
+    :func:`start_kafka` writes them to a file only its owner may read.
+    """
+    admin = _jaas_value("admin_user", admin_user)
+    secret = _jaas_value("admin_password", admin_password)
+    _jaas_value("keystore_password", keystore_password)
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    return {
+        "listeners": f"SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"SASL_SSL://{advertised_host}:{port}",
+        "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        "inter.broker.listener.name": "SASL_SSL",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+            f"{scram} required username={admin} password={secret};",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config":
+            f"{plain} required username={admin} password={secret} "
+            f"user_{admin_user}={secret};",
+        "ssl.keystore.type": keystore_type,
+        "ssl.keystore.location": str(keystore),
+        "ssl.keystore.password": keystore_password,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(truststore),
+        "ssl.client.auth": "none",
+        "ssl.endpoint.identification.algorithm": "https",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{admin_user}",
+        "allow.everyone.if.no.acl.found": "false",
+        "auto.create.topics.enable": "false",
     }
 
 
@@ -168,4 +246,10 @@ def await_kafka(proc: ManagedProcess, timeout_s: float = 90.0) -> None:
     await_ready(proc, ready, timeout_s)
 
 
-__all__ = ["READY_LINE", "await_kafka", "base_properties", "start_kafka"]
+__all__ = [
+    "READY_LINE",
+    "await_kafka",
+    "base_properties",
+    "sasl_ssl_properties",
+    "start_kafka",
+]
