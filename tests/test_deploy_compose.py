@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 import pytest
 import yaml
 from pydantic import BaseModel
 
+from lineage_pipeline.localstack.engines import KAFKA_VERSION, NEO4J_VERSION
 from lineage_pipeline.settings import (
     DEFAULT_PROCESSOR_METRICS_PORT,
     DEFAULT_SINK_METRICS_PORT,
@@ -118,27 +120,14 @@ def loaded_settings(
 
 
 def test_the_services_of_the_production_shape() -> None:
-    assert set(SERVICES) == {
-        "kafka",
-        "topics-init",
-        "schema-registry",
-        "neo4j",
-        "processor",
-        "sink",
-        "prometheus",
-        "grafana",
-    }
+    assert set(SERVICES) == {"kafka", "topics-init", "schema-registry", "neo4j", "processor",
+                             "sink", "prometheus", "grafana"}
 
 
 def test_every_image_is_pinned_to_a_version() -> None:
-    expected_repos = {
-        "kafka": "apache/kafka",
-        "topics-init": "apache/kafka",
-        "schema-registry": "confluentinc/cp-schema-registry",
-        "neo4j": "neo4j",
-        "prometheus": "prom/prometheus",
-        "grafana": "grafana/grafana",
-    }
+    expected_repos = {"kafka": "apache/kafka", "topics-init": "apache/kafka", "neo4j": "neo4j",
+                      "schema-registry": "confluentinc/cp-schema-registry",
+                      "prometheus": "prom/prometheus", "grafana": "grafana/grafana"}
     for name, service in SERVICES.items():
         image = interpolate(service["image"])
         repo, _, tag = image.rpartition(":")
@@ -148,7 +137,30 @@ def test_every_image_is_pinned_to_a_version() -> None:
         else:
             assert repo == expected_repos[name], f"{name}: {image}"
             assert "build" not in service
-    assert interpolate(SERVICES["neo4j"]["image"]).split(":")[1].startswith("5.")
+
+
+def pom_version(engine: str) -> str:
+    """The ``<engine>.version`` of deploy/engines/<engine>/pom.xml, once its dependency and
+    its output directory (``<engines dir>/<engine>-<version>``, engines.classpath) use it."""
+    ns, prop = {"m": "http://maven.apache.org/POM/4.0.0"}, f"${{{engine}.version}}"
+    pom = ElementTree.parse(ROOT / "deploy" / "engines" / engine / "pom.xml").getroot()
+    assert prop in [d.findtext("m:version", namespaces=ns)
+                    for d in pom.iterfind("m:dependencies/m:dependency", ns)], engine
+    output = pom.findtext(".//m:outputDirectory", namespaces=ns)
+    assert output == f"${{engines.dir}}/{engine}-{prop}", output
+    return pom.findtext(f"m:properties/m:{engine}.version", namespaces=ns) or ""
+
+
+def test_compose_runs_the_engine_versions_of_the_local_stack() -> None:
+    """Compose, the Maven poms and engines.py agree on Kafka and Neo4j: the same major (Kafka
+    4 dropped old protocol versions; Neo4j 5's Cypher and Bolt) and, pinned, the same release."""
+    assert (pom_version("kafka"), pom_version("neo4j")) == (KAFKA_VERSION, NEO4J_VERSION)
+    for name, version in (("kafka", KAFKA_VERSION), ("topics-init", KAFKA_VERSION),
+                          ("neo4j", NEO4J_VERSION)):
+        tag = interpolate(SERVICES[name]["image"]).rpartition(":")[2]
+        assert tag.split(".")[0] == version.split(".")[0], f"{name}: {tag} is not {version}"
+        assert tag.removesuffix("-community") == version, f"{name}: {tag} is not {version}"
+    assert interpolate(SERVICES["neo4j"]["image"]).endswith("-community")  # one database
 
 
 def test_long_running_services_have_health_checks_and_depend_on_healthy_ones() -> None:
@@ -164,9 +176,8 @@ def test_long_running_services_have_health_checks_and_depend_on_healthy_ones() -
     for name, service in SERVICES.items():
         for dependency, rule in service.get("depends_on", {}).items():
             assert dependency in SERVICES, f"{name} depends on unknown {dependency}"
-            wanted = (
-                "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
-            )
+            wanted = ("service_completed_successfully" if dependency in ONE_SHOT
+                      else "service_healthy")
             assert rule["condition"] == wanted, (name, dependency)
     assert set(SERVICES["processor"]["depends_on"]) >= {"kafka", "schema-registry", "topics-init"}
     assert set(SERVICES["sink"]["depends_on"]) >= {"kafka", "neo4j", "topics-init"}
@@ -193,9 +204,8 @@ def test_kafka_runs_in_kraft_mode_with_consistent_listeners() -> None:
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert not any("ZOOKEEPER" in key for key in env)
     by_name = dict(item.split("://", 1) for item in env["KAFKA_LISTENERS"].split(","))
-    protocols = dict(
-        item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
-    )
+    protocols = dict(item.split(":")
+                     for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
     assert set(by_name) <= set(protocols)
     controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
     assert controller in by_name and env["KAFKA_INTER_BROKER_LISTENER_NAME"] in by_name
@@ -208,7 +218,9 @@ def test_kafka_runs_in_kraft_mode_with_consistent_listeners() -> None:
         assert address.rsplit(":", 1)[1] == by_name[name].rsplit(":", 1)[1], name
     assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16
     assert mount("kafka", env["KAFKA_LOG_DIRS"]) in COMPOSE["volumes"]
-    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"  # one broker
+    # one broker: every internal topic (offsets, transactions, Kafka 4's share-group state)
+    factors = {k: v for k, v in env.items() if k.endswith(("_REPLICATION_FACTOR", "_MIN_ISR"))}
+    assert len(factors) == 5 and set(factors.values()) == {"1"}, factors
 
 
 def test_neo4j_has_auth_from_a_required_secret_and_a_persistent_volume() -> None:
@@ -306,10 +318,8 @@ def test_prometheus_and_grafana_mount_the_deploy_directory() -> None:
     (provider_file,) = (provisioning / "dashboards").glob("*.yml")
     (provider,) = yaml.safe_load(provider_file.read_text("utf-8"))["providers"]
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
-    assert {p.name for p in dashboards_dir.glob("*.json")} == {
-        "freshness.json",
-        "pipeline-health.json",
-    }
+    assert {p.name for p in dashboards_dir.glob("*.json")} == {"freshness.json",
+                                                               "pipeline-health.json"}
     home = SERVICES["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (dashboards_dir / Path(home).name).is_file()
     (source_file,) = (provisioning / "datasources").glob("*.yml")
@@ -324,11 +334,8 @@ def test_prometheus_and_grafana_mount_the_deploy_directory() -> None:
 def dockerfile() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
     text = (ROOT / "Dockerfile").read_text("utf-8")
-    logical = re.sub(
-        r"\\\n",
-        " ",
-        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
-    )
+    logical = re.sub(r"\\\n", " ", "\n".join(
+        line for line in text.splitlines() if not line.lstrip().startswith("#")))
     pairs = []
     for line in logical.splitlines():
         if line.strip():
@@ -371,12 +378,8 @@ def test_the_build_context_leaves_out_the_virtualenv_but_not_what_copy_needs() -
         if line.strip() and not line.startswith("#")
     }
     assert {".venv", ".git"} <= ignored
-    copied = {
-        s.rstrip("/")
-        for word, args in dockerfile()
-        if word == "COPY"
-        for s in shlex.split(args)[:-1]
-    }
+    copied = {s.rstrip("/") for word, args in dockerfile() if word == "COPY"
+              for s in shlex.split(args)[:-1]}
     assert not (copied & ignored), copied & ignored
 
 
