@@ -32,12 +32,11 @@ $(ENGINES_STAMP): deploy/engines/kafka/pom.xml deploy/engines/neo4j/pom.xml | $(
 
 install: $(STAMP) $(ENGINES_STAMP)
 
-# Debian packages used by tests and pictures: graphviz (dot), prometheus, stunnel4.
+# Debian packages used by tests and pictures: graphviz (dot), prometheus.
 sysdeps:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
-	command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || missing="$$missing stunnel4"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
