@@ -1,9 +1,9 @@
 """Erasure outlives the graph: ``lineage erase`` records it on the compacted erasure topic,
 and a fresh sink replaying the graph topic into a NEW graph leaves the erased statistics out.
 
-Real Tansu broker and FalkorDB server (session fixtures), real processor and sink processes
-(:func:`tests.e2e_stack.pipeline_stack`), events through the emitter SDK, ``lineage erase``
-as a process:
+Real Kafka broker and Neo4j servers (session fixtures; graph B is a second leased server),
+real processor and sink processes (:func:`tests.e2e_stack.pipeline_stack`), events through the
+emitter SDK, ``lineage erase`` as a process:
 
 1. eight events (job ``crm:etl`` reads ``crm:users`` and writes ``crm:stats``, every
    version with column statistics) reach graph A;
@@ -13,7 +13,9 @@ as a process:
    ``crm:users`` has no statistics in B (and B records the erasure), ``crm:stats`` has them;
 4. ``lineage erase crm:stats`` made through graph A only: sink B picks the record up from
    the topic while running, scrubs graph B and writes a later ``crm:stats`` version without
-   statistics.
+   statistics. (Sink B applies topic erasures when it writes; the erasure is on the topic
+   before the later run is emitted, and its consumer fetches within ~50 ms while the run
+   takes the processor's path, so no wait is needed in between.)
 
 "Never written, not even briefly": :func:`run_sink` in a thread replays record by record
 (batch size 1) into a fresh graph, and a hook checks the graph after every batch write.
@@ -33,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
@@ -56,7 +58,11 @@ from lineage_pipeline.localstack.processes import (
 from lineage_pipeline.localstack.stack import create_topics
 from lineage_pipeline.settings import GraphSettings, load_settings
 from tests.e2e_stack import PipelineStack, cli_env, pipeline_stack
+from tests.graph_servers import graph_env
 from tests.test_retention_erasure import events, field_stats, graph_records
+
+if TYPE_CHECKING:
+    from tests.conftest import GraphFactory
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +77,7 @@ def wait_for(probe: Callable[[], T], what: str, timeout_s: float = 90.0) -> T:
     while time.monotonic() < deadline:
         try:
             value = probe()
-        except GraphError as exc:  # the graph key does not exist until the sink's first write
+        except GraphError as exc:  # e.g. a server still starting: look again
             last = exc
         else:
             if value:
@@ -166,19 +172,26 @@ def later_run(now: int, version: str) -> list[LineageEvent]:
 
 
 @pytest.fixture
-def stack(kafka_broker: str, falkordb_server: int, tmp_path: Path) -> Iterator[PipelineStack]:
-    with pipeline_stack(kafka_broker, falkordb_server, tmp_path / "stack") as running:
+def stack(kafka_broker: str, graph_settings: GraphSettings,
+          tmp_path: Path) -> Iterator[PipelineStack]:
+    with pipeline_stack(kafka_broker, graph_settings, tmp_path / "stack") as running:
         yield running
 
 
+@pytest.fixture
+def graph_b_settings(graphs: GraphFactory) -> Iterator[GraphSettings]:
+    """A second empty Neo4j graph (a second server) alive beside the stack's."""
+    with graphs.fresh("neo4j") as settings:
+        yield settings
+
+
 def test_erasure_survives_a_replay_into_a_fresh_graph(
-    stack: PipelineStack, falkordb_server: int, tmp_path: Path,
+    stack: PipelineStack, graph_b_settings: GraphSettings,
 ) -> None:
     started = time.monotonic()
     s = stack.settings
     now = int(time.time() * 1000)
     graph_a = open_backend(s.graph)
-    graph_b_settings = GraphSettings(url=s.graph.url, name=f"replay_{uuid.uuid4().hex[:8]}")
     graph_b = open_backend(graph_b_settings)
     sink_b: ManagedProcess | None = None
     try:
@@ -207,7 +220,7 @@ def test_erasure_survives_a_replay_into_a_fresh_graph(
         sink_b = start_python_service(
             "sink-replay", "graph_sink", [], s.data_dir,
             ready=lambda: port_open(metrics_port),
-            env={**stack.env, "LINEAGE_GRAPH__NAME": graph_b_settings.name,
+            env={**stack.env, **graph_env(graph_b_settings),
                  "LINEAGE_SINK__GROUP_ID": f"replay-{uuid.uuid4().hex[:8]}",
                  "LINEAGE_SINK__METRICS_PORT": str(metrics_port)},
         )
@@ -226,10 +239,11 @@ def test_erasure_survives_a_replay_into_a_fresh_graph(
 
         # 4. an erasure made through graph A only reaches graph B through the topic
         second = erase(env, "crm:stats", "request 8")
-        time.sleep(1.0)  # sink B's erasure consumer fetches the record (50 ms long polls)
+        assert set(erasure_topic(stack)) == {b"crm:users", b"crm:stats"}
         emit(stack, later_run(now, "v9"))
-        wait_for(lambda: len(field_stats(graph_b, "crm:stats")) == 5,
-                 "crm:stats v9 in graph B")
+        wait_for(lambda: len(field_stats(graph_b, "crm:stats")) == 5
+                 and erasure_of(graph_b, "crm:stats").get("at") == second["erasedAt"],
+                 "crm:stats v9 and the crm:stats erasure in graph B")
         wait_for(lambda: len(field_stats(graph_a, "crm:stats")) == 5,
                  "crm:stats v9 in graph A")
         for name, graph in (("A", graph_a), ("B", graph_b)):
@@ -238,7 +252,6 @@ def test_erasure_survives_a_replay_into_a_fresh_graph(
             assert erasure_of(graph, "crm:stats") == {"at": second["erasedAt"],
                                                       "why": "request 8"}, name
         assert stats_gone(field_stats(graph_b, "crm:users"))
-        assert set(erasure_topic(stack)) == {b"crm:users", b"crm:stats"}
         print(f"DURABLE ERASURE: pipeline+erase {erased_at - started:.1f} s, replay into a "
               f"fresh graph {replayed_at - erased_at:.1f} s (sink start included), "
               f"live pickup {time.monotonic() - replayed_at:.1f} s; erased statistics "
@@ -251,14 +264,12 @@ def test_erasure_survives_a_replay_into_a_fresh_graph(
 
 
 def test_erase_refuses_when_the_broker_is_down_or_the_topic_is_missing(
-    falkordb_server: int, kafka_broker: str,
+    graph_settings: GraphSettings, kafka_broker: str,
 ) -> None:
-    graph = GraphSettings(url=f"redis://127.0.0.1:{falkordb_server}",
-                          name=f"erase_refused_{uuid.uuid4().hex[:8]}")
-    backend = open_backend(graph)
+    backend = open_backend(graph_settings)
     backend.ensure_schema()
     GraphWriter(backend).write(graph_records(int(time.time() * 1000)))
-    env = {**os.environ, "LINEAGE_GRAPH__URL": graph.url, "LINEAGE_GRAPH__NAME": graph.name}
+    env = {**os.environ, **graph_env(graph_settings)}
     before = field_stats(backend, "crm:users")
     try:
         down = free_port()
@@ -302,7 +313,7 @@ def test_erasure_record_decoding() -> None:
 
 
 def test_replay_never_writes_erased_statistics_even_briefly(
-    kafka_broker: str, falkordb_server: int, tmp_path: Path,
+    kafka_broker: str, graph_settings: GraphSettings, tmp_path: Path,
 ) -> None:
     suffix = uuid.uuid4().hex[:8]
     settings = load_settings(
@@ -310,7 +321,7 @@ def test_replay_never_writes_erased_statistics_even_briefly(
         kafka={"bootstrap_servers": kafka_broker, "extra": {"session.timeout.ms": "6000"}},
         topics={name: f"{name}.{suffix}" for name in
                 ("events", "openlineage", "graph", "dlq", "erasures")} | {"partitions": 1},
-        graph={"url": f"redis://127.0.0.1:{falkordb_server}", "name": f"brief_{suffix}"},
+        graph=graph_settings.model_dump(),
         sink={"group_id": f"brief-{suffix}", "batch_size": 1, "metrics_port": 0},
     )
     create_topics(settings)

@@ -1,14 +1,17 @@
-"""Batched idempotent graph writes on a real FalkorDB: property rules, round trips, schema."""
+"""Batched idempotent graph writes on real servers, once per backend (``any_graph``: Neo4j
+and FalkorDB): property rules, round trips, schema, error mapping."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import SecretStr
 
 from graph_sink.backends import GraphBackend, open_backend
-from graph_sink.backends.falkordb import FalkorDBBackend
+from graph_sink.backends.base import Statement
 from graph_sink.statements import EDGE_UPSERT, NODE_UPSERT
 from graph_sink.testing import VersionSpec, counts, run_mutations, snapshot
 from graph_sink.writer import GraphWriter
@@ -22,20 +25,46 @@ from lineage_pipeline.graph_model import (
 )
 from lineage_pipeline.localstack.processes import free_port
 from lineage_pipeline.settings import GraphSettings
+from tests.graph_servers import falkordb_settings
 
-
-def _backend(port: int, name: str) -> FalkorDBBackend:
-    backend = open_backend(GraphSettings(url=f"redis://127.0.0.1:{port}", name=name))
-    assert isinstance(backend, FalkorDBBackend)
-    return backend
+if TYPE_CHECKING:
+    from tests.conftest import GraphFactory
 
 
 @pytest.fixture
-def backend(falkordb_server: int, graph_name: str) -> Iterator[FalkorDBBackend]:
-    b = _backend(falkordb_server, graph_name)
+def backend(any_graph: GraphSettings) -> Iterator[GraphBackend]:
+    b = open_backend(any_graph)
     b.ensure_schema()
     yield b
     b.close()
+
+
+def _down(backend: str) -> GraphBackend:
+    """A backend of kind ``backend`` pointed at a loopback port nobody listens on."""
+    port = free_port()
+    if backend == "neo4j":
+        settings = GraphSettings(backend="neo4j", url=f"bolt://127.0.0.1:{port}",
+                                 username="neo4j", password=SecretStr("unused"), timeout_s=1.0)
+    else:
+        settings = falkordb_settings(port).model_copy(update={"timeout_s": 1.0})
+    return open_backend(settings)
+
+
+def _uid_constraints(backend: GraphBackend) -> list[tuple[str, str]]:
+    """``(label, state)`` of every unique constraint on ``uid`` alone, as the server lists
+    them (Neo4j: ``SHOW CONSTRAINTS`` and the state of the index backing each one)."""
+    if backend.name == "falkordb":
+        rows = backend.query("CALL db.constraints()")
+        return sorted((r["label"], r["status"]) for r in rows
+                      if r["type"] == "UNIQUE" and r["properties"] == ["uid"])
+    rows = backend.query(
+        "SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties, ownedIndex "
+        "WHERE type = 'UNIQUENESS' AND properties = ['uid'] "
+        "RETURN labelsOrTypes[0] AS label, ownedIndex AS idx")
+    states = {r["name"]: r["state"] for r in backend.query(
+        "SHOW INDEXES YIELD name, state RETURN name, state")}
+    return sorted((r["label"], "OPERATIONAL" if states.get(r["idx"]) == "ONLINE"
+                   else str(states.get(r["idx"]))) for r in rows)
 
 
 def _pipeline() -> list[GraphMutations]:
@@ -61,16 +90,15 @@ def _node(backend: GraphBackend, label: str, uid: str) -> dict[str, object]:
 
 
 def test_schema_has_unique_uid_constraint_per_label_and_is_idempotent(
-    backend: FalkorDBBackend,
+    backend: GraphBackend,
 ) -> None:
-    backend.ensure_schema()  # second time: no error
-    rows = backend.query("CALL db.constraints()")
-    unique = {(r["label"], tuple(r["properties"]), r["status"])
-              for r in rows if r["type"] == "UNIQUE"}
-    assert unique == {(label.value, ("uid",), "OPERATIONAL") for label in NodeLabel}
+    first = _uid_constraints(backend)
+    backend.ensure_schema()  # second time: no error, nothing added
+    assert _uid_constraints(backend) == first == sorted(
+        (label.value, "OPERATIONAL") for label in NodeLabel)
 
 
-def test_writing_the_same_mutations_twice_gives_identical_counts(backend: FalkorDBBackend) -> None:
+def test_writing_the_same_mutations_twice_gives_identical_counts(backend: GraphBackend) -> None:
     writer = GraphWriter(backend, batch_size=7)
     mutations = _pipeline()
     writer.write(mutations)
@@ -87,24 +115,26 @@ def test_writing_the_same_mutations_twice_gives_identical_counts(backend: Falkor
 
 
 def test_arrival_order_does_not_matter(
-    falkordb_server: int, backend: FalkorDBBackend, graph_name: str
+    backend: GraphBackend, any_graph: GraphSettings, graphs: GraphFactory,
 ) -> None:
     mutations = _pipeline()
     GraphWriter(backend).write(mutations)
-    other = _backend(falkordb_server, graph_name + "_rev")
-    try:
-        other.ensure_schema()
-        writer = GraphWriter(other, batch_size=3)
-        # edges of every record first (bare endpoint nodes), then the nodes, newest first
-        for m in reversed(mutations):
-            writer.write([GraphMutations(m.source_event_id, m.event_time, m.published_at,
-                                         [], m.edges)])
-        for m in reversed(mutations):
-            writer.write([GraphMutations(m.source_event_id, m.event_time, m.published_at,
-                                         m.nodes, [])])
-        assert snapshot(other) == snapshot(backend)
-    finally:
-        other.close()
+    # a second graph alive at the same time (Neo4j: a second server)
+    with graphs.fresh(any_graph.backend) as second:
+        other = open_backend(second)
+        try:
+            other.ensure_schema()
+            writer = GraphWriter(other, batch_size=3)
+            # edges of every record first (bare endpoint nodes), then the nodes, newest first
+            for m in reversed(mutations):
+                writer.write([GraphMutations(m.source_event_id, m.event_time, m.published_at,
+                                             [], m.edges)])
+            for m in reversed(mutations):
+                writer.write([GraphMutations(m.source_event_id, m.event_time, m.published_at,
+                                             m.nodes, [])])
+            assert snapshot(other) == snapshot(backend)
+        finally:
+            other.close()
 
 
 def _run(uid: str, state: str, t: int, **props: object) -> GraphMutations:
@@ -113,7 +143,7 @@ def _run(uid: str, state: str, t: int, **props: object) -> GraphMutations:
 
 
 @pytest.mark.parametrize("same_batch", [False, True])
-def test_run_state_terminal_wins(backend: FalkorDBBackend, same_batch: bool) -> None:
+def test_run_state_terminal_wins(backend: GraphBackend, same_batch: bool) -> None:
     writer = GraphWriter(backend)
     sequences = {
         "r1": ["START", "COMPLETE", "RUNNING"],  # late RUNNING after COMPLETE
@@ -136,7 +166,7 @@ def test_run_state_terminal_wins(backend: FalkorDBBackend, same_batch: bool) -> 
 
 @pytest.mark.parametrize("same_batch", [False, True])
 def test_observed_at_is_the_first_observation_and_updated_at_the_last(
-    backend: FalkorDBBackend, same_batch: bool
+    backend: GraphBackend, same_batch: bool
 ) -> None:
     def rec(t: int) -> GraphMutations:
         return GraphMutations(f"e{t}", t, t,
@@ -159,7 +189,7 @@ def test_observed_at_is_the_first_observation_and_updated_at_the_last(
     assert _node(backend, "Run", "run") == {"uid": "run"}
 
 
-def test_null_and_non_finite_values_never_erase_stored_ones(backend: FalkorDBBackend) -> None:
+def test_null_and_non_finite_values_never_erase_stored_ones(backend: GraphBackend) -> None:
     writer = GraphWriter(backend)
     uid = "file:/x@1"
     writer.write([GraphMutations("a", 1, 1, [NodeUpsert(
@@ -172,8 +202,8 @@ def test_null_and_non_finite_values_never_erase_stored_ones(backend: FalkorDBBac
         "uid": uid, "rowCount": 5, "digest": "abd", "observed_at": 1, "updated_at": 2}
 
 
-def test_n_mutations_take_at_most_ceil_n_over_batch_size_round_trips_per_group(
-    backend: FalkorDBBackend,
+def test_n_mutations_take_at_most_ceil_n_over_batch_size_statements_per_group(
+    backend: GraphBackend,
 ) -> None:
     """Regression check that batching is in effect (counted by the backend, not timed)."""
     n, batch_size = 23, 5
@@ -197,11 +227,25 @@ def test_n_mutations_take_at_most_ceil_n_over_batch_size_round_trips_per_group(
     }
     assert groups == {"Run": bound, "Job": bound, "RUN_OF": bound}
     assert sum(per_group.values()) == 3 * bound
-    assert backend.stats.round_trips - before == 1  # FalkorDB: one pipelined request
+    # FalkorDB: one pipelined request; Neo4j: one per statement plus the commit
+    expected = 1 if backend.name == "falkordb" else 3 * bound + 1
+    assert backend.stats.round_trips - before == expected
     assert counts(backend) == {"Run": n, "Job": n, "RUN_OF": n}
 
 
-def test_cypher_text_never_contains_data(backend: FalkorDBBackend) -> None:
+def test_nodes_and_relationships_are_read_back_as_property_dicts(backend: GraphBackend) -> None:
+    GraphWriter(backend).write([GraphMutations("e", 7, 7, [
+        NodeUpsert(NodeLabel.JOB, "ns:j", {"name": "j", "observed_at": 7})], [
+        EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, "r", NodeLabel.JOB, "ns:j",
+                   {"observed_at": 7})])])
+    rows = backend.query("MATCH (r:Run)-[e:RUN_OF]->(j:Job) "
+                         "RETURN r, e, j, [j] AS js, {rel: e} AS m")
+    job = {"uid": "ns:j", "name": "j", "observed_at": 7, "updated_at": 7}
+    rel = {"observed_at": 7, "updated_at": 7}
+    assert rows == [{"r": {"uid": "r"}, "e": rel, "j": job, "js": [job], "m": {"rel": rel}}]
+
+
+def test_cypher_text_never_contains_data(backend: GraphBackend) -> None:
     evil = "x'}) DETACH DELETE n //"
     m = GraphMutations("e", 1, 1,
                        [NodeUpsert(NodeLabel.JOB, evil, {"name": evil, "observed_at": 1})],
@@ -215,24 +259,28 @@ def test_cypher_text_never_contains_data(backend: FalkorDBBackend) -> None:
     assert _node(backend, "Job", evil)["name"] == evil
 
 
-def test_unreachable_server_is_retryable_and_bad_cypher_is_not(backend: FalkorDBBackend) -> None:
-    down = _backend(free_port(), "g")
-    with pytest.raises(GraphUnavailable) as unavailable:
-        down.query("RETURN 1")
-    assert unavailable.value.is_retryable()
-    with pytest.raises(GraphUnavailable):
-        GraphWriter(down).write(_pipeline())
+def test_unreachable_server_is_retryable_and_bad_cypher_is_not(backend: GraphBackend) -> None:
+    down = _down(backend.name)
+    try:
+        with pytest.raises(GraphUnavailable) as unavailable:
+            down.query("RETURN 1")
+        assert unavailable.value.is_retryable()
+        with pytest.raises(GraphUnavailable):
+            GraphWriter(down).write(_pipeline())
+    finally:
+        down.close()
     with pytest.raises(GraphError) as bad:
         backend.query("MATCH (n RETURN n")
     assert not bad.value.is_retryable()
     with pytest.raises(GraphError) as refused:  # a write in a read-only query
         backend.query("CREATE (:Job {uid: 'x'})")
     assert not refused.value.is_retryable()
+    assert counts(backend) == {}, "the refused write left nothing behind"
 
 
-def test_unique_constraint_rejects_a_duplicate_uid(backend: FalkorDBBackend) -> None:
+def test_unique_constraint_rejects_a_duplicate_uid(backend: GraphBackend) -> None:
     GraphWriter(backend).write([GraphMutations("e", 1, 1, [NodeUpsert(NodeLabel.JOB, "ns:a", {})])])
-    from graph_sink.backends.base import Statement
-
-    with pytest.raises(GraphError, match="unique"):
+    with pytest.raises(GraphError, match=r"(?i)unique|already exists") as dup:
         backend.write_batch([Statement("CREATE (:Job {uid: 'ns:a'})", {}, "duplicate")])
+    assert not dup.value.is_retryable()
+    assert counts(backend) == {"Job": 1}

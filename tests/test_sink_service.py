@@ -1,25 +1,29 @@
-"""The graph sink service against a real Tansu broker and a real FalkorDB.
+"""The graph sink service against the real Kafka broker and real Neo4j servers.
 
 Each test runs :func:`run_sink` in a thread (or ``python -m graph_sink`` as a process) and
-waits for its commits through the ``after_commit`` hook, never by sleeping. Consumers use
-``session.timeout.ms = 6000`` because Tansu answers a JoinGroup after half the session timeout.
+waits for its commits through the ``after_commit`` hook (or the committed offsets), never by
+sleeping. The sink's graph is ``graph_settings`` (a leased Neo4j server); a reference graph
+written directly is a second lease (``graphs.fresh("neo4j")``: a second server). Consumers use
+``session.timeout.ms = 6000`` (the broker's minimum), so a dead member leaves its group fast.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from graph_sink.backends import open_backend
 from graph_sink.backends.base import GraphBackend
@@ -28,10 +32,11 @@ from graph_sink.testing import VersionSpec, counts, run_mutations, snapshot
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.codec import AvroCodec
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert
+from lineage_pipeline.localstack.neo4j_server import start_neo4j
 from lineage_pipeline.localstack.processes import (
+    ManagedProcess,
     free_port,
     port_open,
-    start_falkordb,
     start_python_service,
 )
 from lineage_pipeline.settings import (
@@ -41,6 +46,11 @@ from lineage_pipeline.settings import (
     SinkSettings,
     TopicSettings,
 )
+from tests.e2e_stack import wait_for
+from tests.graph_servers import graph_env
+
+if TYPE_CHECKING:
+    from tests.conftest import GraphFactory
 
 CODEC = AvroCodec("graph_mutations")
 
@@ -57,12 +67,12 @@ def _records(n_runs: int) -> list[GraphMutations]:
     return out
 
 
-def _settings(broker: str, graph_port: int, graph: str, topics: TopicSettings,
+def _settings(broker: str, graph: GraphSettings, topics: TopicSettings,
               group: str, **sink: Any) -> LineageSettings:
     return LineageSettings(
         kafka=KafkaSettings(bootstrap_servers=broker, extra={"session.timeout.ms": "6000"}),
         topics=topics,
-        graph=GraphSettings(url=f"redis://127.0.0.1:{graph_port}", name=graph, timeout_s=2.0),
+        graph=graph.model_copy(update={"timeout_s": 2.0}),
         sink=SinkSettings(group_id=group, batch_size=5, batch_timeout_s=0.2, max_retries=0,
                           metrics_port=0, **sink),
     )
@@ -151,13 +161,26 @@ class SinkThread:
         return self.result
 
 
-def _reference(falkordb_server: int, graph: str, records: list[GraphMutations]) -> GraphBackend:
-    """The graph an uninterrupted writer produces: all records written once, directly."""
-    ref = open_backend(GraphSettings(url=f"redis://127.0.0.1:{falkordb_server}",
-                                     name=graph + "_ref"))
-    ref.ensure_schema()
-    GraphWriter(ref).write(records)
-    return ref
+@contextmanager
+def _reference(graphs: GraphFactory, records: list[GraphMutations]) -> Iterator[GraphBackend]:
+    """The graph an uninterrupted writer produces (all records written once, directly), on a
+    second Neo4j server leased for the block."""
+    with graphs.fresh("neo4j") as settings:
+        ref = open_backend(settings)
+        try:
+            ref.ensure_schema()
+            GraphWriter(ref).write(records)
+            yield ref
+        finally:
+            ref.close()
+
+
+def _snapshot_of(settings: GraphSettings) -> dict[str, Any]:
+    graph = open_backend(settings)
+    try:
+        return snapshot(graph)
+    finally:
+        graph.close()
 
 
 def _metric(name: str, **labels: str) -> float:
@@ -165,11 +188,13 @@ def _metric(name: str, **labels: str) -> float:
 
 
 def test_sink_consumes_writes_commits_and_dead_letters_bad_records(
-    kafka_broker: str, falkordb_server: int, graph_name: str, topics: TopicSettings,
+    kafka_broker: str, graph_settings: GraphSettings, graphs: GraphFactory,
+    topics: TopicSettings,
 ) -> None:
     records = _records(9)
     good = [CODEC.encode(m.to_record()) for m in records]
-    poison = GraphMutations("poison", 1, 1, [NodeUpsert(NodeLabel.JOB, "ns:p", {"a`b": 1})])
+    # valid Avro the graph refuses: Neo4j has no empty property name (TokenNameError)
+    poison = GraphMutations("poison", 1, 1, [NodeUpsert(NodeLabel.JOB, "ns:p", {"": 1})])
     values = [*good[:4], b"not avro at all", *good[4:7], CODEC.encode(poison.to_record()),
               *good[7:], good[0][:12]]  # garbage, refused by the graph, truncated
     _produce(kafka_broker, topics.graph, values)
@@ -177,23 +202,24 @@ def test_sink_consumes_writes_commits_and_dead_letters_bad_records(
     written_before = _metric("lineage_sink_records_total")
     dlq_before = _metric("lineage_sink_dlq_total", reason="bad_magic")
 
-    sink = SinkThread(_settings(kafka_broker, falkordb_server, graph_name, topics, group))
+    sink = SinkThread(_settings(kafka_broker, graph_settings, topics, group))
     sink.wait_committed(len(values))
     stats = sink.finish()
 
     assert stats is not None and (stats.records, stats.written, stats.dead_letters) == (12, 9, 3)
     assert all(b.records <= 5 for b in sink.batches)  # bounded by sink.batch_size
     assert _committed(kafka_broker, group, topics.graph) == len(values)
-    graph = open_backend(GraphSettings(url=f"redis://127.0.0.1:{falkordb_server}", name=graph_name))
-    ref = _reference(falkordb_server, graph_name, records)
-    assert snapshot(graph) == snapshot(ref)
-    assert counts(graph)["Run"] == 9
+    with _reference(graphs, records) as ref:
+        assert _snapshot_of(graph_settings) == snapshot(ref)
+        assert counts(ref)["Run"] == 9
     dead = _read_all(kafka_broker, topics.dlq, 3)
     headers = [dict((k, v.decode()) for k, v in m.headers()) for m in dead]
     assert sorted((h["source_offset"], h["reason"], h["source_topic"]) for h in headers) == [
         ("11", "truncated", topics.graph), ("4", "bad_magic", topics.graph),
         ("8", "graph_rejected", topics.graph)]
     assert {"detail", "source_partition", "dlq_time_ms"} <= set(headers[0])
+    rejected = next(h for h in headers if h["reason"] == "graph_rejected")
+    assert "TokenNameError" in rejected["detail"], rejected["detail"]
     garbage = next(m for m in dead if m.value() == b"not avro at all")
     assert garbage.key() == b"k4"
     assert _metric("lineage_sink_records_total") - written_before == 9
@@ -205,12 +231,13 @@ class _Crash(Exception):
 
 
 def test_sink_stopped_between_write_and_commit_then_restarted_equals_an_uninterrupted_run(
-    kafka_broker: str, falkordb_server: int, graph_name: str, topics: TopicSettings,
+    kafka_broker: str, graph_settings: GraphSettings, graphs: GraphFactory,
+    topics: TopicSettings,
 ) -> None:
     records = _records(12)
     _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records])
     group = f"sink-{uuid.uuid4().hex[:6]}"
-    settings = _settings(kafka_broker, falkordb_server, graph_name, topics, group)
+    settings = _settings(kafka_broker, graph_settings, topics, group)
     written: list[SinkBatch] = []
 
     def crash_on_second_batch(batch: SinkBatch) -> None:
@@ -229,62 +256,77 @@ def test_sink_stopped_between_write_and_commit_then_restarted_equals_an_uninterr
     second.wait_committed(len(records))
     stats = second.finish()
     assert stats is not None and stats.records == len(records) - committed  # re-read from there
-    graph = open_backend(GraphSettings(url=f"redis://127.0.0.1:{falkordb_server}", name=graph_name))
-    assert snapshot(graph) == snapshot(_reference(falkordb_server, graph_name, records))
+    with _reference(graphs, records) as ref:
+        assert _snapshot_of(graph_settings) == snapshot(ref)
+
+
+@pytest.fixture
+def own_neo4j(tmp_path: Path) -> Iterator[tuple[GraphSettings, Callable[[], ManagedProcess]]]:
+    """A Neo4j server of this test's own (it is stopped and restarted), and a function that
+    (re)starts it on the same port, data directory and password; stopped by pid at the end."""
+    port, password = free_port(), secrets.token_urlsafe(16)
+    running: list[ManagedProcess] = []
+
+    def start() -> ManagedProcess:
+        running.append(start_neo4j(tmp_path, port, password=password, heap_mb=512))
+        return running[-1]
+
+    settings = GraphSettings(backend="neo4j", url=f"bolt://127.0.0.1:{port}", username="neo4j",
+                             password=SecretStr(password), timeout_s=2.0)
+    try:
+        yield settings, start
+    finally:
+        for proc in running:
+            if proc.alive():
+                proc.stop(30)
 
 
 def test_sink_pauses_while_the_graph_is_down_and_catches_up_after(
-    kafka_broker: str, topics: TopicSettings, tmp_path: Path,
+    kafka_broker: str, topics: TopicSettings,
+    own_neo4j: tuple[GraphSettings, Callable[[], ManagedProcess]],
 ) -> None:
-    port = free_port()
-    server = start_falkordb(tmp_path, port)
+    graph_settings, start = own_neo4j
+    server = start()
     records = _records(9)
     group = f"sink-{uuid.uuid4().hex[:6]}"
-    settings = _settings(kafka_broker, port, "g", topics, group)
+    settings = _settings(kafka_broker, graph_settings, topics, group)
     retries_before = _metric("lineage_sink_write_errors_total", retryable="true")
-    retried = threading.Event()
 
     sink = SinkThread(settings)
     try:
         _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records[:3]])
         sink.wait_committed(3)
-        server.stop()
+        server.stop(30)
+        assert not server.alive()
         _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records[3:6]])
-
-        def watch() -> None:
-            while not retried.is_set() and sink.thread.is_alive():
-                if _metric("lineage_sink_write_errors_total", retryable="true") > retries_before:
-                    retried.set()
-                sink.stop.wait(0.05)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        watcher.join(60)
-        assert retried.is_set(), sink.error
+        wait_for(lambda: _metric("lineage_sink_write_errors_total", retryable="true")
+                 > retries_before or not sink.thread.is_alive(),
+                 "the sink to retry a write against the stopped graph")
+        assert sink.thread.is_alive(), sink.error
         # more records arrive while the partitions are paused: none may be skipped
         _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records[6:]])
         assert sink.committed == 3 and _committed(kafka_broker, group, topics.graph) == 3
-        server = start_falkordb(tmp_path, port)  # same port, same append-only file
+        start()  # same port, data directory and password
         sink.wait_committed(9)
-        graph = open_backend(GraphSettings(url=f"redis://127.0.0.1:{port}", name="g"))
-        assert counts(graph)["Run"] == 9
-        graph.close()
+        graph = open_backend(graph_settings)
+        try:
+            assert counts(graph)["Run"] == 9
+        finally:
+            graph.close()
     finally:
         sink.finish()
-        server.stop()
     assert sink.error is None
 
 
 @pytest.fixture
-def sink_process_env(kafka_broker: str, falkordb_server: int, graph_name: str,
+def sink_process_env(kafka_broker: str, graph_settings: GraphSettings,
                      topics: TopicSettings) -> Iterator[dict[str, str]]:
     yield {
         "LINEAGE_KAFKA__BOOTSTRAP_SERVERS": kafka_broker,
         "LINEAGE_KAFKA__EXTRA": '{"session.timeout.ms": "6000"}',
         "LINEAGE_TOPICS__GRAPH": topics.graph,
         "LINEAGE_TOPICS__DLQ": topics.dlq,
-        "LINEAGE_GRAPH__URL": f"redis://127.0.0.1:{falkordb_server}",
-        "LINEAGE_GRAPH__NAME": graph_name,
+        **graph_env(graph_settings),
         "LINEAGE_SINK__GROUP_ID": f"sink-{uuid.uuid4().hex[:6]}",
         "LINEAGE_SINK__METRICS_PORT": str(free_port()),
         "LINEAGE_CONFIG": os.devnull,
@@ -292,7 +334,7 @@ def sink_process_env(kafka_broker: str, falkordb_server: int, graph_name: str,
 
 
 def test_python_m_graph_sink_serves_metrics_writes_and_stops_cleanly_on_sigterm(
-    kafka_broker: str, falkordb_server: int, graph_name: str, topics: TopicSettings,
+    kafka_broker: str, graph_settings: GraphSettings, topics: TopicSettings,
     sink_process_env: dict[str, str], tmp_path: Path,
 ) -> None:
     port = int(sink_process_env["LINEAGE_SINK__METRICS_PORT"])
@@ -302,11 +344,12 @@ def test_python_m_graph_sink_serves_metrics_writes_and_stops_cleanly_on_sigterm(
         records = _records(3)
         _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records])
         group, topic = sink_process_env["LINEAGE_SINK__GROUP_ID"], topics.graph
-        for _ in range(600):  # the commit follows the graph write
-            if _committed(kafka_broker, group, topic) == 3:
-                break
+
+        def committed_all() -> bool:  # the commit follows the graph write
             assert proc.alive(), proc.log_path.read_text()
-            time.sleep(0.1)
+            return _committed(kafka_broker, group, topic) == 3
+
+        wait_for(committed_all, "the sink process to commit 3 records")
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         assert "lineage_sink_records_total 3.0" in body
     finally:
@@ -314,5 +357,10 @@ def test_python_m_graph_sink_serves_metrics_writes_and_stops_cleanly_on_sigterm(
     assert proc.popen is not None and proc.popen.returncode == 0, proc.log_path.read_text()
     log = proc.log_path.read_text()
     assert "finishing the in-flight batch" in log and "graph sink stopped" in log
-    graph = open_backend(GraphSettings(url=f"redis://127.0.0.1:{falkordb_server}", name=graph_name))
-    assert counts(graph)["Run"] == 3
+    assert graph_settings.password is not None
+    assert graph_settings.password.get_secret_value() not in log
+    graph = open_backend(graph_settings)
+    try:
+        assert counts(graph)["Run"] == 3
+    finally:
+        graph.close()

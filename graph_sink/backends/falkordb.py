@@ -31,7 +31,7 @@ from falkordb.helpers import stringify_param_value
 from falkordb.node import Node
 from falkordb.query_result import QueryResult
 
-from graph_sink.backends.base import BackendStats, Statement, WriteSummary, plain
+from graph_sink.backends.base import BackendStats, Statement, WriteSummary
 from lineage_pipeline.errors import GraphError, GraphUnavailable
 from lineage_pipeline.graph_model import NodeLabel
 from lineage_pipeline.settings import GraphSettings
@@ -172,9 +172,15 @@ def _params_header(params: Mapping[str, Any]) -> str:
 
 
 def _value(value: Any) -> Any:
+    """Plain Python for a reply value: nodes and relationships, also inside lists and maps,
+    become dicts of their properties (as the Neo4j backend returns them)."""
     if isinstance(value, Node | Edge):
-        return plain(value.properties)
-    return plain(value)
+        return _value(value.properties)
+    if isinstance(value, Mapping):
+        return {str(k): _value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_value(v) for v in value]
+    return value
 
 
 def _redact(url: str) -> str:

@@ -16,14 +16,14 @@
 - Schema: ``CREATE CONSTRAINT <name> IF NOT EXISTS FOR (n:Label) REQUIRE n.uid IS UNIQUE`` per
   label (Cypher manual, "Constraints"; the constraint brings its own index), run auto-commit.
 - Errors: ``ServiceUnavailable``, ``SessionExpired`` and any error the driver classifies as
-  retryable -> :class:`GraphUnavailable`; authentication and client errors -> :class:`GraphError`.
-  A server certificate that does not verify is a :class:`GraphError` naming ``graph.ca_location``
+  retryable -> :class:`GraphUnavailable`; authentication and client errors, and parameters
+  the driver cannot encode (e.g. an integer outside 64 bits) -> :class:`GraphError`. A server
+  certificate that does not verify is a :class:`GraphError` naming ``graph.ca_location``
   (retrying cannot fix it); a server that hangs up during the Bolt handshake of an
   unencrypted URL is unavailable, with the hint that it may require TLS. Messages never
   contain the password.
 
-It is exercised against a real Neo4j only in the docker-compose deployment; the unit tests
-drive the real driver against a scripted Bolt peer.
+``tests/test_graph_neo4j_backend.py`` runs it against a real Neo4j Community server.
 """
 
 from __future__ import annotations
@@ -78,8 +78,14 @@ def run_statements(tx: ManagedTransaction, statements: Sequence[Statement]) -> W
 def read_records(
     tx: ManagedTransaction, cypher: str, params: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """Transaction function of :meth:`Neo4jBackend.query`: every record as a plain dict."""
-    return [plain(record.data()) for record in tx.run(cypher, dict(params))]
+    """Transaction function of :meth:`Neo4jBackend.query`: every record as a plain dict.
+
+    Nodes and relationships (driver ``Mapping`` types) become dicts of their properties, as
+    the backend interface promises; ``Record.data()`` would turn a relationship into a
+    ``(start node, type, end node)`` tuple instead.
+    """
+    return [{key: plain(value) for key, value in zip(record.keys(), record, strict=True)}
+            for record in tx.run(cypher, dict(params))]
 
 
 class Neo4jBackend:
@@ -212,5 +218,5 @@ def _mapped_errors(what: str, encrypted: bool = True) -> Iterator[None]:
         if exc.is_retryable():
             raise GraphUnavailable(f"Neo4j unavailable ({what}): {exc}") from exc
         raise GraphError(f"Neo4j driver error ({what}): {exc}") from exc
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # PackStream: 64-bit integers
         raise GraphError(f"cannot encode parameters for {what}: {exc}") from exc
