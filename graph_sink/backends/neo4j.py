@@ -43,6 +43,12 @@ from lineage_pipeline.errors import GraphError, GraphUnavailable
 from lineage_pipeline.graph_model import NodeLabel
 from lineage_pipeline.settings import GraphSettings
 
+#: Upper bounds (seconds) of the driver's connection timeout and managed-transaction retry
+#: time, whatever ``timeout_s`` says: the driver's own retries of a down server otherwise
+#: take over a minute before the error surfaces.
+CONNECT_TIMEOUT_S = 5.0
+RETRY_TIME_S = 5.0
+
 _URL_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 
 
@@ -111,8 +117,10 @@ class Neo4jBackend:
             self.driver = GraphDatabase.driver(
                 url,
                 auth=auth,
-                connection_timeout=settings.timeout_s,
-                max_transaction_retry_time=settings.timeout_s,
+                # a server that is down answers GraphUnavailable within seconds; the sink
+                # retries with its own backoff and the CLI says the graph is down
+                connection_timeout=min(settings.timeout_s, CONNECT_TIMEOUT_S),
+                max_transaction_retry_time=min(settings.timeout_s, RETRY_TIME_S),
                 user_agent="lineage-pipeline-graph-sink",
                 # schema hints ("relationship type does not exist" on an empty graph) are noise
                 notifications_min_severity="OFF",

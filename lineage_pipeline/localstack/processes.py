@@ -139,7 +139,8 @@ def await_ready(proc: ManagedProcess, ready: Callable[[], bool], timeout_s: floa
     """Wait until ``ready()`` is true for the process ``proc``.
 
     Raises :class:`StackError` with the log's tail when the process exits or is not ready
-    within ``timeout_s`` seconds (the process is stopped first).
+    within ``timeout_s`` seconds, or the :class:`StackError` ``ready()`` raised (the process
+    is stopped first).
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -148,8 +149,12 @@ def await_ready(proc: ManagedProcess, ready: Callable[[], bool], timeout_s: floa
             raise StackError(
                 f"{proc.name} exited with code {code}; log:\n{tail(proc.log_path)}"
             )
-        if ready():
-            return
+        try:
+            if ready():
+                return
+        except StackError:
+            proc.stop()  # the probe found a problem waiting will not fix
+            raise
         time.sleep(0.1)
     proc.stop()
     raise StackError(f"{proc.name} not ready after {timeout_s:.0f} s; log:\n{tail(proc.log_path)}")
