@@ -5,7 +5,8 @@ Hypothesis generates job, dataset and column names full of quotes, backticks (al
 DELETE n``, ``}) RETURN 1 //``...). Each example runs a real run through
 :class:`~emitters.run.RunContext` (the emitter, encoding to Avro bytes), the processor's logic
 (:class:`~stream_processor.processor.EventProcessor`), the sink's
-:class:`~graph_sink.writer.GraphWriter` into the session's FalkorDB server, then reads it back
+:class:`~graph_sink.writer.GraphWriter` into an empty graph (each example its own; the test
+runs once per backend, Neo4j and FalkorDB), then reads it back
 with :class:`~graph_sink.api.LineageGraph` and the ``lineage upstream/runs --json`` commands.
 The names must be stored verbatim, and the graph must have exactly the shape (nodes per label,
 relationships per type) of the same run with plain names: nothing else changed.
@@ -17,10 +18,10 @@ Names avoid ``:``, ``@`` and ``/``: they are the separators of the CLI's NODE sy
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -40,6 +41,7 @@ from lineage_pipeline.settings import GraphSettings
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from tests.conftest import BACKENDS, GraphFactory
 
 GRAPH_CODEC = AvroCodec("graph_mutations")
 NAMESPACE = "tests"
@@ -123,11 +125,12 @@ def shape(graph: GraphSettings) -> dict[str, int]:
         backend.close()
 
 
-def test_hostile_names_are_stored_and_returned_verbatim(falkordb_server: int) -> None:
-    url = f"redis://127.0.0.1:{falkordb_server}"
-    plain = GraphSettings(url=url, name=f"plain_{uuid.uuid4().hex[:8]}")
-    pipeline("job", "src", "dst", "col", plain)
-    expected_shape = shape(plain)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hostile_names_are_stored_and_returned_verbatim(graphs: GraphFactory, backend: str
+                                                        ) -> None:
+    with graphs.fresh(backend) as plain:
+        pipeline("job", "src", "dst", "col", plain)
+        expected_shape = shape(plain)
     assert set(expected_shape) <= {x.value for x in NodeLabel} | {x.value for x in RelType}
     seen: list[str] = []
 
@@ -138,33 +141,41 @@ def test_hostile_names_are_stored_and_returned_verbatim(falkordb_server: int) ->
         if src == dst:
             dst = dst + "2"
         seen.append(job + src + dst + column)
-        graph = GraphSettings(url=url, name=f"hostile_{uuid.uuid4().hex[:8]}")
-        run_id = pipeline(job, src, dst, column, graph)
-        assert shape(graph) == expected_shape, "the same nodes and edges as with plain names"
-
-        backend = open_backend(graph)
-        try:
-            api = LineageGraph(backend)
-            sub = api.upstream(f"{NAMESPACE}:{dst}")
-            names = {(n["kind"], n.get("name")) for n in sub["nodes"]}
-            assert ("dataset", src) in names or any(
-                n.get("name") == src for n in sub["nodes"]), names
-            runs = api.runs(f"{NAMESPACE}:{job}")
-            assert [r["runId"] for r in runs] == [run_id]
-            stored = backend.query("MATCH (f:Field) RETURN DISTINCT f.name AS name")
-            assert {row["name"] for row in stored} == {column}
-            jobs = backend.query("MATCH (j:Job) RETURN j.name AS name")
-            assert [row["name"] for row in jobs] == [job]
-        finally:
-            backend.close()
-
-        out = cli(graph, "upstream", f"{NAMESPACE}:{dst}", "--json")
-        assert src in json.dumps(out, ensure_ascii=False) or any(
-            n.get("name") == src for n in out["nodes"])  # type: ignore[index]
-        runs_out = cli(graph, "runs", f"{NAMESPACE}:{job}", "--json")
-        assert run_id in json.dumps(runs_out)
+        with graphs.fresh(backend) as graph:
+            check_graph(graph, expected_shape, job, src, dst, column)
 
     check()
     assert len(seen) >= 20
     assert any("`" in s for s in seen) and any("'" in s for s in seen)
     assert any("DETACH DELETE" in s for s in seen)
+
+
+def check_graph(graph: GraphSettings, expected_shape: dict[str, int], job: str, src: str,
+                dst: str, column: str) -> None:
+    """Run one run with these names through the pipeline into the empty ``graph``; check its
+    shape is ``expected_shape`` and that API and CLI return the names verbatim."""
+    run_id = pipeline(job, src, dst, column, graph)
+    assert shape(graph) == expected_shape, "the same nodes and edges as with plain names"
+
+    backend = open_backend(graph)
+    try:
+        api = LineageGraph(backend)
+        sub = api.upstream(f"{NAMESPACE}:{dst}")
+        names = {(n["kind"], n.get("name")) for n in sub["nodes"]}
+        assert ("dataset", src) in names or any(
+            n.get("name") == src for n in sub["nodes"]), names
+        runs = api.runs(f"{NAMESPACE}:{job}")
+        assert [r["runId"] for r in runs] == [run_id]
+        stored = backend.query("MATCH (f:Field) RETURN DISTINCT f.name AS name")
+        assert {row["name"] for row in stored} == {column}
+        jobs = backend.query("MATCH (j:Job) RETURN j.name AS name")
+        assert [row["name"] for row in jobs] == [job]
+    finally:
+        backend.close()
+
+    out = cli(graph, "upstream", f"{NAMESPACE}:{dst}", "--json")
+    assert src in json.dumps(out, ensure_ascii=False) or any(
+        n.get("name") == src for n in out["nodes"])  # type: ignore[index]
+    runs_out = cli(graph, "runs", f"{NAMESPACE}:{job}", "--json")
+    assert run_id in json.dumps(runs_out)
+

@@ -1,5 +1,6 @@
 """Dataset identity (issue 6): alias table, prefix rules, symlinks facets, and the graph merge
-that `lineage alias apply` / `lineage datasets merge` run after an alias change."""
+that `lineage alias apply` / `lineage datasets merge` run after an alias change (on a fresh
+graph of each backend: Neo4j and FalkorDB)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from lineage_pipeline.settings import GraphSettings
 from stream_processor.identity import DatasetIdentity, split_uid
 from stream_processor.mapping import event_to_mutations
 from stream_processor.stitch import stitch
+from tests.graph_servers import graph_env
 
 
 def event(run: str, etype: str, t: int, **body: Any) -> LineageEvent:
@@ -121,15 +123,14 @@ def _lineage(env: dict[str, str], *args: str) -> Any:
 
 
 def test_an_alias_added_later_merges_the_nodes_already_written(
-    falkordb_server: int, graph_name: str, tmp_path: Any
+    any_graph: GraphSettings, tmp_path: Any
 ) -> None:
-    settings = GraphSettings(url=f"redis://127.0.0.1:{falkordb_server}", name=graph_name)
+    settings = any_graph
     _write_graph(settings)
     config = tmp_path / "lineage.yaml"
     config.write_text(json.dumps({"identity": {"aliases": {"file:///data/orders.parquet/":
                                                            CANONICAL}}}))
-    env = {**os.environ, "LINEAGE_CONFIG": str(config),
-           "LINEAGE_GRAPH__URL": settings.url, "LINEAGE_GRAPH__NAME": graph_name}
+    env = {**os.environ, "LINEAGE_CONFIG": str(config), **graph_env(settings)}
 
     assert _lineage(env, "alias", "apply", "--dry-run") == [
         {"alias": ALIAS, "canonical": CANONICAL, "datasets": 1, "versions": 0, "fields": 0}]

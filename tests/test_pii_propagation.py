@@ -3,8 +3,8 @@ configured patterns; propagation downstream along column lineage, stopped by mas
 statistics of tagged fields hidden in API and CLI output unless the role allows them.
 
 Events go through the processor's logic (Avro topic and the OpenLineage JSON topic), the sink's
-writer into the session's FalkorDB server, and back through :class:`graph_sink.pii.PiiView`
-and ``lineage fields``.
+writer into a fresh graph of each backend (``any_graph``: Neo4j and FalkorDB), and back
+through :class:`graph_sink.pii.PiiView` and ``lineage fields``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from lineage_pipeline.settings import GraphSettings
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from tests.graph_servers import graph_env
 
 CODEC = EventCodec()
 GRAPH_CODEC = AvroCodec("graph_mutations")
@@ -92,12 +93,12 @@ def scenario() -> tuple[list[LineageEvent], list[LineageEvent]]:
 
 
 @pytest.fixture
-def pii_graph(falkordb_server: int, monkeypatch: pytest.MonkeyPatch
+def pii_graph(any_graph: GraphSettings, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[tuple[GraphBackend, GraphSettings]]:
+    """The scenario's lineage in an empty graph (once per backend), with the patterns set."""
     monkeypatch.setenv("LINEAGE_PII_PATTERNS", json.dumps(PATTERNS))
     current_policy.cache_clear()
-    graph = GraphSettings(url=f"redis://127.0.0.1:{falkordb_server}",
-                          name=f"pii_{uuid.uuid4().hex[:8]}")
+    graph = any_graph
     avro, ol = scenario()
     proc = EventProcessor(graph_topic="graph", dlq_topic="dlq", runs=MemoryRunStore(),
                           dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore(),
@@ -168,8 +169,7 @@ def test_statistics_of_tagged_fields_hidden_unless_the_role_allows(
     assert hidden["email_hash"]["distinctCount"] == 3, "masked: not sensitive"
     assert shown["email"]["distinctCount"] == 3
 
-    env = {**os.environ, "LINEAGE_GRAPH__URL": graph.url, "LINEAGE_GRAPH__NAME": graph.name,
-           "LINEAGE_PII_PATTERNS": json.dumps(PATTERNS)}
+    env = {**os.environ, **graph_env(graph), "LINEAGE_PII_PATTERNS": json.dumps(PATTERNS)}
     env.pop("LINEAGE_CONFIG", None)
     as_analyst = subprocess.run([LINEAGE, "fields", "crm:clean", "--json"], env=env,
                                 capture_output=True, text=True, timeout=60)

@@ -2,14 +2,15 @@
 
 The graph: two deliveries of ``landing.csv`` (the second with ``radius`` in mm, x10) flow
 through ``ingest`` -> ``raw.parquet`` -> ``train`` -> ``model.pkl`` -> ``evaluate`` (with an
-unchanged ``golden.csv``) -> ``eval.json``.
+unchanged ``golden.csv``) -> ``eval.json``. It is built once per backend (Neo4j and FalkorDB;
+test ids ``[neo4j]``/``[falkordb]``) and every answer must be the same on both.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +22,12 @@ from graph_sink.backends import open_backend
 from graph_sink.catalog import catalog, parse_catalog_file
 from graph_sink.cli import register
 from graph_sink.testing import VersionSpec, run_mutations
+from graph_sink.timeparse import parse_time
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.errors import QueryError
+from lineage_pipeline.freshness import FreshnessPolicy
 from lineage_pipeline.graph_model import NodeLabel
-from lineage_pipeline.settings import GraphSettings
+from tests.conftest import BACKENDS, GraphFactory
 
 T1, T2 = 1_000_000, 2_000_000
 GOLDEN = VersionSpec("file", "/data/golden.csv", "g1", digest="gold",
@@ -53,14 +56,15 @@ def _delivery(n: int, t: int) -> list[Any]:
     ]
 
 
-@pytest.fixture(scope="module")
-def graph(falkordb_server: int) -> Iterator[LineageGraph]:
-    backend = open_backend(GraphSettings(url=f"redis://127.0.0.1:{falkordb_server}",
-                                         name=f"q_{uuid.uuid4().hex[:10]}"))
-    backend.ensure_schema()
-    GraphWriter(backend).write(_delivery(1, T1) + _delivery(2, T2))
-    with LineageGraph(backend) as g:
-        yield g
+@pytest.fixture(scope="module", params=BACKENDS)
+def graph(request: pytest.FixtureRequest, graphs: GraphFactory) -> Iterator[LineageGraph]:
+    """The hand-built graph, once per backend (test ids carry ``[neo4j]``/``[falkordb]``)."""
+    with graphs.fresh(request.param) as settings:
+        backend = open_backend(settings)
+        backend.ensure_schema()
+        GraphWriter(backend).write(_delivery(1, T1) + _delivery(2, T2))
+        with LineageGraph(backend) as g:
+            yield g
 
 
 def ids(sub: dict[str, Any], **match: Any) -> list[str]:
@@ -274,7 +278,7 @@ def test_changed_upstream_ranks_the_raw_data_version_with_the_moved_column_first
 def cli(graph: LineageGraph) -> typer.Typer:
     app = typer.Typer()
     # the CLI closes the graph after each command: hand it a fresh one over the same backend
-    register(app, lambda: _Unclosed(graph))
+    register(app, lambda: _Unclosed(graph), FreshnessPolicy)
     return app
 
 
@@ -308,3 +312,40 @@ def test_cli_tables_for_people(cli: typer.Typer) -> None:
     assert json.loads(detail.stdout)["metrics"] == {"accuracy": 0.8}
     unknown = runner.invoke(cli, ["upstream", "nothing:here"])
     assert isinstance(unknown.exception, QueryError)
+
+
+def test_pictures_png_svg_html_and_dot(cli: typer.Typer, tmp_path: Path) -> None:
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(cli, list(args), env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.stdout
+
+    png = tmp_path / "root_cause.png"
+    assert "wrote" in run("root-cause", "eval-2", "--format", "png", "-o", str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    dot = run("root-cause", "eval-2", "--format", "dot")
+    assert dot.startswith("digraph lineage {")
+    # train-2's code change (sha1 -> sha2) ranks first here (drawn as the run node
+    # ``train-2#code``), the moved landing data second
+    for label in ("run train-2#", "landing.csv [cause #2]", "run eval-2", "evaluate",
+                  "model.pkl", "CONSUMED_BY", "GENERATED"):
+        assert label in dot, (label, dot)
+    svg = tmp_path / "impact.svg"
+    run("impact", "file:/data/landing.csv#radius", "-f", "svg", "-o", str(svg))
+    assert "<svg" in svg.read_text("utf-8")
+    page = tmp_path / "up.html"
+    run("upstream", "file:/data/model.pkl", "-f", "html", "-o", str(page))
+    html = page.read_text("utf-8")
+    assert html.startswith("<!doctype html>") and "<svg" in html and "wheel" in html
+    assert "http://" not in html.split("<svg", 1)[0]  # loads nothing from the network
+    result = CliRunner().invoke(cli, ["freshness", "-f", "png"])
+    assert isinstance(result.exception, QueryError) and "-o FILE" in str(result.exception)
+
+def test_parse_time() -> None:
+    assert parse_time("1714567890123") == 1714567890123
+    assert parse_time("1714567890.5") == 1714567890500
+    assert parse_time("2024-05-01T12:00:00Z") == 1714564800000
+    assert parse_time("2024-05-01T14:00:00+02:00") == 1714564800000
+    assert parse_time("2024-05-01") == 1714521600000
+    with pytest.raises(QueryError, match="ISO 8601"):
+        parse_time("last tuesday")

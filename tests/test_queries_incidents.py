@@ -4,9 +4,10 @@ The module fixture runs :mod:`lineage_pipeline.demo.pipeline` once: delivery 1 (
 delivery 2 (``worst radius`` in millimetres, x10), then delivery 3 whose landing file lacks
 ``sample_id`` so the ingest run fails. The feature step uses the demo's pandas engine (a
 Spark start costs 20-100 s here; the Spark path is covered by the end-to-end demo test). The
-events pass through the processor's own logic and the sink's writer into a FalkorDB graph
-(:mod:`tests.queries_demo_graph`). Every command is asked through the API and the CLI, and
-the answers are checked exactly.
+events pass through the processor's own logic and the sink's writer into a fresh graph of
+each backend (Neo4j and FalkorDB; :mod:`tests.queries_demo_graph`): the pipeline runs once,
+its records are loaded twice. Every command is asked through the API and the CLI, and the
+answers are checked exactly, the same on both backends.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,46 +22,46 @@ import typer
 from typer.testing import CliRunner
 
 from graph_sink.api import LineageGraph
-from graph_sink.cli import register
-from graph_sink.timeparse import parse_time
 from graph_sink.views import fmt_time
-from lineage_pipeline.demo.pipeline import DEFECT_COLUMN, Paths
+from lineage_pipeline.demo.pipeline import DEFECT_COLUMN
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.freshness import FreshnessPolicy
-from tests.queries_demo_graph import DemoGraph, build_demo_graph
+from tests.conftest import BACKENDS, GraphFactory
+from tests.queries_demo_graph import (
+    DemoGraph,
+    DemoRun,
+    Ids,
+    datasets_of,
+    demo_cli,
+    demo_graph,
+    landing,
+    node_ids,
+    run_cli,
+    run_demo,
+)
 
-EVALUATE, TRAIN, INGEST, CLEAN, FEATURES, SCORE = (
-    f"demo:breast_cancer.{j}" for j in ("evaluate", "train", "ingest", "clean", "features",
-                                        "score"))
+EVALUATE, TRAIN, INGEST, CLEAN, FEATURES, SCORE = (f"demo:breast_cancer.{j}" for j in (
+    "evaluate", "train", "ingest", "clean", "features", "score"))
 POLICY = FreshnessPolicy(expected={"file:*": 60})
 
 
 @pytest.fixture(scope="module")
-def demo(falkordb_server: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoGraph]:
-    built = build_demo_graph(falkordb_server, tmp_path_factory.mktemp("demo") / "data")
-    yield built
-    built.backend.close()
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo pipeline's records, computed once for both backends."""
+    return run_demo(tmp_path_factory.mktemp("demo") / "data")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo(request: pytest.FixtureRequest, graphs: GraphFactory, demo_run: DemoRun
+         ) -> Iterator[DemoGraph]:
+    """The demo's lineage in a fresh graph, once per backend."""
+    with graphs.fresh(request.param) as settings, demo_graph(demo_run, settings) as built:
+        yield built
 
 
 @pytest.fixture(scope="module")
 def graph(demo: DemoGraph) -> LineageGraph:
     return LineageGraph(demo.backend)
-
-
-class Ids:
-    """Dataset uids of the demo, from its paths."""
-
-    def __init__(self, paths: Paths) -> None:
-        self.landing = f"file:{paths.landing}"
-        self.golden = f"file:{paths.golden}"
-        self.incoming = f"file:{paths.incoming}"
-        self.raw = f"file:{paths.raw}"
-        self.clean = f"file:{paths.clean}"
-        self.features = f"file:{paths.features}"
-        self.scaler = f"file:{paths.scaler}"
-        self.model = f"file:{paths.model}"
-        self.evaluation = f"file:{paths.evaluation}"
-        self.predictions = f"file:{paths.predictions}"
 
 
 @pytest.fixture(scope="module")
@@ -74,18 +74,6 @@ def evals(graph: LineageGraph) -> tuple[str, str]:
     """(good, bad) evaluation run ids."""
     bad, good = (r["runId"] for r in graph.runs(EVALUATE))
     return good, bad
-
-
-def landing(demo: DemoGraph, ids: Ids, delivery: int) -> str:
-    return f"{ids.landing}@{demo.landing_digests[delivery - 1]}"
-
-
-def node_ids(sub: dict[str, Any], **match: Any) -> set[str]:
-    return {n["id"] for n in sub["nodes"] if all(n.get(k) == v for k, v in match.items())}
-
-
-def datasets_of(sub: dict[str, Any]) -> set[str]:
-    return {n["dataset"] for n in sub["nodes"] if n["label"] == "DatasetVersion"}
 
 
 def test_the_demo_really_ran(demo: DemoGraph, graph: LineageGraph) -> None:
@@ -135,9 +123,8 @@ def test_downstream_of_a_job_and_a_version(graph: LineageGraph, ids: Ids, demo: 
     assert len(node_ids(sub, label="DatasetVersion", dataset=ids.model)) == 1
 
 
-def test_column_level_lineage_followed_by_name(
-    graph: LineageGraph, ids: Ids, demo: DemoGraph
-) -> None:
+def test_column_level_lineage_followed_by_name(graph: LineageGraph, ids: Ids,
+                                               demo: DemoGraph) -> None:
     sub = graph.upstream(f"{ids.features}#{DEFECT_COLUMN}", depth=20)
     assert sub["root"] == f"{ids.features}#{DEFECT_COLUMN}" and sub["column"] == DEFECT_COLUMN
     fields = [n for n in sub["nodes"] if n["label"] == "Field"]
@@ -215,9 +202,8 @@ def test_impact_of_the_defect_column(graph: LineageGraph, ids: Ids) -> None:
 
 
 # -- 3. diff --------------------------------------------------------------------------------------
-def test_diff_of_the_ingest_runs_shows_the_moved_column(
-    graph: LineageGraph, ids: Ids, demo: DemoGraph
-) -> None:
+def test_diff_of_the_ingest_runs_shows_the_moved_column(graph: LineageGraph, ids: Ids,
+                                                        demo: DemoGraph) -> None:
     _, second, first = (r["runId"] for r in graph.runs(INGEST))
     diff = graph.diff_runs(first, second)
     assert diff["sameJob"] and diff["unchangedInputs"] == []
@@ -282,9 +268,8 @@ def test_root_cause_ranks_the_landing_version_with_worst_radius_first(
         graph.root_cause(good)
 
 
-def test_root_cause_of_the_failed_ingest_is_the_schema_change(
-    graph: LineageGraph, ids: Ids, demo: DemoGraph
-) -> None:
+def test_root_cause_of_the_failed_ingest_is_the_schema_change(graph: LineageGraph, ids: Ids,
+                                                              demo: DemoGraph) -> None:
     failed, second, _ = (r["runId"] for r in graph.runs(INGEST))
     answer = graph.root_cause(failed)
     assert answer["baseline"]["runId"] == second
@@ -359,22 +344,9 @@ def test_freshness_before_the_deadline_and_with_learned_intervals(
 
 
 # -- 7. CLI and output formats --------------------------------------------------------------------
-class _Unclosed(LineageGraph):
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def cli(graph: LineageGraph) -> typer.Typer:
-    app = typer.Typer()
-    register(app, lambda: _Unclosed(graph.backend), lambda: POLICY)
-    return app
-
-
-def run_cli(cli: typer.Typer, *args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), env={"COLUMNS": "220"})
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.stdout
+    return demo_cli(graph, POLICY)
 
 
 def test_cli_json_equals_the_api_answer(
@@ -423,35 +395,3 @@ def test_cli_tables_for_people(cli: typer.Typer, evals: tuple[str, str], ids: Id
     result = CliRunner().invoke(cli, ["upstream", ids.model, "--as-of", "yesterday"])
     assert isinstance(result.exception, QueryError)
 
-
-def test_pictures_png_svg_html_and_dot(cli: typer.Typer, evals: tuple[str, str], ids: Ids,
-                                       tmp_path: Path) -> None:
-    _, bad = evals
-    png = tmp_path / "root_cause.png"
-    assert "wrote" in run_cli(cli, "root-cause", bad, "--format", "png", "-o", str(png))
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
-    dot = run_cli(cli, "root-cause", bad, "--format", "dot")
-    assert dot.startswith("digraph lineage {")
-    for label in ("breast_cancer.csv [cause #1]", f"run {bad[:8]}", "breast_cancer.evaluate",
-                  "classifier.pt", "CONSUMED_BY", "GENERATED"):
-        assert label in dot, label
-    svg = tmp_path / "impact.svg"
-    run_cli(cli, "impact", f"{ids.landing}#{DEFECT_COLUMN}", "-f", "svg", "-o", str(svg))
-    assert "<svg" in svg.read_text("utf-8")
-    page = tmp_path / "up.html"
-    run_cli(cli, "upstream", ids.model, "-f", "html", "-o", str(page))
-    html = page.read_text("utf-8")
-    assert html.startswith("<!doctype html>") and "<svg" in html and "wheel" in html
-    assert "http://" not in html.split("<svg", 1)[0]  # loads nothing from the network
-    result = CliRunner().invoke(cli, ["freshness", "-f", "png"])
-    assert isinstance(result.exception, QueryError) and "-o FILE" in str(result.exception)
-
-
-def test_parse_time() -> None:
-    assert parse_time("1714567890123") == 1714567890123
-    assert parse_time("1714567890.5") == 1714567890500
-    assert parse_time("2024-05-01T12:00:00Z") == 1714564800000
-    assert parse_time("2024-05-01T14:00:00+02:00") == 1714564800000
-    assert parse_time("2024-05-01") == 1714521600000
-    with pytest.raises(QueryError, match="ISO 8601"):
-        parse_time("last tuesday")

@@ -7,18 +7,18 @@ changes and from failed upstream runs, ranked.
                      load-3 FAIL (after load-2, before agg-2)
     dims-1 COMPLETE --> dim@d1 --agg-1;   dims-2 FAIL --> dim@d2 --agg-2
 
-agg declares column lineage ``report.amount <- orders.amount_cents``.
+agg declares column lineage ``report.amount <- orders.amount_cents``. The graph is built once
+per backend (Neo4j and FalkorDB); the answers must be the same on both.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from graph_sink.api import LineageGraph
-from graph_sink.backends import open_backend
+from graph_sink.backends import GraphBackend, open_backend
 from graph_sink.testing import VersionSpec, run_mutations
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.graph_model import (
@@ -28,7 +28,7 @@ from lineage_pipeline.graph_model import (
     RelType,
     field_uid,
 )
-from lineage_pipeline.settings import GraphSettings
+from tests.conftest import BACKENDS, GraphFactory
 
 T1, T2 = 1_000_000, 2_000_000
 STATS = {"mean": 10.0, "min": 0.0, "max": 20.0, "nullCount": 0}
@@ -57,10 +57,15 @@ def _declared(run: str, n: int, t: int) -> GraphMutations:
         {"runId": run, "transformation": "INDIRECT", "observed_at": t})])
 
 
-@pytest.fixture(scope="module")
-def graph(falkordb_server: int) -> Iterator[LineageGraph]:
-    backend = open_backend(GraphSettings(url=f"redis://127.0.0.1:{falkordb_server}",
-                                         name=f"rules_{uuid.uuid4().hex[:10]}"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def graph(request: pytest.FixtureRequest, graphs: GraphFactory) -> Iterator[LineageGraph]:
+    """The graph of the module docstring, once per backend."""
+    with graphs.fresh(request.param) as settings, LineageGraph(open_backend(settings)) as g:
+        _write(g.backend)
+        yield g
+
+
+def _write(backend: GraphBackend) -> None:
     backend.ensure_schema()
     load, agg, dims = ("t", "load"), ("t", "agg"), ("t", "dims")
     GraphWriter(backend).write([
@@ -78,8 +83,6 @@ def graph(falkordb_server: int) -> Iterator[LineageGraph]:
                       outputs=[_report(2)], parameters={"window": 30}),
         _declared("agg-2", 2, T2 + 11_000),
     ])
-    with LineageGraph(backend) as g:
-        yield g
 
 
 def test_declared_column_lineage_follows_renames_and_suppresses_name_matching(

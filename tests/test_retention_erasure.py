@@ -1,9 +1,10 @@
-"""Retention and erasure against the session's FalkorDB server, through the ``lineage`` CLI.
+"""Retention and erasure on a fresh graph of each backend (``any_graph``: Neo4j and FalkorDB),
+through the ``lineage`` CLI.
 
 - ``lineage purge --older-than 30d`` compacts old finished runs into job summaries, deletes
   them, and keeps every dataset version, field and version-level DERIVED_FROM edge;
 - ``lineage erase NAMESPACE:NAME`` removes the dataset's field statistics and records the
-  erasure (on the Dataset node, and on the erasure topic of the session's Tansu broker);
+  erasure (on the Dataset node, and on the erasure topic of the session's Kafka broker);
   replaying every graph record through the sink's writer afterwards does not bring them back
   (the writer consults the erasure list), and other datasets keep theirs.
 
@@ -34,6 +35,7 @@ from lineage_pipeline.settings import GraphSettings, TopicSettings, load_setting
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from tests.graph_servers import graph_env
 
 CODEC = EventCodec()
 GRAPH_CODEC = AvroCodec("graph_mutations")
@@ -75,8 +77,7 @@ def graph_records(now: int) -> list[GraphMutations]:
 
 
 def lineage(graph: GraphSettings, *args: str, env_extra: dict[str, str] | None = None) -> Any:
-    env = {**os.environ, "LINEAGE_GRAPH__URL": graph.url, "LINEAGE_GRAPH__NAME": graph.name,
-           **(env_extra or {})}
+    env = {**os.environ, **graph_env(graph), **(env_extra or {})}
     env.pop("LINEAGE_CONFIG", None)
     done = subprocess.run([LINEAGE, *args, "--json"], env=env, capture_output=True, text=True,
                           timeout=60)
@@ -98,17 +99,18 @@ def erasure_topic_env(bootstrap: str, topics: TopicSettings) -> dict[str, str]:
             "LINEAGE_TOPICS__ERASURES": topics.erasures}
 
 
-def fresh_graph(port: int, records: list[GraphMutations]) -> tuple[GraphSettings, GraphBackend]:
-    graph = GraphSettings(url=f"redis://127.0.0.1:{port}", name=f"ret_{uuid.uuid4().hex[:8]}")
+def fresh_graph(graph: GraphSettings, records: list[GraphMutations]
+                ) -> tuple[GraphSettings, GraphBackend]:
+    """Write ``records`` into the empty graph ``graph``; return it and an open backend."""
     backend = open_backend(graph)
     backend.ensure_schema()
     GraphWriter(backend).write(records)
     return graph, backend
 
 
-def test_purge_compacts_old_runs_and_keeps_dataset_versions(falkordb_server: int) -> None:
+def test_purge_compacts_old_runs_and_keeps_dataset_versions(any_graph: GraphSettings) -> None:
     now = int(time.time() * 1000)
-    graph, backend = fresh_graph(falkordb_server, graph_records(now))
+    graph, backend = fresh_graph(any_graph, graph_records(now))
     try:
         before = counts(backend)
         assert before["Run"] == 4 and before["DatasetVersion"] == 8
@@ -130,11 +132,11 @@ def test_purge_compacts_old_runs_and_keeps_dataset_versions(falkordb_server: int
 
 
 def test_erase_removes_pii_metadata_and_a_replay_does_not_bring_it_back(
-    falkordb_server: int, kafka_broker: str, topic_names: TopicSettings,
+    any_graph: GraphSettings, kafka_broker: str, topic_names: TopicSettings,
 ) -> None:
     now = int(time.time() * 1000)
     records = graph_records(now)
-    graph, backend = fresh_graph(falkordb_server, records)
+    graph, backend = fresh_graph(any_graph, records)
     topics = topic_names.model_copy(update={"erasures": f"lineage.erasures.{uuid.uuid4().hex[:8]}"})
     kafka = erasure_topic_env(kafka_broker, topics)
     try:
