@@ -124,8 +124,8 @@ _QUERY_TESTS_BY_BACKEND: Counter[str] = Counter()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Count passed query-suite tests per graph backend (printed at the end)."""
-    if report.when == "call" and report.passed and "test_queries_" in report.nodeid:
+    """Count passed backend-parametrised graph tests per backend (printed at the end)."""
+    if report.when == "call" and report.passed and "[" in report.nodeid:
         for backend in BACKENDS:
             if f"[{backend}" in report.nodeid or f"-{backend}]" in report.nodeid \
                     or f"-{backend}-" in report.nodeid:
@@ -133,8 +133,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print how many query tests passed on each graph backend."""
+    """Print how many graph tests (queries, writes) passed on each graph backend."""
     if _QUERY_TESTS_BY_BACKEND:
-        terminalreporter.section("query tests per graph backend")
+        terminalreporter.section("graph tests per backend (queries and writes)")
         for backend in BACKENDS:
             terminalreporter.write_line(f"{backend}: {_QUERY_TESTS_BY_BACKEND[backend]} passed")
