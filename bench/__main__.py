@@ -1,8 +1,11 @@
-"""``python -m bench [NAME...]``: run every benchmark that exists (or the named ones).
+"""``python -m bench [NAME...]`` or ``python -m bench NAME --flag...``: run every benchmark
+that exists (or the named ones).
 
 A benchmark whose package (or a dependency of it) is missing is skipped and said so; one
-that fails is reported and the others still run. Exit code 1 if any benchmark failed or
-missed its goal.
+that fails is reported and the others still run. Flags after a single name go to that
+benchmark (its ``run_kwargs(argv)`` turns them into arguments of its ``run``), e.g.
+``python -m bench pipeline --quick`` or ``python -m bench query --nodes 30000``. Exit code 1
+if any benchmark failed or missed its goal.
 """
 
 from __future__ import annotations
@@ -25,8 +28,21 @@ def _load(name: str) -> Any | None:
         return None
 
 
+def _split(args: list[str]) -> tuple[list[str], list[str]]:
+    """Split the command line into benchmark names and the flags after them."""
+    for i, arg in enumerate(args):
+        if arg.startswith("-"):
+            return args[:i], args[i:]
+    return args, []
+
+
 def main(argv: list[str] | None = None) -> int:
-    names = (sys.argv[1:] if argv is None else argv) or list(BENCHES)
+    """Run the benchmarks named on the command line (all by default); see the docstring."""
+    names, flags = _split(sys.argv[1:] if argv is None else argv)
+    names = names or list(BENCHES)
+    if flags and len(names) != 1:
+        print("flags go to one benchmark: python -m bench NAME --flag ...", file=sys.stderr)
+        return 2
     results: dict[str, Any] = {}
     failed = False
     for name in names:
@@ -36,7 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== bench.{name}", flush=True)
         started = time.perf_counter()
         try:
-            result = module.run()
+            kwargs: dict[str, Any] = {}
+            if flags:
+                parse = getattr(module, "run_kwargs", None)
+                if parse is None:
+                    raise ValueError(f"bench.{name} takes no flags here; use "
+                                     f"python -m bench.{name} {' '.join(flags)}")
+                kwargs = parse(flags)
+            result = module.run(**kwargs)
         except Exception as exc:
             traceback.print_exc()
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}

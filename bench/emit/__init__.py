@@ -1,8 +1,9 @@
 """Benchmark: per-event overhead of ``emit`` on the caller's thread, ours vs OpenLineage's.
 
-Both clients send the same event content to the same Tansu broker, which the benchmark
-starts itself (``lineage_pipeline.localstack.processes.start_broker``), each to its own
-topic:
+Both clients send the same event content to the same Apache Kafka broker (KRaft, log on
+disk), which the benchmark starts itself
+(:func:`lineage_pipeline.localstack.kafka_server.start_kafka`) and stops by pid, each to its
+own topic:
 
 - ours: :class:`emitters.client.LineageClient` with the ``kafka`` transport (defaults:
   enqueue on the caller's thread; size cap, Avro encoding and the asynchronous idempotent
@@ -98,14 +99,14 @@ def run(n: int = 10_000, n_openlineage: int = 1_000) -> dict[str, Any]:
     from emitters.client import LineageClient
     from lineage_pipeline.codec import EventCodec
     from lineage_pipeline.events import new_event_id
-    from lineage_pipeline.localstack.processes import start_broker
+    from lineage_pipeline.localstack.kafka_server import start_kafka
     from lineage_pipeline.openlineage import to_openlineage_event
 
     with tempfile.TemporaryDirectory(prefix="bench-emit-") as tmp:
         workdir = Path(tmp)
         event = _sample_event(workdir)
         event_bytes = len(EventCodec().encode(event))
-        broker = start_broker(workdir / "broker")
+        broker = start_kafka(workdir / "broker")
         bootstrap = f"127.0.0.1:{broker.port}"
         try:
             _create_topics(bootstrap, ["bench.ours", "bench.openlineage"])
@@ -132,7 +133,7 @@ def run(n: int = 10_000, n_openlineage: int = 1_000) -> dict[str, Any]:
             theirs = _time_calls(transport.emit, ol_events[20:])
             transport.close()
         finally:
-            broker.stop()
+            broker.stop(30.0)
     ours_p50, ours_p99 = _percentile(ours, 0.50), _percentile(ours, 0.99)
     ol_p50, ol_p99 = _percentile(theirs, 0.50), _percentile(theirs, 0.99)
     ratio = ol_p50 / ours_p50 if ours_p50 else float("inf")
@@ -177,11 +178,28 @@ def print_table(result: dict[str, Any]) -> None:
     console.print(f"goal (ours p50 <= {GOAL_P50_US:g} us and >= x{GOAL_RATIO:g}): {verdict}")
 
 
+def run_kwargs(argv: list[str]) -> dict[str, Any]:
+    """Parse ``[--events N] [--openlineage-events M]`` into keyword arguments of :func:`run`
+    (``python -m bench emit --events 2000`` uses this)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.emit")
+    parser.add_argument("--events", type=int, default=10_000, help="events timed for ours")
+    parser.add_argument("--openlineage-events", type=int, default=1_000,
+                        help="events timed for OpenLineage's transport")
+    args = parser.parse_args(argv)
+    return {"n": args.events, "n_openlineage": args.openlineage_events}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run, print the table and the JSON; exit 0 when the goal is met, else 1."""
+    """Run, print the table and the JSON; exit 0 when the goal is met, else 1.
+
+    ``python -m bench.emit [N]`` (N events timed for ours) or the flags of :func:`run_kwargs`.
+    """
     args = sys.argv[1:] if argv is None else argv
-    n = int(args[0]) if args else 10_000
-    result = run(n)
+    if args and not args[0].startswith("-"):
+        args = ["--events", args[0], *args[1:]]
+    result = run(**run_kwargs(args))
     print_table(result)
     print(json.dumps(result, indent=2))
     return 0 if result["goal_met"] else 1

@@ -1,4 +1,4 @@
-"""``python -m bench.pipeline [--quick]``: run the pipeline throughput/freshness benchmark."""
+"""``python -m bench.pipeline [--quick] [--backend B]``: the pipeline throughput benchmark."""
 
 import sys
 

@@ -56,8 +56,9 @@ class DirectResult:
 
 def direct_write(events: list[LineageEvent], graph: GraphSettings, *, batch_events: int = 500,
                  sink_batch: int = 5000) -> DirectResult:
-    """Stitch, map and write ``events`` to ``graph`` (a fresh graph name) in batches of
-    ``batch_events``; return the timings. Raises :class:`~lineage_pipeline.errors.GraphError`."""
+    """Stitch, map and write ``events`` to ``graph`` (an empty graph: a fresh FalkorDB key, or
+    a wiped Neo4j database) in batches of ``batch_events``; return the timings. Raises
+    :class:`~lineage_pipeline.errors.GraphError`."""
     backend = open_backend(graph)
     try:
         backend.ensure_schema()

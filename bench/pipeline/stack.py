@@ -1,9 +1,12 @@
-"""The benchmark's own local stack: Tansu, FalkorDB, the processor and the sink as processes.
+"""The benchmark's own local stack: Kafka, a graph server, the processor and the sink.
 
-:func:`bench_stack` starts all four in a temporary data dir with fresh topic, graph and group
-names and stops them by pid (processor and sink first). :class:`Metrics` scrapes a service's
-Prometheus ``/metrics``; :class:`RssSampler` samples the resident set size of pids with psutil
-(peak, bytes).
+:func:`bench_stack` starts all four as processes in a temporary data dir -- Apache Kafka
+(KRaft, :func:`~lineage_pipeline.localstack.kafka_server.start_kafka`) and the graph server
+of the backend asked for (Neo4j or FalkorDB, :func:`bench.graphs.start_graph`) side by side,
+then ``python -m graph_sink`` and ``python -m stream_processor`` -- with fresh topic, graph
+and group names, and stops them by pid (processor and sink first). :class:`Metrics` scrapes
+a service's Prometheus ``/metrics``; :class:`RssSampler` samples the resident set size of
+pids with psutil (peak, bytes).
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from pathlib import Path
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.graphs import GraphServer, start_graph
+from lineage_pipeline.localstack.kafka_server import await_kafka, start_kafka
 from lineage_pipeline.localstack.processes import (
     ManagedProcess,
     free_port,
     port_open,
-    start_broker,
-    start_falkordb,
     start_python_service,
 )
 from lineage_pipeline.localstack.stack import create_topics
@@ -36,14 +39,30 @@ class BenchStack:
     """Settings pointing at the stack and its four processes."""
 
     settings: LineageSettings
-    broker: ManagedProcess
-    falkordb: ManagedProcess
+    kafka: ManagedProcess
+    graph: GraphServer
     processor: ManagedProcess
     sink: ManagedProcess
 
+    def pids(self) -> dict[str, int]:
+        """The pid of every process of the stack, by name."""
+        return {"kafka": self.kafka.pid, "graph": self.graph.proc.pid,
+                "processor": self.processor.pid, "sink": self.sink.pid}
+
+    def stop_services(self) -> None:
+        """Stop the processor and the sink by pid (the servers keep running)."""
+        _stop_alive(self.processor)
+        _stop_alive(self.sink)
+
+
+def _stop_alive(proc: ManagedProcess, timeout_s: float = 10.0) -> None:
+    """Stop ``proc`` by pid unless it has already exited (never signal a reaped pid)."""
+    if proc.alive():
+        proc.stop(timeout_s)
+
 
 def _env(s: LineageSettings, extra: dict[str, str]) -> dict[str, str]:
-    t, p, k = s.topics, s.processor, s.sink
+    t, p, k, g = s.topics, s.processor, s.sink, s.graph
     env = {
         "LINEAGE_DATA_DIR": str(s.data_dir),
         "LINEAGE_KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers,
@@ -52,8 +71,11 @@ def _env(s: LineageSettings, extra: dict[str, str]) -> dict[str, str]:
         "LINEAGE_TOPICS__GRAPH": t.graph,
         "LINEAGE_TOPICS__DLQ": t.dlq,
         "LINEAGE_TOPICS__PARTITIONS": str(t.partitions),
-        "LINEAGE_GRAPH__URL": s.graph.url,
-        "LINEAGE_GRAPH__NAME": s.graph.name,
+        # the Neo4j password is read from <data_dir>/neo4j/password, never put in the env
+        "LINEAGE_GRAPH__BACKEND": g.backend,
+        "LINEAGE_GRAPH__URL": g.url,
+        "LINEAGE_GRAPH__NAME": g.name,
+        **({"LINEAGE_GRAPH__USERNAME": g.username} if g.username else {}),
         "LINEAGE_PROCESSOR__APP_ID": p.app_id,
         "LINEAGE_PROCESSOR__METRICS_PORT": str(p.metrics_port),
         "LINEAGE_PROCESSOR__BATCH_SIZE": str(p.batch_size),
@@ -63,7 +85,7 @@ def _env(s: LineageSettings, extra: dict[str, str]) -> dict[str, str]:
         "LINEAGE_SINK__BATCH_SIZE": str(k.batch_size),
         "LINEAGE_SINK__BATCH_TIMEOUT_S": str(k.batch_timeout_s),
         "PYTHONUNBUFFERED": "1",
-        # Tansu answers JoinGroup after half the session timeout: keep it short locally
+        # Kafka's minimum (group.min.session.timeout.ms), as `lineage up` uses
         "LINEAGE_KAFKA__EXTRA": '{"session.timeout.ms": "6000"}',
     }
     env.update(extra)
@@ -71,27 +93,30 @@ def _env(s: LineageSettings, extra: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def bench_stack(data_dir: Path, *, partitions: int = 1, processor_batch: int = 500,
-                sink_batch: int = 5000, extra_env: dict[str, str] | None = None,
-                ) -> Iterator[BenchStack]:
-    """Start broker, graph, sink and processor; yield them; stop them all by pid.
+def bench_stack(data_dir: Path, *, backend: str = "neo4j", partitions: int = 1,
+                processor_batch: int = 500, sink_batch: int = 5000,
+                extra_env: dict[str, str] | None = None) -> Iterator[BenchStack]:
+    """Start Kafka, the ``backend`` graph server, sink and processor; yield them; stop them
+    all by pid.
 
     Raises :class:`~lineage_pipeline.errors.StackError` when a process does not come up.
     """
     with ExitStack() as stack:
-        broker = start_broker(data_dir)
-        stack.callback(broker.stop)
-        falkordb = start_falkordb(data_dir)
-        stack.callback(falkordb.stop)
+        kafka = start_kafka(data_dir, wait=False)
+        stack.callback(_stop_alive, kafka, 30.0)
+        graph = start_graph(backend, data_dir, wait=False)
+        stack.callback(graph.stop)
+        await_kafka(kafka)
+        graph.wait()
         suffix = uuid.uuid4().hex[:8]
         settings = load_settings(
             data_dir=data_dir,
-            kafka={"bootstrap_servers": f"127.0.0.1:{broker.port}"},
+            kafka={"bootstrap_servers": f"127.0.0.1:{kafka.port}"},
             topics={"events": f"bench.events.{suffix}",
                     "openlineage": f"bench.openlineage.{suffix}",
                     "graph": f"bench.graph.{suffix}", "dlq": f"bench.dlq.{suffix}",
                     "partitions": partitions},
-            graph={"url": f"redis://127.0.0.1:{falkordb.port}", "name": f"bench_{suffix}"},
+            graph=graph.settings(f"bench_{suffix}").model_dump(exclude_none=True),
             processor={"app_id": f"bench-processor-{suffix}", "metrics_port": free_port(),
                        "batch_size": processor_batch},
             sink={"group_id": f"bench-sink-{suffix}", "metrics_port": free_port(),
@@ -102,12 +127,12 @@ def bench_stack(data_dir: Path, *, partitions: int = 1, processor_batch: int = 5
         sink = start_python_service(
             "sink", "graph_sink", [], data_dir,
             ready=lambda: port_open(settings.sink.metrics_port), env=env)
-        stack.callback(sink.stop)
+        stack.callback(_stop_alive, sink)
         processor = start_python_service(
             "processor", "stream_processor", [], data_dir,
             ready=lambda: port_open(settings.processor.metrics_port), env=env)
-        stack.callback(processor.stop)
-        yield BenchStack(settings, broker, falkordb, processor, sink)
+        stack.callback(_stop_alive, processor)
+        yield BenchStack(settings, kafka, graph, processor, sink)
 
 
 class Metrics:

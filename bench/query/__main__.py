@@ -1,4 +1,4 @@
-"""``python -m bench.query [--nodes N] [--samples S]``: run the query latency benchmark."""
+"""``python -m bench.query [--nodes N] [--samples S] [--backend B]``: query latency."""
 
 import sys
 
