@@ -1,9 +1,9 @@
 """Issue 3 end to end: a smaller `make demo` through real broker, processor, sink and graph.
 
 The demo pipeline runs over the real breast-cancer data twice (good delivery, then
-``worst radius`` in mm) with the batch emitter publishing to a Tansu broker; the Faust
-processor and the graph sink run as real processes; the assertions are on what a user
-sees: the root-cause chain, the CLI's JSON, and graph counts.
+``worst radius`` in mm) with the batch emitter publishing to the Kafka broker; the Faust
+processor and the graph sink run as real processes writing to a leased Neo4j server; the
+assertions are on what a user sees: the root-cause chain, the CLI's JSON, and graph counts.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +36,9 @@ from lineage_pipeline.demo.report import (
     find_root_cause_chain,
     wait_for_runs,
 )
-from tests.e2e_stack import PipelineStack, cli_env, pipeline_stack
+from tests.conftest import GraphFactory
+from tests.e2e_stack import PipelineStack, cli_env, pipeline_stack, wait_for
+from tests.test_emitter_kafka import read_to_end
 
 pytestmark = pytest.mark.slow
 
@@ -54,10 +55,11 @@ class DemoRun:
 
 @pytest.fixture(scope="module")
 def demo(
-    kafka_broker: str, falkordb_server: int, tmp_path_factory: pytest.TempPathFactory
+    kafka_broker: str, graphs: GraphFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoRun]:
     root = tmp_path_factory.mktemp("demo")
-    with pipeline_stack(kafka_broker, falkordb_server, root / "stack") as stack:
+    with graphs.fresh("neo4j") as graph_settings, \
+            pipeline_stack(kafka_broker, graph_settings, root / "stack") as stack:
         s = stack.settings
         paths = Paths(root / "data")
         client = LineageClient.from_config(
@@ -201,41 +203,38 @@ def _duplicates(port: int) -> float:
     return 0.0
 
 
+def _committed_to_end(bootstrap: str, group: str, topic: str) -> bool:
+    """``True`` when consumer group ``group`` has committed partition 0 of ``topic`` up to
+    the broker's end offset (an offset fetch: the group's membership is not touched)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        partition = TopicPartition(topic, 0)
+        _low, end = consumer.get_watermark_offsets(partition, timeout=10)
+        [done] = consumer.committed([partition], timeout=10)
+        return bool(done.offset == end)
+    finally:
+        consumer.close()
+
+
 def test_every_event_published_twice_gives_the_same_graph(demo: DemoRun) -> None:
     s = demo.stack.settings
+    bootstrap = s.kafka.bootstrap_servers
     before = _counts(demo.graph)
-    consumer = Consumer({
-        "bootstrap.servers": s.kafka.bootstrap_servers, "group.id": "e2e-reader",
-        "enable.auto.commit": False,
-    })
-    # Tansu's high watermark is the last batch's base offset + 1, not a count: read the
-    # partition until it has been quiet for 2 s instead
-    consumer.assign([TopicPartition(s.topics.events, 0, 0)])
-    records: list[tuple[bytes | None, bytes]] = []
-    deadline = time.monotonic() + 30
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        batch = consumer.consume(500, 0.5)
-        for msg in batch:
-            if msg.error() is None and msg.value() is not None:
-                records.append((msg.key(), msg.value()))
-        if batch:
-            quiet_since = time.monotonic()
-        elif records and time.monotonic() - quiet_since > 2.0:
-            break
-    consumer.close()
+    # the emitter flushed: the topic's end offset covers every event of both runs
+    records = [(msg.key(), msg.value()) for msg in read_to_end(bootstrap, s.topics.events)]
     assert records
     dup_before = _duplicates(s.processor.metrics_port)
-    producer = Producer({"bootstrap.servers": s.kafka.bootstrap_servers})
+    producer = Producer({"bootstrap.servers": bootstrap})
     for key, value in records:
         producer.produce(s.topics.events, value=value, key=key)
-    producer.flush(30)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if _duplicates(s.processor.metrics_port) - dup_before >= len(records):
-            break
-        time.sleep(0.5)
+    assert producer.flush(30) == 0
+    wait_for(lambda: _duplicates(s.processor.metrics_port) - dup_before >= len(records),
+             f"{len(records)} duplicates counted by the processor", timeout_s=60)
     assert _duplicates(s.processor.metrics_port) - dup_before == len(records)
-    time.sleep(2.0)  # anything the processor still published has reached the sink by now
+    # whatever the processor published meanwhile has been written by the sink
+    wait_for(lambda: _committed_to_end(bootstrap, s.processor.app_id, s.topics.events),
+             "the processor to commit the events topic to its end", timeout_s=60)
+    wait_for(lambda: _committed_to_end(bootstrap, s.sink.group_id, s.topics.graph),
+             "the sink to commit the graph topic to its end", timeout_s=60)
     assert _counts(demo.graph) == before
-
