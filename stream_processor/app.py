@@ -22,9 +22,14 @@ State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog
 - ``dataset-aliases`` (GlobalTable): dataset uid -> canonical uid learned from OpenLineage
   ``symlinks`` facets (:mod:`stream_processor.identity`).
 
-At start-up and after each rebalance Faust rebuilds the tables from their changelogs; the
-processor's table manager reads each changelog to its true end, which Tansu misreports
-(:mod:`stream_processor.recovery`).
+At start-up and after each rebalance Faust rebuilds the tables from their changelogs, up to
+each partition's high watermark (Kafka's is the offset after the last record). Processing is
+at-least-once: after a restart the records from the committed offsets on are handled again,
+and Faust's recovery itself may hand the agent records once before and once after it seeks
+the stream partitions to their committed offsets (``Recovery._resume_streams`` resumes the
+partitions before the seek while its fetcher runs). The graph writes are idempotent; a
+record sent to the DLQ can appear there more than once (same source topic, partition and
+offset in its headers).
 
 Faust tables write their changelog to the partition of the *current event*
 (``faust.streams.current_event()``, a task-local ContextVar). ``take_events`` hands the agent
@@ -57,7 +62,6 @@ from stream_processor.dlq import OutRecord, SourceMessage
 from stream_processor.identity import DatasetIdentity
 from stream_processor.lag import register_lag_timer
 from stream_processor.processor import EventProcessor
-from stream_processor.recovery import end_probing_table_manager
 from stream_processor.state import StoredRun, newer_version
 from stream_processor.stitch import RunState
 
@@ -118,8 +122,8 @@ def faust_options(settings: LineageSettings, partitions: int) -> dict[str, Any]:
 
     ``partitions`` is the events topic's partition count (tables are co-partitioned with it).
     ``kafka.extra`` may carry ``session.timeout.ms``, ``heartbeat.interval.ms`` and
-    ``request.timeout.ms``; they become Faust's broker timeouts. Tansu completes a group join
-    after half the session timeout, so a small one (e.g. 6000) starts the local stack fast.
+    ``request.timeout.ms``; they become Faust's broker timeouts. A small session timeout
+    (e.g. 6000, Kafka's minimum) moves a killed processor's partitions on within seconds.
     """
     options: dict[str, Any] = {
         "broker": broker_urls(settings.kafka.bootstrap_servers),
@@ -132,8 +136,6 @@ def faust_options(settings: LineageSettings, partitions: int) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "producer_linger": 0.005,
         "table_cleanup_interval": 60.0,
-        # reads changelogs to their true end on Tansu (stream_processor.recovery)
-        "TableManager": end_probing_table_manager(settings.kafka.client_config()),
     }
     for key, option in _EXTRA_TIMEOUTS.items():
         if key in settings.kafka.extra:

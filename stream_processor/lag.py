@@ -20,10 +20,9 @@ The broker calls are blocking (confluent-kafka), so they run in a worker thread
 gauge keeps its last value. The probe's consumer never subscribes, so it never joins the
 group and cannot trigger a rebalance; it only sends OffsetFetch and ListOffsets requests.
 
-Tansu (the local broker) reports a partition's high watermark as the base offset of its last
-record batch + 1, not the offset after the batch's last record; when the last batch holds
-several records the end offset reads low, so the lag may read slightly low (never below 0:
-it is clamped) until the next single-record batch. Apache Kafka reports the exact end.
+The end offset is the partition's high watermark, which Kafka reports as the offset after the
+last record; a committed offset never passes it, and it is read after the committed offsets,
+so the lag is never negative (no clamping: a negative value would show a real anomaly).
 """
 
 from __future__ import annotations
@@ -89,7 +88,7 @@ class GroupLag:
                 TopicPartition(tp.topic, tp.partition), timeout=self.timeout_s, cached=False
             )
             position = tp.offset if tp.offset >= 0 else low  # negative: nothing committed
-            lag[tp.topic] += max(0, high - max(position, low))
+            lag[tp.topic] += high - max(position, low)
         return lag
 
     def publish(self, lag: dict[str, int]) -> None:

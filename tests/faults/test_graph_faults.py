@@ -49,7 +49,7 @@ from tests.faults.harness import (
     wait_until,
 )
 
-RUNS = 40
+RUNS = 60
 WAITING = "lineage_sink_graph_waiting"
 RETRY_LINE = "consumption paused, retrying"
 #: The sink's ``graph.timeout_s`` here: the driver's own retry of one transaction gives up
@@ -121,13 +121,14 @@ def test_neo4j_sigkilled_mid_batch_and_restarted_the_sink_waits_and_resumes(
         assert wait_until(lambda: log_count(processor.log_path, "stream processor ready") >= 1,
                           90)
         assert read_metric(metrics_port, WAITING) == 0.0
-        stream = feeder.paced(make_runs("graphdown", RUNS), rate_per_s=15.0)
+        stream = feeder.paced(make_runs("graphdown", RUNS), rate_per_s=10.0)
         with closing(open_backend(graph)) as actual:
             assert wait_until(
                 lambda: actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"] >= 3, 60), \
                 "the sink writes before the fault"
         in_write = kill_inside_a_write(server, graph, 30.0)
         down_at = time.monotonic()
+        assert stream.is_alive(), "events still flow after the kill (the sink has work)"
 
         assert wait_until(lambda: read_metric(metrics_port, WAITING) == 1.0, 90), \
             "the sink exports that it waits for the graph"
