@@ -12,7 +12,7 @@ Tansu misreported the changelog's end and Faust stopped restoring there. Kafka r
 exact end (asserted below for the runs changelog); the probe that worked around Tansu is gone
 (10 of 10 runs clean without it).
 
-Open: with a CPU-bound process beside it, 1 run of 3 ended with one run's state older than
+Open: with a CPU-bound process beside it, 1 of 6 runs ended with one run's state older than
 the reference (its RUNNING update, metrics, missing from the graph topic and from the state
 the COMPLETE was stitched onto), although the changelog end was exact. Suspects in
 faust-streaming 0.15.3: ``ProducerBuffer.flush()``, called before each offset commit, returns
