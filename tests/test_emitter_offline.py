@@ -21,7 +21,8 @@ from emitters.cli import spool_app
 from emitters.client import LineageClient
 from emitters.transports.spool import Spool, read_segment
 from lineage_pipeline.codec import EventCodec
-from lineage_pipeline.localstack.processes import free_port, start_broker
+from lineage_pipeline.localstack.kafka_server import start_kafka
+from lineage_pipeline.localstack.processes import free_port
 from lineage_pipeline.settings import TopicSettings
 from tests.test_emitter_kafka import create_topic, kafka_client, read_events, sample_event
 
@@ -106,7 +107,7 @@ def test_unreachable_broker_costs_the_job_nothing_and_replay_delivers_once(
     ids = spooled_ids(spool_dir)
     assert len(ids) == events_expected and len(set(ids)) == events_expected
 
-    broker = start_broker(tmp_path / "late-broker", port=port)
+    broker = start_kafka(tmp_path / "late-broker", port)
     try:
         create_topic(f"127.0.0.1:{port}", topic)
         spool = Spool(spool_dir)
@@ -120,7 +121,7 @@ def test_unreachable_broker_costs_the_job_nothing_and_replay_delivers_once(
         assert len(events) == events_expected + 1
         offline.close()
     finally:
-        broker.stop()
+        broker.stop(30)
 
 
 def test_cli_replays_a_closed_jobs_spool_exactly_once(
