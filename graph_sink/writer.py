@@ -4,10 +4,11 @@
 
 1. node upserts are grouped by label, edge upserts by (type, from label, to label);
 2. inside a group, upserts of the same node (``uid``) or edge (``from``, ``to``) are folded
-   into one row with the same rules the Cypher applies (``first`` = min observed_at, ``last``
-   = max, props last-write-wins, Run.state terminal-wins). Besides saving work this keeps a
-   statement free of duplicate keys, which FalkorDB 4.16 needs: a relationship MERGEd twice
-   in one UNWIND whose SET reads the relationship crashes the server;
+   into one row with the same rules the Cypher applies (``first`` = min of the mutations'
+   ``observed_at``, ``last`` = max of their ``updated_at``, props last-write-wins, Run.state
+   terminal-wins). Besides saving work this keeps a statement free of duplicate keys, which
+   FalkorDB 4.16 needs: a relationship MERGEd twice in one UNWIND whose SET reads the
+   relationship crashes the server;
 3. each group becomes ``ceil(rows / batch_size)`` statements chosen from
    :mod:`graph_sink.statements` (node groups first, then edge groups).
 
@@ -17,8 +18,9 @@ So N mutations take at most ``ceil(N / batch_size)`` statements per group, and
 Values the graph cannot store are dropped from ``props``: ``None`` (a null never erases a
 stored value) and NaN/infinity (FalkorDB's parameter syntax has no literal for them; Neo4j
 would store them, the two backends must agree). ``uid``, ``observed_at`` and ``updated_at``
-are never taken from ``props``: they follow their own rules. Whatever produced a record, its
-uids (and the uid-valued props :data:`UID_PROPS`) pass through
+are never copied from ``props``: a mutation's ``observed_at`` and ``updated_at`` are its
+first and last observation (epoch ms), which the min / max rules fold in. Whatever
+produced a record, its uids (and the uid-valued props :data:`UID_PROPS`) pass through
 :func:`~lineage_pipeline.graph_model.bounded_uid` and its strings through
 :func:`~lineage_pipeline.graph_model.graph_text`, both idempotent: no name can exceed an
 index's key size or carry a character a driver cannot send.
@@ -71,10 +73,9 @@ class _Row:
     props: dict[str, PropValue] = field(default_factory=dict)
     state: str | None = None
 
-    def fold(self, observed: int | None, props: dict[str, PropValue], is_run: bool) -> None:
-        if observed is not None:
-            self.first = observed if self.first is None else min(self.first, observed)
-            self.last = observed if self.last is None else max(self.last, observed)
+    def fold(self, first: int, last: int, props: dict[str, PropValue], is_run: bool) -> None:
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
         for key, value in props.items():
             if key in RESERVED or (is_run and key == "state"):
                 continue
@@ -103,11 +104,20 @@ def _storable(value: PropValue) -> PropValue:
     return graph_value(value)
 
 
-def _observed(props: dict[str, PropValue], fallback: int) -> int:
-    value = props.get("observed_at")
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return int(value)
-    return fallback
+def _times(props: dict[str, PropValue], fallback: int) -> tuple[int, int]:
+    """``(first, last)`` observation of a mutation (epoch ms): its ``observed_at`` and its
+    ``updated_at`` props, each falling back to the other and then to ``fallback`` (the
+    record's event time) when absent or not a finite number."""
+
+    def number(key: str) -> int | None:
+        value = props.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return int(value)
+        return None
+
+    first, last = number("observed_at"), number("updated_at")
+    first = first if first is not None else (last if last is not None else fallback)
+    return first, max(first, last if last is not None else first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +162,13 @@ class GraphWriter:
             for n in m.nodes:
                 count += 1
                 row = nodes.setdefault(n.label, {}).setdefault(bounded_uid(n.uid), _Row())
-                row.fold(_observed(n.props, m.event_time), n.props, n.label is NodeLabel.RUN)
+                row.fold(*_times(n.props, m.event_time), n.props, n.label is NodeLabel.RUN)
             for e in m.edges:
                 count += 1
                 group = edges.setdefault((e.type, e.from_label, e.to_label), {})
                 ends = (bounded_uid(e.from_uid), bounded_uid(e.to_uid))
                 erow = group.setdefault(ends, _Row())
-                erow.fold(_observed(e.props, m.event_time), e.props, False)
+                erow.fold(*_times(e.props, m.event_time), e.props, False)
         statements: list[Statement] = []
         for label in NodeLabel:  # fixed order: nodes first, by label
             group_rows = nodes.get(label)

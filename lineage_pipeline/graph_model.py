@@ -32,7 +32,9 @@ to any record and the query layer applies it to the name it is given: ``bounded_
 finds the node whatever the name's length. A Field's uid is built from its version's
 (bounded) uid, so ``field_uid(version_uid(...), column)`` is what the queries compute too.
 
-Relationships (:class:`RelType`), every one with ``observed_at`` (epoch ms, event time)::
+Every node and relationship the processor writes carries ``observed_at`` and ``updated_at``:
+the earliest and the latest eventTime that showed it (epoch ms). Relationships
+(:class:`RelType`)::
 
     (Run)-[:RUN_OF]->(Job)
     (Run)-[:CHILD_OF]->(Run)

@@ -29,8 +29,10 @@ terminal (before that the version does not exist yet, and publishing it early wo
 ghost version when a later event names the real one). Likewise a columnLineage source the run
 does not list as an input waits for the terminal event, then takes its pinned version.
 
-``observed_at`` (epoch ms) on every node and edge is the earliest eventTime of the run that
-showed the element, so publishing the events of a run in any order gives the same graph.
+``observed_at`` / ``updated_at`` (epoch ms) on every node and edge are the earliest / latest
+eventTime of the run that showed the element. Both only move outwards as events merge in, so
+the graph's min / max of them is the same whatever order, batching or replay (a restarted
+processor may publish a run's state first without its earliest events) brought the records.
 Props that are ``None`` are left out of nodes other runs share (Job, Dataset, DatasetVersion,
 Field), so a sparse event never erases what another run wrote; the Run node carries its
 whole stitched state, ``None`` included. Uids are bounded (:mod:`lineage_pipeline.graph_model`)
@@ -46,7 +48,6 @@ from typing import Any
 
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import (
-    EdgeUpsert,
     GraphMutations,
     NodeLabel,
     NodeUpsert,
@@ -55,12 +56,12 @@ from lineage_pipeline.graph_model import (
     dataset_uid,
     field_uid,
     graph_text,
-    graph_value,
     job_uid,
     run_uid,
     version_uid,
 )
 from lineage_pipeline.pii import current_policy
+from stream_processor.builder import MutationBuilder, times
 from stream_processor.stitch import DatasetState, RunState, merge_event
 
 #: Version of an input that names none and whose producer the processor has not seen.
@@ -86,45 +87,9 @@ def output_version(ds: DatasetState, state: RunState) -> str | None:
     return f"run:{state.runId}" if state.is_terminal else None
 
 
-class _Builder:
-    """Collects node and edge upserts, merging repeats of the same node or edge."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[tuple[NodeLabel, str], NodeUpsert] = {}
-        self.edges: dict[tuple[RelType, str, str], EdgeUpsert] = {}
-
-    @staticmethod
-    def _merge_props(into: dict[str, PropValue], props: dict[str, PropValue]) -> None:
-        for key, value in props.items():
-            if key == "observed_at" and isinstance(into.get(key), int):
-                old = into[key]
-                assert isinstance(old, int) and isinstance(value, int)
-                into[key] = min(old, value)
-            else:
-                into[key] = value
-
-    def node(self, label: NodeLabel, uid: str, props: dict[str, PropValue]) -> None:
-        props = {k: graph_value(v) for k, v in props.items()}
-        existing = self.nodes.get((label, uid))
-        if existing is None:
-            self.nodes[(label, uid)] = NodeUpsert(label, uid, dict(props))
-        else:
-            self._merge_props(existing.props, props)
-
-    def edge(
-        self,
-        rel: RelType,
-        src: tuple[NodeLabel, str],
-        dst: tuple[NodeLabel, str],
-        props: dict[str, PropValue],
-    ) -> None:
-        key = (rel, src[1], dst[1])
-        props = {k: graph_value(v) for k, v in props.items()}
-        existing = self.edges.get(key)
-        if existing is None:
-            self.edges[key] = EdgeUpsert(rel, src[0], src[1], dst[0], dst[1], dict(props))
-        else:
-            self._merge_props(existing.props, props)
+def _both(a: DatasetState, b: DatasetState) -> dict[str, PropValue]:
+    """The times of an element that needs both datasets (known once both were seen)."""
+    return times(max(a.firstSeen, b.firstSeen), max(a.last_seen, b.last_seen))
 
 
 def _compact(props: dict[str, PropValue]) -> dict[str, PropValue]:
@@ -142,7 +107,7 @@ def _job_props(state: RunState) -> dict[str, PropValue]:
             "integration": jt.integration if jt else None,
             "processingType": jt.processingType if jt else None,
             "sql": sql.query if sql else None,
-            "observed_at": state.firstSeen,
+            **times(state.firstSeen, state.lastSeen),
         }
     )
 
@@ -178,27 +143,27 @@ def run_props(state: RunState) -> dict[str, PropValue]:
         "parentRunId": parent.runId if parent else None,
         "rootRunId": root_id,
         "extraFacets": _json_text(state.extra_values()),
-        "observed_at": state.firstSeen,
+        **times(state.firstSeen, state.lastSeen),
     }
 
 
 def _add_foreign_run(
-    b: _Builder, run_id: str, job_ns: str, job_name: str, observed_at: int
+    b: MutationBuilder, run_id: str, job_ns: str, job_name: str, seen: dict[str, PropValue]
 ) -> tuple[NodeLabel, str]:
     """A run known only as a parent/root: its node (no state) with its job and RUN_OF."""
     run_key = (NodeLabel.RUN, run_uid(run_id))
     job_key = (NodeLabel.JOB, job_uid(job_ns, job_name))
-    b.node(*run_key, {"runId": run_id, "job_uid": job_key[1], "observed_at": observed_at})
-    b.node(*job_key, {"namespace": job_ns, "name": job_name, "observed_at": observed_at})
-    b.edge(RelType.RUN_OF, run_key, job_key, {"observed_at": observed_at})
+    b.node(*run_key, {"runId": run_id, "job_uid": job_key[1], **seen})
+    b.node(*job_key, {"namespace": job_ns, "name": job_name, **seen})
+    b.edge(RelType.RUN_OF, run_key, job_key, seen)
     return run_key
 
 
 def _add_version(
-    b: _Builder, ds: DatasetState, version: str, produced_by: str | None
+    b: MutationBuilder, ds: DatasetState, version: str, produced_by: str | None
 ) -> tuple[NodeLabel, str]:
     """Dataset, DatasetVersion, VERSION_OF and one Field (+HAS_FIELD) per known column."""
-    seen = ds.firstSeen
+    seen = times(ds.firstSeen, ds.last_seen)
     d_uid = dataset_uid(ds.namespace, ds.name)
     v_uid = version_uid(ds.namespace, ds.name, version)
     ds_key = (NodeLabel.DATASET, d_uid)
@@ -207,7 +172,7 @@ def _add_version(
     # overwrite the kind its producer gave, so only producers and explicit kinds set it.
     kind = ds.kind_value if (produced_by is not None or ds.kind is not None) else None
     b.node(*ds_key, _compact({"namespace": ds.namespace, "name": ds.name, "kind": kind,
-                              "observed_at": seen}))
+                              **seen}))
     digest = ds.content_digest
     stats = ds.statistics
     schema = ds.schema_fields
@@ -228,11 +193,11 @@ def _add_version(
                 if schema is not None
                 else None,
                 "producedByRunId": produced_by,
-                "observed_at": seen,
+                **seen,
             }
         ),
     )
-    b.edge(RelType.VERSION_OF, v_key, ds_key, {"observed_at": seen})
+    b.edge(RelType.VERSION_OF, v_key, ds_key, seen)
     columns: dict[str, dict[str, PropValue]] = {}
     for col_name, col_type in ds.column_types().items():
         columns.setdefault(col_name, {})["type"] = col_type
@@ -251,24 +216,24 @@ def _add_version(
 
 
 def _add_field(
-    b: _Builder,
+    b: MutationBuilder,
     v_key: tuple[NodeLabel, str],
     d_uid: str,
     column: str,
-    seen: int,
+    seen: dict[str, PropValue],
     extra: dict[str, PropValue] | None = None,
 ) -> tuple[NodeLabel, str]:
     f_key = (NodeLabel.FIELD, field_uid(v_key[1], column))
     props: dict[str, PropValue] = {"name": column, "version_uid": v_key[1], "dataset_uid": d_uid,
-                                   "observed_at": seen}
+                                   **seen}
     props.update(extra or {})
     b.node(*f_key, _compact(props))
-    b.edge(RelType.HAS_FIELD, v_key, f_key, {"observed_at": seen})
+    b.edge(RelType.HAS_FIELD, v_key, f_key, seen)
     return f_key
 
 
 def _column_lineage(
-    b: _Builder,
+    b: MutationBuilder,
     state: RunState,
     out: DatasetState,
     out_key: tuple[NodeLabel, str],
@@ -279,8 +244,9 @@ def _column_lineage(
         in_state = state.inputs.get(in_duid)
         if in_state is None and not state.is_terminal:
             continue  # a source the run has not listed (yet): wait for its version
-        out_field = _add_field(b, out_key, out_duid, out_column, out.firstSeen)
-        seen = out.firstSeen if in_state is None else max(out.firstSeen, in_state.firstSeen)
+        out_seen = times(out.firstSeen, out.last_seen)
+        out_field = _add_field(b, out_key, out_duid, out_column, out_seen)
+        seen = out_seen if in_state is None else _both(out, in_state)
         if in_state is not None:
             version = input_version(in_state)
         else:
@@ -289,12 +255,11 @@ def _column_lineage(
         if in_state is None:
             # A column source the run never listed as an input: give it its nodes.
             b.node(NodeLabel.DATASET, in_duid,
-                   {"namespace": inp.namespace, "name": inp.name, "observed_at": seen})
+                   {"namespace": inp.namespace, "name": inp.name, **seen})
             b.node(*in_vkey, {"namespace": inp.namespace, "name": inp.name,
                               "dataset_uid": in_duid, "version": version,
-                              "observed_at": seen})
-            b.edge(RelType.VERSION_OF, in_vkey, (NodeLabel.DATASET, in_duid),
-                   {"observed_at": seen})
+                              **seen})
+            b.edge(RelType.VERSION_OF, in_vkey, (NodeLabel.DATASET, in_duid), seen)
         in_field = _add_field(b, in_vkey, in_duid, inp.field, seen)
         kinds = sorted({t.type for t in inp.transformations})
         subtypes = sorted({t.subtype for t in inp.transformations if t.subtype})
@@ -307,7 +272,7 @@ def _column_lineage(
                 "transformation": ",".join(kinds) if kinds else None,
                 "subtype": ",".join(subtypes) if subtypes else None,
                 "masking": any(t.masking for t in inp.transformations),
-                "observed_at": seen,
+                **seen,
             },
         )
 
@@ -320,18 +285,18 @@ def state_to_mutations(
     ``source_event_id``/``event_time`` name the event that led to this publication (epoch
     ms); ``now_ms`` is ``published_at`` (default: the clock).
     """
-    b = _Builder()
-    seen = state.firstSeen
+    b = MutationBuilder()
+    seen = times(state.firstSeen, state.lastSeen)
     run_key = (NodeLabel.RUN, run_uid(state.runId))
     job_key = (NodeLabel.JOB, job_uid(state.job_namespace, state.job_name))
     b.node(*job_key, _job_props(state))
     b.node(*run_key, run_props(state))
-    b.edge(RelType.RUN_OF, run_key, job_key, {"observed_at": seen})
+    b.edge(RelType.RUN_OF, run_key, job_key, seen)
 
     parent = state.parent_run
     if parent is not None:
         parent_key = _add_foreign_run(b, parent.runId, parent.job.namespace, parent.job.name, seen)
-        b.edge(RelType.CHILD_OF, run_key, parent_key, {"observed_at": seen})
+        b.edge(RelType.CHILD_OF, run_key, parent_key, seen)
         root = parent.root
         if root is not None and root.runId != parent.runId:
             _add_foreign_run(b, root.runId, root.job.namespace, root.job.name, seen)
@@ -340,7 +305,7 @@ def state_to_mutations(
     for uid in sorted(state.inputs):
         ds = state.inputs[uid]
         v_key = _add_version(b, ds, input_version(ds), None)
-        b.edge(RelType.CONSUMED_BY, v_key, run_key, {"observed_at": ds.firstSeen})
+        b.edge(RelType.CONSUMED_BY, v_key, run_key, times(ds.firstSeen, ds.last_seen))
         input_keys.append((ds, v_key))
 
     for uid in sorted(state.outputs):
@@ -349,11 +314,11 @@ def state_to_mutations(
         if version is None:
             continue
         v_key = _add_version(b, ds, version, state.runId)
-        b.edge(RelType.GENERATED, run_key, v_key, {"observed_at": ds.firstSeen})
+        b.edge(RelType.GENERATED, run_key, v_key, times(ds.firstSeen, ds.last_seen))
         for in_ds, in_key in input_keys:
             if in_key[1] != v_key[1]:
                 b.edge(RelType.DERIVED_FROM, v_key, in_key,
-                       {"runId": state.runId, "observed_at": max(ds.firstSeen, in_ds.firstSeen)})
+                       {"runId": state.runId, **_both(ds, in_ds)})
         _column_lineage(b, state, ds, v_key)
 
     return GraphMutations(
@@ -395,5 +360,5 @@ def stale_mutations(state: RunState, *, now_ms: int | None = None) -> GraphMutat
         published_at=now_ms if now_ms is not None else int(time.time() * 1000),
         nodes=[NodeUpsert(NodeLabel.RUN, run_uid(state.runId),
                           {"runId": graph_text(state.runId), "state": STALE,
-                           "observed_at": state.firstSeen})],
+                           **times(state.firstSeen, state.lastSeen)})],
     )

@@ -104,7 +104,9 @@ class DatasetState(BaseModel):
     ``version`` is the latest explicit version an event gave; ``resolvedVersion`` the version
     pinned when the processor first resolved a version-less input (the latest version it had
     seen generated), so every later publication of the run names the same version.
-    ``firstSeen`` is the earliest eventTime that listed the dataset (epoch ms).
+    ``firstSeen`` / ``lastSeen`` are the earliest / latest eventTime that listed the dataset
+    (epoch ms; ``lastSeen`` is ``None`` in states stored before it existed: see
+    :attr:`last_seen`).
     ``columns`` (column -> type), ``columnStats`` (column -> statistics) and ``lineage``
     (``[outField, inNamespace, inName, inField]`` JSON -> transformations) are unions over
     every event, each entry a last-writer-wins register.
@@ -115,6 +117,7 @@ class DatasetState(BaseModel):
     namespace: str
     name: str
     firstSeen: int
+    lastSeen: int | None = None
     kind: Reg | None = None
     version: Reg | None = None
     resolvedVersion: str | None = None
@@ -123,6 +126,11 @@ class DatasetState(BaseModel):
     columns: dict[str, Reg] = Field(default_factory=dict)
     columnStats: dict[str, Reg] = Field(default_factory=dict)
     lineage: dict[str, Reg] = Field(default_factory=dict)
+
+    @property
+    def last_seen(self) -> int:
+        """The latest eventTime that listed the dataset (epoch ms)."""
+        return self.firstSeen if self.lastSeen is None else self.lastSeen
 
     def clone(self) -> DatasetState:
         """A copy that can be merged into without changing this one (registers are
@@ -205,6 +213,7 @@ class DatasetState(BaseModel):
     def merge(self, ds: Dataset, t: int, event_id: str) -> None:
         """Merge dataset ``ds`` as listed by event ``event_id`` at eventTime ``t`` (in place)."""
         self.firstSeen = min(self.firstSeen, t)
+        self.lastSeen = max(self.last_seen, t)
         if ds.kind != "table":  # "table" is the model's default: it says nothing
             self.kind = lww(self.kind, Reg(t=t, id=event_id, v=ds.kind))
         if ds.version:

@@ -189,6 +189,22 @@ def test_observed_at_is_the_first_observation_and_updated_at_the_last(
     assert _node(backend, "Run", "run") == {"uid": "run"}
 
 
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
+def test_updated_at_is_the_latest_of_the_records_last_observations(
+    backend: GraphBackend, order: tuple[int, ...]
+) -> None:
+    """A record's ``updated_at`` is its element's last observation (a replayed, partial run
+    state can be published after a fuller one): the graph keeps the max in any order."""
+    times = [(200, 250), (100, 120), (150, 400)]
+    writer = GraphWriter(backend)
+    for i in order:
+        first, last = times[i]
+        writer.write([GraphMutations(f"e{i}", first, first, [NodeUpsert(
+            NodeLabel.JOB, "ns:j", {"observed_at": first, "updated_at": last})])])
+    job = _node(backend, "Job", "ns:j")
+    assert (job["observed_at"], job["updated_at"]) == (100, 400)
+
+
 def test_null_and_non_finite_values_never_erase_stored_ones(backend: GraphBackend) -> None:
     writer = GraphWriter(backend)
     uid = "file:/x@1"
@@ -197,7 +213,7 @@ def test_null_and_non_finite_values_never_erase_stored_ones(backend: GraphBacken
     writer.write([GraphMutations("b", 2, 2, [NodeUpsert(
         NodeLabel.DATASET_VERSION, uid,
         {"rowCount": None, "digest": "abd", "bytes": math.nan, "observed_at": 2,
-         "uid": "hijack", "updated_at": 99})])])
+         "uid": "hijack", "updated_at": math.inf})])])
     assert _node(backend, "DatasetVersion", uid) == {
         "uid": uid, "rowCount": 5, "digest": "abd", "observed_at": 1, "updated_at": 2}
 

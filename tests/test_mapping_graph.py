@@ -105,9 +105,10 @@ def test_full_run_maps_to_the_documented_graph() -> None:
         ("DERIVED_FROM", out_v, raw_v), ("DERIVED_FROM", out_v, lookup_v),
         ("DERIVED_FROM", f"{out_v}#radius", f"{raw_v}#radius"),
     }
-    # every node and edge carries observed_at (event time)
-    assert all(isinstance(n.props["observed_at"], int) for n in m.nodes)
-    assert all(isinstance(e.props["observed_at"], int) for e in m.edges)
+    # every node and edge carries its first and last observation (event times)
+    for props in [n.props for n in m.nodes] + [e.props for e in m.edges]:
+        assert isinstance(props["observed_at"], int) and isinstance(props["updated_at"], int)
+        assert props["observed_at"] <= props["updated_at"]
 
     run = nodes[("Run", RUN)]
     assert run["state"] == "COMPLETE"
@@ -119,7 +120,9 @@ def test_full_run_maps_to_the_documented_graph() -> None:
     assert json.loads(str(run["metrics"])) == {"rows_dropped": 3.0}
     assert (run["parentRunId"], run["rootRunId"]) == ("pipeline-run", "root-run")
     assert run["producer"] == "tests/1.0"
-    assert run["observed_at"] == 1_000
+    assert (run["observed_at"], run["updated_at"]) == (1_000, 2_000)
+    out = nodes[("Dataset", "file:/data/clean.parquet")]
+    assert (out["observed_at"], out["updated_at"]) == (1_000, 2_000), "listed by both events"
 
     job = nodes[("Job", "ml:clean")]
     assert (job["jobType"], job["integration"], job["processingType"], job["sql"]) == (
@@ -138,13 +141,13 @@ def test_full_run_maps_to_the_documented_graph() -> None:
     assert radius == {"name": "radius", "type": "double", "version_uid": raw_v,
                       "dataset_uid": "file:/data/raw.csv", "nullCount": 0,
                       "distinctCount": 456, "min": 6.9, "max": 28.1, "mean": 14.1,
-                      "observed_at": 1_000}
+                      "observed_at": 1_000, "updated_at": 2_000}  # COMPLETE's column lineage
 
     field_edge = next(e for e in m.edges if e.type is RelType.DERIVED_FROM
                       and e.from_label is NodeLabel.FIELD)
     assert field_edge.props == {"runId": RUN, "transformation": "DIRECT",
                                 "subtype": "TRANSFORMATION", "masking": False,
-                                "observed_at": 1_000}
+                                "observed_at": 1_000, "updated_at": 2_000}
     version_edge = next(e for e in m.edges if e.type is RelType.DERIVED_FROM
                         and e.to_uid == raw_v)
     assert version_edge.props["runId"] == RUN

@@ -3,7 +3,8 @@
 - Connection: ``GraphSettings.url`` (``bolt://``, ``bolt+s://``, ``neo4j://``, ``neo4j+s://``;
   the ``+s`` schemes turn TLS on, per the driver manual "Connection URI"), basic auth from
   ``username``/``password``, database ``name``, connection timeout and managed-transaction
-  retry time ``timeout_s`` (each at most 5 s: :data:`CONNECT_TIMEOUT_S`, :data:`RETRY_TIME_S`). The driver object is created in the constructor, which does no
+  retry time ``timeout_s`` (each at most 5 s: :data:`CONNECT_TIMEOUT_S`,
+  :data:`RETRY_TIME_S`). The driver object is created in the constructor, which does no
   network I/O (the driver connects on first use).
 - TLS with a private CA: ``GraphSettings.ca_location`` (with a ``+s`` URL). The driver takes
   trust settings only with the plain schemes, so ``bolt+s://h`` becomes ``bolt://h`` with
