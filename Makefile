@@ -43,7 +43,8 @@ sysdeps:
 	    || echo "warning: could not install$$missing; tests that need them will be skipped"; \
 	fi
 
-test: install sysdeps
+# Lint and types first (seconds), then the tests (real Kafka, Neo4j, Spark, torch).
+test: install sysdeps lint
 	$(BIN)/python -m pytest -q -ra tests
 
 demo: install
@@ -52,8 +53,9 @@ demo: install
 bench: install
 	$(BIN)/python -m bench
 
+# ruff and mypy --strict (pyproject.toml: every package, the tests and the benches).
 lint: install
-	$(BIN)/ruff check lineage_pipeline emitters stream_processor graph_sink schemas tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 typecheck: install

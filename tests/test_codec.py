@@ -51,7 +51,7 @@ from lineage_pipeline.openlineage import (
     to_openlineage_json,
 )
 
-text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 opt_text = st.none() | text
 ids = st.uuids().map(str)
 millis = st.integers(0, 253_402_300_799_999)  # up to year 9999
@@ -142,7 +142,7 @@ events = st.builds(
     eventId=ids,
     eventType=st.sampled_from(list(EventType)),
     eventTime=millis,
-    producer=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12),
+    producer=st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12),
     run=st.builds(Run, runId=ids, parent=parents, facets=run_facets),
     job=st.builds(Job, namespace=text, name=text, facets=job_facets),
     inputs=st.lists(datasets, max_size=2),

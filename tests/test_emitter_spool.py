@@ -81,7 +81,11 @@ def test_a_crashed_writers_segment_is_replayed_but_a_live_one_is_not(tmp_path: P
     states = sorted(s.state for s in live.status().segments)
     assert states == ["open", "orphaned"]
     got: list[SpoolRecord] = []
-    result = live.replay(lambda records: (got.extend(records), [True] * len(records))[1])
+    def deliver(records: list[SpoolRecord]) -> list[bool]:
+        got.extend(records)
+        return [True] * len(records)
+
+    result = live.replay(deliver)
     assert [r.value for r in got] == [b"crashed"]
     assert result.delivered == 1
     assert [s.state for s in live.status().segments] == ["open"]

@@ -12,7 +12,7 @@ from typing import Any
 import stream_processor.processor as processor_module
 from stream_processor.__main__ import main
 
-_real = processor_module.event_to_mutations
+_real = processor_module.event_to_mutations  # type: ignore[attr-defined]
 
 
 def exploding_event_to_mutations(event: Any, *args: Any, **kwargs: Any) -> Any:
@@ -22,7 +22,7 @@ def exploding_event_to_mutations(event: Any, *args: Any, **kwargs: Any) -> Any:
     return _real(event, *args, **kwargs)
 
 
-processor_module.event_to_mutations = exploding_event_to_mutations  # type: ignore[assignment]
+processor_module.event_to_mutations = exploding_event_to_mutations  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     sys.exit(main())

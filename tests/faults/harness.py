@@ -149,7 +149,8 @@ class Feeder:
         self.producer.poll(0)
         self.sent += 1
 
-    def send_raw(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    def send_raw(self, key: bytes, value: bytes,
+                 headers: list[tuple[str, str | bytes | None]]) -> None:
         """Produce raw bytes with the given headers (fault injection)."""
         self.producer.produce(self.topic, value, key, headers=headers)
         self.sent += 1
@@ -192,12 +193,12 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Mess
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         out: dict[int, list[Message]] = {p: [] for p in parts}
         deadline = time.monotonic() + timeout_s
-        while not all(not highs[p] or (out[p] and out[p][-1].offset() >= highs[p] - 1)
+        while not all(not highs[p] or (out[p] and (out[p][-1].offset() or 0) >= highs[p] - 1)
                       for p in parts):
             assert time.monotonic() < deadline, f"read {sum(map(len, out.values()))} from {topic}"
             msg = consumer.poll(0.1)
             if msg is not None and msg.error() is None:
-                out[msg.partition()].append(msg)
+                out[msg.partition() or 0].append(msg)
         return [m for p in parts for m in out[p]]
     finally:
         consumer.close()
@@ -238,6 +239,15 @@ def end_offsets_read(bootstrap: str, topic: str,
         consumer.close()
 
 
+def source_message(msg: Message) -> SourceMessage:
+    """The processor's view of a consumed message (headers as ``(name, bytes)`` pairs)."""
+    raw = msg.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    headers = tuple((k, v.encode() if isinstance(v, str) else v) for k, v in pairs)
+    return SourceMessage(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(),
+                         msg.value(), None, headers)
+
+
 def linear_pass(messages: list[Message], graph_topic: str = "graph",
                 dlq_topic: str = "dlq") -> tuple[list[GraphMutations], list[OutRecord]]:
     """Run ``messages`` once, in order, through the processor logic with in-memory state.
@@ -251,9 +261,7 @@ def linear_pass(messages: list[Message], graph_topic: str = "graph",
     mutations: list[GraphMutations] = []
     dead: list[OutRecord] = []
     for msg in messages:
-        headers = tuple((k, v) for k, v in (msg.headers() or []))
-        proc.handle(SourceMessage(msg.topic(), msg.partition(), msg.offset(), msg.key(),
-                                  msg.value(), None, headers))
+        proc.handle(source_message(msg))
         for rec in proc.drain():
             if rec.topic == graph_topic:
                 mutations.append(GraphMutations.from_record(GRAPH_CODEC.decode(rec.value)))

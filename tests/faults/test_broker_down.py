@@ -146,7 +146,7 @@ def test_broker_down_for_the_job_and_a_killed_emitter_lose_nothing(
             diff = graph_diff(reference, actual)
             runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
 
-        events = [CODEC.decode(m.value()) for m in read_topic(dead, topic)]
+        events = [CODEC.decode(m.value() or b"") for m in read_topic(dead, topic)]
         topic_ids = Counter(e.eventId for e in events)
         topic_dups = sum(n - 1 for n in topic_ids.values())
         child_runs = {e.run.runId for e in make_runs("killed", CHILD_RUNS)}

@@ -25,6 +25,7 @@ from pathlib import Path
 import neo4j
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from pydantic import SecretStr
 
 from graph_sink.backends import open_backend
 from lineage_pipeline.localstack.neo4j_server import DEFAULT_DATABASE, start_neo4j
@@ -102,8 +103,8 @@ def test_neo4j_sigkilled_mid_batch_and_restarted_the_sink_waits_and_resumes(
     home, port, password = tmp_path / "own-neo4j", free_port(), secrets.token_urlsafe(16)
     server = start_neo4j(home, port, password=password, heap_mb=512)
     graph = GraphSettings(backend="neo4j", url=f"bolt://127.0.0.1:{port}",
-                          name=DEFAULT_DATABASE, username="neo4j", password=password,
-                          timeout_s=GRAPH_TIMEOUT_S)  # type: ignore[arg-type]
+                          name=DEFAULT_DATABASE, username="neo4j", password=SecretStr(password),
+                          timeout_s=GRAPH_TIMEOUT_S)
     settings = make_settings(kafka_broker, graph, tmp_path)
     create_topics(settings)
     metrics_port = settings.sink.metrics_port

@@ -20,6 +20,7 @@ from tests.faults.harness import (
     read_topic,
     report,
     run_events,
+    source_message,
     start_processor,
     wait_until,
 )
@@ -55,20 +56,20 @@ def test_handler_exception_and_corrupted_payload_go_to_the_dlq_nothing_skipped(
 
         def caught_up() -> bool:
             for msg in read_topic(bootstrap, settings.topics.graph):
-                m = GraphMutations.from_record(GRAPH_CODEC.decode(msg.value()))
-                graph[msg.key().decode()] = m
+                m = GraphMutations.from_record(GRAPH_CODEC.decode(msg.value() or b""))
+                graph[(msg.key() or b"").decode()] = m
             return set(graph) >= runs and len(read_topic(bootstrap, settings.topics.dlq)) >= 2
 
         assert wait_until(caught_up, 60, step_s=0.5), (
             f"graph runs {len(graph)}/{len(runs)}; log has "
             f"{log_count(processor.log_path, 'ready')} ready lines")
-        dead = [(parse_dlq_headers(m.headers()), m.value())
+        dead = [(parse_dlq_headers(source_message(m).headers), m.value())
                 for m in read_topic(bootstrap, settings.topics.dlq)]
         reasons = sorted(info.reason for info, _v in dead)
         events_in = read_topic(bootstrap, settings.topics.events)
         dead_offsets = {info.source_offset for info, _v in dead}
-        handled = {m.offset() for m in events_in
-                   if m.offset() in dead_offsets or CODEC.decode(m.value()).run.runId in graph}
+        handled = {m.offset() for m in events_in if m.offset() in dead_offsets
+                   or CODEC.decode(m.value() or b"").run.runId in graph}
         skipped = len(events_in) - len(handled)
         lost = len(runs - set(graph))
         report("handler-exception", lost=lost, duplicated=0, skipped=skipped,
@@ -76,7 +77,7 @@ def test_handler_exception_and_corrupted_payload_go_to_the_dlq_nothing_skipped(
         assert reasons == ["handler_error", "integrity_mismatch"]
         values = {info.reason: v for info, v in dead}
         assert values["integrity_mismatch"] == flipped, "the DLQ keeps the bytes as received"
-        assert CODEC.decode(values["handler_error"]).eventId == bad.eventId
+        assert CODEC.decode(values["handler_error"] or b"").eventId == bad.eventId
         assert "injected fault" in next(i.detail for i, _v in dead if i.reason == "handler_error")
         assert skipped == 0 and lost == 0
         assert bad.run.runId not in graph and "CORRUPT" not in str(list(graph.values()))

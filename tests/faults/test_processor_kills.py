@@ -26,6 +26,8 @@ import random
 import signal
 import time
 from contextlib import closing
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from graph_sink.backends import open_backend
@@ -50,6 +52,11 @@ from tests.faults.harness import (
 READY = "stream processor ready"
 
 
+def assigned_again(log: Path, readies: int) -> bool:
+    """Whether the processor log holds more ready lines than ``readies``."""
+    return log_count(log, READY) > readies
+
+
 def graph_topic_states(settings: LineageSettings, examples: list[Any]) -> dict[str, list[str]]:
     """For the runs among ``examples``: the Run.state of every record the processor published
     for it on the graph topic, in order (tells a processor loss from a sink loss)."""
@@ -57,7 +64,7 @@ def graph_topic_states(settings: LineageSettings, examples: list[Any]) -> dict[s
             if ex[0] == "differs" and ex[1][1] == "Run"}
     out: dict[str, list[str]] = {}
     for msg in read_topic(settings.kafka.bootstrap_servers, settings.topics.graph):
-        m = GraphMutations.from_record(GRAPH_CODEC.decode(msg.value()))
+        m = GraphMutations.from_record(GRAPH_CODEC.decode(msg.value() or b""))
         for node in m.nodes:
             if node.label.value == "Run" and any(r in node.uid for r in runs):
                 out.setdefault(node.uid, []).append(str(node.props.get("state")))
@@ -93,7 +100,7 @@ def test_processor_killed_repeatedly_mid_stream_loses_and_duplicates_nothing(
             readies = log_count(log, READY)
             processor = start_processor(settings, data_dir)
             assert processor.pid != processor_pid
-            assert wait_until(lambda n=readies: log_count(log, READY) > n, 60), \
+            assert wait_until(partial(assigned_again, log, readies), 60), \
                 "restarted processor never assigned"
         stream.join(timeout=60)
         assert not stream.is_alive()

@@ -46,6 +46,7 @@ from tests.faults.harness import (
     read_topic,
     reference_graph,
     report,
+    source_message,
     wait_until,
 )
 
@@ -118,7 +119,7 @@ def test_stack_down_and_up_with_unconsumed_events_loses_and_duplicates_nothing(
         assert wait_until(lambda: run_count(settings) == RUNS_BEFORE, 120), \
             f"first runs: {run_count(settings)}\n{log_tails(settings)}"
         assert wait_until(lambda: dlq_keys(settings)[BAD[0][0]] == 1, 60), "first dead letter"
-        dlq_before = [(parse_dlq_headers(m.headers()).reason, m.value())
+        dlq_before = [(parse_dlq_headers(source_message(m).headers).reason, m.value())
                       for m in read_topic(bootstrap, topics.dlq)]
 
         # 2. nobody consumes: the processor and the sink stop; events are acknowledged
@@ -143,7 +144,7 @@ def test_stack_down_and_up_with_unconsumed_events_loses_and_duplicates_nothing(
         runs = run_count(settings)
         wait_until(lambda: dlq_keys(settings)[BAD[1][0]] >= 1, 60)
         dead = dlq_keys(settings)
-        dlq_after = [(parse_dlq_headers(m.headers()).reason, m.value())
+        dlq_after = [(parse_dlq_headers(source_message(m).headers).reason, m.value())
                      for m in read_topic(bootstrap, topics.dlq)]
         lost, duplicated = acked_accounting(feeder, bootstrap, topics.events)
         dlq_lost = sum(1 for key, _ in BAD if dead[key] == 0)
