@@ -48,7 +48,7 @@ test: install sysdeps lint
 	$(BIN)/python -m pytest -q -ra tests
 
 demo: install
-	$(BIN)/python -m lineage_pipeline.demo
+	$(BIN)/python -m lineage_app.demo
 
 bench: install
 	$(BIN)/python -m bench

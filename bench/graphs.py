@@ -4,7 +4,7 @@ A benchmark that writes to a graph runs once per backend of :data:`BACKENDS` (or
 ``--backend`` names) and prints the figures of every backend in one table, one column each.
 
 - Neo4j: Neo4j Community started from the Maven jars
-  (:func:`lineage_pipeline.localstack.neo4j_server.start_neo4j`, password generated into
+  (:func:`lineage_app.localstack.neo4j_server.start_neo4j`, password generated into
   ``<data_dir>/neo4j/password``, which every process of the bench reads through
   ``LINEAGE_DATA_DIR``). Community serves one database, ``neo4j``: a "fresh graph" on the
   same server is that database emptied (:meth:`GraphServer.fresh_graph` deletes every node in
@@ -13,7 +13,7 @@ A benchmark that writes to a graph runs once per backend of :data:`BACKENDS` (or
   whole second; Community has no ``db.checkpoint()`` procedure to force a checkpoint), so no
   background flush or JIT work competes with what is timed next.
 - FalkorDB: ``redis-server`` with the ``falkordb.so`` module
-  (:func:`lineage_pipeline.localstack.processes.start_falkordb`); a fresh graph is a new
+  (:func:`lineage_app.localstack.processes.start_falkordb`); a fresh graph is a new
   graph key; :meth:`GraphServer.quiesce` waits until no AOF rewrite or RDB save runs.
 
 :class:`CpuMeter` reads the CPU time (user + system, plus reaped children: FalkorDB forks
@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 
-from lineage_pipeline.localstack.processes import ManagedProcess
+from lineage_app.localstack.processes import ManagedProcess
 from lineage_pipeline.settings import GraphSettings
 
 #: The graph backends a benchmark compares, in the order they run and are printed.
@@ -110,7 +110,7 @@ def start_graph(backend: str, data_dir: Path, *, heap_mb: int = 768,
     right after the launch (call :meth:`GraphServer.wait`). Raises
     :class:`~lineage_pipeline.errors.StackError` when it does not come up."""
     if backend == "neo4j":
-        from lineage_pipeline.localstack.neo4j_server import (
+        from lineage_app.localstack.neo4j_server import (
             await_neo4j,
             ensure_password,
             start_neo4j,
@@ -124,7 +124,7 @@ def start_graph(backend: str, data_dir: Path, *, heap_mb: int = 768,
             server.wait()
         return server
     if backend == "falkordb":
-        from lineage_pipeline.localstack.processes import start_falkordb
+        from lineage_app.localstack.processes import start_falkordb
 
         return GraphServer(backend, start_falkordb(data_dir), data_dir)
     raise ValueError(f"unknown graph backend {backend!r}")

@@ -1,6 +1,6 @@
 """``lineage spool ...``: inspect and replay the emitter's local spool.
 
-``spool_app`` is a typer sub-app; ``lineage_pipeline.cli.app`` mounts it as ``lineage spool``.
+``spool_app`` is a typer sub-app; ``lineage_app.cli.app`` mounts it as ``lineage spool``.
 Both commands read the emitter configuration (``--config``, else ``LINEAGE_CONFIG`` /
 ``./lineage.yaml``, environment, defaults; see :mod:`emitters.config`).
 

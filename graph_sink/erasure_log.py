@@ -6,7 +6,7 @@ disaster recovery, a second backend) still knows which datasets were erased.
 
 Record: key = the dataset uid (``namespace:name``, UTF-8); value = JSON
 ``{"dataset": uid, "erasedAt": epoch ms, "reason": text}``. The topic is created with
-``cleanup.policy=compact`` (:func:`lineage_pipeline.localstack.stack.create_topics`), so the
+``cleanup.policy=compact`` (:func:`lineage_app.localstack.stack.create_topics`), so the
 latest record per dataset is kept forever. A tombstone (null value) withdraws the key's
 erasure from the topic; a value that is not a valid record still erases its key (when in
 doubt, erased).

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from graph_sink.backends.base import GraphBackend, Statement
+from lineage_pipeline.graph.base import GraphBackend, Statement
 from lineage_pipeline.graph_model import (
     NodeLabel,
     RelType,

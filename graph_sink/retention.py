@@ -28,10 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from graph_sink.backends.base import GraphBackend, Statement
-from graph_sink.catalog import named_query
 from graph_sink.erasure_log import ErasureLog, ErasureRecord
 from lineage_pipeline.errors import GraphError, GraphUnavailable, QueryError
+from lineage_pipeline.graph.base import GraphBackend, Statement
+from lineage_pipeline.graph.catalog import named_query
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert, bounded_uid
 from lineage_pipeline.pii import STAT_KEYS
 
@@ -52,13 +52,13 @@ def _write(backend: GraphBackend, *calls: tuple[str, dict[str, Any]]) -> None:
 
 def parse_age(text: str, now_ms: int | None = None) -> int:
     """``--older-than``: a duration (``90d``, ``12h``, ``30m``, ``2w``, ``45s``) before now, or
-    an absolute time (:func:`graph_sink.timeparse.parse_time`). Returns the cutoff in epoch
+    an absolute time (:func:`lineage_pipeline.timeparse.parse_time`). Returns the cutoff in epoch
     ms. Raises :class:`QueryError` for anything else."""
     match = _AGE.match(text)
     if match:
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         return now - int(float(match.group(1)) * _UNIT_MS[match.group(2)])
-    from graph_sink.timeparse import parse_time
+    from lineage_pipeline.timeparse import parse_time
 
     return parse_time(text)
 

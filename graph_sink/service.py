@@ -66,11 +66,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from graph_sink.api import LineageGraph
-from graph_sink.backends import GraphBackend, open_backend
 from graph_sink.dlq import DeadLetter
 from graph_sink.erasure_log import ErasureLog
-from graph_sink.freshness_query import write_history
 from graph_sink.retention import ErasureList
 from graph_sink.writer import GraphWriter
 from lineage_pipeline import metrics
@@ -82,6 +79,8 @@ from lineage_pipeline.errors import (
     TransportError,
 )
 from lineage_pipeline.freshness import DatasetWriteTracker
+from lineage_pipeline.graph import GraphBackend, open_backend
+from lineage_pipeline.graph.history import write_history
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, RelType
 from lineage_pipeline.settings import LineageSettings
 
@@ -454,7 +453,7 @@ class _Sink:
         A failing query is logged and skipped: the gauges then fill in as writes arrive.
         """
         try:
-            history = write_history(LineageGraph(self.backend))
+            history = write_history(self.backend)
         except LineageError as exc:
             log.warning("freshness not seeded from the graph: %s", exc)
             return

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph_sink.backends.base import GraphBackend
+from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph_model import (
     EdgeUpsert,
     GraphMutations,

@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from graph_sink.backends.base import GraphBackend, Statement, WriteSummary
 from graph_sink.retention import ErasureList
 from graph_sink.statements import EDGE_UPSERT, NODE_UPSERT
 from lineage_pipeline.errors import GraphError
+from lineage_pipeline.graph.base import GraphBackend, Statement, WriteSummary
 from lineage_pipeline.graph_model import (
     TERMINAL_STATES,
     GraphMutations,

@@ -12,7 +12,7 @@ Sources of a column's classification tags (all end up in the ``tags`` property o
 A tag is *sensitive* when it equals one of :attr:`PiiPolicy.sensitive` or starts with one of
 them followed by ``.`` (default ``["pii"]``: ``pii``, ``pii.email``, ...). Tags propagate
 downstream along column lineage (``Field-[:DERIVED_FROM]->Field``) and stop at a
-transformation with OpenLineage ``masking: true`` — see :mod:`graph_sink.pii`.
+transformation with OpenLineage ``masking: true`` — see :mod:`lineage_queries.pii`.
 
 Settings come from the environment (``LINEAGE_PII_PATTERNS`` as JSON,
 ``LINEAGE_PII_SENSITIVE`` as JSON list, ``LINEAGE_PII_ROLES_ALLOWED`` as JSON list of roles

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from lineage_pipeline.localstack.kafka_server import start_kafka
-from lineage_pipeline.localstack.processes import ManagedProcess, start_falkordb
+from lineage_app.localstack.kafka_server import start_kafka
+from lineage_app.localstack.processes import ManagedProcess, start_falkordb
 from lineage_pipeline.settings import GraphSettings, TopicSettings
 from tests.graph_servers import Neo4jPool, falkordb_settings
 

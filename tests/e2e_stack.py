@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from lineage_pipeline.localstack.processes import (
+from lineage_app.localstack.processes import (
     ManagedProcess,
     free_port,
     port_open,
     start_python_service,
 )
-from lineage_pipeline.localstack.stack import create_topics
+from lineage_app.localstack.stack import create_topics
 from lineage_pipeline.settings import GraphSettings, LineageSettings, load_settings
 from tests.graph_servers import graph_env
 
@@ -120,7 +120,7 @@ def lineage_cli(stack: PipelineStack, *args: str, env: dict[str, str] | None = N
     child = {**cli_env(stack), **(env or {})}
     for name in drop_env:
         child.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "lineage_pipeline.cli.app", *args],
+    return subprocess.run([sys.executable, "-m", "lineage_app.cli.app", *args],
                           env=child, capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lineage_pipeline.localstack.neo4j_server import DEFAULT_DATABASE, await_neo4j, start_neo4j
-from lineage_pipeline.localstack.processes import ManagedProcess
+from lineage_app.localstack.neo4j_server import DEFAULT_DATABASE, await_neo4j, start_neo4j
+from lineage_app.localstack.processes import ManagedProcess
 from lineage_pipeline.settings import GraphSettings
 
 

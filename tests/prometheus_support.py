@@ -99,7 +99,7 @@ def running_prometheus(targets: dict[str, list[str]], tmp: Path) -> Iterator[Pro
     if PROMETHEUS is None:
         pytest.skip("the prometheus binary is absent: install Debian's `prometheus` package "
                     "(`make sysdeps` does)")
-    from lineage_pipeline.localstack.processes import free_port, stop_pid
+    from lineage_app.localstack.processes import free_port, stop_pid
 
     config = {
         "global": {

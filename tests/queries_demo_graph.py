@@ -1,6 +1,6 @@
 """A lineage graph built from REAL runs of the demo pipeline, without broker or services.
 
-The demo pipeline (:mod:`lineage_pipeline.demo.pipeline`) runs delivery 1 then delivery 2
+The demo pipeline (:mod:`lineage_app.demo.pipeline`) runs delivery 1 then delivery 2
 with a :class:`~emitters.client.LineageClient` whose transport keeps the encoded envelopes in
 memory. The Avro bytes then go through the processor's own logic
 (:class:`~stream_processor.processor.EventProcessor`: decode, dedupe, stitch, map) one
@@ -27,16 +27,16 @@ from typer.testing import CliRunner
 
 from emitters.client import LineageClient
 from emitters.transports.base import Envelope, Transport
-from graph_sink.api import LineageGraph
-from graph_sink.backends import open_backend
-from graph_sink.backends.base import GraphBackend
-from graph_sink.cli import register
 from graph_sink.writer import GraphWriter
+from lineage_app.cli.query_commands import register
+from lineage_app.demo.pipeline import Paths, deliver, ingest, run_pipeline, stop_spark
 from lineage_pipeline.codec import AvroCodec
-from lineage_pipeline.demo.pipeline import Paths, deliver, ingest, run_pipeline, stop_spark
 from lineage_pipeline.freshness import FreshnessPolicy
+from lineage_pipeline.graph import open_backend
+from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.settings import GraphSettings
+from lineage_queries.api import LineageGraph
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore

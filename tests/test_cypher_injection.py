@@ -7,7 +7,7 @@ DELETE n``, ``}) RETURN 1 //``...). Each example runs a real run through
 (:class:`~stream_processor.processor.EventProcessor`), the sink's
 :class:`~graph_sink.writer.GraphWriter` into an empty graph (each example its own; the test
 runs once per backend, Neo4j and FalkorDB), then reads it back
-with :class:`~graph_sink.api.LineageGraph` and the ``lineage upstream/runs --json`` commands.
+with :class:`~lineage_queries.api.LineageGraph` and the ``lineage upstream/runs --json`` commands.
 The names must be stored verbatim, and the graph must have exactly the shape (nodes per label,
 relationships per type) of the same run with plain names: nothing else changed.
 
@@ -29,15 +29,15 @@ from typer.testing import CliRunner
 from emitters.client import LineageClient
 from emitters.run import RunContext
 from emitters.transports.base import Envelope, Transport
-from graph_sink.api import LineageGraph
-from graph_sink.backends import open_backend
-from graph_sink.cli import register
 from graph_sink.testing import counts
 from graph_sink.writer import GraphWriter
+from lineage_app.cli.query_commands import register
 from lineage_pipeline.codec import AvroCodec
 from lineage_pipeline.events import Dataset, DatasetFacets, SchemaField
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, RelType
 from lineage_pipeline.settings import GraphSettings
+from lineage_queries.api import LineageGraph
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore

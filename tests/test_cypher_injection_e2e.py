@@ -38,10 +38,10 @@ import pytest
 
 from emitters.batch import job_run
 from emitters.client import LineageClient
-from graph_sink.backends import GraphBackend, Statement, open_backend
 from graph_sink.testing import VersionSpec, counts, run_mutations, snapshot
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.events import ColumnLineageField, InputField, Transformation
+from lineage_pipeline.graph import GraphBackend, Statement, open_backend
 from lineage_pipeline.graph_model import NodeLabel, RelType
 from tests.conftest import GraphFactory
 from tests.e2e_stack import PipelineStack, lineage_json, pipeline_stack, wait_for

@@ -27,8 +27,8 @@ PACKAGES = ("lineage_pipeline", "emitters", "stream_processor", "graph_sink", "b
 TABLE_MODULES = {
     "graph_sink/statements.py",
     "graph_sink/merge.py",
-    "graph_sink/backends/falkordb.py",
-    "graph_sink/backends/neo4j.py",
+    "lineage_pipeline/graph/falkordb.py",
+    "lineage_pipeline/graph/neo4j.py",
 }
 CLAUSES = re.compile(
     r"\b(MATCH|MERGE|UNWIND|CREATE|DELETE|DETACH|RETURN|REMOVE|CALL|FOREACH|LOAD\s+CSV)\b")
@@ -234,7 +234,7 @@ def _local_literals(fn: ast.FunctionDef) -> set[str]:
 
 def test_generated_tables_name_only_allow_listed_labels_and_types() -> None:
     from graph_sink import statements
-    from graph_sink.backends import falkordb
+    from lineage_pipeline.graph import falkordb
 
     labels = {label.value for label in NodeLabel}
     types = {rel.value for rel in RelType}

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from graph_sink.backends import open_backend
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings
 from stream_processor.identity import DatasetIdentity, split_uid
 from stream_processor.mapping import event_to_mutations
@@ -116,7 +116,7 @@ def _write_graph(settings: GraphSettings) -> None:
 
 
 def _lineage(env: dict[str, str], *args: str) -> Any:
-    proc = subprocess.run([sys.executable, "-m", "lineage_pipeline.cli.app", *args, "--json"],
+    proc = subprocess.run([sys.executable, "-m", "lineage_app.cli.app", *args, "--json"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)

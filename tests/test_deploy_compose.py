@@ -24,7 +24,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from lineage_pipeline.localstack.engines import KAFKA_VERSION, NEO4J_VERSION
+from lineage_app.localstack.engines import KAFKA_VERSION, NEO4J_VERSION
 from lineage_pipeline.settings import (
     DEFAULT_PROCESSOR_METRICS_PORT,
     DEFAULT_SINK_METRICS_PORT,

@@ -9,7 +9,7 @@ import sys
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from lineage_pipeline.localstack.stack import create_topics
+from lineage_app.localstack.stack import create_topics
 from lineage_pipeline.settings import LineageSettings, TopicSettings, load_settings
 
 
@@ -24,7 +24,7 @@ def _cli(s: LineageSettings, *args: str) -> subprocess.CompletedProcess[str]:
         "LINEAGE_TOPICS__DLQ": s.topics.dlq,
         "LINEAGE_TOPICS__EVENTS": s.topics.events,
     }
-    return subprocess.run([sys.executable, "-m", "lineage_pipeline.cli.app", *args],
+    return subprocess.run([sys.executable, "-m", "lineage_app.cli.app", *args],
                           capture_output=True, text=True, env=env, timeout=60, check=False)
 
 

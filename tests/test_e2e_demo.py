@@ -21,21 +21,21 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from emitters.client import LineageClient
-from graph_sink.api import LineageGraph
-from graph_sink.backends import open_backend
-from lineage_pipeline.demo.pipeline import (
+from lineage_app.demo.pipeline import (
     DEFECT_COLUMN,
     Paths,
     deliver,
     run_pipeline,
     stop_spark,
 )
-from lineage_pipeline.demo.report import (
+from lineage_app.demo.report import (
     EVALUATE_JOB,
     Chain,
     find_root_cause_chain,
     wait_for_runs,
 )
+from lineage_pipeline.graph import open_backend
+from lineage_queries.api import LineageGraph
 from tests.conftest import GraphFactory
 from tests.e2e_stack import PipelineStack, cli_env, pipeline_stack, wait_for
 from tests.test_emitter_kafka import read_to_end
@@ -125,7 +125,7 @@ def test_root_cause_chain_ends_at_raw_data_version_and_changed_column(demo: Demo
 
 def _cli(demo: DemoRun, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lineage_pipeline.cli.app", *args],
+        [sys.executable, "-m", "lineage_app.cli.app", *args],
         capture_output=True, text=True, env=cli_env(demo.stack), timeout=60, check=False,
     )
 

@@ -20,9 +20,9 @@ from emitters.batch import current_run, lineage_job
 from emitters.cli import spool_app
 from emitters.client import LineageClient
 from emitters.transports.spool import Spool, read_segment
+from lineage_app.localstack.kafka_server import start_kafka
+from lineage_app.localstack.processes import free_port
 from lineage_pipeline.codec import EventCodec
-from lineage_pipeline.localstack.kafka_server import start_kafka
-from lineage_pipeline.localstack.processes import free_port
 from lineage_pipeline.settings import TopicSettings
 from tests.test_emitter_kafka import create_topic, kafka_client, read_events, sample_event
 

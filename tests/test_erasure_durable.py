@@ -41,21 +41,21 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from emitters.client import LineageClient
-from graph_sink.backends import GraphBackend, open_backend
 from graph_sink.erasure_log import ErasureRecord, publish_erasure
 from graph_sink.service import SinkBatch, SinkHooks, run_sink
 from graph_sink.testing import counts
 from graph_sink.writer import GraphWriter
-from lineage_pipeline.codec import AvroCodec
-from lineage_pipeline.errors import GraphError
-from lineage_pipeline.events import LineageEvent
-from lineage_pipeline.localstack.processes import (
+from lineage_app.localstack.processes import (
     ManagedProcess,
     free_port,
     port_open,
     start_python_service,
 )
-from lineage_pipeline.localstack.stack import create_topics
+from lineage_app.localstack.stack import create_topics
+from lineage_pipeline.codec import AvroCodec
+from lineage_pipeline.errors import GraphError
+from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.settings import GraphSettings, load_settings
 from tests.e2e_stack import PipelineStack, cli_env, pipeline_stack
 from tests.graph_servers import graph_env

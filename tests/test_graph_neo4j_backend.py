@@ -17,16 +17,16 @@ import pytest
 from neo4j import ManagedTransaction
 from pydantic import SecretStr
 
-from graph_sink.backends import WriteSummary, open_backend
-from graph_sink.backends import neo4j as neo4j_backend
-from graph_sink.backends.base import Statement
-from graph_sink.backends.neo4j import CONSTRAINT_DDL, Neo4jBackend
 from graph_sink.statements import NODE_UPSERT
 from graph_sink.testing import counts
 from graph_sink.writer import GraphWriter
+from lineage_app.localstack.processes import free_port
 from lineage_pipeline.errors import GraphError, GraphUnavailable
+from lineage_pipeline.graph import WriteSummary, open_backend
+from lineage_pipeline.graph import neo4j as neo4j_backend
+from lineage_pipeline.graph.base import Statement
+from lineage_pipeline.graph.neo4j import CONSTRAINT_DDL, Neo4jBackend
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert
-from lineage_pipeline.localstack.processes import free_port
 from lineage_pipeline.settings import GraphSettings
 from tests.e2e_stack import wait_for
 

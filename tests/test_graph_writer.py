@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 import pytest
 from pydantic import SecretStr
 
-from graph_sink.backends import GraphBackend, open_backend
-from graph_sink.backends.base import Statement
 from graph_sink.statements import EDGE_UPSERT, NODE_UPSERT
 from graph_sink.testing import VersionSpec, counts, run_mutations, snapshot
 from graph_sink.writer import GraphWriter
+from lineage_app.localstack.processes import free_port
 from lineage_pipeline.errors import GraphError, GraphUnavailable
+from lineage_pipeline.graph import GraphBackend, open_backend
+from lineage_pipeline.graph.base import Statement
 from lineage_pipeline.graph_model import (
     EdgeUpsert,
     GraphMutations,
@@ -23,7 +24,6 @@ from lineage_pipeline.graph_model import (
     NodeUpsert,
     RelType,
 )
-from lineage_pipeline.localstack.processes import free_port
 from lineage_pipeline.settings import GraphSettings
 from tests.graph_servers import falkordb_settings
 

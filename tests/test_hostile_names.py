@@ -29,13 +29,13 @@ import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
-from graph_sink.api import LineageGraph
-from graph_sink.backends import GraphBackend, open_backend
 from graph_sink.testing import VersionSpec, run_mutations
 from graph_sink.writer import GraphWriter, WriteResult
+from lineage_app.localstack.processes import free_port, tail
 from lineage_pipeline.codec import AvroCodec, EventCodec
 from lineage_pipeline.errors import EventError, GraphUnavailable
 from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import (
     DIGEST_MARK,
     MAX_UID_BYTES,
@@ -48,8 +48,8 @@ from lineage_pipeline.graph_model import (
     job_uid,
     version_uid,
 )
-from lineage_pipeline.localstack.processes import free_port, tail
 from lineage_pipeline.settings import GraphSettings
+from lineage_queries.api import LineageGraph
 from stream_processor.mapping import event_to_mutations
 from tests.e2e_stack import PipelineStack, lineage_json, pipeline_stack, wait_for
 

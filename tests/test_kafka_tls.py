@@ -44,12 +44,12 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from emitters.config import EmitterConfig, EmitterSettings
 from emitters.transports.kafka import producer_config
-from graph_sink.backends import open_backend
 from graph_sink.service import SinkBatch, SinkHooks, run_sink
 from graph_sink.testing import VersionSpec, counts, run_mutations
+from lineage_app.localstack.kafka_server import sasl_ssl_properties, start_kafka
+from lineage_app.localstack.processes import free_port, start_falkordb
 from lineage_pipeline.codec import AvroCodec
-from lineage_pipeline.localstack.kafka_server import sasl_ssl_properties, start_kafka
-from lineage_pipeline.localstack.processes import free_port, start_falkordb
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import (
     GraphSettings,
     KafkaSettings,

@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from graph_sink.backends import open_backend
-from graph_sink.backends.base import Statement
+from lineage_app.localstack.neo4j_server import BoltTls, start_neo4j
 from lineage_pipeline.errors import ConfigError, GraphError, GraphUnavailable
-from lineage_pipeline.localstack.neo4j_server import BoltTls, start_neo4j
+from lineage_pipeline.graph import open_backend
+from lineage_pipeline.graph.base import Statement
 from lineage_pipeline.settings import GraphSettings, load_settings
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

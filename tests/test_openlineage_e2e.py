@@ -26,11 +26,11 @@ from typing import Any, TypeVar
 import pytest
 from confluent_kafka import Producer
 
-from graph_sink.backends import GraphBackend, open_backend
+from lineage_app.localstack.processes import ManagedProcess, port_open, start_python_service
+from lineage_app.localstack.stack import create_topics
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
-from lineage_pipeline.localstack.processes import ManagedProcess, port_open, start_python_service
-from lineage_pipeline.localstack.stack import create_topics
+from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.openlineage import to_openlineage_json
 from lineage_pipeline.settings import GraphSettings, LineageSettings
 from stream_processor.normalize import normalize_dataset
@@ -86,7 +86,7 @@ class Stack:
 
     def lineage(self, *args: str) -> Any:
         proc = subprocess.run(
-            [sys.executable, "-m", "lineage_pipeline.cli.app", *args],
+            [sys.executable, "-m", "lineage_app.cli.app", *args],
             env={**os.environ, **self.env}, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout) if "--json" in args else proc.stdout

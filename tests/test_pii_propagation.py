@@ -4,7 +4,7 @@ statistics of tagged fields hidden in API and CLI output unless the role allows 
 
 Events go through the processor's logic (Avro topic and the OpenLineage JSON topic), the sink's
 writer into a fresh graph of each backend (``any_graph``: Neo4j and FalkorDB), and back
-through :class:`graph_sink.pii.PiiView` and ``lineage fields``.
+through :class:`lineage_queries.pii.PiiView` and ``lineage fields``.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from graph_sink.backends import GraphBackend, open_backend
-from graph_sink.pii import PiiView
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.codec import AvroCodec, EventCodec
 from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.openlineage import to_openlineage_json
 from lineage_pipeline.pii import REDACTED, PiiPolicy, current_policy
 from lineage_pipeline.settings import GraphSettings
+from lineage_queries.pii import PiiView
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore

@@ -37,7 +37,6 @@ from confluent_kafka import Producer
 
 from emitters.batch import BatchRun, job_run
 from emitters.client import LineageClient
-from graph_sink.backends import open_backend
 from lineage_pipeline.events import (
     ColumnLineageField,
     Dataset,
@@ -45,6 +44,7 @@ from lineage_pipeline.events import (
     SchemaField,
     Transformation,
 )
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.pii import REDACTED
 from tests.conftest import GraphFactory
 from tests.e2e_stack import PipelineStack, lineage_json, pipeline_stack, wait_for

@@ -19,16 +19,16 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from lineage_pipeline.codec import AvroCodec, EventCodec
-from lineage_pipeline.events import LineageEvent
-from lineage_pipeline.graph_model import GraphMutations
-from lineage_pipeline.localstack.processes import (
+from lineage_app.localstack.processes import (
     ManagedProcess,
     free_port,
     port_open,
     start_python_service,
     tail,
 )
+from lineage_pipeline.codec import AvroCodec, EventCodec
+from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.openlineage import to_openlineage_json
 from lineage_pipeline.settings import TopicSettings
 from stream_processor.dlq import DlqInfo, parse_dlq_headers

@@ -40,11 +40,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from emitters.batch import job_run
 from emitters.client import LineageClient
-from graph_sink.api import LineageGraph
-from graph_sink.backends import open_backend
-from graph_sink.freshness_query import write_history
+from lineage_app.localstack.processes import port_open, start_python_service
 from lineage_pipeline.freshness import FreshnessPolicy, freshness
-from lineage_pipeline.localstack.processes import port_open, start_python_service
+from lineage_pipeline.graph import open_backend
+from lineage_pipeline.graph.history import write_history
+from lineage_queries.api import LineageGraph
 from tests.conftest import GraphFactory
 from tests.e2e_stack import PipelineStack, lineage_cli, pipeline_stack, wait_for
 from tests.prometheus_support import (
@@ -167,11 +167,11 @@ class Stack:
                   self.jobs.report: self.jobs.runs["report"]}
 
         def written() -> bool:
-            counts = {ds.dataset: len(ds.times) for ds in write_history(self.graph)}
+            counts = {ds.dataset: len(ds.times) for ds in write_history(self.graph.backend)}
             return all(counts.get(uid) == n for uid, n in wanted.items())
 
         wait_for(written, f"every write in the graph: {wanted}", 30)
-        last = {ds.dataset: ds.times[0] for ds in write_history(self.graph)}
+        last = {ds.dataset: ds.times[0] for ds in write_history(self.graph.backend)}
 
         def exported() -> bool:
             gauges = scrape(self.sink_metrics_url())

@@ -17,16 +17,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from graph_sink.api import LineageGraph
-from graph_sink.backends import open_backend
-from graph_sink.catalog import catalog, parse_catalog_file
-from graph_sink.cli import register
 from graph_sink.testing import VersionSpec, run_mutations
-from graph_sink.timeparse import parse_time
 from graph_sink.writer import GraphWriter
+from lineage_app.cli.query_commands import register
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.freshness import FreshnessPolicy
+from lineage_pipeline.graph import open_backend
+from lineage_pipeline.graph.catalog import catalog, parse_catalog_file
 from lineage_pipeline.graph_model import NodeLabel
+from lineage_pipeline.timeparse import parse_time
+from lineage_queries.api import LineageGraph
 from tests.conftest import BACKENDS, GraphFactory
 
 T1, T2 = 1_000_000, 2_000_000

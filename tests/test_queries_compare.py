@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from graph_sink.compare import column_changes, dict_diff, relative_change, schema_changes
+from lineage_queries.compare import column_changes, dict_diff, relative_change, schema_changes
 
 
 def test_relative_change() -> None:

@@ -1,6 +1,6 @@
 """Incident queries on a graph built by REAL runs of the demo pipeline (issue 7).
 
-The module fixture runs :mod:`lineage_pipeline.demo.pipeline` once: delivery 1 (good data),
+The module fixture runs :mod:`lineage_app.demo.pipeline` once: delivery 1 (good data),
 delivery 2 (``worst radius`` in millimetres, x10), then delivery 3 whose landing file lacks
 ``sample_id`` so the ingest run fails. The feature step uses the demo's pandas engine (a
 Spark start costs 20-100 s here; the Spark path is covered by the end-to-end demo test). The
@@ -21,11 +21,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from graph_sink.api import LineageGraph
-from graph_sink.views import fmt_time
-from lineage_pipeline.demo.pipeline import DEFECT_COLUMN
+from lineage_app.cli.views import fmt_time
+from lineage_app.demo.pipeline import DEFECT_COLUMN
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.freshness import FreshnessPolicy
+from lineage_queries.api import LineageGraph
 from tests.conftest import BACKENDS, GraphFactory
 from tests.queries_demo_graph import (
     DemoGraph,

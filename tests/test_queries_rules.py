@@ -17,10 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from graph_sink.api import LineageGraph
-from graph_sink.backends import GraphBackend, open_backend
 from graph_sink.testing import VersionSpec, run_mutations
 from graph_sink.writer import GraphWriter
+from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import (
     EdgeUpsert,
     GraphMutations,
@@ -28,6 +27,7 @@ from lineage_pipeline.graph_model import (
     RelType,
     field_uid,
 )
+from lineage_queries.api import LineageGraph
 from tests.conftest import BACKENDS, GraphFactory
 
 T1, T2 = 1_000_000, 2_000_000

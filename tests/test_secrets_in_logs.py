@@ -27,7 +27,7 @@ from urllib.parse import quote
 import neo4j
 from neo4j.exceptions import AuthError
 
-from lineage_pipeline.localstack.processes import ManagedProcess, start_python_service
+from lineage_app.localstack.processes import ManagedProcess, start_python_service
 from lineage_pipeline.settings import GraphSettings
 from tests.e2e_stack import make_settings, stack_env, wait_for
 

@@ -25,20 +25,20 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from graph_sink.backends import open_backend
-from graph_sink.backends.base import GraphBackend
 from graph_sink.service import SinkBatch, SinkHooks, SinkStats, run_sink
 from graph_sink.testing import VersionSpec, counts, run_mutations, snapshot
 from graph_sink.writer import GraphWriter
-from lineage_pipeline.codec import AvroCodec
-from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert
-from lineage_pipeline.localstack.neo4j_server import start_neo4j
-from lineage_pipeline.localstack.processes import (
+from lineage_app.localstack.neo4j_server import start_neo4j
+from lineage_app.localstack.processes import (
     ManagedProcess,
     free_port,
     port_open,
     start_python_service,
 )
+from lineage_pipeline.codec import AvroCodec
+from lineage_pipeline.graph import open_backend
+from lineage_pipeline.graph.base import GraphBackend
+from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert
 from lineage_pipeline.settings import (
     GraphSettings,
     KafkaSettings,

@@ -18,18 +18,18 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from falkordb import FalkorDB
 
-from graph_sink.backends import open_backend
-from graph_sink.backends.base import Statement
-from lineage_pipeline.errors import StackError
-from lineage_pipeline.localstack.kafka_server import start_kafka
-from lineage_pipeline.localstack.neo4j_server import await_neo4j, password_path, start_neo4j
-from lineage_pipeline.localstack.processes import (
+from lineage_app.localstack.kafka_server import start_kafka
+from lineage_app.localstack.neo4j_server import await_neo4j, password_path, start_neo4j
+from lineage_app.localstack.processes import (
     ManagedProcess,
     free_port,
     pid_alive,
     port_open,
     start_falkordb,
 )
+from lineage_pipeline.errors import StackError
+from lineage_pipeline.graph import open_backend
+from lineage_pipeline.graph.base import Statement
 from lineage_pipeline.settings import GraphSettings
 from tests.e2e_stack import wait_for
 

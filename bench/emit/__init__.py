@@ -2,7 +2,7 @@
 
 Both clients send the same event content to the same Apache Kafka broker (KRaft, log on
 disk), which the benchmark starts itself
-(:func:`lineage_pipeline.localstack.kafka_server.start_kafka`) and stops by pid, each to its
+(:func:`lineage_app.localstack.kafka_server.start_kafka`) and stops by pid, each to its
 own topic:
 
 - ours: :class:`emitters.client.LineageClient` with the ``kafka`` transport (defaults:
@@ -97,9 +97,9 @@ def run(n: int = 10_000, n_openlineage: int = 1_000) -> dict[str, Any]:
     from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 
     from emitters.client import LineageClient
+    from lineage_app.localstack.kafka_server import start_kafka
     from lineage_pipeline.codec import EventCodec
     from lineage_pipeline.events import new_event_id
-    from lineage_pipeline.localstack.kafka_server import start_kafka
     from lineage_pipeline.openlineage import to_openlineage_event
 
     with tempfile.TemporaryDirectory(prefix="bench-emit-") as tmp:

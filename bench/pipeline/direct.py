@@ -22,9 +22,9 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph_sink.backends import open_backend
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.settings import GraphSettings
 from stream_processor.mapping import event_to_mutations, output_version

@@ -49,7 +49,7 @@ def run_backend(backend: str, sizes: dict[str, int], *, n_events: int, latency_s
         stop_profilers,
     )
     from bench.pipeline.stack import Metrics, RssSampler, bench_stack, histogram_quantile
-    from graph_sink.backends import open_backend
+    from lineage_pipeline.graph import open_backend
 
     workload = Workload(template_runs=template_runs)
     result: dict[str, Any] = {"backend": backend}

@@ -1,7 +1,7 @@
 """The benchmark's own local stack: Kafka, a graph server, the processor and the sink.
 
 :func:`bench_stack` starts all four as processes in a temporary data dir -- Apache Kafka
-(KRaft, :func:`~lineage_pipeline.localstack.kafka_server.start_kafka`) and the graph server
+(KRaft, :func:`~lineage_app.localstack.kafka_server.start_kafka`) and the graph server
 of the backend asked for (Neo4j or FalkorDB, :func:`bench.graphs.start_graph`) side by side,
 then ``python -m graph_sink`` and ``python -m stream_processor`` -- with fresh topic, graph
 and group names, and stops them by pid (processor and sink first). :class:`Metrics` scrapes
@@ -23,14 +23,14 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.graphs import GraphServer, start_graph
-from lineage_pipeline.localstack.kafka_server import await_kafka, start_kafka
-from lineage_pipeline.localstack.processes import (
+from lineage_app.localstack.kafka_server import await_kafka, start_kafka
+from lineage_app.localstack.processes import (
     ManagedProcess,
     free_port,
     port_open,
     start_python_service,
 )
-from lineage_pipeline.localstack.stack import create_topics
+from lineage_app.localstack.stack import create_topics
 from lineage_pipeline.settings import LineageSettings, load_settings
 
 

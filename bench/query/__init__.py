@@ -193,9 +193,9 @@ def run_backend(backend: str, pipelines: int, samples: int, seed: int,
     import os
 
     from bench.graphs import CpuMeter, rss_mb, start_graph
-    from graph_sink.api import LineageGraph
-    from graph_sink.backends import open_backend
     from graph_sink.testing import counts
+    from lineage_pipeline.graph import open_backend
+    from lineage_queries.api import LineageGraph
 
     roots = _roots(pipelines, samples + warmup, seed)
     with tempfile.TemporaryDirectory(prefix=f"bench-query-{backend}-") as tmp:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage_pipeline.localstack.stack import create_topics
+from lineage_app.localstack.stack import create_topics
 from lineage_pipeline.settings import GraphSettings, LineageSettings
 from tests.e2e_stack import make_settings
 

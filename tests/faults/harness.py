@@ -38,18 +38,18 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from graph_sink.backends import GraphBackend, open_backend
 from graph_sink.testing import snapshot
 from graph_sink.writer import GraphWriter
-from lineage_pipeline.codec import AvroCodec, EventCodec, integrity_header
-from lineage_pipeline.errors import DecodeError
-from lineage_pipeline.events import LineageEvent
-from lineage_pipeline.graph_model import GraphMutations
-from lineage_pipeline.localstack.processes import (
+from lineage_app.localstack.processes import (
     ManagedProcess,
     port_open,
     start_python_service,
 )
+from lineage_pipeline.codec import AvroCodec, EventCodec, integrity_header
+from lineage_pipeline.errors import DecodeError
+from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph import GraphBackend, open_backend
+from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.settings import GraphSettings, LineageSettings
 from stream_processor.dlq import OutRecord, SourceMessage
 from stream_processor.processor import EventProcessor

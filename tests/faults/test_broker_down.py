@@ -34,10 +34,10 @@ import pytest
 from emitters.batch import current_run, lineage_job
 from emitters.client import LineageClient
 from emitters.transports.spool import Spool
-from graph_sink.backends import open_backend
-from lineage_pipeline.localstack.kafka_server import start_kafka
-from lineage_pipeline.localstack.processes import free_port
-from lineage_pipeline.localstack.stack import create_topics
+from lineage_app.localstack.kafka_server import start_kafka
+from lineage_app.localstack.processes import free_port
+from lineage_app.localstack.stack import create_topics
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings
 from tests.e2e_stack import make_settings
 from tests.faults.harness import (

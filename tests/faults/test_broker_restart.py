@@ -1,7 +1,7 @@
 """The Kafka broker SIGKILLed mid-stream and restarted on the same log directory and ports:
 every event the broker acknowledged reaches the graph exactly once.
 
-The test runs a broker of its own (:func:`~lineage_pipeline.localstack.kafka_server.start_kafka`
+The test runs a broker of its own (:func:`~lineage_app.localstack.kafka_server.start_kafka`
 under ``tmp_path``, its own client and controller ports). It carries the events, graph and
 DLQ topics, the processor's table changelogs and both consumer groups' offsets. While a paced
 stream flows (idempotent producer, ``acks=all``, as the emitter sends), the broker is killed
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from graph_sink.backends import open_backend
-from lineage_pipeline.localstack.kafka_server import start_kafka
-from lineage_pipeline.localstack.processes import free_port, port_open
-from lineage_pipeline.localstack.stack import create_topics
+from lineage_app.localstack.kafka_server import start_kafka
+from lineage_app.localstack.processes import free_port, port_open
+from lineage_app.localstack.stack import create_topics
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings
 from tests.e2e_stack import make_settings
 from tests.faults.harness import (

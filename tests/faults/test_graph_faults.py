@@ -27,10 +27,10 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import SecretStr
 
-from graph_sink.backends import open_backend
-from lineage_pipeline.localstack.neo4j_server import DEFAULT_DATABASE, start_neo4j
-from lineage_pipeline.localstack.processes import ManagedProcess, free_port
-from lineage_pipeline.localstack.stack import STATE_FILE, ServiceInfo, create_topics
+from lineage_app.localstack.neo4j_server import DEFAULT_DATABASE, start_neo4j
+from lineage_app.localstack.processes import ManagedProcess, free_port
+from lineage_app.localstack.stack import STATE_FILE, ServiceInfo, create_topics
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.metrics import read_metric
 from lineage_pipeline.settings import GraphSettings, LineageSettings
 from tests.e2e_stack import make_settings
@@ -92,7 +92,7 @@ def kill_inside_a_write(server: ManagedProcess, graph: GraphSettings, timeout_s:
 def lineage_status(data_dir: Path) -> subprocess.CompletedProcess[str]:
     """Run ``lineage status`` for the stack recorded in ``data_dir``."""
     env = {**os.environ, "LINEAGE_DATA_DIR": str(data_dir), "COLUMNS": "250"}
-    return subprocess.run([sys.executable, "-m", "lineage_pipeline.cli.app", "status"],
+    return subprocess.run([sys.executable, "-m", "lineage_app.cli.app", "status"],
                           env=env, capture_output=True, text=True, timeout=60, check=False)
 
 

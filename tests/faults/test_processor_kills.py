@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from graph_sink.backends import open_backend
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.settings import LineageSettings
 from tests.faults.harness import (

@@ -2,7 +2,7 @@
 restart on the same data directory every event reaches the graph once and the DLQ keeps its
 records.
 
-The whole local stack (:func:`lineage_pipeline.localstack.stack.up`: Kafka, Neo4j, the sink
+The whole local stack (:func:`lineage_app.localstack.stack.up`: Kafka, Neo4j, the sink
 and the processor as processes) runs on free ports with its data under ``tmp_path``:
 
 1. runs 0..9 and one undecodable message are emitted and handled (graph and DLQ);
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pytest
 
-from graph_sink.backends import open_backend
-from lineage_pipeline.localstack import stack
-from lineage_pipeline.localstack.neo4j_server import password_path
-from lineage_pipeline.localstack.processes import free_port, stop_pid, tail
+from lineage_app.localstack import stack
+from lineage_app.localstack.neo4j_server import password_path
+from lineage_app.localstack.processes import free_port, stop_pid, tail
+from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings, LineageSettings, load_settings
 from stream_processor.dlq import parse_dlq_headers
 from tests.faults.harness import (

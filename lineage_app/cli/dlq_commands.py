@@ -1,0 +1,91 @@
+"""``lineage dlq list | show | replay``: inspect dead-lettered events and replay them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lineage_app import dlq
+from lineage_app.cli.context import console, settings
+
+dlq_app = typer.Typer(help="Inspect the dead-letter queue and replay records after a fix.")
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "?"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _payload_text(value: bytes) -> str:
+    """Pretty JSON when the payload parses, its text when it is UTF-8 (e.g. broken JSON),
+    else the hex of its first 512 bytes (Avro)."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value[:512].hex(" ")
+    try:
+        return json.dumps(json.loads(text), indent=2)
+    except json.JSONDecodeError:
+        return text
+
+
+@dlq_app.command("list")
+def list_records(
+    reason: Annotated[str | None, typer.Option(help="Only records with this reason.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for tools.")] = False,
+) -> None:
+    """List DLQ records: id, time, reason, origin, size."""
+    records = [r for r in dlq.read_dlq(settings()) if reason is None or r.reason == reason]
+    if as_json:
+        print(json.dumps([r.summary() for r in records], indent=2))
+        return
+    table = Table(title=f"{settings().topics.dlq}: {len(records)} records")
+    for col in ("id", "time (UTC)", "reason", "from", "bytes", "detail"):
+        table.add_column(col)
+    for r in records:
+        s = r.summary()
+        table.add_row(
+            r.id, _when(s["dlq_time_ms"]), r.reason,
+            f"{s['source_topic']}[{s['source_partition']}]@{s['source_offset']}",
+            str(s["bytes"]), str(s["detail"])[:60],
+        )
+    console.print(table)
+
+
+@dlq_app.command("show")
+def show(
+    record_id: Annotated[str, typer.Argument(help="PARTITION:OFFSET from `lineage dlq list`.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one record: why it was dead-lettered, where from, and its payload."""
+    record = dlq.get_record(settings(), record_id)
+    summary = record.summary()
+    payload = _payload_text(record.value)
+    if as_json:
+        print(json.dumps({**summary, "payload": payload}, indent=2))
+        return
+    for key, value in summary.items():
+        console.print(f"[bold]{key}[/bold]: {value}")
+    console.print("[bold]payload[/bold]:")
+    console.print(payload, markup=False)
+
+
+@dlq_app.command("replay")
+def replay(
+    record_id: Annotated[str, typer.Argument(help="PARTITION:OFFSET from `lineage dlq list`.")],
+    fixed: Annotated[
+        Path | None, typer.Option("--file", help="Replay this corrected payload instead.")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Topic (default: the source).")] = None,
+) -> None:
+    """Publish a record (or its corrected payload) back to its source topic."""
+    record = dlq.get_record(settings(), record_id)
+    value = fixed.read_bytes() if fixed is not None else None
+    topic = dlq.replay(settings(), record, value, to)
+    console.print(f"replayed {record_id} ({record.reason}) to {topic}")

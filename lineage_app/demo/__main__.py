@@ -1,0 +1,126 @@
+"""``make demo``: why did this model's accuracy drop after a data update?
+
+Starts the local stack (or reuses a running one), runs the instrumented pipeline over
+delivery 1 (good) and delivery 2 (``worst radius`` in mm), waits until the graph holds both
+evaluation runs, then asks the graph -- through the same Python API the ``lineage`` CLI
+uses -- what is upstream of the bad evaluation run and what changed against the good one,
+and prints the chain from the metric down to the raw data version.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from emitters.client import LineageClient
+from lineage_app.demo.pipeline import STEPS, Paths, deliver, run_pipeline, stop_spark
+from lineage_app.demo.report import (
+    EVALUATE_JOB,
+    find_root_cause_chain,
+    render_chain,
+    wait_for_runs,
+)
+from lineage_app.localstack import stack
+from lineage_pipeline.errors import LineageError
+from lineage_pipeline.settings import load_settings
+
+console = Console()
+
+
+def _bin_dir() -> str:
+    """The directory of the ``lineage`` script, relative to here when it is below here."""
+    bin_dir = Path(sys.executable).parent
+    try:
+        return str(bin_dir.relative_to(Path.cwd()))
+    except ValueError:
+        return str(bin_dir)
+
+
+def main() -> int:
+    """Run the demo end to end; return the process exit status."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    settings = load_settings()
+    paths = Paths((settings.data_dir / "demo-data").resolve())
+    console.rule("[bold]lineage-pipeline demo: why did the model's accuracy drop?")
+    with console.status("starting the local stack (Kafka, Neo4j, sink, processor)") as status:
+        services = stack.up(settings, progress=lambda msg: status.update(msg))
+    settings = load_settings()  # now with the graph password the first `up` generated
+    for info in services.values():
+        console.print(f"  [green]✓[/green] {info.name:<10} {info.address:<32} log {info.log}")
+
+    from lineage_pipeline.graph import open_backend
+    from lineage_queries.api import LineageGraph
+
+    graph = LineageGraph(open_backend(settings.graph))
+    before = len(graph.runs(EVALUATE_JOB)) if graph.has_job(EVALUATE_JOB) else 0
+    client = LineageClient.from_config(
+        kafka={"bootstrap_servers": settings.kafka.bootstrap_servers}
+    )
+    accuracies: list[float] = []
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        for delivery, note in ((1, "good data"), (2, "worst radius now in mm")):
+            progress.console.print(f"[bold]delivery {delivery}[/bold]: {note}")
+            deliver(paths, delivery)
+            task = progress.add_task(f"delivery {delivery}", total=len(STEPS))
+
+            def on_step(label: str, task_id: TaskID = task, n: int = delivery) -> None:
+                progress.update(task_id, description=f"delivery {n}: {label}")
+                progress.advance(task_id)
+
+            accuracies.append(run_pipeline(paths, client, on_step=on_step))
+            progress.update(task, description=f"delivery {delivery}: done", completed=len(STEPS))
+    stop_spark()
+    pending = client.flush(30.0)
+    client.close()
+    console.print(
+        f"evaluated accuracy: delivery 1 = [green]{accuracies[0]:.3f}[/green], "
+        f"delivery 2 = [red]{accuracies[1]:.3f}[/red]"
+        + (f"  ({pending} events still pending)" if pending else "")
+    )
+
+    with console.status("waiting for the lineage to reach the graph"):
+        runs = wait_for_runs(graph, EVALUATE_JOB, before + 2, timeout_s=180.0)
+    bad, good = runs[0], runs[1]
+    chain = find_root_cause_chain(graph, bad["runId"], good["runId"])
+    console.rule("[bold]root cause: from the metric down to the raw data")
+    render_chain(console, chain)
+    console.rule("[bold]explore further")
+    root = chain.root_version
+    for cmd in (
+        f"lineage root-cause {bad['runId']}",
+        f"lineage upstream {bad['runId']} --depth 10",
+        f"lineage diff {good['runId']} {bad['runId']}",
+        f"lineage upstream {root.dataset_uid} --json"
+        if root
+        else "lineage runs demo:breast_cancer.train",
+        f"lineage runs {EVALUATE_JOB}",
+        "lineage status",
+        "lineage down",
+    ):
+        console.print(f"  [cyan]{_bin_dir()}/{cmd}[/cyan]")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except LineageError as exc:
+        console.print(f"[red]demo failed:[/red] {exc}")
+        logs = Path(".lineage/logs").resolve()
+        console.print(f"Logs are under {logs}; `lineage status` shows the stack.")
+        sys.exit(1)

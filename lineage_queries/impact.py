@@ -1,0 +1,153 @@
+"""``impact``: the blast radius of a change to a dataset, a dataset version or one column.
+
+The answer is the downstream walk (:mod:`lineage_queries.walk`, ``depth`` hops, ``as_of``)
+summarised per dataset, column and job. A dataset (no version) stands for every version it
+has, so the answer is what reads that dataset at all, not one version's history. A column
+is followed column by column (declared column lineage, else the column of the same name)
+and, where it flows into an output without that column (a model, say), the output as a
+whole counts, and everything made from it.
+
+Counts: ``datasets`` by kind (``model``, ``features``, ``table``, ...), distinct ``columns``
+(dataset + column name), ``jobs`` and ``runs``, excluding the root dataset itself. The
+``summary`` sentence reads e.g. "impacts 2 models, 1 features, 2 tables, 1 metrics and 1
+predictions dataset (7 datasets), 3 columns, 6 jobs".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lineage_pipeline.graph_model import DATASET_KINDS, NodeLabel
+from lineage_queries.shapes import dataset_of, node_kind
+from lineage_queries.walk import to_subgraph
+
+if TYPE_CHECKING:
+    from lineage_queries.api import LineageGraph
+
+
+def impact(graph: LineageGraph, node: str, *, column: str | None = None, depth: int = 100,
+           as_of: int | None = None) -> dict[str, Any]:
+    """Return what a change to ``node`` (optionally its ``column``) reaches downstream.
+
+    ``node``: a dataset, dataset version, column (``...#column``), run or job NODE string.
+    Returns::
+
+        {"root": id, "column": name|None, "depth", "asOf",
+         "summary": "impacts ...",
+         "counts": {"datasets", "byKind": {kind: n}, "columns", "jobs", "runs", "versions"},
+         "datasets": [{"id", "kind", "namespace", "name", "distance", "versions": n,
+                       "columns": [names reached], "jobs": [producing jobs]}],
+         "columns": [{"dataset", "column", "distance", "how": "declared"|"name"}],
+         "jobs": [{"id", "distance", "runs": n}],
+         "models": [model dataset ids],
+         "subgraph": the downstream Subgraph}
+
+    ``distance`` is the fewest hops from the root. Sorted by distance, then id. Raises
+    :class:`QueryError` for an unknown node or column.
+    """
+    w = graph.walk(node, "downstream", depth, as_of=as_of, column=column)
+    root_dataset = w.root.uid if w.root.label is NodeLabel.DATASET else None
+    if w.root.label is NodeLabel.DATASET_VERSION:
+        root_dataset = dataset_of(w.root.uid, w.root.props)
+    if w.root.label is NodeLabel.FIELD:
+        root_dataset = str(w.root.props.get("dataset_uid") or dataset_of(
+            str(w.root.props.get("version_uid") or w.root.uid.rsplit("#", 1)[0])))
+    roots = {w.root.uid}
+    if w.root.label is NodeLabel.DATASET:
+        roots |= {uid for uid, (lbl, _, d) in w.nodes.items() if d == 0}
+
+    datasets: dict[str, dict[str, Any]] = {}
+    jobs: dict[str, dict[str, Any]] = {}
+    columns: dict[tuple[str, str], dict[str, Any]] = {}
+    run_ids: set[str] = set()
+    # downstream edges run from the derived node to its source
+    how = {derived: extra.get("inferred") or "declared"
+           for (derived, _, ty), extra in w.edges.items() if ty == "DERIVED_FROM"}
+    for uid, (label, props, dist) in w.nodes.items():
+        if uid in roots:
+            continue
+        if label is NodeLabel.DATASET_VERSION:
+            ds = dataset_of(uid, props)
+            if ds == root_dataset:
+                continue
+            entry = datasets.setdefault(ds, {
+                "id": ds, "kind": node_kind(label, props), "namespace": props.get("namespace"),
+                "name": props.get("name"), "distance": dist, "versions": 0, "columns": set(),
+                "jobs": set()})
+            entry["versions"] += 1
+            entry["distance"] = min(entry["distance"], dist)
+            producer = props.get("producedByRunId")
+            if producer in w.nodes:
+                job = w.nodes[producer][1].get("job_uid")
+                if job:
+                    entry["jobs"].add(job)
+        elif label is NodeLabel.FIELD:
+            ds = str(props.get("dataset_uid") or dataset_of(str(props.get("version_uid"))))
+            if ds == root_dataset:
+                continue
+            name = str(props.get("name"))
+            key = (ds, name)
+            col = columns.setdefault(key, {"dataset": ds, "column": name, "distance": dist,
+                                           "how": how.get(uid, "declared")})
+            col["distance"] = min(col["distance"], dist)
+        elif label is NodeLabel.RUN:
+            run_ids.add(uid)
+            job = props.get("job_uid")
+            if job:
+                entry = jobs.setdefault(job, {"id": job, "distance": dist, "runs": 0})
+                entry["runs"] += 1
+                entry["distance"] = min(entry["distance"], dist)
+    for (ds, name) in columns:
+        if ds in datasets:  # the walk adds every found column's version
+            datasets[ds]["columns"].add(name)
+    by_kind: dict[str, int] = {}
+    for entry in datasets.values():
+        by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0) + 1
+        entry["columns"] = sorted(entry["columns"])
+        entry["jobs"] = sorted(entry["jobs"])
+    dataset_list = sorted(datasets.values(), key=lambda e: (e["distance"], e["id"]))
+    counts = {
+        "datasets": len(datasets),
+        "byKind": dict(sorted(by_kind.items())),
+        "columns": len(columns),
+        "jobs": len(jobs),
+        "runs": len(run_ids),
+        "versions": sum(e["versions"] for e in datasets.values()),
+    }
+    return {
+        "root": w.root.id,
+        "column": w.root.column if w.root.column is not None else (
+            w.root.props.get("name") if w.root.label is NodeLabel.FIELD else None),
+        "depth": depth,
+        "asOf": as_of,
+        "summary": summary_text(counts),
+        "counts": counts,
+        "datasets": dataset_list,
+        "columns": sorted(columns.values(), key=lambda c: (c["distance"], c["dataset"],
+                                                           c["column"])),
+        "jobs": sorted(jobs.values(), key=lambda j: (j["distance"], j["id"])),
+        "models": [e["id"] for e in dataset_list if e["kind"] == "model"],
+        "subgraph": to_subgraph(w),
+    }
+
+
+def _plural(n: int, word: str) -> str:
+    if word in ("features", "metrics", "predictions"):
+        return f"{n} {word}"
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def summary_text(counts: dict[str, Any]) -> str:
+    """The one-line summary of an impact's ``counts`` (see the module docstring)."""
+    by_kind: dict[str, int] = counts["byKind"]
+    if not counts["datasets"] and not counts["jobs"]:
+        return "impacts nothing downstream"
+    order = [k for k in ("model", *DATASET_KINDS) if k in by_kind]
+    order = list(dict.fromkeys(order + sorted(by_kind)))
+    parts = [_plural(by_kind[k], k if k != "dataset" else "other dataset") for k in order]
+    if len(parts) > 1:
+        kinds = ", ".join(parts[:-1]) + " and " + parts[-1]
+    else:
+        kinds = parts[0] if parts else "no datasets"
+    return (f"impacts {kinds} ({_plural(counts['datasets'], 'dataset')}), "
+            f"{_plural(counts['columns'], 'column')}, {_plural(counts['jobs'], 'job')}")
