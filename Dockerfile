@@ -18,8 +18,9 @@ COPY stream_processor ./stream_processor
 COPY graph_sink ./graph_sink
 COPY schemas ./schemas
 
-# Core dependencies only: the spark, torch and demo extras belong to the jobs that emit.
-RUN pip install . \
+# The processor and sink extras (the plain install is the emitter SDK only); the pandas,
+# spark, torch and demo extras belong to the jobs that emit.
+RUN pip install .[processor,sink] \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/lineage lineage
 
 USER lineage

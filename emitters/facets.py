@@ -25,6 +25,7 @@ import contextvars
 import functools
 import getpass
 import hashlib
+import importlib.util
 import json
 import logging
 import math
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse, urlunparse
 
+from lineage_pipeline.errors import MissingExtraError
 from lineage_pipeline.events import (
     CodeVersion,
     ColumnStats,
@@ -156,12 +158,26 @@ def _file_format(path: Path) -> str | None:
     }.get(last)
 
 
+@functools.cache
+def pandas_available() -> bool:
+    """Return ``True`` when pandas is installed (the ``pandas`` extra); checked once."""
+    found = importlib.util.find_spec("pandas") is not None
+    if not found:
+        log.info("lineage: pandas is not installed; files get digest and size only "
+                 "(pip install 'lineage-pipeline[pandas]' for schema and statistics)")
+    return found
+
+
 def read_table_file(path: Path) -> pd.DataFrame | None:
     """Read a CSV/TSV/Parquet/JSON file with pandas; ``None`` if the format is not one of these.
 
-    Raises whatever pandas raises for an unreadable file.
+    Raises whatever pandas raises for an unreadable file, and
+    :class:`~lineage_pipeline.errors.MissingExtraError` without pandas (the ``pandas`` extra).
     """
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ModuleNotFoundError as exc:
+        raise MissingExtraError("pandas", "reading a table file for statistics") from exc
 
     fmt = _file_format(path)
     with internal_io():
@@ -261,7 +277,8 @@ def file_dataset(
     namespace ``file``, name = absolute path, ``version`` = :func:`content_version` (SHA-256
     of a file's bytes; a digest over a directory's data files), facets
     ``contentDigest``, ``statistics.bytes`` and (CSV/Parquet/JSON, up to ``stats_max_bytes``,
-    when ``compute_stats``) ``schema``, ``statistics.rowCount`` and column statistics.
+    when ``compute_stats`` and pandas is installed) ``schema``, ``statistics.rowCount`` and
+    column statistics.
     ``role`` (``input``/``output``) only words the log. Never raises: a missing or
     unreadable file gives a dataset without version (logged); remote URIs are named only.
     """
@@ -283,7 +300,12 @@ def file_dataset(
     facets = dataset.facets
     facets.contentDigest = ContentDigest(algorithm=version.algorithm, hex=digest)
     facets.statistics = Statistics(bytes=size)
-    if compute_stats and size <= stats_max_bytes and _file_format(local) is not None:
+    if (
+        compute_stats
+        and size <= stats_max_bytes
+        and _file_format(local) is not None
+        and pandas_available()
+    ):
         try:
             df = read_table_file(local)
         except Exception as exc:  # pandas raises many types for unparsable files

@@ -32,6 +32,7 @@ from emitters.facets import (
     file_dataset,
     is_internal_io,
 )
+from lineage_pipeline.errors import MissingExtraError
 
 log = logging.getLogger("emitters.pandas_capture")
 
@@ -116,7 +117,10 @@ def _writer(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _targets() -> list[tuple[Any, str, str, Callable[[Callable[..., Any]], Callable[..., Any]]]]:
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ModuleNotFoundError as exc:
+        raise MissingExtraError("pandas", "capture_pandas") from exc
 
     return [(pd, "pandas", n, _reader) for n in READERS] + [
         (pd.DataFrame, "DataFrame", n, _writer) for n in WRITERS
@@ -150,7 +154,11 @@ def is_installed() -> bool:
 
 @contextlib.contextmanager
 def capture_pandas() -> Iterator[None]:
-    """Patch pandas file I/O for the duration of the block (reference-counted)."""
+    """Patch pandas file I/O for the duration of the block (reference-counted).
+
+    Raises :class:`~lineage_pipeline.errors.MissingExtraError` without pandas (the
+    ``pandas`` extra).
+    """
     global _depth
     with _lock:
         if _depth == 0:

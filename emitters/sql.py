@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from lineage_pipeline.errors import MissingExtraError
 from lineage_pipeline.events import (
     ColumnLineageField,
     Dataset,
@@ -130,9 +131,14 @@ def sql_lineage(
 
     ``dialect``: openlineage-sql dialect name (``postgres``, ``snowflake``, ``bigquery``,
     ``mysql``, ``hive``, ``sqlite``...; ``None`` = generic). Never raises for bad SQL: parse
-    problems are listed in ``errors``.
+    problems are listed in ``errors``. Raises
+    :class:`~lineage_pipeline.errors.MissingExtraError` without openlineage-sql (the ``sql``
+    extra).
     """
-    import openlineage_sql
+    try:
+        import openlineage_sql
+    except ModuleNotFoundError as exc:
+        raise MissingExtraError("sql", "sql_lineage") from exc
 
     statements = [sql] if isinstance(sql, str) else list(sql)
     result = SqlLineage()

@@ -39,7 +39,7 @@ from fastavro.schema import parse_schema, to_parsing_canonical_form
 from pydantic import ValidationError
 
 import schemas
-from lineage_pipeline.errors import DecodeError, EventError
+from lineage_pipeline.errors import DecodeError, EventError, MissingExtraError
 from lineage_pipeline.events import LineageEvent
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -241,11 +241,15 @@ def registry_client(url: str | None) -> SchemaRegistry | None:
     """Return a Schema Registry client for ``url`` (``mock://...`` for an in-process one).
 
     ``None`` for no URL: the codecs then use Avro single-object encoding. No network I/O
-    happens here; the client connects on first use.
+    happens here; the client connects on first use. Raises :class:`MissingExtraError`
+    without the Schema Registry client (the ``registry`` extra).
     """
     if not url:
         return None
-    from confluent_kafka.schema_registry import SchemaRegistryClient
+    try:
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+    except ImportError as exc:  # confluent-kafka without its [schemaregistry] dependencies
+        raise MissingExtraError("registry", "kafka.schema_registry_url") from exc
 
     client: SchemaRegistry = SchemaRegistryClient.new_client({"url": url})
     return client

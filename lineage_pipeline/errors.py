@@ -62,3 +62,20 @@ class QueryError(GraphError):
 
 class StackError(LineageError):
     """The local stack (broker, graph, processor, sink) could not be started or stopped."""
+
+
+class MissingExtraError(LineageError, ImportError):
+    """A feature needs an optional dependency that is not installed.
+
+    The plain ``pip install lineage-pipeline`` is the emitter SDK only; pandas statistics,
+    SQL parsing, Spark, PyTorch, the processor and the sink come with extras. ``extra`` is
+    the extra to install (``pip install 'lineage-pipeline[<extra>]'``); also an
+    :class:`ImportError`, so ``except ImportError`` keeps working.
+    """
+
+    def __init__(self, extra: str, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the {extra!r} extra: pip install 'lineage-pipeline[{extra}]'"
+        )
+        self.extra = extra
+        self.feature = feature

@@ -19,7 +19,17 @@ Usage::
 
 See :mod:`emitters.torch.run` for the event flow and guarantees,
 :mod:`emitters.torch.fingerprint` for how datasets and models are fingerprinted.
+Importing it without torch raises :class:`~lineage_pipeline.errors.MissingExtraError`.
 """
+
+from lineage_pipeline.errors import MissingExtraError
+
+try:
+    import torch  # noqa: F401  (checked first: the extra, not a deep import, is the message)
+except ModuleNotFoundError as _exc:
+    if _exc.name != "torch":
+        raise
+    raise MissingExtraError("torch", "emitters.torch") from _exc
 
 from emitters.torch.fingerprint import (
     DatasetFingerprint,

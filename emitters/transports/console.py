@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import threading
 from typing import TextIO
 
 from emitters.transports.base import Envelope, Transport
-from lineage_pipeline.errors import TransportError
+from lineage_pipeline.errors import MissingExtraError, TransportError
 from lineage_pipeline.metrics import EMITTER_EVENTS
 
 
@@ -18,12 +19,15 @@ class ConsoleTransport(Transport):
     ``stream``: ``"stdout"``, ``"stderr"`` or an open text stream; ``format``: ``native``
     (this project's event model, ``eventTime`` in epoch ms) or ``openlineage`` (RunEvent
     JSON, see :mod:`lineage_pipeline.openlineage`). Raises :class:`TransportError` when the
-    stream cannot be written.
+    stream cannot be written, :class:`~lineage_pipeline.errors.MissingExtraError` at
+    construction for ``openlineage`` without the ``openlineage`` extra.
     """
 
     kind = "console"
 
     def __init__(self, stream: str | TextIO = "stderr", format: str = "native") -> None:
+        if format == "openlineage" and importlib.util.find_spec("openlineage") is None:
+            raise MissingExtraError("openlineage", "the console transport's openlineage format")
         self._stream = stream
         self.format = format
         self._lock = threading.Lock()
