@@ -61,6 +61,16 @@ class GraphFactory:
             self._falkordb.stop()
 
 
+@pytest.fixture
+def started() -> Iterator[list[ManagedProcess]]:
+    """Processes a test starts; each is stopped by pid at the end, whatever happened."""
+    procs: list[ManagedProcess] = []
+    yield procs
+    for proc in reversed(procs):  # the last started first (clients before their servers)
+        if proc.alive():  # never signal a reaped pid: it may belong to someone else by now
+            proc.stop(30)
+
+
 @pytest.fixture(scope="session")
 def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stack")

@@ -34,16 +34,6 @@ from lineage_pipeline.settings import GraphSettings
 from tests.e2e_stack import wait_for
 
 
-@pytest.fixture
-def started() -> Iterator[list[ManagedProcess]]:
-    """Processes a test starts; each is stopped by pid at the end, whatever happened."""
-    procs: list[ManagedProcess] = []
-    yield procs
-    for proc in procs:
-        if proc.alive():  # never signal a reaped pid: it may belong to someone else by now
-            proc.stop(30)
-
-
 def _stop(proc: ManagedProcess) -> None:
     """Stop ``proc`` (SIGTERM, SIGKILL after 30 s) and check it is gone and its port closed."""
     proc.stop(30)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from lineage_app.localstack.kafka_server import start_kafka
-from lineage_app.localstack.processes import free_port, port_open
+from lineage_app.localstack.processes import ManagedProcess, free_port, port_open
 from lineage_app.localstack.stack import create_topics
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings
@@ -49,51 +49,51 @@ READY = "stream processor ready"
 
 @pytest.mark.timeout(420)
 def test_kafka_sigkilled_and_restarted_mid_stream_loses_and_duplicates_nothing(
-    graph_settings: GraphSettings, graphs: GraphLeases, tmp_path: Path
+    graph_settings: GraphSettings, graphs: GraphLeases, tmp_path: Path,
+    started: list[ManagedProcess],
 ) -> None:
     home = tmp_path / "own-kafka"
     port, controller_port = free_port(), free_port()
     broker = start_kafka(home, port, controller_port=controller_port)
+    started.append(broker)
     bootstrap = f"127.0.0.1:{port}"
     settings = make_settings(bootstrap, graph_settings, tmp_path)
     create_topics(settings)
     sink = start_sink(settings, tmp_path)
+    started.append(sink)
     processor = start_processor(settings, tmp_path)
+    started.append(processor)
     events = make_runs("brokerkill", RUNS)
     feeder = Feeder(bootstrap, settings.topics.events)
-    try:
-        assert wait_until(lambda: log_count(processor.log_path, READY) >= 1, 90), \
-            "processor never assigned"
-        stream = feeder.paced(events, rate_per_s=10.0, flush_timeout_s=240.0)
-        assert wait_until(lambda: len(feeder.acked) >= KILL_AFTER, 60), "no acknowledgements"
-        broker.kill()
-        acked_at_kill = len(feeder.acked)
-        killed_at = time.monotonic()
-        assert wait_until(lambda: not port_open(port), 10)
-        broker = start_kafka(home, port, controller_port=controller_port)
-        outage = time.monotonic() - killed_at
-        stream.join(timeout=240)
-        assert not stream.is_alive(), "the producer's messages were not all acknowledged"
+    assert wait_until(lambda: log_count(processor.log_path, READY) >= 1, 90), \
+        "processor never assigned"
+    stream = feeder.paced(events, rate_per_s=10.0, flush_timeout_s=240.0)
+    assert wait_until(lambda: len(feeder.acked) >= KILL_AFTER, 60), "no acknowledgements"
+    broker.kill()
+    acked_at_kill = len(feeder.acked)
+    killed_at = time.monotonic()
+    assert wait_until(lambda: not port_open(port), 10)
+    broker = start_kafka(home, port, controller_port=controller_port)
+    started.append(broker)
+    outage = time.monotonic() - killed_at
+    stream.join(timeout=240)
+    assert not stream.is_alive(), "the producer's messages were not all acknowledged"
 
-        with reference_graph(graphs, bootstrap, settings.topics.events) as reference, \
-                closing(open_backend(settings.graph)) as actual:
-            wait_until(lambda: graph_diff(reference, actual).clean, 120, step_s=1.0)
-            diff = graph_diff(reference, actual)
-            runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
-        lost, duplicated = acked_accounting(feeder, bootstrap, settings.topics.events)
-        dead = read_topic(bootstrap, settings.topics.dlq)
-        report("kafka-sigkill-restart", lost=lost + diff.missing,
-               duplicated=duplicated + diff.duplicated, skipped=len(dead), extra=diff.extra,
-               acked=len(feeder.acked), acked_at_kill=acked_at_kill, outage_s=f"{outage:.1f}",
-               runs_in_graph=runs_in_graph)
-        assert feeder.failed == [], feeder.failed[:3]
-        assert len(set(feeder.acked)) == len(events)
-        assert lost == 0 and duplicated == 0
-        assert diff.clean, diff.examples
-        assert runs_in_graph == RUNS
-        assert dead == []
-        assert processor.alive() and sink.alive(), "both reconnect without a restart"
-    finally:
-        processor.stop()
-        sink.stop()
-        broker.stop(30)
+    with reference_graph(graphs, bootstrap, settings.topics.events) as reference, \
+            closing(open_backend(settings.graph)) as actual:
+        wait_until(lambda: graph_diff(reference, actual).clean, 120, step_s=1.0)
+        diff = graph_diff(reference, actual)
+        runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
+    lost, duplicated = acked_accounting(feeder, bootstrap, settings.topics.events)
+    dead = read_topic(bootstrap, settings.topics.dlq)
+    report("kafka-sigkill-restart", lost=lost + diff.missing,
+           duplicated=duplicated + diff.duplicated, skipped=len(dead), extra=diff.extra,
+           acked=len(feeder.acked), acked_at_kill=acked_at_kill, outage_s=f"{outage:.1f}",
+           runs_in_graph=runs_in_graph)
+    assert feeder.failed == [], feeder.failed[:3]
+    assert len(set(feeder.acked)) == len(events)
+    assert lost == 0 and duplicated == 0
+    assert diff.clean, diff.examples
+    assert runs_in_graph == RUNS
+    assert dead == []
+    assert processor.alive() and sink.alive(), "both reconnect without a restart"

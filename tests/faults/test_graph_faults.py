@@ -98,10 +98,11 @@ def lineage_status(data_dir: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.timeout(420)
 def test_neo4j_sigkilled_mid_batch_and_restarted_the_sink_waits_and_resumes(
-    kafka_broker: str, graphs: GraphLeases, tmp_path: Path
+    kafka_broker: str, graphs: GraphLeases, tmp_path: Path, started: list[ManagedProcess]
 ) -> None:
     home, port, password = tmp_path / "own-neo4j", free_port(), secrets.token_urlsafe(16)
     server = start_neo4j(home, port, password=password, heap_mb=512)
+    started.append(server)
     graph = GraphSettings(backend="neo4j", url=f"bolt://127.0.0.1:{port}",
                           name=DEFAULT_DATABASE, username="neo4j", password=SecretStr(password),
                           timeout_s=GRAPH_TIMEOUT_S)
@@ -110,7 +111,9 @@ def test_neo4j_sigkilled_mid_batch_and_restarted_the_sink_waits_and_resumes(
     metrics_port = settings.sink.metrics_port
     # max_retries 0: retry until the graph is back (the default exits 75 after 8 attempts)
     sink = start_sink(settings, tmp_path, LINEAGE_SINK__MAX_RETRIES="0")
+    started.append(sink)
     processor = start_processor(settings, tmp_path)
+    started.append(processor)
     # what `lineage status` reads: a stack.json that records this sink and its metrics port
     status_dir = tmp_path / "status"
     status_dir.mkdir()
@@ -118,60 +121,56 @@ def test_neo4j_sigkilled_mid_batch_and_restarted_the_sink_waits_and_resumes(
         "sink", sink.pid, metrics_port, f"http://127.0.0.1:{metrics_port}/metrics",
         str(sink.log_path)))}), "utf-8")
     feeder = Feeder(kafka_broker, settings.topics.events)
-    try:
-        assert wait_until(lambda: log_count(processor.log_path, "stream processor ready") >= 1,
-                          90)
-        assert read_metric(metrics_port, WAITING) == 0.0
-        stream = feeder.paced(make_runs("graphdown", RUNS), rate_per_s=10.0)
-        with closing(open_backend(graph)) as actual:
-            assert wait_until(
-                lambda: actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"] >= 3, 60), \
-                "the sink writes before the fault"
-        in_write = kill_inside_a_write(server, graph, 30.0)
-        down_at = time.monotonic()
-        assert stream.is_alive(), "events still flow after the kill (the sink has work)"
+    assert wait_until(lambda: log_count(processor.log_path, "stream processor ready") >= 1,
+                      90)
+    assert read_metric(metrics_port, WAITING) == 0.0
+    stream = feeder.paced(make_runs("graphdown", RUNS), rate_per_s=10.0)
+    with closing(open_backend(graph)) as actual:
+        assert wait_until(
+            lambda: actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"] >= 3, 60), \
+            "the sink writes before the fault"
+    in_write = kill_inside_a_write(server, graph, 30.0)
+    down_at = time.monotonic()
+    assert stream.is_alive(), "events still flow after the kill (the sink has work)"
 
-        assert wait_until(lambda: read_metric(metrics_port, WAITING) == 1.0, 90), \
-            "the sink exports that it waits for the graph"
-        waiting_status = lineage_status(status_dir)
-        offset_during = committed(settings)
-        retries_then = log_count(sink.log_path, RETRY_LINE)
-        assert wait_until(lambda: log_count(sink.log_path, RETRY_LINE) > retries_then, 90), \
-            "the sink keeps trying"
-        offset_later = committed(settings)
-        assert sink.alive(), "the sink waits for the graph; it does not exit"
+    assert wait_until(lambda: read_metric(metrics_port, WAITING) == 1.0, 90), \
+        "the sink exports that it waits for the graph"
+    waiting_status = lineage_status(status_dir)
+    offset_during = committed(settings)
+    retries_then = log_count(sink.log_path, RETRY_LINE)
+    assert wait_until(lambda: log_count(sink.log_path, RETRY_LINE) > retries_then, 90), \
+        "the sink keeps trying"
+    offset_later = committed(settings)
+    assert sink.alive(), "the sink waits for the graph; it does not exit"
 
-        server = start_neo4j(home, port, password=password, heap_mb=512)
-        outage = time.monotonic() - down_at
-        assert wait_until(lambda: read_metric(metrics_port, WAITING) == 0.0, 90), \
-            "the sink resumes by itself"
-        resumed_status = lineage_status(status_dir)
-        stream.join(timeout=90)
-        assert not stream.is_alive()
+    server = start_neo4j(home, port, password=password, heap_mb=512)
+    started.append(server)
+    outage = time.monotonic() - down_at
+    assert wait_until(lambda: read_metric(metrics_port, WAITING) == 0.0, 90), \
+        "the sink resumes by itself"
+    resumed_status = lineage_status(status_dir)
+    stream.join(timeout=90)
+    assert not stream.is_alive()
 
-        with reference_graph(graphs, kafka_broker, settings.topics.events) as reference, \
-                closing(open_backend(graph)) as actual:
-            wait_until(lambda: graph_diff(reference, actual).clean, 90, step_s=1.0)
-            diff = graph_diff(reference, actual)
-            runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
-        retries = log_count(sink.log_path, RETRY_LINE)
-        report("neo4j-sigkill-restart", lost=diff.missing, duplicated=diff.duplicated,
-               skipped=0, extra=diff.extra, killed_inside_write=in_write,
-               outage_s=f"{outage:.1f}", retries=retries,
-               committed_while_down=offset_later - offset_during, runs_in_graph=runs_in_graph)
-        assert in_write, "no write transaction of the sink was seen open before the kill"
-        assert offset_later == offset_during, "nothing is committed while the graph is down"
-        assert waiting_status.returncode == 1, waiting_status.stdout + waiting_status.stderr
-        assert "waiting for the graph" in waiting_status.stdout, waiting_status.stdout
-        assert resumed_status.returncode == 0, resumed_status.stdout + resumed_status.stderr
-        assert "waiting" not in resumed_status.stdout, resumed_status.stdout
-        assert diff.clean, diff.examples
-        assert runs_in_graph == RUNS
-        assert sink.alive() and processor.alive()
-    finally:
-        processor.stop()
-        sink.stop()
-        server.stop(30)
+    with reference_graph(graphs, kafka_broker, settings.topics.events) as reference, \
+            closing(open_backend(graph)) as actual:
+        wait_until(lambda: graph_diff(reference, actual).clean, 90, step_s=1.0)
+        diff = graph_diff(reference, actual)
+        runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
+    retries = log_count(sink.log_path, RETRY_LINE)
+    report("neo4j-sigkill-restart", lost=diff.missing, duplicated=diff.duplicated,
+           skipped=0, extra=diff.extra, killed_inside_write=in_write,
+           outage_s=f"{outage:.1f}", retries=retries,
+           committed_while_down=offset_later - offset_during, runs_in_graph=runs_in_graph)
+    assert in_write, "no write transaction of the sink was seen open before the kill"
+    assert offset_later == offset_during, "nothing is committed while the graph is down"
+    assert waiting_status.returncode == 1, waiting_status.stdout + waiting_status.stderr
+    assert "waiting for the graph" in waiting_status.stdout, waiting_status.stdout
+    assert resumed_status.returncode == 0, resumed_status.stdout + resumed_status.stderr
+    assert "waiting" not in resumed_status.stdout, resumed_status.stdout
+    assert diff.clean, diff.examples
+    assert runs_in_graph == RUNS
+    assert sink.alive() and processor.alive()
 
 
 def test_topic_replayed_twice_by_two_sink_replicas_gives_the_same_graph(
