@@ -1,0 +1,47 @@
+"""The registers run states are built of: last-writer-wins registers and maps of them.
+
+A register write is ordered by ``(eventTime, eventId, value)`` (a total order), so the winner
+of any set of writes does not depend on the order they are merged in (a state-based CRDT,
+Shapiro et al., "Conflict-free Replicated Data Types", 2011).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class Reg(BaseModel):
+    """A last-writer-wins register: value ``v`` written by event ``id`` at ``t`` (epoch ms)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    t: int
+    id: str
+    v: Any = None
+
+    def order_key(self) -> tuple[int, str, str]:
+        """Total order of writes: event time, then event id, then the value itself."""
+        return (self.t, self.id, _canonical(self.v))
+
+
+def lww(current: Reg | None, incoming: Reg) -> Reg:
+    """Return the winner of two writes of one register (the later one by :meth:`Reg.order_key`)."""
+    if current is None:
+        return incoming
+    a, b = (incoming.t, incoming.id), (current.t, current.id)
+    if a != b:
+        return incoming if a > b else current
+    # same event written twice (a duplicate): only a differing value needs the full order
+    return incoming if incoming.order_key() > current.order_key() else current
+
+
+def merge_map(target: dict[str, Reg], key: str, incoming: Reg) -> None:
+    """Write ``incoming`` to the register ``target[key]`` (in place; :func:`lww` decides)."""
+    target[key] = lww(target.get(key), incoming)
