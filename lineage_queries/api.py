@@ -54,7 +54,7 @@ from lineage_pipeline.graph.catalog import run_query
 from lineage_pipeline.graph_model import NodeLabel, bounded_uid, field_uid, graph_text
 from lineage_queries import freshness as freshness_report
 from lineage_queries import impact, models, rootcause
-from lineage_queries.compare import column_changes, dict_diff, schema_changes
+from lineage_queries.compare import DRIFT_THRESHOLD, column_changes, dict_diff, schema_changes
 from lineage_queries.shapes import (
     CODE_PROPS,
     JSON_PROPS,
@@ -67,15 +67,13 @@ from lineage_queries.shapes import (
     parse_json_props,
     run_summary,
 )
-from lineage_queries.walk import Direction, ResolvedNode, Walk, Walker, to_subgraph
+from lineage_queries.walk import MAX_DEPTH, Direction, ResolvedNode, Walk, Walker, to_subgraph
 
 __all__ = [
     "CODE_PROPS", "JSON_PROPS", "MAX_DEPTH", "LineageGraph", "ResolvedNode", "Subgraph",
     "node_dict", "parse_json_props", "run_summary",
 ]
 
-#: The deepest walk a caller may ask for.
-MAX_DEPTH = 100
 #: Resolution order when one id matches several labels.
 _PREFERENCE = ("Run", "DatasetVersion", "Dataset", "Job", "Field")
 
@@ -378,7 +376,7 @@ class LineageGraph:
 
     def root_cause(self, run_id: str, baseline: str | None = None, *,
                    metric: str | None = None, higher_is_better: bool = True,
-                   drift_threshold: float = rootcause.DRIFT_THRESHOLD) -> dict[str, Any]:
+                   drift_threshold: float = DRIFT_THRESHOLD) -> dict[str, Any]:
         """Ranked candidate causes of a bad run (:func:`lineage_queries.rootcause.root_cause`)."""
         return rootcause.root_cause(self, run_id, baseline, metric=metric,
                                     higher_is_better=higher_is_better,

@@ -34,6 +34,8 @@ MOVE_STATS = ("mean", "min", "max", "nullCount")
 DIFF_STATS = ("mean", "min", "max", "nullCount", "distinctCount")
 #: A relative change at or below this is float noise, not a move.
 TOLERANCE = 1e-9
+#: Default drift threshold (relative to a column's spread; 0.1 = 10 %).
+DRIFT_THRESHOLD = 0.1
 #: Statistics whose move is scaled by the column's spread in :func:`column_drift`.
 SPREAD_STATS = ("mean", "min", "max")
 #: Smallest denominator of a drift.

@@ -53,7 +53,13 @@ from typing import TYPE_CHECKING, Any
 
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.graph_model import NodeLabel
-from lineage_queries.compare import dict_diff, drifted_columns, relative_change, schema_changes
+from lineage_queries.compare import (
+    DRIFT_THRESHOLD,
+    dict_diff,
+    drifted_columns,
+    relative_change,
+    schema_changes,
+)
 from lineage_queries.shapes import (
     BAD_STATES,
     CODE_PROPS,
@@ -69,8 +75,6 @@ from lineage_queries.shapes import (
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
 
-#: Default drift threshold (relative to a column's spread; 0.1 = 10 %).
-DRIFT_THRESHOLD = 0.1
 #: Most run levels the walk follows upstream.
 MAX_LEVELS = 50
 _SEVERITY = {"high": 0, "medium": 1, "low": 2}

@@ -52,6 +52,9 @@ _STEPS: dict[tuple[str, NodeLabel], tuple[str, NodeLabel, RelType, bool]] = {
     ("downstream", NodeLabel.RUN): (
         "downstream_outputs", NodeLabel.DATASET_VERSION, RelType.GENERATED, False),
 }
+#: The deepest walk a caller may ask for.
+MAX_DEPTH = 100
+
 _ORDER = list(NodeLabel)
 
 

@@ -2,22 +2,71 @@
 
 Errors the user can fix print one line saying what was wrong and how to fix it, and exit
 with status 2 (bad input or configuration) or 1 (a service is unavailable).
+
+Start-up stays light: the command modules import only typer and rich at module level and
+load what a command needs (settings, the query layer, the local stack, Kafka clients)
+when it runs; ``lineage spool`` (the emitter SDK's commands) is mounted as a lazy group
+whose module is imported only when ``spool`` is invoked.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
-from lineage_app.cli import context, identity_commands, retention_commands, stack_commands
-from lineage_app.cli.dlq_commands import dlq_app
+from lineage_app.cli import (
+    context,
+    dlq_commands,
+    identity_commands,
+    query_commands,
+    retention_commands,
+    stack_commands,
+)
 from lineage_pipeline.errors import ConfigError, LineageError, QueryError
+
+if TYPE_CHECKING:
+    # typer 0.29 ships its own copy of click; its groups speak these types
+    from typer._click.core import Command, Context
+
+#: Command groups of other packages: name -> (module, typer app attribute, one-line help).
+LAZY_GROUPS: dict[str, tuple[str, str, str]] = {
+    "spool": ("emitters.cli", "spool_app",
+              "The emitter's local spool of lineage events not yet delivered to Kafka."),
+}
+
+
+class LineageGroup(TyperGroup):
+    """The top-level group: lists the lazy groups by their help text and imports one only
+    when it is invoked (or its own ``--help`` is asked for)."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *LAZY_GROUPS]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name in LAZY_GROUPS:
+            # a stand-in with the help text, for listings; resolve_command loads the real one
+            return TyperGroup(name=cmd_name, help=LAZY_GROUPS[cmd_name][2])
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name in LAZY_GROUPS:
+            module, attr, _ = LAZY_GROUPS[name]
+            command = typer.main.get_group(getattr(importlib.import_module(module), attr))
+            command.name = name
+        return name, command, rest
+
 
 app = typer.Typer(
     name="lineage",
+    cls=LineageGroup,
     help="Data and model lineage for ML pipelines: the local stack and incident queries.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -35,21 +84,10 @@ def _global_options(
 
 
 stack_commands.register(app)
-app.add_typer(dlq_app, name="dlq")
+app.add_typer(dlq_commands.dlq_app, name="dlq")
 identity_commands.register(app)
 retention_commands.register(app)
-
-
-def _mount_optional_parts() -> None:
-    """Mount the command groups of the other packages."""
-    from emitters.cli import spool_app
-    from lineage_app.cli.query_commands import register as register_graph
-
-    register_graph(app, context.open_graph)
-    app.add_typer(spool_app, name="spool")
-
-
-_mount_optional_parts()
+query_commands.register(app, context.open_graph)
 
 
 def main() -> None:

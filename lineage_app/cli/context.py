@@ -1,4 +1,7 @@
-"""Shared state of one ``lineage`` invocation: settings, console, graph connection."""
+"""Shared state of one ``lineage`` invocation: settings, console, graph connection.
+
+Settings (pydantic) and the query layer are imported on first use, not at start-up.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from lineage_pipeline.settings import LineageSettings, load_settings
-
 if TYPE_CHECKING:
+    from lineage_pipeline.settings import LineageSettings
     from lineage_queries.api import LineageGraph
 
 console = Console()
@@ -28,6 +30,8 @@ def use_config_file(path: Path | None) -> None:
 @cache
 def settings() -> LineageSettings:
     """Return the settings in effect (raises ConfigError on bad configuration)."""
+    from lineage_pipeline.settings import load_settings
+
     return load_settings()
 
 

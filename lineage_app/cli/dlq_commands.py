@@ -1,4 +1,7 @@
-"""``lineage dlq list | show | replay``: inspect dead-lettered events and replay them."""
+"""``lineage dlq list | show | replay``: inspect dead-lettered events and replay them.
+
+The Kafka side (:mod:`lineage_app.dlq`) is imported when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lineage_app import dlq
 from lineage_app.cli.context import console, settings
 
 dlq_app = typer.Typer(help="Inspect the dead-letter queue and replay records after a fix.")
@@ -41,6 +43,8 @@ def list_records(
     as_json: Annotated[bool, typer.Option("--json", help="JSON for tools.")] = False,
 ) -> None:
     """List DLQ records: id, time, reason, origin, size."""
+    from lineage_app import dlq
+
     records = [r for r in dlq.read_dlq(settings()) if reason is None or r.reason == reason]
     if as_json:
         print(json.dumps([r.summary() for r in records], indent=2))
@@ -64,6 +68,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one record: why it was dead-lettered, where from, and its payload."""
+    from lineage_app import dlq
+
     record = dlq.get_record(settings(), record_id)
     summary = record.summary()
     payload = _payload_text(record.value)
@@ -85,6 +91,8 @@ def replay(
     to: Annotated[str | None, typer.Option("--to", help="Topic (default: the source).")] = None,
 ) -> None:
     """Publish a record (or its corrected payload) back to its source topic."""
+    from lineage_app import dlq
+
     record = dlq.get_record(settings(), record_id)
     value = fixed.read_bytes() if fixed is not None else None
     topic = dlq.replay(settings(), record, value, to)

@@ -59,72 +59,73 @@ def _merge_pairs(pairs: list[tuple[str, str]], dry_run: bool) -> list[dict[str, 
         backend.close()
 
 
+def merge(
+    alias: Annotated[str, typer.Argument(help="Dataset uid to merge away, 'namespace:name'.")],
+    canonical: Annotated[str, typer.Argument(help="Dataset uid to keep, 'namespace:name'.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Merge dataset ALIAS (its versions, fields and every relationship) into CANONICAL."""
+    from stream_processor.identity import normalize_uid
+
+    target = normalize_uid(canonical)
+    aliases = list(dict.fromkeys([alias, normalize_uid(alias)]))
+    rows = _merge_pairs([(a, target) for a in aliases if a != target], dry_run=False)
+    if not rows:
+        raise QueryError(f"no dataset {alias!r} in the graph (see `lineage upstream`)")
+    _print_summaries(rows, as_json, f"merged into {target}")
+
+def list_aliases(as_json: JsonOption = False) -> None:
+    """Show the configured alias table and prefix rules."""
+    ident = settings().identity
+    data = {"aliases": ident.aliases, "prefixes": ident.prefixes, "symlinks": ident.symlinks}
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title="dataset aliases")
+    table.add_column("alias / prefix")
+    table.add_column("canonical")
+    for key, value in {**ident.aliases, **ident.prefixes}.items():
+        table.add_row(key, value)
+    console.print(table)
+    console.print(f"symlinks facets honoured: {ident.symlinks}")
+
+def apply(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would merge.")]
+    = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Merge the graph's datasets named by the alias table into their canonical ones."""
+    from graph_sink.merge import dataset_uids_with_prefix
+    from lineage_pipeline.graph import open_backend
+    from stream_processor.identity import DatasetIdentity, normalize_uid
+
+    ident = DatasetIdentity.from_settings(settings().identity)
+    candidates: list[str] = []
+    for key in settings().identity.aliases:
+        candidates.extend(dict.fromkeys([key, normalize_uid(key)]))
+    if ident.prefixes:
+        backend = open_backend(settings().graph)
+        try:
+            for prefix, _ in ident.prefixes:
+                candidates.extend(dataset_uids_with_prefix(backend, prefix))
+        finally:
+            backend.close()
+    pairs = []
+    for uid in dict.fromkeys(candidates):
+        target = ident.configured_uid(uid)
+        if target != uid:
+            pairs.append((uid, target))
+    rows = _merge_pairs(pairs, dry_run)
+    verb = "would merge" if dry_run else "merged"
+    _print_summaries(rows, as_json, f"{verb} {len(rows)} aliased datasets")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``datasets`` and ``alias`` command groups to ``app``."""
     datasets_app = typer.Typer(help="Dataset identity operations on the graph.")
+    datasets_app.command("merge")(merge)
     alias_app = typer.Typer(help="The dataset alias table (identity.aliases, .prefixes).")
+    alias_app.command("list")(list_aliases)
+    alias_app.command("apply")(apply)
     app.add_typer(datasets_app, name="datasets")
     app.add_typer(alias_app, name="alias")
-
-    @datasets_app.command("merge")
-    def merge(
-        alias: Annotated[str, typer.Argument(help="Dataset uid to merge away, 'namespace:name'.")],
-        canonical: Annotated[str, typer.Argument(help="Dataset uid to keep, 'namespace:name'.")],
-        as_json: JsonOption = False,
-    ) -> None:
-        """Merge dataset ALIAS (its versions, fields and every relationship) into CANONICAL."""
-        from stream_processor.identity import normalize_uid
-
-        target = normalize_uid(canonical)
-        aliases = list(dict.fromkeys([alias, normalize_uid(alias)]))
-        rows = _merge_pairs([(a, target) for a in aliases if a != target], dry_run=False)
-        if not rows:
-            raise QueryError(f"no dataset {alias!r} in the graph (see `lineage upstream`)")
-        _print_summaries(rows, as_json, f"merged into {target}")
-
-    @alias_app.command("list")
-    def list_aliases(as_json: JsonOption = False) -> None:
-        """Show the configured alias table and prefix rules."""
-        ident = settings().identity
-        data = {"aliases": ident.aliases, "prefixes": ident.prefixes, "symlinks": ident.symlinks}
-        if as_json:
-            print(json.dumps(data, indent=2))
-            return
-        table = Table(title="dataset aliases")
-        table.add_column("alias / prefix")
-        table.add_column("canonical")
-        for key, value in {**ident.aliases, **ident.prefixes}.items():
-            table.add_row(key, value)
-        console.print(table)
-        console.print(f"symlinks facets honoured: {ident.symlinks}")
-
-    @alias_app.command("apply")
-    def apply(
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would merge.")]
-        = False,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Merge the graph's datasets named by the alias table into their canonical ones."""
-        from graph_sink.merge import dataset_uids_with_prefix
-        from lineage_pipeline.graph import open_backend
-        from stream_processor.identity import DatasetIdentity, normalize_uid
-
-        ident = DatasetIdentity.from_settings(settings().identity)
-        candidates: list[str] = []
-        for key in settings().identity.aliases:
-            candidates.extend(dict.fromkeys([key, normalize_uid(key)]))
-        if ident.prefixes:
-            backend = open_backend(settings().graph)
-            try:
-                for prefix, _ in ident.prefixes:
-                    candidates.extend(dataset_uids_with_prefix(backend, prefix))
-            finally:
-                backend.close()
-        pairs = []
-        for uid in dict.fromkeys(candidates):
-            target = ident.configured_uid(uid)
-            if target != uid:
-                pairs.append((uid, target))
-        rows = _merge_pairs(pairs, dry_run)
-        verb = "would merge" if dry_run else "merged"
-        _print_summaries(rows, as_json, f"{verb} {len(rows)} aliased datasets")

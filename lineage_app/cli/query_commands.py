@@ -1,18 +1,14 @@
 """The lineage query commands: ``upstream``, ``downstream``, ``runs``, ``run``, ``impact``,
 ``diff``, ``root-cause``, ``trained-on``, ``inputs`` and ``freshness``.
 
-Mounted by the lead's CLI with :func:`register`::
+Mounted by :mod:`lineage_app.cli.app` with :func:`register`::
 
     register(app, graph_factory)   # graph_factory() -> LineageGraph, called once per command
 
-Every command answers through :class:`~lineage_queries.api.LineageGraph` and prints, by
-``--format`` (``-f``):
-
-- ``table`` (default): rich tables and trees for people (:mod:`lineage_app.cli.views`);
-- ``json`` (also ``--json``): the API's answer, for tools;
-- ``dot``: Graphviz DOT of the answer's subgraph (to ``-o FILE`` or stdout);
-- ``png``, ``svg``, ``html``: a picture of the subgraph written to ``-o FILE``
-  (:mod:`lineage_app.render`; the HTML page pans and zooms and loads nothing).
+Every command answers through :class:`~lineage_queries.api.LineageGraph` and prints by
+``--format`` (``-f``): table, json, dot, png, svg or html (:mod:`lineage_app.cli.output`).
+The query layer, the renderers and the settings are imported inside the commands, so
+``lineage --help`` does not load them.
 
 NODE strings: a run id; a dataset or job ``namespace:name`` (local files ``file:/abs/path``
 or just ``/abs/path``); a dataset version ``namespace:name@version``; a column
@@ -28,55 +24,27 @@ option value), :class:`~lineage_pipeline.errors.ConfigError` (Graphviz missing) 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console, RenderableType
 
-from lineage_app.cli import views
-from lineage_app.cli.views import (  # noqa: F401 - re-exported: the renderers used to live here
-    fmt_duration,
-    fmt_time,
-    node_label,
-    render_run,
-    render_runs,
-    render_subgraph,
-)
-from lineage_pipeline.errors import QueryError
-from lineage_pipeline.freshness import FreshnessPolicy
-from lineage_pipeline.timeparse import parse_time
-from lineage_queries.api import MAX_DEPTH, LineageGraph, runs_subgraph
-from lineage_queries.rootcause import DRIFT_THRESHOLD
-from lineage_queries.shapes import Subgraph
+from lineage_app.cli.output import FormatOption, JsonOption, OutputOption, emit
+from lineage_queries.compare import DRIFT_THRESHOLD
+from lineage_queries.walk import MAX_DEPTH
 
-GraphFactory = Callable[[], LineageGraph]
+if TYPE_CHECKING:
+    from lineage_pipeline.freshness import FreshnessPolicy
+    from lineage_queries.api import LineageGraph
+    from lineage_queries.shapes import Subgraph
+
+GraphFactory = Callable[[], "LineageGraph"]
 T = TypeVar("T")
-PolicyFactory = Callable[[], FreshnessPolicy]
-
-
-class OutputFormat(StrEnum):
-    """What a command prints or writes."""
-
-    table = "table"
-    json = "json"
-    dot = "dot"
-    png = "png"
-    svg = "svg"
-    html = "html"
-
+PolicyFactory = Callable[[], "FreshnessPolicy"]
 
 DepthOption = Annotated[int, typer.Option("--depth", "-d", min=0, max=MAX_DEPTH,
                                           help="Lineage hops to follow (runs and versions).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for tools.")]
-FormatOption = Annotated[OutputFormat | None, typer.Option(
-    "--format", "-f", help="table (default), json, dot, png, svg or html.")]
-OutputOption = Annotated[Path | None, typer.Option(
-    "--output", "-o", help="Write to FILE (needed for png, svg and html).")]
 AsOfOption = Annotated[str | None, typer.Option(
     "--as-of", help="Answer from the graph as it was at TIME (epoch ms or ISO 8601).")]
 KindOption = Annotated[list[str] | None, typer.Option(
@@ -104,7 +72,14 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
     ``policy_factory`` returns the freshness policy (default: the ``freshness`` section of
     the settings).
     """
-    policy_of = policy_factory or _load_policy
+    _walk_commands(app, graph_factory)
+    _run_commands(app, graph_factory)
+    _incident_commands(app, graph_factory)
+    _freshness_command(app, graph_factory, policy_factory or _load_policy)
+
+
+def _walk_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
+    """``upstream`` and ``downstream``: lineage walks from one node."""
 
     @app.command()
     def upstream(
@@ -113,6 +88,8 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
         fmt: FormatOption = None, output: OutputOption = None,
     ) -> None:
         """What NODE was made from: runs, jobs, dataset versions and columns, to the raw data."""
+        from lineage_app.cli import views
+
         with graph_factory() as graph:
             sub = shown_to_caller(graph, graph.upstream(node, depth, as_of=_time(as_of),
                                                         kinds=kind, column=column))
@@ -126,11 +103,17 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
         fmt: FormatOption = None, output: OutputOption = None,
     ) -> None:
         """What was made from NODE: the runs that read it and everything they wrote."""
+        from lineage_app.cli import views
+
         with graph_factory() as graph:
             sub = shown_to_caller(graph, graph.downstream(node, depth, as_of=_time(as_of),
                                                           kinds=kind, column=column))
         emit(sub, sub, lambda: views.render_subgraph(sub), as_json=as_json, fmt=fmt,
              output=output, title=f"downstream of {sub['root']}")
+
+
+def _run_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
+    """``runs``, ``run`` and ``diff``: runs of a job, one run, two runs compared."""
 
     @app.command()
     def runs(
@@ -139,6 +122,8 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
         as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
     ) -> None:
         """The runs of JOB, newest first: state, times and metrics."""
+        from lineage_app.cli import views
+
         with graph_factory() as graph:
             rows = graph.runs(job, limit=limit)
         emit(rows, _runs_picture(job, rows), lambda: views.render_runs(job, rows),
@@ -148,26 +133,13 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
     def run_details(run_id: RunArgument, as_json: JsonOption = False,
                     fmt: FormatOption = None, output: OutputOption = None) -> None:
         """Everything about one run: properties, inputs and outputs with column statistics."""
+        from lineage_app.cli import views
+        from lineage_queries.api import runs_subgraph
+
         with graph_factory() as graph:
             detail = shown_to_caller(graph, graph.run(run_id))
-        emit(detail, _run_picture(detail), lambda: views.render_run(detail), as_json=as_json,
-             fmt=fmt, output=output, title=f"run {run_id}")
-
-    @app.command()
-    def impact(
-        node: Annotated[str, typer.Argument(
-            help="A dataset 'namespace:name', a version 'namespace:name@version' or a column "
-                 "'namespace:name[@version]#column' (or --column).")],
-        column: ColumnOption = None, depth: DepthOption = MAX_DEPTH, as_of: AsOfOption = None,
-        as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
-    ) -> None:
-        """The blast radius of a change to a dataset or column: datasets, columns, jobs and
-        models downstream, with counts."""
-        with graph_factory() as graph:
-            answer = shown_to_caller(
-                graph, graph.impact(node, column=column, depth=depth, as_of=_time(as_of)))
-        emit(answer, answer["subgraph"], lambda: views.render_impact(answer), as_json=as_json,
-             fmt=fmt, output=output, title=f"impact of {answer['root']}: {answer['summary']}")
+        emit(detail, runs_subgraph([detail], set()), lambda: views.render_run(detail),
+             as_json=as_json, fmt=fmt, output=output, title=f"run {run_id}")
 
     @app.command()
     def diff(run_a: Annotated[str, typer.Argument(help="The earlier (good) run id.")],
@@ -176,10 +148,16 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
              output: OutputOption = None) -> None:
         """What differs between two runs: input versions (digest, schema, column statistics),
         code version, parameters, environment and metrics."""
+        from lineage_app.cli import views
+
         with graph_factory() as graph:
             answer = graph.diff_runs(run_a, run_b)
         emit(answer, answer["subgraph"], lambda: views.render_diff(answer), as_json=as_json,
              fmt=fmt, output=output, title=f"diff {run_a} -> {run_b}")
+
+
+def _incident_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
+    """The incident questions: ``root-cause``, ``impact``, ``trained-on``, ``inputs``."""
 
     @app.command("root-cause")
     def root_cause(
@@ -200,12 +178,32 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
         """Why RUN went wrong: walks its lineage against a good baseline run and ranks the
         candidate causes (changed data, schema, drift, code, parameters, failed upstream
         runs), root causes first, each with its evidence and chain."""
+        from lineage_app.cli import views
+
         with graph_factory() as graph:
             answer = graph.root_cause(run_id, baseline, metric=metric,
                                       higher_is_better=not lower_is_better,
                                       drift_threshold=drift_threshold)
         emit(answer, answer["subgraph"], lambda: views.render_root_cause(answer),
              as_json=as_json, fmt=fmt, output=output, title=f"root cause of run {run_id}")
+
+    @app.command()
+    def impact(
+        node: Annotated[str, typer.Argument(
+            help="A dataset 'namespace:name', a version 'namespace:name@version' or a column "
+                 "'namespace:name[@version]#column' (or --column).")],
+        column: ColumnOption = None, depth: DepthOption = MAX_DEPTH, as_of: AsOfOption = None,
+        as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
+    ) -> None:
+        """The blast radius of a change to a dataset or column: datasets, columns, jobs and
+        models downstream, with counts."""
+        from lineage_app.cli import views
+
+        with graph_factory() as graph:
+            answer = shown_to_caller(
+                graph, graph.impact(node, column=column, depth=depth, as_of=_time(as_of)))
+        emit(answer, answer["subgraph"], lambda: views.render_impact(answer), as_json=as_json,
+             fmt=fmt, output=output, title=f"impact of {answer['root']}: {answer['summary']}")
 
     @app.command("trained-on")
     def trained_on(
@@ -215,6 +213,8 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
         output: OutputOption = None,
     ) -> None:
         """Which models were trained on this data, directly or through derived data."""
+        from lineage_app.cli import views
+
         with graph_factory() as graph:
             answer = graph.trained_on(node, as_of=_time(as_of))
         emit(answer, answer["subgraph"], lambda: views.render_trained_on(answer),
@@ -228,10 +228,17 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
         as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
     ) -> None:
         """Every input digest and parameter behind a model, transitively."""
+        from lineage_app.cli import views
+
         with graph_factory() as graph:
             answer = graph.model_inputs(model)
         emit(answer, answer["subgraph"], lambda: views.render_inputs(answer), as_json=as_json,
              fmt=fmt, output=output, title=f"inputs of {answer['model']['id']}")
+
+
+def _freshness_command(app: typer.Typer, graph_factory: GraphFactory,
+                       policy_of: PolicyFactory) -> None:
+    """``freshness``: stale datasets against their SLA, with the upstream cause."""
 
     @app.command()
     def freshness(
@@ -243,6 +250,8 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
     ) -> None:
         """Datasets whose last write is older than their expected interval (configured or
         learned), with the upstream cause when a job failed or stopped."""
+        from lineage_app.cli import views
+
         policy = policy_of()
         with graph_factory() as graph:
             answer = graph.freshness(policy, as_of=_time(as_of), include_fresh=show_all)
@@ -260,62 +269,9 @@ def shown_to_caller(graph: LineageGraph, answer: T) -> T:
 
 
 def _time(text: str | None) -> int | None:
+    from lineage_pipeline.timeparse import parse_time
+
     return parse_time(text) if text is not None else None
-
-
-# -- output ---
-def emit(data: Any, subgraph: Subgraph, render: Callable[[], RenderableType], *,
-         as_json: bool = False, fmt: OutputFormat | None = None, output: Path | None = None,
-         title: str | None = None) -> None:
-    """Print or write one answer in the chosen format (see the module docstring).
-
-    Raises :class:`QueryError` when a picture format has no ``output`` file, and
-    :class:`~lineage_pipeline.errors.ConfigError` when Graphviz is missing.
-    """
-    chosen = OutputFormat.json if as_json else (fmt or OutputFormat.table)
-    if chosen is OutputFormat.table:
-        if output is not None:
-            with output.open("w", encoding="utf-8") as fh:
-                Console(file=fh, width=160).print(render())
-        else:
-            Console().print(render())
-        return
-    if chosen is OutputFormat.json:
-        _write_text(json.dumps(data, indent=2, default=str), output)
-        return
-    from lineage_app import render as pictures
-
-    picture = to_picture(subgraph)
-    if chosen is OutputFormat.dot:
-        _write_text(pictures.to_dot(picture, title).source, output)
-        return
-    if output is None:
-        raise QueryError(f"--format {chosen.value} writes a file: give it with -o FILE")
-    pictures.render(picture, chosen.value, output, title)
-    typer.echo(f"wrote {output} ({chosen.value}: {len(picture['nodes'])} nodes, "
-               f"{len(picture['edges'])} edges)")
-
-
-def _write_text(text: str, output: Path | None) -> None:
-    if output is None:
-        typer.echo(text)
-    else:
-        output.write_text(text + "\n", "utf-8")
-        typer.echo(f"wrote {output}")
-
-
-def to_picture(sub: Subgraph) -> dict[str, list[dict[str, Any]]]:
-    """The Subgraph as :mod:`lineage_app.render` reads it: ``kind`` is the graph label
-    there (what picks the shape), so each node's own kind moves to ``datasetKind``; ranked
-    root-cause candidates get ``[cause #N]`` in their name."""
-    nodes = []
-    for n in sub.get("nodes", []):
-        p = dict(n)
-        p["kind"], p["datasetKind"] = n["label"], n["kind"]
-        if n.get("rank") is not None:
-            p["name"] = f"{n.get('name') or n['id']} [cause #{n['rank']}]"
-        nodes.append(p)
-    return {"nodes": nodes, "edges": list(sub.get("edges", []))}
 
 
 def _runs_picture(job: str, rows: list[dict[str, Any]]) -> Subgraph:
@@ -329,7 +285,3 @@ def _runs_picture(job: str, rows: list[dict[str, Any]]) -> Subgraph:
                       "state": r["state"], "startTime": r["startTime"]})
         edges.append({"from": r["runId"], "to": job, "type": "RUN_OF"})
     return {"root": job, "direction": "upstream", "depth": 1, "nodes": nodes, "edges": edges}
-
-
-def _run_picture(detail: dict[str, Any]) -> Subgraph:
-    return runs_subgraph([detail], set())

@@ -25,7 +25,6 @@ import typer
 from rich.table import Table
 
 from lineage_app.cli.context import console, settings
-from lineage_pipeline.pii import STAT_KEYS
 
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON for tools.")]
 RoleOption = Annotated[
@@ -35,93 +34,94 @@ RoleOption = Annotated[
 ]
 
 
+def fields(
+    dataset: Annotated[str, typer.Argument(
+        help="namespace:name (newest version) or namespace:name@version.")],
+    role: RoleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Columns of a dataset version: type, PII tags (own and inherited), statistics."""
+    from lineage_pipeline.graph import open_backend
+    from lineage_pipeline.pii import STAT_KEYS
+    from lineage_queries.pii import PiiView
+
+    backend = open_backend(settings().graph)
+    try:
+        rows = PiiView(backend).fields(dataset, role or os.environ.get("LINEAGE_ROLE"))
+    finally:
+        backend.close()
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"fields of {dataset}")
+    for col in ("name", "type", "effective_tags", *STAT_KEYS):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(str(row.get("name")), str(row.get("type") or ""),
+                      ",".join(row["effective_tags"]),
+                      *(str(row.get(k, "")) if row.get(k) is not None else ""
+                        for k in STAT_KEYS))
+    console.print(table)
+
+def purge(
+    older_than: Annotated[str, typer.Option(
+        "--older-than", help="Age (90d, 12h, 2w) or time (ISO 8601, epoch ms).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Compact finished runs that ended before --older-than into job summaries."""
+    from graph_sink.retention import parse_age
+    from graph_sink.retention import purge as purge_runs
+    from lineage_pipeline.graph import open_backend
+
+    cutoff = parse_age(older_than)
+    backend = open_backend(settings().graph)
+    try:
+        report = purge_runs(backend, cutoff, dry_run=dry_run)
+    finally:
+        backend.close()
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    verb = "would compact" if dry_run else "compacted"
+    console.print(f"{verb} {report['runs']} runs of {len(report['jobs'])} jobs "
+                  f"(ended before {cutoff} ms); dataset versions kept")
+
+def erase(
+    dataset: Annotated[str, typer.Argument(help="The dataset, namespace:name.")],
+    reason: Annotated[str, typer.Option("--reason", help="Recorded with the erasure.")]
+    = "erasure request",
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="Seconds to wait for the Kafka broker.", min=0.1)]
+    = 10.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove a dataset's PII-bearing metadata (field statistics); record the erasure
+    in the graph and on the erasure topic, so no replay brings it back."""
+    from graph_sink.erasure_log import ErasureRecord, publish_erasure
+    from graph_sink.retention import erase as erase_dataset
+    from lineage_pipeline.graph import open_backend
+
+    conf = settings()
+
+    def publish(record: ErasureRecord) -> None:
+        publish_erasure(conf, record, timeout_s=timeout)
+
+    backend = open_backend(conf.graph)
+    try:
+        report = erase_dataset(backend, dataset, reason=reason, publish=publish)
+    finally:
+        backend.close()
+    report["topic"] = conf.topics.erasures
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(f"erased {dataset}: statistics of {report['fields']} fields removed; "
+                  f"erasure recorded at {report['erasedAt']} in the graph and on topic "
+                  f"{report['topic']}")
+
+
 def register(app: typer.Typer) -> None:
     """Mount the commands of this module on ``app``."""
-
-    @app.command()
-    def fields(
-        dataset: Annotated[str, typer.Argument(
-            help="namespace:name (newest version) or namespace:name@version.")],
-        role: RoleOption = None,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Columns of a dataset version: type, PII tags (own and inherited), statistics."""
-        from lineage_pipeline.graph import open_backend
-        from lineage_queries.pii import PiiView
-
-        backend = open_backend(settings().graph)
-        try:
-            rows = PiiView(backend).fields(dataset, role or os.environ.get("LINEAGE_ROLE"))
-        finally:
-            backend.close()
-        if as_json:
-            print(json.dumps(rows, indent=2, ensure_ascii=False))
-            return
-        table = Table(title=f"fields of {dataset}")
-        for col in ("name", "type", "effective_tags", *STAT_KEYS):
-            table.add_column(col)
-        for row in rows:
-            table.add_row(str(row.get("name")), str(row.get("type") or ""),
-                          ",".join(row["effective_tags"]),
-                          *(str(row.get(k, "")) if row.get(k) is not None else ""
-                            for k in STAT_KEYS))
-        console.print(table)
-
-    @app.command()
-    def purge(
-        older_than: Annotated[str, typer.Option(
-            "--older-than", help="Age (90d, 12h, 2w) or time (ISO 8601, epoch ms).")],
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Compact finished runs that ended before --older-than into job summaries."""
-        from graph_sink.retention import parse_age
-        from graph_sink.retention import purge as purge_runs
-        from lineage_pipeline.graph import open_backend
-
-        cutoff = parse_age(older_than)
-        backend = open_backend(settings().graph)
-        try:
-            report = purge_runs(backend, cutoff, dry_run=dry_run)
-        finally:
-            backend.close()
-        if as_json:
-            print(json.dumps(report, indent=2))
-            return
-        verb = "would compact" if dry_run else "compacted"
-        console.print(f"{verb} {report['runs']} runs of {len(report['jobs'])} jobs "
-                      f"(ended before {cutoff} ms); dataset versions kept")
-
-    @app.command()
-    def erase(
-        dataset: Annotated[str, typer.Argument(help="The dataset, namespace:name.")],
-        reason: Annotated[str, typer.Option("--reason", help="Recorded with the erasure.")]
-        = "erasure request",
-        timeout: Annotated[float, typer.Option(
-            "--timeout", help="Seconds to wait for the Kafka broker.", min=0.1)]
-        = 10.0,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Remove a dataset's PII-bearing metadata (field statistics); record the erasure
-        in the graph and on the erasure topic, so no replay brings it back."""
-        from graph_sink.erasure_log import ErasureRecord, publish_erasure
-        from graph_sink.retention import erase as erase_dataset
-        from lineage_pipeline.graph import open_backend
-
-        conf = settings()
-
-        def publish(record: ErasureRecord) -> None:
-            publish_erasure(conf, record, timeout_s=timeout)
-
-        backend = open_backend(conf.graph)
-        try:
-            report = erase_dataset(backend, dataset, reason=reason, publish=publish)
-        finally:
-            backend.close()
-        report["topic"] = conf.topics.erasures
-        if as_json:
-            print(json.dumps(report, indent=2))
-            return
-        console.print(f"erased {dataset}: statistics of {report['fields']} fields removed; "
-                      f"erasure recorded at {report['erasedAt']} in the graph and on topic "
-                      f"{report['topic']}")
+    for command in (fields, purge, erase):
+        app.command()(command)

@@ -1,4 +1,5 @@
-"""``lineage up``, ``lineage down``, ``lineage status``."""
+"""``lineage up``, ``lineage down``, ``lineage status`` (:mod:`lineage_app.localstack.stack`,
+imported when a command runs)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import typer
 from rich.table import Table
 
 from lineage_app.cli.context import console, settings
-from lineage_app.localstack import stack
 
 
 def register(app: typer.Typer) -> None:
@@ -15,6 +15,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def up() -> None:
         """Start the local stack (Kafka, Neo4j, sink, processor) in the background."""
+        from lineage_app.localstack import stack
+
         with console.status("starting the local stack") as status:
             services = stack.up(settings(), progress=lambda msg: status.update(msg))
         table = Table(title="lineage local stack")
@@ -28,6 +30,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def down() -> None:
         """Stop the local stack's processes by pid."""
+        from lineage_app.localstack import stack
+
         stopped = stack.down(settings())
         console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 
@@ -37,6 +41,8 @@ def register(app: typer.Typer) -> None:
         sink shows "waiting for the graph" while the graph is down (its
         ``lineage_sink_graph_waiting`` gauge). Exits 1 when a service is stopped or the sink
         is waiting."""
+        from lineage_app.localstack import stack
+
         rows = stack.status(settings())
         if not rows:
             console.print(
