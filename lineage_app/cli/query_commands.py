@@ -74,7 +74,8 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
     """
     _walk_commands(app, graph_factory)
     _run_commands(app, graph_factory)
-    _incident_commands(app, graph_factory)
+    _cause_commands(app, graph_factory)
+    _model_commands(app, graph_factory)
     _freshness_command(app, graph_factory, policy_factory or _load_policy)
 
 
@@ -156,8 +157,8 @@ def _run_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
              fmt=fmt, output=output, title=f"diff {run_a} -> {run_b}")
 
 
-def _incident_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
-    """The incident questions: ``root-cause``, ``impact``, ``trained-on``, ``inputs``."""
+def _cause_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
+    """Causes and effects of a change: ``root-cause`` and ``impact``."""
 
     @app.command("root-cause")
     def root_cause(
@@ -204,6 +205,10 @@ def _incident_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
                 graph, graph.impact(node, column=column, depth=depth, as_of=_time(as_of)))
         emit(answer, answer["subgraph"], lambda: views.render_impact(answer), as_json=as_json,
              fmt=fmt, output=output, title=f"impact of {answer['root']}: {answer['summary']}")
+
+
+def _model_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
+    """Models and their data: ``trained-on`` and ``inputs``."""
 
     @app.command("trained-on")
     def trained_on(
