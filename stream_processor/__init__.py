@@ -10,5 +10,6 @@ Start reading here (each module has one job; only :mod:`stream_processor.app` kn
 - :mod:`stream_processor.state` — the run, dedupe and dataset-version stores (interfaces).
 - :mod:`stream_processor.processor` — the per-message pipeline, free of Kafka.
 - :mod:`stream_processor.app` — the Faust wiring: topics, tables, batched agent, stale timer.
+- :mod:`stream_processor.table_stores` — those stores (and the aliases) on Faust tables.
 - :mod:`stream_processor.topics` — creates the topics the processor uses when missing.
 """

@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import logging
 import ssl
-import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -56,14 +56,23 @@ import faust.streams
 from lineage_pipeline.codec import AvroCodec, EventCodec
 from lineage_pipeline.errors import ConfigError
 from lineage_pipeline.metrics import init_label_values
-from lineage_pipeline.settings import KafkaSettings, LineageSettings
+from lineage_pipeline.settings import (
+    KafkaSettings,
+    LineageSettings,
+    ProcessorSettings,
+    TopicSettings,
+)
 from stream_processor.decode import message_headers
 from stream_processor.dlq import OutRecord, SourceMessage
 from stream_processor.identity import DatasetIdentity
 from stream_processor.lag import register_lag_timer
 from stream_processor.processor import EventProcessor
-from stream_processor.state import StoredRun, newer_version
-from stream_processor.stitch import RunState
+from stream_processor.table_stores import (
+    FaustAliasStore,
+    FaustDedupeStore,
+    FaustRunStore,
+    FaustVersionStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,99 +158,6 @@ def faust_options(settings: LineageSettings, partitions: int) -> dict[str, Any]:
     return options
 
 
-class FaustRunStore:
-    """:class:`~stream_processor.state.RunStore` over a Faust Table.
-
-    A value is ``{"state": <RunState as JSON text>, "touched_ms": int, "terminal": bool}``:
-    the stitched state is kept as one string, not as nested dicts. A run's state is thousands
-    of small objects as dicts, all tracked by Python's cyclic garbage collector; with a few
-    thousand runs in the table a full collection took over a second (a p99 latency spike in
-    bench/pipeline), as text it is one untracked object. pydantic also writes and reads the
-    text (``model_dump_json``/``model_validate_json``) faster than dicts. Values whose
-    ``state`` is a dict (an older changelog) are still read.
-    """
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    @staticmethod
-    def _load(raw: dict[str, Any]) -> StoredRun:
-        state = raw["state"]
-        if isinstance(state, str):
-            return StoredRun(RunState.model_validate_json(state), int(raw["touched_ms"]))
-        return StoredRun.from_json(raw)
-
-    def get(self, run_id: str) -> StoredRun | None:
-        """See :class:`~stream_processor.state.RunStore`."""
-        raw = self.table.get(run_id)
-        return None if raw is None else self._load(raw)
-
-    def put(self, run_id: str, stored: StoredRun) -> None:
-        """See :class:`~stream_processor.state.RunStore` (needs a current Faust event)."""
-        self.table[run_id] = {
-            "state": stored.state.model_dump_json(),
-            "touched_ms": stored.touched_ms,
-            "terminal": stored.state.is_terminal,
-        }
-
-    def open_runs_idle_since(self, cutoff_ms: int) -> Iterator[StoredRun]:
-        """See :class:`~stream_processor.state.RunStore`; parses only the matching runs."""
-        for _key, raw in list(self.table.items()):
-            if not raw.get("terminal") and int(raw.get("touched_ms", 0)) <= cutoff_ms:
-                yield self._load(raw)
-
-
-class FaustDedupeStore:
-    """:class:`~stream_processor.state.DedupeStore` over a tumbling-window Faust Table
-    (windows on the processor clock; see the module docstring)."""
-
-    def __init__(self, windowed: Any, window_s: float) -> None:
-        self.current = windowed.relative_to(lambda event=None: time.time())
-        self.previous = windowed.relative_to(lambda event=None: time.time() - window_s)
-
-    def seen(self, event_id: str) -> bool:
-        """See :class:`~stream_processor.state.DedupeStore`."""
-        return bool(event_id in self.current or event_id in self.previous)
-
-    def mark(self, event_id: str) -> None:
-        """See :class:`~stream_processor.state.DedupeStore` (needs a current Faust event)."""
-        self.current[event_id] = 1
-
-
-class FaustVersionStore:
-    """:class:`~stream_processor.state.VersionStore` over a Faust GlobalTable."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def latest(self, dataset_uid: str) -> str | None:
-        """See :class:`~stream_processor.state.VersionStore`."""
-        entry = self.table.get(dataset_uid)
-        return None if entry is None else str(entry["version"])
-
-    def record(self, dataset_uid: str, version: str, event_time: int) -> None:
-        """See :class:`~stream_processor.state.VersionStore` (needs a current Faust event)."""
-        if newer_version(self.table.get(dataset_uid), version, event_time):
-            self.table[dataset_uid] = {"version": version, "t": event_time}
-
-
-class FaustAliasStore:
-    """:class:`~stream_processor.identity.AliasStore` over a Faust GlobalTable (symlink
-    aliases learned on any partition are used by every worker)."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def get(self, uid: str) -> tuple[str, str] | None:
-        """See :class:`~stream_processor.identity.AliasStore`."""
-        value = self.table.get(uid)
-        return None if value is None else (str(value[0]), str(value[1]))
-
-    def put(self, uid: str, canonical: tuple[str, str]) -> None:
-        """See :class:`~stream_processor.identity.AliasStore` (needs a current Faust event)."""
-        self.table[uid] = list(canonical)
-
-
 #: Longest time a fetch may wait at the broker for data, ms (aiokafka ``fetch_max_wait_ms``).
 #: Faust hard-codes 1500. A broker that does not answer a parked fetch when data arrives
 #: (Tansu 0.6 waits out the full time; bench/pipeline measured it) then delays every event
@@ -294,50 +210,44 @@ def _codecs(settings: LineageSettings) -> tuple[EventCodec, AvroCodec]:
     )
 
 
-def build_app(settings: LineageSettings, partitions: int | None = None) -> faust.App:
-    """Return the processor's Faust app for ``settings`` (no network I/O until it runs).
+#: Publishes a batch's output records (graph mutations and dead letters) to their topics.
+Publish = Callable[[list[OutRecord]], Awaitable[None]]
 
-    ``partitions``: the events topic's partition count (default ``topics.partitions``).
+
+@dataclass(frozen=True)
+class _Tables:
+    """The processor's Faust tables (see the module docstring)."""
+
+    runs: Any
+    dedupe: Any
+    versions: Any
+    aliases: Any
+
+
+def _new_app(settings: LineageSettings, parts: int) -> faust.App:
+    """The bare Faust app, with the fetch wait of ``kafka.extra["fetch.wait.max.ms"]``.
+
+    Raises :class:`ConfigError` for a fetch wait that is no number of milliseconds.
     """
-    parts = partitions or settings.topics.partitions
-    proc_settings = settings.processor
-    topics = settings.topics
-    app = faust.App(proc_settings.app_id, **faust_options(settings, parts))
+    app = faust.App(settings.processor.app_id, **faust_options(settings, parts))
     try:
         limit_fetch_wait(int(settings.kafka.extra.get("fetch.wait.max.ms",
                                                       DEFAULT_FETCH_MAX_WAIT_MS)))
     except ValueError as exc:
         raise ConfigError(f"kafka.extra.fetch.wait.max.ms must be milliseconds: {exc}") from exc
+    return app
 
-    def raw_topic(*names: str, partitions: int | None = None) -> Any:
-        return app.topic(*names, partitions=partitions, key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw")
 
-    # one agent over both inputs: Avro lineage events and OpenLineage JSON
-    events_topic = raw_topic(topics.events, topics.openlineage, partitions=parts)
-    out_topics = {topics.graph: raw_topic(topics.graph), topics.dlq: raw_topic(topics.dlq)}
-    window = timedelta(seconds=proc_settings.dedupe_window_s)
-    runs_table = app.Table("runs", default=None, key_type=str, partitions=parts)
-    dedupe_table = app.Table("dedupe", default=None, key_type=str, partitions=parts).tumbling(
-        window, expires=2 * window
-    )
-    versions_table = app.GlobalTable("dataset-versions", default=None, key_type=str,
-                                     partitions=parts)
-    aliases_table = app.GlobalTable("dataset-aliases", default=None, key_type=str,
-                                    partitions=parts)
-    event_codec, graph_codec = _codecs(settings)
-    processor = EventProcessor(
-        graph_topic=topics.graph,
-        dlq_topic=topics.dlq,
-        runs=FaustRunStore(runs_table),
-        dedupe=FaustDedupeStore(dedupe_table, proc_settings.dedupe_window_s),
-        versions=FaustVersionStore(versions_table),
-        codec=event_codec,
-        graph_codec=graph_codec,
-        stale_after_s=proc_settings.stale_after_s,
-        openlineage_topic=topics.openlineage,
-        identity=DatasetIdentity.from_settings(settings.identity, FaustAliasStore(aliases_table)),
-    )
+def _raw_topic(app: faust.App, *names: str, partitions: int | None = None) -> Any:
+    """A topic (or topics, consumed as one) of raw bytes keys and values."""
+    return app.topic(*names, partitions=partitions, key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw")
+
+
+def _publisher(app: faust.App, topics: TopicSettings) -> Publish:
+    """A :data:`Publish` over the graph and DLQ topics."""
+    out_topics = {topics.graph: _raw_topic(app, topics.graph),
+                  topics.dlq: _raw_topic(app, topics.dlq)}
 
     async def publish(records: list[OutRecord]) -> None:
         # Topic.send only appends to the producer's batch (aiokafka accumulator); Faust
@@ -347,33 +257,87 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
                 key=rec.key, value=rec.value, headers=list(rec.headers) or None
             )
 
+    return publish
+
+
+def _tables(app: faust.App, dedupe_window_s: float, parts: int) -> _Tables:
+    """Create the ``runs``, ``dedupe`` (tumbling windows of ``dedupe_window_s`` seconds,
+    expiring after two), ``dataset-versions`` and ``dataset-aliases`` tables."""
+    window = timedelta(seconds=dedupe_window_s)
+    return _Tables(
+        runs=app.Table("runs", default=None, key_type=str, partitions=parts),
+        dedupe=app.Table("dedupe", default=None, key_type=str, partitions=parts).tumbling(
+            window, expires=2 * window
+        ),
+        versions=app.GlobalTable("dataset-versions", default=None, key_type=str,
+                                 partitions=parts),
+        aliases=app.GlobalTable("dataset-aliases", default=None, key_type=str,
+                                partitions=parts),
+    )
+
+
+def _event_processor(settings: LineageSettings, tables: _Tables) -> EventProcessor:
+    """The Kafka-free processor over the tables' stores and the configured codecs."""
+    proc_settings, topics = settings.processor, settings.topics
+    event_codec, graph_codec = _codecs(settings)
+    return EventProcessor(
+        graph_topic=topics.graph,
+        dlq_topic=topics.dlq,
+        runs=FaustRunStore(tables.runs),
+        dedupe=FaustDedupeStore(tables.dedupe, proc_settings.dedupe_window_s),
+        versions=FaustVersionStore(tables.versions),
+        codec=event_codec,
+        graph_codec=graph_codec,
+        stale_after_s=proc_settings.stale_after_s,
+        openlineage_topic=topics.openlineage,
+        identity=DatasetIdentity.from_settings(settings.identity, FaustAliasStore(tables.aliases)),
+    )
+
+
+def _source_message(msg: Any) -> SourceMessage:
+    """The :class:`SourceMessage` of a Faust message (its timestamp is seconds, ours ms)."""
+    return SourceMessage(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
+        headers=message_headers(msg.headers),
+    )
+
+
+def _add_agent(app: faust.App, events_topic: Any, proc_settings: ProcessorSettings,
+               processor: EventProcessor, publish: Publish) -> None:
+    """The agent: batches of ``batch_size`` (or what ``batch_timeout_s`` brought), each
+    message handled as Faust's current event, the batch's records published at its end."""
+
     @app.agent(events_topic, name="lineage-events")
     async def process_events(stream: Any) -> None:
         async for batch in stream.take_events(proc_settings.batch_size,
                                               within=proc_settings.batch_timeout_s):
             for event in batch:
                 _as_current_event(event)  # tables write to this event's partition
-                msg = event.message
-                processor.handle(
-                    SourceMessage(
-                        topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        key=msg.key,
-                        value=msg.value,
-                        timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
-                        headers=message_headers(msg.headers),
-                    )
-                )
+                processor.handle(_source_message(event.message))
             _as_current_event(None)
             await publish(processor.drain())
 
-    if proc_settings.stale_after_s > 0:
-        interval = min(60.0, max(1.0, proc_settings.stale_after_s / 4))
+
+def _add_stale_timer(app: faust.App, stale_after_s: float, processor: EventProcessor,
+                     publish: Publish) -> None:
+    """A timer publishing the stale-run records every ``stale_after_s / 4`` seconds (1 to
+    60); none when ``stale_after_s`` is 0."""
+    if stale_after_s > 0:
+        interval = min(60.0, max(1.0, stale_after_s / 4))
 
         @app.timer(interval)  # type: ignore[untyped-decorator]  # Faust's decorator is untyped
         async def mark_stale_runs() -> None:
             await publish(processor.stale_records())
+
+
+def _log_when_ready(app: faust.App, settings: LineageSettings) -> None:
+    """Log the app and its topics once each rebalance completes."""
+    proc_settings, topics = settings.processor, settings.topics
 
     async def on_ready(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         log.info("stream processor ready: app %s consuming %s, %s -> %s (dlq %s)",
@@ -383,6 +347,25 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
     # mode's SignalHandlerT spells the ``signal`` keyword's type as a string mypy cannot match
     app.on_rebalance_complete.connect(on_ready)  # type: ignore[arg-type]
 
+
+def build_app(settings: LineageSettings, partitions: int | None = None) -> faust.App:
+    """Return the processor's Faust app for ``settings`` (no network I/O until it runs).
+
+    ``partitions``: the events topic's partition count (default ``topics.partitions``).
+    Raises :class:`ConfigError` for unusable Kafka settings (see :func:`faust_options`).
+    """
+    parts = partitions or settings.topics.partitions
+    topics = settings.topics
+    app = _new_app(settings, parts)
+    # one agent over both inputs: Avro lineage events and OpenLineage JSON
+    events_topic = _raw_topic(app, topics.events, topics.openlineage, partitions=parts)
+    publish = _publisher(app, topics)
+    processor = _event_processor(
+        settings, _tables(app, settings.processor.dedupe_window_s, parts)
+    )
+    _add_agent(app, events_topic, settings.processor, processor, publish)
+    _add_stale_timer(app, settings.processor.stale_after_s, processor, publish)
+    _log_when_ready(app, settings)
     init_label_values("processor")  # DLQ reasons exported at 0 from the start
     register_lag_timer(app, settings)  # lineage_consumer_lag_messages of the processor group
     return app
