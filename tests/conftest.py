@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -131,6 +132,16 @@ def topic_names() -> TopicSettings:
 
 
 _QUERY_TESTS_BY_BACKEND: Counter[str] = Counter()
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a CI timeout, ``kill``) ends the session like Ctrl-C: pytest then runs the
+    fixtures' teardown, so the session's Kafka and Neo4j servers are stopped, not orphaned."""
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

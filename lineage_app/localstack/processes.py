@@ -139,25 +139,27 @@ def await_ready(proc: ManagedProcess, ready: Callable[[], bool], timeout_s: floa
     """Wait until ``ready()`` is true for the process ``proc``.
 
     Raises :class:`StackError` with the log's tail when the process exits or is not ready
-    within ``timeout_s`` seconds, or the :class:`StackError` ``ready()`` raised (the process
-    is stopped first).
+    within ``timeout_s`` seconds, or the :class:`StackError` ``ready()`` raised. Whatever
+    ends the wait other than readiness (those errors, Ctrl-C, SIGTERM turned into an
+    exception) stops the process first, so a failed start leaves nothing running.
     """
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            code = proc.popen.returncode if proc.popen is not None else "?"
-            raise StackError(
-                f"{proc.name} exited with code {code}; log:\n{tail(proc.log_path)}"
-            )
-        try:
+    try:
+        while time.monotonic() < deadline:
+            if not proc.alive():
+                code = proc.popen.returncode if proc.popen is not None else "?"
+                raise StackError(
+                    f"{proc.name} exited with code {code}; log:\n{tail(proc.log_path)}"
+                )
             if ready():
                 return
-        except StackError:
-            proc.stop()  # the probe found a problem waiting will not fix
-            raise
-        time.sleep(0.1)
-    proc.stop()
-    raise StackError(f"{proc.name} not ready after {timeout_s:.0f} s; log:\n{tail(proc.log_path)}")
+            time.sleep(0.1)
+        raise StackError(
+            f"{proc.name} not ready after {timeout_s:.0f} s; log:\n{tail(proc.log_path)}")
+    except BaseException:
+        if proc.alive():
+            proc.stop()
+        raise
 
 
 def spawn(
