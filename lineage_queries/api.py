@@ -52,15 +52,13 @@ from lineage_pipeline.freshness import FreshnessPolicy
 from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph.catalog import run_query
 from lineage_pipeline.graph_model import NodeLabel, bounded_uid, field_uid, graph_text
+from lineage_queries import diff, impact, models, rootcause
 from lineage_queries import freshness as freshness_report
-from lineage_queries import impact, models, rootcause
-from lineage_queries.compare import DRIFT_THRESHOLD, column_changes, dict_diff, schema_changes
+from lineage_queries.compare import DRIFT_THRESHOLD
 from lineage_queries.shapes import (
     CODE_PROPS,
     JSON_PROPS,
     Subgraph,
-    as_dict,
-    columns_of,
     dataset_of,
     duration,
     node_dict,
@@ -271,92 +269,14 @@ class LineageGraph:
 
     # -- comparisons ---------------------------------------------------------------------------
     def diff_runs(self, run_a: str, run_b: str) -> dict[str, Any]:
-        """Compare run ``run_a`` (before) with ``run_b`` (after).
-
-        Returns ``{"runA", "runB"`` (summaries), ``"sameJob"``, ``"inputs"``: one entry per
-        input dataset whose version differs (``dataset``, ``namespace``, ``name``, ``kind``,
-        ``status`` changed|added|removed, ``before``/``after`` {``id``, ``version``,
-        ``digest``, ``rowCount``}, ``schema`` {added, removed, retyped}, ``columns``:
-        per-column statistic deltas as :func:`lineage_queries.compare.column_changes`),
-        ``"unchangedInputs"`` (dataset ids), ``"outputs"`` (same shape, for outputs),
-        ``"parameters"``, ``"metrics"``, ``"code"``, ``"environment"``: ``{key: {"before",
-        "after"[, "delta"]}}`` of what differs, ``"subgraph"``: both runs with their inputs
-        and outputs}``. Raises :class:`QueryError` for an unknown run.
-        """
-        a, b = self.run(run_a), self.run(run_b)
-        inputs, unchanged = _diff_versions(a["inputs"], b["inputs"])
-        outputs, _ = _diff_versions(a["outputs"], b["outputs"])
-        job_a = (a["job"] or {}).get("uid")
-        job_b = (b["job"] or {}).get("uid")
-        return {
-            "runA": run_summary(a, job_a),
-            "runB": run_summary(b, job_b),
-            "sameJob": job_a == job_b,
-            "inputs": inputs,
-            "unchangedInputs": unchanged,
-            "outputs": outputs,
-            "parameters": dict_diff(as_dict(a.get("parameters")), as_dict(b.get("parameters"))),
-            "metrics": dict_diff(as_dict(a.get("metrics")), as_dict(b.get("metrics"))),
-            "code": dict_diff({k: a.get(k) for k in CODE_PROPS},
-                              {k: b.get(k) for k in CODE_PROPS}),
-            "environment": dict_diff(as_dict(a.get("environment")),
-                                     as_dict(b.get("environment"))),
-            "subgraph": runs_subgraph([a, b], {e["dataset"] for e in inputs + outputs}),
-        }
+        """Compare run ``run_a`` (before) with ``run_b`` (after): see
+        :func:`lineage_queries.diff.diff_runs`."""
+        return diff.diff_runs(self, run_a, run_b)
 
     def changed_upstream(self, bad_run: str, good_run: str) -> list[dict[str, Any]]:
-        """Return the upstream dataset versions of ``bad_run`` that differ from ``good_run``'s.
-
-        Walks upstream of both runs to the raw data, pairs the versions of each dataset (the
-        one nearest each run), and reports every dataset whose version differs (digest, or
-        version when a digest is missing) or that only ``bad_run`` reads. Each entry::
-
-            {"dataset", "namespace", "name", "kind", "distance": hops from bad_run,
-             "status": "changed"|"added", "bad": {...}, "good": {...}|None
-               ({"id", "version", "digest", "producedByRunId", "job"}),
-             "schema": {added, removed, retyped}, "columns": column_changes(...),
-             "score": the largest relative move of any column (0.0 when none)}
-
-        Sorted by ``score`` (furthest moved first), then ``distance`` (the more upstream
-        first: nearer the root cause), then dataset id. Raises :class:`QueryError` when a run
-        is unknown. :meth:`root_cause` is the ranked, structural answer.
-        """
-        sides = []
-        for run_id in (bad_run, good_run):
-            root = self.resolve(run_id, NodeLabel.RUN)
-            sides.append(self.walker.walk(root, "upstream", MAX_DEPTH))
-        bad, good = (_versions_by_dataset(w) for w in sides)
-        producers = {uid: (props, lbl) for w in sides for uid, (lbl, props, _) in w.nodes.items()}
-        pairs = []
-        for dataset, (uid_b, props_b, dist) in bad.items():
-            match = good.get(dataset)
-            if match is not None and not _differs(props_b, match[1]):
-                continue
-            pairs.append((dataset, uid_b, props_b, dist, match))
-        fields = self.fields([p[1] for p in pairs] + [p[4][0] for p in pairs if p[4]])
-        out: list[dict[str, Any]] = []
-        for dataset, uid_b, props_b, dist, match in pairs:
-            cols: list[dict[str, Any]] = []
-            schema: dict[str, Any] = {"added": [], "removed": [], "retyped": []}
-            if match is not None:
-                fb, fg = fields.get(uid_b, []), fields.get(match[0], [])
-                cols = column_changes(fg, fb)
-                schema = schema_changes(columns_of(match[1], fg), columns_of(props_b, fb))
-            out.append({
-                "dataset": dataset,
-                "namespace": props_b.get("namespace"),
-                "name": props_b.get("name"),
-                "kind": props_b.get("kind") or "dataset",
-                "distance": dist,
-                "status": "changed" if match else "added",
-                "bad": _version_ref(uid_b, props_b, producers),
-                "good": _version_ref(match[0], match[1], producers) if match else None,
-                "schema": schema,
-                "columns": cols,
-                "score": cols[0]["moved"] if cols else 0.0,
-            })
-        out.sort(key=lambda e: (-e["score"], -e["distance"], e["dataset"]))
-        return out
+        """The upstream dataset versions of ``bad_run`` that differ from ``good_run``'s: see
+        :func:`lineage_queries.diff.changed_upstream`."""
+        return diff.changed_upstream(self, bad_run, good_run)
 
     def fields(self, version_uids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """Return the Field property maps of each dataset version (version uid -> fields)."""
@@ -407,106 +327,15 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
-# -- shaping helpers ---------------------------------------------------------------------------
-def runs_subgraph(runs: list[dict[str, Any]], changed: set[str]) -> Subgraph:
-    """A picture of runs (from :meth:`LineageGraph.run`) with their inputs and outputs; the
-    versions of ``changed`` datasets are marked ``changed: true``."""
-    nodes: dict[str, dict[str, Any]] = {}
-    edges: list[dict[str, Any]] = []
-    for r in runs:
-        rid = r["runId"]
-        node = node_dict(NodeLabel.RUN, rid, r, 0)
-        node["job"] = (r.get("job") or {}).get("uid") or r.get("job_uid")
-        nodes[rid] = node
-        for role in ("inputs", "outputs"):
-            for v in r[role]:
-                vn = {k: val for k, val in v.items() if k not in ("fields", "schema")}
-                vn["depth"] = 1
-                vn["changed"] = v["dataset_uid"] in changed
-                nodes.setdefault(v["id"], vn)
-                if role == "inputs":
-                    edges.append({"from": v["id"], "to": rid, "type": "CONSUMED_BY"})
-                else:
-                    edges.append({"from": rid, "to": v["id"], "type": "GENERATED"})
-    return {"root": runs[0]["runId"], "direction": "upstream", "depth": 1,
-            "nodes": list(nodes.values()),
-            "edges": sorted(edges, key=lambda e: (e["from"], e["to"], e["type"]))}
 
 
-def _versions_by_dataset(walk: Walk) -> dict[str, tuple[str, dict[str, Any], int]]:
-    """dataset uid -> (version uid, props, depth) of the version nearest the walk's root."""
-    out: dict[str, tuple[str, dict[str, Any], int]] = {}
-    for uid, (label, props, depth) in walk.nodes.items():
-        if label is not NodeLabel.DATASET_VERSION:
-            continue
-        dataset = dataset_of(uid, props)
-        if dataset not in out or (depth, uid) < (out[dataset][2], out[dataset][0]):
-            out[dataset] = (uid, props, depth)
-    return out
 
 
-def _differs(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    if a.get("digest") and b.get("digest"):
-        return bool(a["digest"] != b["digest"])
-    return a.get("uid") != b.get("uid")
 
 
-def _version_ref(
-    uid: str, props: dict[str, Any], nodes: dict[str, tuple[dict[str, Any], NodeLabel]]
-) -> dict[str, Any]:
-    run = props.get("producedByRunId")
-    run_props = nodes.get(run, ({}, NodeLabel.RUN))[0] if run else {}
-    return {
-        "id": uid,
-        "version": props.get("version"),
-        "digest": props.get("digest"),
-        "producedByRunId": run,
-        "job": run_props.get("job_uid"),
-    }
 
 
-def _diff_versions(
-    before: list[dict[str, Any]], after: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Pair two runs' version lists by dataset; return (differing entries, unchanged ids)."""
-    def by_dataset(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        return {str(v.get("dataset") or v["id"].rsplit("@", 1)[0]): v for v in items}
-
-    b, a = by_dataset(before), by_dataset(after)
-    changed, unchanged = [], []
-    for dataset in sorted(set(b) | set(a)):
-        vb, va = b.get(dataset), a.get(dataset)
-        if vb is not None and va is not None and not _differs(
-            {"uid": vb["id"], "digest": vb.get("digest")},
-            {"uid": va["id"], "digest": va.get("digest")},
-        ):
-            unchanged.append(dataset)
-            continue
-        ref = va or vb
-        assert ref is not None
-        status = "changed" if vb and va else ("added" if va else "removed")
-        fb, fa = (vb or {}).get("fields", []), (va or {}).get("fields", [])
-        changed.append({
-            "dataset": dataset,
-            "namespace": ref.get("namespace"),
-            "name": ref.get("name"),
-            "kind": ref.get("kind"),
-            "status": status,
-            "before": _short(vb),
-            "after": _short(va),
-            "schema": schema_changes(fb or _schema_list(vb), fa or _schema_list(va)),
-            "columns": column_changes(fb, fa),
-        })
-    return changed, unchanged
 
 
-def _short(v: dict[str, Any] | None) -> dict[str, Any] | None:
-    if v is None:
-        return None
-    return {"id": v["id"], "version": v.get("version"), "digest": v.get("digest"),
-            "rowCount": v.get("rowCount")}
 
 
-def _schema_list(v: dict[str, Any] | None) -> list[dict[str, Any]]:
-    schema = (v or {}).get("schema")
-    return [c for c in schema if isinstance(c, dict)] if isinstance(schema, list) else []

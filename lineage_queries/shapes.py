@@ -153,3 +153,28 @@ def short(value: Any, n: int = 12) -> str:
     """``value`` as text cut to ``n`` characters (``…`` marks a cut); ``-`` for ``None``."""
     text = str(value) if value is not None else "-"
     return text if len(text) <= n else text[:n] + "…"
+
+
+def runs_subgraph(runs: list[dict[str, Any]], changed: set[str]) -> Subgraph:
+    """A picture of runs (from :meth:`~lineage_queries.api.LineageGraph.run`) with their
+    inputs and outputs; the versions of ``changed`` datasets are marked ``changed: true``."""
+    nodes: dict[str, dict[str, Any]] = {}
+    edges: list[dict[str, Any]] = []
+    for r in runs:
+        rid = r["runId"]
+        node = node_dict(NodeLabel.RUN, rid, r, 0)
+        node["job"] = (r.get("job") or {}).get("uid") or r.get("job_uid")
+        nodes[rid] = node
+        for role in ("inputs", "outputs"):
+            for v in r[role]:
+                vn = {k: val for k, val in v.items() if k not in ("fields", "schema")}
+                vn["depth"] = 1
+                vn["changed"] = v["dataset_uid"] in changed
+                nodes.setdefault(v["id"], vn)
+                if role == "inputs":
+                    edges.append({"from": v["id"], "to": rid, "type": "CONSUMED_BY"})
+                else:
+                    edges.append({"from": rid, "to": v["id"], "type": "GENERATED"})
+    return {"root": runs[0]["runId"], "direction": "upstream", "depth": 1,
+            "nodes": list(nodes.values()),
+            "edges": sorted(edges, key=lambda e: (e["from"], e["to"], e["type"]))}

@@ -135,7 +135,7 @@ def _run_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
                     fmt: FormatOption = None, output: OutputOption = None) -> None:
         """Everything about one run: properties, inputs and outputs with column statistics."""
         from lineage_app.cli import views
-        from lineage_queries.api import runs_subgraph
+        from lineage_queries.shapes import runs_subgraph
 
         with graph_factory() as graph:
             detail = shown_to_caller(graph, graph.run(run_id))

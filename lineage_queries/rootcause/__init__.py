@@ -46,85 +46,27 @@ score (a data root's largest drift), then id. ``rank`` starts at 1.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.graph_model import NodeLabel
-from lineage_queries.compare import (
-    DRIFT_THRESHOLD,
-    dict_diff,
-    drifted_columns,
-    relative_change,
-    schema_changes,
-)
-from lineage_queries.shapes import (
-    BAD_STATES,
-    CODE_PROPS,
-    as_dict,
-    columns_of,
-    dataset_of,
-    parse_json_props,
-    run_summary,
-    run_time,
-    short,
-)
+from lineage_queries.compare import DRIFT_THRESHOLD, dict_diff
+from lineage_queries.rootcause.evidence import data_roots
+from lineage_queries.rootcause.failures import failures
+from lineage_queries.rootcause.pairs import walk_level
+from lineage_queries.rootcause.report import chain_node, consequences, ranked, subgraph
+from lineage_queries.rootcause.state import WalkState, chain
+from lineage_queries.shapes import as_dict, parse_json_props, run_summary
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
 
+__all__ = ["DRIFT_THRESHOLD", "MAX_LEVELS", "baseline_run", "root_cause"]
+
 #: Most run levels the walk follows upstream.
 MAX_LEVELS = 50
-_SEVERITY = {"high": 0, "medium": 1, "low": 2}
 
 
-@dataclass
-class _Run:
-    """A run met on the walk: properties (JSON parsed), job uid and inputs by dataset."""
-
-    uid: str
-    props: dict[str, Any]
-    job: str | None
-    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass
-class _Change:
-    """A changed input version on the bad side, paired with the baseline's version."""
-
-    uid: str
-    dataset: str
-    props: dict[str, Any]
-    fields: list[dict[str, Any]]
-    base: dict[str, Any] | None
-    distance: int
-    consumer: str
-    producer: dict[str, Any] | None
-    base_producer: dict[str, Any] | None
-    evidence: dict[str, Any] = field(default_factory=dict)
-    followed: bool = False
-
-
-@dataclass
-class _State:
-    """Everything the walk collected."""
-
-    runs: dict[str, _Run] = field(default_factory=dict)
-    changes: dict[str, _Change] = field(default_factory=dict)
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    #: node -> the node one step nearer the bad run (for chains)
-    parent: dict[str, str] = field(default_factory=dict)
-    #: run uid (bad side) -> changed input version uids / run-level candidate ids
-    run_causes: dict[str, list[str]] = field(default_factory=dict)
-    #: bad-side run uid -> True when its inputs, code and parameters match its counterpart
-    run_same: dict[str, bool] = field(default_factory=dict)
-    #: (run uid, input version uid, producer run uid) of every input on the path
-    inputs_seen: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-# -- baseline ---
 def baseline_run(graph: LineageGraph, run_id: str, *, metric: str | None = None,
                  higher_is_better: bool = True) -> dict[str, Any]:
     """Return the default baseline of run ``run_id`` as a run summary plus ``reason``.
@@ -164,7 +106,6 @@ def baseline_run(graph: LineageGraph, run_id: str, *, metric: str | None = None,
     return summary
 
 
-# -- the walk ---
 def root_cause(graph: LineageGraph, run_id: str, baseline: str | None = None, *,
                metric: str | None = None, higher_is_better: bool = True,
                drift_threshold: float = DRIFT_THRESHOLD) -> dict[str, Any]:
@@ -195,31 +136,21 @@ def root_cause(graph: LineageGraph, run_id: str, baseline: str | None = None, *,
         base_summary = baseline_run(graph, bad.uid, metric=metric,
                                     higher_is_better=higher_is_better)
     else:
-        base_node = graph.resolve(baseline, NodeLabel.RUN)
-        base_summary = run_summary(base_node.props, None)
+        base_summary = run_summary(graph.resolve(baseline, NodeLabel.RUN).props, None)
         base_summary["reason"] = "given"
     base_id = str(base_summary["runId"])
     if base_id == bad.uid:
         raise QueryError("the baseline run must differ from the bad run")
-
-    st = _State()
-    frontier: list[tuple[str, str | None, int]] = [(bad.uid, base_id, 0)]
-    levels = 0
-    while frontier and levels < MAX_LEVELS:
-        levels += 1
-        frontier = _level(graph, st, frontier, drift_threshold)
-    _failures(graph, st)
-    _data_roots(st, drift_threshold)
-
+    st = _walk(graph, bad.uid, base_id, drift_threshold)
     bad_run = st.runs[bad.uid]
     base_run = st.runs[base_id]
     if bad_run.job != base_run.job:
         base_summary["warning"] = (f"the baseline is a run of {base_run.job}, not of "
                                    f"{bad_run.job}")
-    candidates = _ranked(st.candidates)
+    candidates = ranked(st.candidates)
     by_node = {c["node"]: c for c in candidates}
     for cand in candidates:
-        cand["chain"] = [_chain_node(st, uid, by_node) for uid in _chain(st, cand["node"])]
+        cand["chain"] = [chain_node(st, uid, by_node) for uid in chain(st, cand["node"])]
     return {
         "run": run_summary(bad_run.props, bad_run.job),
         "baseline": base_summary,
@@ -227,409 +158,20 @@ def root_cause(graph: LineageGraph, run_id: str, baseline: str | None = None, *,
                              as_dict(bad_run.props.get("metrics"))),
         "driftThreshold": drift_threshold,
         "candidates": candidates,
-        "consequences": _consequences(st, {c["node"] for c in candidates}),
-        "subgraph": _subgraph(st, bad.uid, candidates),
+        "consequences": consequences(st, {c["node"] for c in candidates}),
+        "subgraph": subgraph(st, bad.uid, candidates),
     }
 
 
-def _level(graph: LineageGraph, st: _State, frontier: list[tuple[str, str | None, int]],
-           threshold: float) -> list[tuple[str, str | None, int]]:
-    """Compare one level of (bad run, baseline run) pairs; return the next level."""
-    _load_runs(graph, st, {uid for pair in frontier for uid in pair[:2] if uid})
-    nxt: list[tuple[str, str | None, int]] = []
-    for bad_id, base_id, dist in frontier:
-        run = st.runs.get(bad_id)
-        if run is None:
-            continue
-        base = st.runs.get(base_id) if base_id else None
-        causes = st.run_causes.setdefault(bad_id, [])
-        same = True
-        if base is not None:
-            same = not _run_candidates(st, run, base, dist, causes)
-            added = sorted(set(run.inputs) - set(base.inputs))
-            removed = sorted(set(base.inputs) - set(run.inputs))
-            for ds in added:
-                same = False
-                _structural(st, "input_added", run, run.inputs[ds]["uid"], ds, dist + 1, causes,
-                            f"{run.job} now reads {ds}, which {base.uid} did not read")
-            for ds in removed:
-                same = False
-                _structural(st, "input_removed", run, ds, ds, dist + 1, causes,
-                            f"{run.job} no longer reads {ds} ({base.uid} read "
-                            f"{base.inputs[ds]['uid']})")
-        for ds, vin in sorted(run.inputs.items()):
-            producer = _producer(vin, run.props)
-            if producer is not None:
-                st.inputs_seen.append((bad_id, vin["uid"], str(producer["uid"])))
-            if base is None or ds not in base.inputs:
-                continue
-            vbase = base.inputs[ds]
-            if not _differs(vin, vbase):
-                continue
-            same = False
-            causes.append(vin["uid"])
-            if vin["uid"] in st.changes:
-                continue
-            st.parent.setdefault(vin["uid"], bad_id)
-            change = _Change(
-                uid=vin["uid"], dataset=ds, props=vin["props"], fields=vin["fields"],
-                base=vbase, distance=dist + 1, consumer=bad_id, producer=producer,
-                base_producer=_producer(vbase, base.props),
-            )
-            change.evidence = _data_evidence(change, threshold)
-            st.changes[change.uid] = change
-            if producer is not None and change.base_producer is not None:
-                pid = str(producer["uid"])
-                change.followed = True
-                st.parent.setdefault(pid, change.uid)
-                if pid not in st.run_same:
-                    nxt.append((pid, str(change.base_producer["uid"]), dist + 2))
-        st.run_same[bad_id] = same
-    # one pair per bad run
-    uniq: dict[str, tuple[str, str | None, int]] = {}
-    for item in nxt:
-        uniq.setdefault(item[0], item)
-    return list(uniq.values())
-
-
-def _load_runs(graph: LineageGraph, st: _State, uids: Iterable[str]) -> None:
-    """Fetch properties and inputs (with producers and columns) of runs not loaded yet."""
-    todo = sorted(u for u in uids if u not in st.runs)
-    if not todo:
-        return
-    for row in graph.query("runs_props", uids=todo):
-        st.runs[row["uid"]] = _Run(row["uid"], parse_json_props(row["props"]), row["job"])
-    for row in graph.query("runs_inputs", uids=todo):
-        run = st.runs.get(row["run"])
-        if run is None:
-            continue
-        props = parse_json_props(row["props"])
-        producers = [p for p in row["producers"] or [] if p and p.get("uid")]
-        run.inputs[dataset_of(row["uid"], props)] = {
-            "uid": row["uid"], "props": props, "producers": producers,
-            "fields": [dict(f) for f in row["fields"] or [] if f],
-        }
-    missing = [u for u in todo if u not in st.runs]
-    if missing:
-        raise QueryError(f"no Run with id {missing[0]!r} in the graph")
-
-
-def _producer(vin: dict[str, Any], consumer: dict[str, Any]) -> dict[str, Any] | None:
-    """The run that generated input ``vin`` for ``consumer``: the newest producer that
-    started before the consumer (else the earliest one), or ``None``."""
-    producers: list[dict[str, Any]] = vin["producers"]
-    if not producers:
-        return None
-    start = run_time(consumer)
-    before = [p for p in producers if isinstance(p.get("startTime"), int)
-              and p["startTime"] <= start]
-    if before:
-        return dict(max(before, key=lambda p: (p["startTime"], str(p["uid"]))))
-    first: dict[str, Any] = min(producers, key=lambda p: (p.get("startTime") or 0, str(p["uid"])))
-    return dict(first)
-
-
-def _differs(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    da, db = a["props"].get("digest"), b["props"].get("digest")
-    if da and db:
-        return bool(da != db)
-    return bool(a["uid"] != b["uid"])
-
-
-# -- evidence and candidates ---
-def _run_candidates(st: _State, run: _Run, base: _Run, dist: int, causes: list[str]) -> bool:
-    """Add code / parameters / environment candidates of ``run``; return whether code or
-    parameters differ."""
-    found = False
-    checks = (
-        ("code", "high", dict_diff({k: base.props.get(k) for k in CODE_PROPS},
-                                   {k: run.props.get(k) for k in CODE_PROPS})),
-        ("parameters", "high", dict_diff(as_dict(base.props.get("parameters")),
-                                         as_dict(run.props.get("parameters")))),
-        ("environment", "low", dict_diff(as_dict(base.props.get("environment")),
-                                         as_dict(run.props.get("environment")))),
-    )
-    for kind, severity, diff in checks:
-        if not diff:
-            continue
-        if kind != "environment":
-            found = True
-        node = f"{run.uid}#{kind}"
-        causes.append(node)
-        st.parent.setdefault(node, run.uid)
-        keys = ", ".join(sorted(diff))
-        st.candidates.append({
-            "type": kind, "severity": severity, "node": node, "label": "Run", "run": run.uid,
-            "job": run.job, "distance": dist, "score": float(len(diff)),
-            "summary": f"{kind} of {run.job} changed ({keys}) since run {base.uid}",
-            "evidence": {**diff, "baselineRun": base.uid},
-        })
-    return found
-
-
-def _structural(st: _State, kind: str, run: _Run, node: str, dataset: str, dist: int,
-                causes: list[str], summary: str) -> None:
-    causes.append(node)
-    st.parent.setdefault(node, run.uid)
-    st.candidates.append({
-        "type": kind, "severity": "medium", "node": node,
-        "label": "DatasetVersion" if kind == "input_added" else "Dataset",
-        "dataset": dataset, "run": run.uid, "job": run.job, "distance": dist, "score": 0.0,
-        "summary": summary, "evidence": {"run": run.uid},
-    })
-
-
-def _ref(uid: str, props: dict[str, Any] | None) -> dict[str, Any]:
-    p = props or {}
-    return {"id": uid, "version": p.get("version"), "digest": p.get("digest"),
-            "rowCount": p.get("rowCount")}
-
-
-def _run_ref(p: dict[str, Any] | None) -> dict[str, Any] | None:
-    if p is None:
-        return None
-    return {"run": p.get("uid"), "job": p.get("job"), "state": p.get("state")}
-
-
-def _data_evidence(c: _Change, threshold: float) -> dict[str, Any]:
-    assert c.base is not None
-    base_fields = c.base["fields"]
-    evidence: dict[str, Any] = {
-        "before": _ref(c.base["uid"], c.base["props"]),
-        "after": _ref(c.uid, c.props),
-        "schema": schema_changes(columns_of(c.base["props"], base_fields),
-                                 columns_of(c.props, c.fields)),
-        "drift": drifted_columns(base_fields, c.fields, threshold),
-        "producer": _run_ref(c.producer),
-        "baselineProducer": _run_ref(c.base_producer),
-    }
-    rows_b, rows_a = c.base["props"].get("rowCount"), c.props.get("rowCount")
-    rel = relative_change(rows_b, rows_a)
-    if rel is not None and rel > 0:
-        evidence["rowCount"] = {"before": rows_b, "after": rows_a, "relativeChange": rel}
-    return evidence
-
-
-def _severity(evidence: dict[str, Any], threshold: float) -> str:
-    schema = evidence["schema"]
-    if schema["removed"] or schema["retyped"] or evidence["drift"]:
-        return "high"
-    rows = evidence.get("rowCount")
-    if schema["added"] or (rows is not None and rows["relativeChange"] > threshold):
-        return "medium"
-    return "low"
-
-
-def _data_summary(c: _Change, why: str) -> str:
-    ev = c.evidence
-    text = (f"{c.dataset} changed ({short(ev['before']['digest'] or ev['before']['version'])}"
-            f" -> {short(ev['after']['digest'] or ev['after']['version'])}) {why}")
-    parts = []
-    schema = ev["schema"]
-    for key in ("removed", "added"):
-        if schema[key]:
-            parts.append(f"columns {key}: {', '.join(schema[key])}")
-    if schema["retyped"]:
-        parts.append("columns retyped: " + ", ".join(
-            f"{r['name']} {r['before']}->{r['after']}" for r in schema["retyped"]))
-    for col in ev["drift"][:3]:
-        parts.append(f"column '{col['name']}' {col['stat']} {_num(col['before'])} -> "
-                     f"{_num(col['after'])} (drift {col['drift']:.2f})")
-    if "rowCount" in ev:
-        parts.append(f"rows {ev['rowCount']['before']} -> {ev['rowCount']['after']}")
-    return text + (": " + "; ".join(parts) if parts else "")
-
-
-def _num(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _data_roots(st: _State, threshold: float) -> None:
-    """Mark each changed version root or consequence; add the roots as candidates."""
-    for c in st.changes.values():
-        why: str | None = None
-        if c.producer is None:
-            why = "and no run in the graph produced it: data that arrived from outside"
-        elif c.base_producer is None:
-            why = (f"and is now produced by {c.producer.get('job')} (run {c.producer['uid']}),"
-                   " while the baseline's version came from outside")
-        elif c.followed and st.run_same.get(str(c.producer["uid"]), False):
-            why = (f"although its producer {c.producer.get('job')} (run {c.producer['uid']}) "
-                   "read the same inputs with the same code and parameters")
-        if why is None:
-            continue
-        st.candidates.append({
-            "type": "data", "severity": _severity(c.evidence, threshold), "node": c.uid,
-            "label": "DatasetVersion", "dataset": c.dataset,
-            "kind": c.props.get("kind") or "dataset", "distance": c.distance,
-            "score": max((d["drift"] for d in c.evidence["drift"]), default=0.0),
-            "summary": _data_summary(c, why), "evidence": c.evidence,
-        })
-
-
-def _failures(graph: LineageGraph, st: _State) -> None:
-    """Candidates for inputs made by failed runs, or read while their job was failing."""
-    rows: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
-    for run_id, version, producer in st.inputs_seen:
-        run = st.runs[run_id]
-        vin = next((v for v in run.inputs.values() if v["uid"] == version), None)
-        prod = next((p for p in (vin or {}).get("producers", []) if p["uid"] == producer), None)
-        if prod is None or (run_id, version) in seen:
-            continue
-        seen.add((run_id, version))
-        dist = _distance(st, run_id) + 1
-        if prod.get("state") in BAD_STATES:
-            node = f"{producer}#state"
-            st.parent.setdefault(node, run_id)
-            st.candidates.append({
-                "type": "failed_producer", "severity": "high", "node": node, "label": "Run",
-                "run": producer, "job": prod.get("job"), "distance": dist, "score": 0.0,
-                "summary": (f"{run.job} read {version}, generated by run {producer} of "
-                            f"{prod.get('job')} which ended {prod.get('state')}"),
-                "evidence": {"version": version, "producer": _run_ref(prod)},
-            })
-        rows.append({"producer": producer, "after": int(prod.get("startTime") or 0),
-                     "before": run_time(run.props), "version": version, "run": run_id})
-    if not rows:
-        return
-    by_producer: dict[str, list[dict[str, Any]]] = {}
-    for row in graph.query("failed_runs_between",
-                           rows=[{k: r[k] for k in ("producer", "after", "before")}
-                                 for r in rows]):
-        by_producer.setdefault(row["producer"], []).append(row)
-    done: set[str] = set()
-    for r in rows:
-        for hit in by_producer.get(r["producer"], []):
-            failed = parse_json_props(hit["run"])
-            fid = str(failed.get("runId") or failed.get("uid"))
-            if run_time(failed) >= r["before"] or run_time(failed) <= r["after"]:
-                continue
-            node = f"{fid}#state"
-            if node in done:
-                continue
-            done.add(node)
-            st.parent.setdefault(node, r["run"])
-            st.candidates.append({
-                "type": "upstream_failure", "severity": "medium", "node": node,
-                "label": "Run", "run": fid, "job": hit["job"],
-                "distance": _distance(st, r["run"]) + 2, "score": 0.0,
-                "summary": (f"run {fid} of {hit['job']} ended {failed.get('state')} before "
-                            f"{st.runs[r['run']].job} ran, so it read the older "
-                            f"{r['version']}"),
-                "evidence": {"failedRun": run_summary(failed, hit["job"]),
-                             "readVersion": r["version"]},
-            })
-
-
-def _distance(st: _State, node: str) -> int:
-    return len(_chain(st, node)) - 1
-
-
-def _chain(st: _State, node: str) -> list[str]:
-    """Nodes from ``node`` down to the bad run (following :attr:`_State.parent`)."""
-    out = [node]
-    seen = {node}
-    while out[-1] in st.parent:
-        nxt = st.parent[out[-1]]
-        if nxt in seen:
-            break
-        out.append(nxt)
-        seen.add(nxt)
-    return out
-
-
-def _chain_node(st: _State, uid: str, cands: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A small node dict of a chain: a run, a changed version, or a candidate's own node."""
-    if uid in st.runs:
-        r = st.runs[uid]
-        return {"id": uid, "label": "Run", "kind": "run", "job": r.job,
-                "state": r.props.get("state")}
-    if uid in st.changes:
-        c = st.changes[uid]
-        return {"id": uid, "label": "DatasetVersion", "kind": c.props.get("kind") or "dataset",
-                "dataset": c.dataset, "digest": c.props.get("digest")}
-    cand = cands.get(uid, {})
-    return {"id": uid, "label": cand.get("label", "Run"), "kind": cand.get("type", "run"),
-            "job": cand.get("job"), "run": cand.get("run"), "dataset": cand.get("dataset")}
-
-
-def _ranked(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    ordered = sorted(candidates, key=lambda c: (_SEVERITY[c["severity"]], c["distance"],
-                                                -c["score"], c["node"]))
-    return [{"rank": i, **c} for i, c in enumerate(ordered, start=1)]
-
-
-def _consequences(st: _State, roots: set[str]) -> list[dict[str, Any]]:
-    """Changed versions that are not roots, with the roots that explain them."""
-    memo: dict[str, set[str]] = {}
-
-    def causes(uid: str, stack: frozenset[str]) -> set[str]:
-        if uid in roots:
-            return {uid}
-        if uid in memo:
-            return memo[uid]
-        found: set[str] = set()
-        c = st.changes.get(uid)
-        if c is not None and c.producer is not None and uid not in stack:
-            for sub in st.run_causes.get(str(c.producer["uid"]), []):
-                found |= causes(sub, stack | {uid})
-        memo[uid] = found
-        return found
-
-    out = []
-    for c in sorted(st.changes.values(), key=lambda c: (c.distance, c.uid)):
-        if c.uid in roots:
-            continue
-        out.append({
-            "node": c.uid, "dataset": c.dataset, "kind": c.props.get("kind") or "dataset",
-            "distance": c.distance,
-            "summary": _data_summary(c, f"because its producer {(c.producer or {}).get('job')} "
-                                        "read changed inputs"),
-            "evidence": c.evidence, "causedBy": sorted(causes(c.uid, frozenset())),
-        })
-    return out
-
-
-def _subgraph(st: _State, root: str, candidates: list[dict[str, Any]]) -> dict[str, Any]:
-    """The chains of every candidate as a Subgraph (versions, runs, run-level causes)."""
-    nodes: dict[str, dict[str, Any]] = {}
-    edges: set[tuple[str, str, str]] = set()
-    for cand in candidates:
-        chain = cand["chain"]
-        for i, info in enumerate(chain):
-            node = _picture_node(st, info, len(chain) - 1 - i)
-            if info["id"] == cand["node"]:
-                node["rank"] = cand["rank"]
-            nodes.setdefault(info["id"], node)
-        ids = [c["id"] for c in chain]
-        for a, b in itertools.pairwise(ids):
-            if a in st.changes and b in st.runs:
-                edges.add((a, b, "CONSUMED_BY"))
-            elif a in st.runs and b in st.changes:
-                edges.add((a, b, "GENERATED"))
-            else:  # a run-level cause, a failed run or a structural change -> its run
-                edges.add((b, a, "DERIVED_FROM"))
-    ordered = sorted(nodes.values(), key=lambda n: (n["id"] != root, n["depth"], n["id"]))
-    return {"root": root, "direction": "upstream",
-            "depth": max((n["depth"] for n in ordered), default=0), "nodes": ordered,
-            "edges": [{"from": f, "to": t, "type": ty} for f, t, ty in sorted(edges)]}
-
-
-def _picture_node(st: _State, info: dict[str, Any], depth: int) -> dict[str, Any]:
-    uid = info["id"]
-    if uid in st.runs:
-        r = st.runs[uid]
-        namespace, _, name = (r.job or ":").partition(":")
-        return {"id": uid, "label": "Run", "kind": "run", "namespace": namespace, "name": name,
-                "version": None, "depth": depth, "job": r.job, "state": r.props.get("state"),
-                "runId": uid}
-    if uid in st.changes:
-        c = st.changes[uid]
-        return {"id": uid, "label": "DatasetVersion", "kind": info["kind"],
-                "namespace": c.props.get("namespace"), "name": c.props.get("name"),
-                "version": c.props.get("version"), "depth": depth, "dataset": c.dataset,
-                "digest": c.props.get("digest")}
-    return {"id": uid, "label": info["label"], "kind": info["kind"], "namespace": None,
-            "name": info.get("dataset") or info["kind"], "version": None, "depth": depth,
-            "job": info.get("job"), "state": info["kind"]}
+def _walk(graph: LineageGraph, bad: str, base: str, drift_threshold: float) -> WalkState:
+    """Walk the pair (bad run, baseline run) upstream level by level (at most
+    :data:`MAX_LEVELS`), then add the failure candidates and the data roots."""
+    st = WalkState()
+    frontier: list[tuple[str, str | None, int]] = [(bad, base, 0)]
+    levels = 0
+    while frontier and levels < MAX_LEVELS:
+        levels += 1
+        frontier = walk_level(graph, st, frontier, drift_threshold)
+    failures(graph, st)
+    data_roots(st, drift_threshold)
+    return st
