@@ -149,27 +149,7 @@ def sql_lineage(
         return result
     result.errors = [str(e) for e in meta.errors]
     out_names = [_table_name(t) for t in meta.out_tables]
-    expressions: dict[str, str] = {}
-    for statement in statements:
-        expressions.update(_select_expressions(statement))
-    columns: dict[str, dict[str, list[InputField]]] = {name: {} for name in out_names}
-    for cl in meta.column_lineage:
-        target = cl.descendant.origin
-        table = _table_name(target) if target is not None else (out_names[0] if out_names else None)
-        if table is None or table not in columns:
-            continue
-        sources = [c for c in cl.lineage if c.origin is not None]
-        subtype = _classify(expressions, cl.descendant.name)
-        fields = columns[table].setdefault(cl.descendant.name, [])
-        for src in sources:
-            fields.append(
-                InputField(
-                    namespace=namespace,
-                    name=_table_name(src.origin),
-                    field=src.name,
-                    transformations=[Transformation(type="DIRECT", subtype=subtype)],
-                )
-            )
+    columns = _column_lineage(meta, statements, namespace, out_names)
     seen: set[str] = set()
     for table in meta.in_tables:
         name = _table_name(table)
@@ -187,3 +167,34 @@ def sql_lineage(
             facets.schema_ = [SchemaField(name=col) for col in derived]
         result.outputs.append(Dataset(namespace=namespace, name=name, kind="table", facets=facets))
     return result
+
+
+def _column_lineage(
+    meta: Any, statements: list[str], namespace: str, out_names: list[str]
+) -> dict[str, dict[str, list[InputField]]]:
+    """Output table -> output column -> its input columns (``DIRECT`` with the subtype of
+    :func:`_classify`), from openlineage-sql's ``column_lineage``; columns whose target
+    table is unknown go to the first output table."""
+    expressions: dict[str, str] = {}
+    for statement in statements:
+        expressions.update(_select_expressions(statement))
+    columns: dict[str, dict[str, list[InputField]]] = {name: {} for name in out_names}
+    for cl in meta.column_lineage:
+        target = cl.descendant.origin
+        table = _table_name(target) if target is not None else (out_names[0] if out_names else None)
+        if table is None or table not in columns:
+            continue
+        subtype = _classify(expressions, cl.descendant.name)
+        fields = columns[table].setdefault(cl.descendant.name, [])
+        for src in cl.lineage:
+            if src.origin is None:
+                continue
+            fields.append(
+                InputField(
+                    namespace=namespace,
+                    name=_table_name(src.origin),
+                    field=src.name,
+                    transformations=[Transformation(type="DIRECT", subtype=subtype)],
+                )
+            )
+    return columns

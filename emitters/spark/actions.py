@@ -27,21 +27,18 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from emitters.facets import collect_code_version, collect_environment
 from emitters.run import PRODUCER, new_run_id
 from emitters.spark import datasets as dsn
 from emitters.spark import jvm
+from emitters.spark.action_datasets import ActionDatasets, optional, storage_facet
 from emitters.spark.config import SparkLineageConfig
-from emitters.spark.jvm import RelationInfo, WriteInfo
-from emitters.spark.lineage import ColumnRef, PlanLineage
-from emitters.spark.plan import TreeNode, all_plan_nodes, parse_plan_json, spark_type_name
+from emitters.spark.jvm import WriteInfo
+from emitters.spark.plan import TreeNode, parse_plan_json
 from lineage_pipeline.events import (
-    ContentDigest,
     Dataset,
-    DatasetFacets,
     ErrorFacet,
     EventType,
     Job,
@@ -52,10 +49,7 @@ from lineage_pipeline.events import (
     ParentRun,
     Run,
     RunFacets,
-    SchemaField,
     SqlFacet,
-    Statistics,
-    Symlink,
 )
 
 log = logging.getLogger("emitters.spark")
@@ -75,18 +69,6 @@ CTAS_COMMANDS = frozenset(
 )
 _MAX_NESTED = 16
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-
-T = TypeVar("T")
-
-
-def optional(what: str, fn: Callable[[], T], default: T) -> T:
-    """``fn()``, or ``default`` when it raises: for enrichments (metrics, SQL text, schema
-    types) whose absence must not cost the run, e.g. the executed plan of a failed query."""
-    try:
-        return fn()
-    except Exception as exc:
-        log.debug("spark lineage: %s unavailable: %s: %s", what, type(exc).__name__, exc)
-        return default
 
 
 @dataclass
@@ -144,6 +126,7 @@ class ActionBuilder:
         self.parent = parent
         self.facts = facts
         self.catalog_namespace = catalog_namespace
+        self.datasets = ActionDatasets(config, catalog_namespace)
         self._nested: list[_Nested] = []
 
     # -- entry points --------------------------------------------------------------------
@@ -195,85 +178,6 @@ class ActionBuilder:
                 return self._nested.pop(i).metrics
         return self._nested.pop().metrics
 
-    # -- datasets ------------------------------------------------------------------------
-    def _target_ids(self, info: RelationInfo) -> list[tuple[str, str, str, list[Symlink]]]:
-        """``(namespace, name, kind, symlinks)`` of each dataset a relation stands for."""
-        if info.kind == "table" and info.table:
-            ns, name = dsn.table_dataset_id(info.table, info.database, self.catalog_namespace)
-            links: list[Symlink] = []
-            location = info.location or (info.paths[0] if info.paths else None)
-            if location:
-                lns, lname = dsn.path_dataset_id(location)
-                links.append(Symlink(namespace=lns, name=lname, type="LOCATION"))
-            return [(ns, name, "table", links)]
-        if info.kind == "files":
-            out: list[tuple[str, str, str, list[Symlink]]] = []
-            for path in info.paths:
-                ns, name = dsn.path_dataset_id(path)
-                out.append((ns, name, "file", []))
-            return out
-        if info.kind == "jdbc" and info.jdbc_url and info.jdbc_table:
-            ns, name = dsn.jdbc_dataset_id(info.jdbc_url, info.jdbc_table)
-            return [(ns, name, "table", [])]
-        if info.kind == "v2" and info.table:
-            return [(info.catalog or self.catalog_namespace, info.table, "table", [])]
-        return []
-
-    def _inputs(
-        self, analyzed: Any, query: TreeNode | None
-    ) -> tuple[list[Dataset], dict[int, list[ColumnRef]]]:
-        infos: dict[int, RelationInfo] = {}
-        for leaf in jvm.leaf_relations(analyzed):
-            info = jvm.describe_relation(leaf)
-            if info is None:
-                continue
-            first = jvm.first_output_id(leaf)
-            if first is not None:
-                infos[first] = info
-        found: dict[tuple[str, str], Dataset] = {}
-        sources: dict[int, list[ColumnRef]] = {}
-        if query is None:
-            return [], sources
-        for node in all_plan_nodes(query):
-            attrs = node.trees("output")
-            if node.children or not attrs or attrs[0].expr_id is None:
-                continue
-            info = infos.get(attrs[0].expr_id)
-            if info is None:
-                continue
-            schema = [
-                SchemaField(name=a.attr_name or "", type=spark_type_name(a.fields.get("dataType")))
-                for a in attrs
-            ]
-            for ns, name, kind, links in self._target_ids(info):
-                if (ns, name) not in found:
-                    facets = DatasetFacets(schema=schema, symlinks=links or None)
-                    if info.file_format:
-                        facets.extra["storage"] = _storage_facet(info)
-                    found[(ns, name)] = Dataset(namespace=ns, name=name, kind=kind, facets=facets)
-                    self._input_version(found[(ns, name)])
-                for attr in attrs:
-                    if attr.expr_id is not None and attr.attr_name is not None:
-                        sources.setdefault(attr.expr_id, []).append(
-                            ColumnRef(ns, name, attr.attr_name)
-                        )
-        return list(found.values()), sources
-
-    def _input_version(self, dataset: Dataset) -> None:
-        """Record a local input's content version, the digest every emitter computes for the
-        same bytes, so the run links to exactly the version it read."""
-        if not self.config.compute_digests or dataset.namespace != "file":
-            return
-        try:
-            version = dsn.directory_version(Path(dataset.name), self.config.digest_max_bytes)
-        except OSError:
-            return
-        if version is not None:
-            dataset.version = version.digest
-            dataset.facets.contentDigest = ContentDigest(
-                algorithm=version.algorithm, hex=version.digest
-            )
-
     # -- runs ----------------------------------------------------------------------------
     def _write_run(
         self,
@@ -284,7 +188,7 @@ class ActionBuilder:
     ) -> list[LineageEvent]:
         root = parse_plan_json(jvm.plan_json(analyzed))
         query = _query_tree(root)
-        inputs, sources = self._inputs(analyzed, query)
+        inputs, sources = self.datasets.inputs(analyzed, query)
         target = write.target
         if (
             note.error is None
@@ -296,7 +200,7 @@ class ActionBuilder:
                 target.location = jvm.table_location(self.jsession, target.identifier)
             except Exception as exc:  # the table may be gone again; the name is enough
                 log.debug("lineage: no location for table %s: %s", target.table, exc)
-        ids = self._target_ids(target)
+        ids = self.datasets.target_ids(target)
         if not ids:
             return []
         ns, name, kind, links = ids[0]
@@ -311,13 +215,13 @@ class ActionBuilder:
         facets = output.facets
         facets.symlinks = links or None
         if target.file_format:
-            facets.extra["storage"] = _storage_facet(target)
+            facets.extra["storage"] = storage_facet(target)
         lifecycle = _lifecycle(write)
         if lifecycle:
             facets.extra["lifecycleStateChange"] = json.dumps({"lifecycleStateChange": lifecycle})
         if query is not None:
-            self._output_columns(output, query, sources, write, analyzed)
-        self._output_stats(output, write, metrics, note)
+            self.datasets.output_columns(output, query, sources, write, analyzed)
+        self.datasets.output_stats(output, write, metrics, failed=note.error is not None)
         action = action_name(write.command)
         job_name = f"{self.app_name}.{action}.{dsn.slug(name)}"
         run_metrics = {f"spark.{k}": float(v) for k, v in metrics.items()}
@@ -326,72 +230,11 @@ class ActionBuilder:
 
     def _read_run(self, note: Notification, analyzed: Any) -> list[LineageEvent]:
         root = parse_plan_json(jvm.plan_json(analyzed))
-        inputs, _sources = self._inputs(analyzed, root)
+        inputs, _sources = self.datasets.inputs(analyzed, root)
         if not inputs:
             return []
         job_name = f"{self.app_name}.{action_name(note.func_name)}.{dsn.slug(inputs[0].name)}"
         return self._events(note, job_name, inputs, [], {}, {})
-
-    def _output_columns(
-        self,
-        output: Dataset,
-        query: TreeNode,
-        sources: dict[int, list[ColumnRef]],
-        write: WriteInfo,
-        analyzed: Any,
-    ) -> None:
-        tracer = PlanLineage(query, sources)
-        out_ids = tracer.output_ids(query)
-        types = optional(
-            "schema", lambda: _schema_types(jvm.query_plan(analyzed)), list[tuple[str, str]]()
-        )
-        names = write.output_columns
-        if len(names) != len(out_ids):
-            names = [n for n, _t in types] if len(types) == len(out_ids) else []
-        if not names:
-            return
-        output.facets.schema_ = [
-            SchemaField(name=n, type=types[i][1] if i < len(types) else None)
-            for i, n in enumerate(names)
-        ]
-        lineage = tracer.column_lineage(list(zip(names, out_ids, strict=False)))
-        output.facets.columnLineage = lineage or None
-
-    def _output_stats(
-        self, output: Dataset, write: WriteInfo, metrics: dict[str, int], note: Notification
-    ) -> None:
-        facets = output.facets
-        written = {
-            k: v
-            for k, v in (
-                ("rowCount", metrics.get("numOutputRows")),
-                ("size", metrics.get("numOutputBytes")),
-                ("fileCount", metrics.get("numFiles")),
-            )
-            if v is not None
-        }
-        if written:
-            facets.extra["outputStatistics"] = json.dumps(written)
-        whole = (write.mode or "") != "Append"  # the run wrote the whole dataset version
-        stats = Statistics(
-            rowCount=metrics.get("numOutputRows") if whole else None,
-            bytes=metrics.get("numOutputBytes") if whole else None,
-        )
-        location = write.target.location or (
-            write.target.paths[0] if write.target.paths else None
-        )
-        if note.error is None and self.config.compute_digests and location:
-            local = dsn.local_path(location)
-            if local is not None:
-                version = dsn.directory_version(local, self.config.digest_max_bytes)
-                if version is not None:
-                    output.version = version.digest
-                    facets.contentDigest = ContentDigest(
-                        algorithm=version.algorithm, hex=version.digest
-                    )
-                    stats.bytes = version.bytes
-        if stats.rowCount is not None or stats.bytes is not None:
-            facets.statistics = stats
 
     def _events(
         self,
@@ -402,45 +245,27 @@ class ActionBuilder:
         metrics: dict[str, float],
         params: dict[str, str],
     ) -> list[LineageEvent]:
+        """START (at query start = end - duration) and COMPLETE or FAIL of one action run,
+        a child of the application run; both carry ``inputs`` and ``outputs``."""
         end_ms = note.end_ms
         duration_ms = (note.duration_ns or 0) // 1_000_000
         start_ms = end_ms - duration_ms
         if note.duration_ns is not None:
             metrics = {**metrics, "spark.durationMs": float(duration_ms)}
-        text = optional("sql text", lambda: jvm.sql_text(note.qe), None)
-        job = Job(
-            namespace=self.config.namespace,
-            name=job_name,
-            facets=JobFacets(
-                jobType=JobType(processingType="BATCH", integration="SPARK", jobType="SQL_JOB"),
-                sql=SqlFacet(query=text, dialect="spark") if text else None,
-            ),
-        )
+        job = self._job(note, job_name)
         parameters = {**self.facts, "spark.action": note.func_name, **params}
         parent = self.parent()
         run_id = new_run_id()
-
-        def facets(terminal: bool) -> RunFacets:
-            return RunFacets(
-                nominalTime=NominalTime(
-                    nominalStartTime=start_ms, nominalEndTime=end_ms if terminal else None
-                ),
-                codeVersion=collect_code_version(),
-                parameters=parameters,
-                metrics=metrics if terminal else {},
-                environment=collect_environment(),
-            )
-
         start = LineageEvent(
             eventType=EventType.START,
             eventTime=start_ms,
             producer=SPARK_PRODUCER,
-            run=Run(runId=run_id, parent=parent, facets=facets(False)),
+            run=Run(runId=run_id, parent=parent, facets=_run_facets(parameters, start_ms)),
             job=job,
             inputs=inputs,
             outputs=outputs,
         )
-        end_facets = facets(True)
+        end_facets = _run_facets(parameters, start_ms, end_ms, metrics)
         if note.error is not None:
             message, trace = jvm.exception_info(self.jvm_view, note.error)
             end_facets.error = ErrorFacet(
@@ -457,6 +282,35 @@ class ActionBuilder:
         )
         return [start, end]
 
+    def _job(self, note: Notification, job_name: str) -> Job:
+        """The action's job: a BATCH Spark SQL job, with the SQL text when Spark kept it."""
+        text = optional("sql text", lambda: jvm.sql_text(note.qe), None)
+        return Job(
+            namespace=self.config.namespace,
+            name=job_name,
+            facets=JobFacets(
+                jobType=JobType(processingType="BATCH", integration="SPARK", jobType="SQL_JOB"),
+                sql=SqlFacet(query=text, dialect="spark") if text else None,
+            ),
+        )
+
+
+def _run_facets(
+    parameters: dict[str, str],
+    start_ms: int,
+    end_ms: int | None = None,
+    metrics: dict[str, float] | None = None,
+) -> RunFacets:
+    """Run facets of an action event: nominal times (epoch ms; the end only on the terminal
+    event), code version, parameters, environment, and the metrics of the terminal event."""
+    return RunFacets(
+        nominalTime=NominalTime(nominalStartTime=start_ms, nominalEndTime=end_ms),
+        codeVersion=collect_code_version(),
+        parameters=parameters,
+        metrics=metrics or {},
+        environment=collect_environment(),
+    )
+
 
 def _query_tree(root: TreeNode) -> TreeNode | None:
     """The query a write command writes: its child, or a plan held in its ``query`` field."""
@@ -466,25 +320,6 @@ def _query_tree(root: TreeNode) -> TreeNode | None:
         if not tree.is_expression:
             return tree
     return None
-
-
-def _schema_types(jquery: Any) -> list[tuple[str, str]]:
-    """``(name, Spark SQL type)`` of each column of a JVM plan's schema (one py4j call)."""
-    if jquery is None:
-        return []
-    data = json.loads(str(jquery.schema().json()))
-    return [
-        (str(f.get("name")), spark_type_name(f.get("type")))
-        for f in data.get("fields", [])
-        if isinstance(f, dict)
-    ]
-
-
-def _storage_facet(info: RelationInfo) -> str:
-    layer = {"files": "file", "table": "catalog", "jdbc": "jdbc", "v2": "catalog"}.get(
-        info.kind, info.kind
-    )
-    return json.dumps({"storageLayer": layer, "fileFormat": (info.file_format or "").lower()})
 
 
 def _lifecycle(write: WriteInfo) -> str | None:

@@ -37,8 +37,9 @@ from emitters.torch.fingerprint import (
     fingerprint_dataset,
     weights_digest,
 )
-from emitters.torch.run import RunSpec, TorchRun, current_run, inference_run, training_run
+from emitters.torch.run import TorchRun, current_run
 from emitters.torch.seeds import record_seed, recorded_seeds, seed_everything
+from emitters.torch.spec import RunSpec, inference_run, training_run
 
 __all__ = [
     "DatasetFingerprint",

@@ -3,8 +3,8 @@
 - ``send`` calls ``Producer.produce`` with a delivery callback and returns: no flush, no
   broker round trip on the caller's path (OpenLineage's KafkaTransport flushes after every
   event by default). A background thread serves ``poll()`` (delivery callbacks, errors).
-- Producer settings: the ``kafka`` section's ``client_config()`` plus ``enable.idempotence``,
-  ``acks=all``, ``linger.ms``, ``message.timeout.ms``
+- Producer settings (:mod:`.kafka_producer`): the ``kafka`` section's ``client_config()``
+  plus ``enable.idempotence``, ``acks=all``, ``linger.ms``, ``message.timeout.ms``
   (``emitter.kafka_producer.delivery_timeout_ms``) and any
   ``emitter.kafka_producer.properties``. Message key: ``event.partition_key()``.
 - Each message carries the ``lineage-crc32`` integrity header of its value
@@ -31,6 +31,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from emitters.config import EmitterConfig
 from emitters.transports.base import DropLog, Envelope, RateLimitedLog, Transport
+from emitters.transports.kafka_producer import create_producer, producer_config
 from emitters.transports.spool import ReplayResult, Spool, SpoolRecord
 from lineage_pipeline.codec import integrity_header
 from lineage_pipeline.errors import TransportError
@@ -43,31 +44,6 @@ _DOWN_CODES = {
     KafkaError._MSG_TIMED_OUT,
     KafkaError._TIMED_OUT,
 }
-
-
-class _LibrdkafkaLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Routes librdkafka's own log lines to DEBUG: connection-refused spam is expected
-    while the broker is down, and the transport reports the state change once itself."""
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        self.logger.debug(msg, *args)
-
-
-def producer_config(config: EmitterConfig) -> dict[str, Any]:
-    """Return the librdkafka producer configuration for ``config`` (secrets included)."""
-    kc = config.emitter.kafka_producer
-    conf: dict[str, Any] = config.kafka.client_config()
-    conf.update(
-        {
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": kc.linger_ms,
-            "message.timeout.ms": kc.delivery_timeout_ms,
-            "reconnect.backoff.max.ms": 1000,
-        }
-    )
-    conf.update(kc.properties)
-    return conf
 
 
 class KafkaTransport(Transport):
@@ -129,13 +105,7 @@ class KafkaTransport(Transport):
             return self._producer
 
     def _new_producer(self) -> Producer:
-        conf = dict(self._conf)
-        conf["error_cb"] = self._on_error
-        conf["logger"] = _LibrdkafkaLog(logging.getLogger("emitters.kafka.librdkafka"))
-        try:
-            return Producer(conf)
-        except KafkaException as exc:
-            raise TransportError(f"cannot create Kafka producer: {exc}") from exc
+        return create_producer(self._conf, self._on_error)
 
     def _has_replayable(self) -> bool:
         assert self.spool is not None
@@ -403,3 +373,6 @@ class KafkaTransport(Transport):
         self._closed = False
         if self.spool is not None:
             self.spool.after_fork()
+
+
+__all__ = ["KafkaTransport", "producer_config"]

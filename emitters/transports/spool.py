@@ -4,14 +4,9 @@ Events land here when the broker is unreachable or a delivery fails (the ``kafka
 transport's fallback), or always (the ``spool`` transport). ``lineage spool replay`` and the
 ``kafka`` transport (automatically, once the broker answers again) send them on.
 
-File format, version 1 (one file = one *segment*)::
-
-    header  b"LSPOOL1\\n"
-    record  u32 BE body length | u32 BE CRC-32 (zlib/IEEE 802.3) of body | body
-    body    u16 BE topic length | topic (UTF-8) | u32 BE key length | key | value
-
-A writer appends to its own segment ``<time_ns>-<pid>-<rand>.open`` and renames it to
-``.spool`` (sealed) when it reaches ``segment_bytes`` or the writer closes. Replay takes an
+Segment files and their format: :mod:`.segments`. A writer appends to its own segment
+``<time_ns>-<pid>-<rand>.open`` and renames it to ``.spool`` (sealed) when it reaches
+``segment_bytes`` or the writer closes. Replay takes an
 exclusive ``flock`` on ``replay.lock`` (one replayer at a time across processes), reads sealed
 segments and the ``.open`` segments of writers that no longer run, oldest first, hands each
 segment's records to a ``deliver`` function and only then removes what was confirmed: a fully
@@ -29,53 +24,29 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import struct
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from emitters.transports.base import DropLog, Envelope, Transport
+from emitters.transports.segments import (
+    MAGIC,
+    OPEN_SUFFIX,
+    SEALED_SUFFIX,
+    SpoolRecord,
+    pid_alive,
+    read_segment,
+    rewrite_segment,
+    write_all,
+    writer_pid,
+)
 from lineage_pipeline.errors import TransportError
 from lineage_pipeline.metrics import EMITTER_EVENTS, EMITTER_SPOOL_BYTES
 
-MAGIC = b"LSPOOL1\n"
-_HEAD = struct.Struct(">II")
-OPEN_SUFFIX = ".open"
-SEALED_SUFFIX = ".spool"
 LOCK_NAME = "replay.lock"
-
-
-@dataclass(frozen=True, slots=True)
-class SpoolRecord:
-    """One spooled Kafka message: ``topic``, ``key`` and ``value`` bytes."""
-
-    topic: str
-    key: bytes
-    value: bytes
-
-    def encode(self) -> bytes:
-        """Return the framed record (length, CRC-32, body)."""
-        topic = self.topic.encode("utf-8")
-        body = b"".join(
-            (struct.pack(">H", len(topic)), topic, struct.pack(">I", len(self.key)), self.key,
-             self.value)
-        )
-        return _HEAD.pack(len(body), zlib.crc32(body)) + body
-
-    @classmethod
-    def decode_body(cls, body: bytes) -> SpoolRecord:
-        """Parse a record body; raises ``ValueError``/``struct.error`` when malformed."""
-        (tlen,) = struct.unpack_from(">H", body, 0)
-        topic = body[2 : 2 + tlen].decode("utf-8")
-        (klen,) = struct.unpack_from(">I", body, 2 + tlen)
-        kstart = 6 + tlen
-        if kstart + klen > len(body):
-            raise ValueError("key longer than the record")
-        return cls(topic, body[kstart : kstart + klen], body[kstart + klen :])
 
 
 @dataclass
@@ -124,59 +95,6 @@ class ReplayResult:
 Deliver = Callable[[list[SpoolRecord]], list[bool]]
 
 
-def read_segment(path: Path) -> tuple[list[SpoolRecord], int]:
-    """Return the valid records of segment ``path`` and the number of corrupt ones skipped."""
-    data = path.read_bytes()
-    if not data.startswith(MAGIC):
-        return [], 1 if data else 0
-    records: list[SpoolRecord] = []
-    corrupt = 0
-    pos = len(MAGIC)
-    while pos < len(data):
-        if pos + _HEAD.size > len(data):
-            corrupt += 1
-            break
-        length, crc = _HEAD.unpack_from(data, pos)
-        end = pos + _HEAD.size + length
-        if end > len(data):
-            corrupt += 1
-            break
-        body = data[pos + _HEAD.size : end]
-        pos = end
-        if zlib.crc32(body) != crc:
-            corrupt += 1
-            continue
-        try:
-            records.append(SpoolRecord.decode_body(body))
-        except (ValueError, struct.error, UnicodeDecodeError):
-            corrupt += 1
-    return records, corrupt
-
-
-def _writer_pid(path: Path) -> int | None:
-    try:
-        return int(path.name.split("-")[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
 class Spool:
     """A bounded, append-only, crash-tolerant local queue of Kafka messages.
 
@@ -214,7 +132,7 @@ class Spool:
             if self._fd is None:
                 self._open_segment()
             assert self._fd is not None
-            _write_all(self._fd, data)
+            write_all(self._fd, data)
             self._active_bytes += len(data)
             self._active_records += 1
             self._total += len(data)
@@ -253,7 +171,7 @@ class Spool:
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{OPEN_SUFFIX}"
         path = self.directory / name
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        _write_all(fd, MAGIC)
+        write_all(fd, MAGIC)
         self._fd, self._active = fd, path
         self._active_bytes = len(MAGIC)
         self._active_records = 0
@@ -291,8 +209,8 @@ class Spool:
     def _state(self, path: Path) -> str:
         if path.suffix == SEALED_SUFFIX:
             return "sealed"
-        pid = _writer_pid(path)
-        if path == self._active or pid is None or _pid_alive(pid):
+        pid = writer_pid(path)
+        if path == self._active or pid is None or pid_alive(pid):
             return "open"
         return "orphaned"
 
@@ -404,14 +322,7 @@ class Spool:
 
     @staticmethod
     def _rewrite(path: Path, records: list[SpoolRecord]) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            _write_all(fd, MAGIC + b"".join(r.encode() for r in records))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        rewrite_segment(path, records)
 
 
 class SpoolTransport(Transport):
@@ -446,3 +357,19 @@ class SpoolTransport(Transport):
     def after_fork(self) -> None:
         """Start a new segment in the child."""
         self.spool.after_fork()
+
+
+__all__ = [
+    "LOCK_NAME",
+    "MAGIC",
+    "OPEN_SUFFIX",
+    "SEALED_SUFFIX",
+    "Deliver",
+    "ReplayResult",
+    "SegmentInfo",
+    "Spool",
+    "SpoolRecord",
+    "SpoolStatus",
+    "SpoolTransport",
+    "read_segment",
+]
