@@ -6,9 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,16 +131,3 @@ def lineage_json(stack: PipelineStack, *args: str, env: dict[str, str] | None = 
     return json.loads(done.stdout)
 
 
-def wait_for(probe: Callable[[], object], what: str, timeout_s: float = 60.0,
-             interval_s: float = 0.2) -> object:
-    """Call ``probe`` until it returns something truthy and return that; raise
-    ``AssertionError`` naming ``what`` (and the last value) after ``timeout_s`` seconds."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; "
-                                 f"last: {value!r}")
-        time.sleep(interval_s)

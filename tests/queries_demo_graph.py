@@ -14,7 +14,6 @@ into a fresh graph of either backend.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +25,6 @@ import typer
 from typer.testing import CliRunner
 
 from emitters.client import LineageClient
-from emitters.transports.base import Envelope, Transport
 from graph_sink.writer import GraphWriter
 from lineage_app.cli.query_commands import register
 from lineage_app.demo.pipeline import Paths, deliver, ingest, run_pipeline, stop_spark
@@ -40,20 +38,7 @@ from lineage_queries.api import LineageGraph
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
-
-
-class MemoryTransport(Transport):
-    """Keeps every envelope in a list (thread-safe)."""
-
-    kind = "memory"
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self._lock = threading.Lock()
-
-    def send(self, envelope: Envelope) -> None:
-        with self._lock:
-            self.envelopes.append(envelope)
+from tests.support.recording import RecordingTransport
 
 
 @dataclass
@@ -102,7 +87,7 @@ def run_demo(root: Path, rows: int | None = None, engine: str = "pandas") -> Dem
     ``engine``: the demo's feature step engine; ``pandas`` (default) is the demo's own
     quick-test mode without a JVM (a Spark start costs 20-100 s on a loaded 2-core machine),
     ``spark`` the full demo."""
-    transport = MemoryTransport()
+    transport = RecordingTransport()
     client = LineageClient(transport, topic="lineage.events")
     paths = Paths(root)
     accuracies: list[float] = []
@@ -138,8 +123,8 @@ def run_demo(root: Path, rows: int | None = None, engine: str = "pandas") -> Dem
         dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore(),
     )
     codec = AvroCodec("graph_mutations")
-    run = DemoRun(paths, accuracies, digests, between, end, failed, len(transport.envelopes))
-    for offset, env in enumerate(transport.envelopes):
+    run = DemoRun(paths, accuracies, digests, between, end, failed, len(transport.sent))
+    for offset, env in enumerate(transport.sent):
         processor.handle(SourceMessage(env.topic, 0, offset, env.key, env.value))
         batch: list[GraphMutations] = []
         for record in processor.drain():

@@ -28,7 +28,6 @@ from typer.testing import CliRunner
 
 from emitters.client import LineageClient
 from emitters.run import RunContext
-from emitters.transports.base import Envelope, Transport
 from graph_sink.testing import counts
 from graph_sink.writer import GraphWriter
 from lineage_app.cli.query_commands import register
@@ -42,6 +41,7 @@ from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
 from tests.conftest import BACKENDS, GraphFactory
+from tests.support.recording import RecordingTransport
 
 GRAPH_CODEC = AvroCodec("graph_mutations")
 NAMESPACE = "tests"
@@ -58,21 +58,9 @@ hostile = st.lists(
 ).map("".join).map(lambda s: "x" + s + "x")  # no leading/trailing blanks to trim
 
 
-class Recording(Transport):
-    """A transport keeping the encoded messages (the bytes the emitter would send)."""
-
-    kind = "recording"
-
-    def __init__(self) -> None:
-        self.sent: list[Envelope] = []
-
-    def send(self, envelope: Envelope) -> None:
-        self.sent.append(envelope)
-
-
 def pipeline(job: str, src: str, dst: str, column: str, graph: GraphSettings) -> str:
     """Run one job through emitter, processor and sink into ``graph``; return its run id."""
-    transport = Recording()
+    transport = RecordingTransport()
     client = LineageClient(transport, topic="events")
     run = RunContext(job, NAMESPACE, client=client)
     schema = DatasetFacets(schema=[SchemaField(name=column, type="string")])

@@ -44,7 +44,12 @@ from lineage_pipeline.events import ColumnLineageField, InputField, Transformati
 from lineage_pipeline.graph import GraphBackend, Statement, open_backend
 from lineage_pipeline.graph_model import NodeLabel, RelType
 from tests.conftest import GraphFactory
-from tests.e2e_stack import PipelineStack, lineage_json, pipeline_stack, wait_for
+from tests.e2e_stack import (
+    PipelineStack,
+    lineage_json,
+    pipeline_stack,
+)
+from tests.support.waiting import wait_for
 from tests.test_cypher_injection import HOSTILE_PIECES
 
 pytestmark = pytest.mark.slow

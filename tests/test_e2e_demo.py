@@ -37,7 +37,12 @@ from lineage_app.demo.report import (
 from lineage_pipeline.graph import open_backend
 from lineage_queries.api import LineageGraph
 from tests.conftest import GraphFactory
-from tests.e2e_stack import PipelineStack, cli_env, pipeline_stack, wait_for
+from tests.e2e_stack import (
+    PipelineStack,
+    cli_env,
+    pipeline_stack,
+)
+from tests.support.waiting import wait_for
 from tests.test_emitter_kafka import read_to_end
 
 pytestmark = pytest.mark.slow

@@ -24,6 +24,7 @@ from lineage_app.localstack.kafka_server import start_kafka
 from lineage_app.localstack.processes import free_port
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.settings import TopicSettings
+from tests.support.waiting import wait_until
 from tests.test_emitter_kafka import create_topic, kafka_client, read_events, sample_event
 
 RUNS = 7
@@ -60,13 +61,6 @@ def spooled_ids(directory: Path) -> list[str]:
     return ids
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 @pytest.fixture(scope="module")

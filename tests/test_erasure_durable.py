@@ -59,6 +59,7 @@ from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.settings import GraphSettings, load_settings
 from tests.e2e_stack import PipelineStack, cli_env, pipeline_stack
 from tests.graph_servers import graph_env
+from tests.support.waiting import wait_for
 from tests.test_retention_erasure import events, field_stats, graph_records
 
 if TYPE_CHECKING:
@@ -70,21 +71,11 @@ LINEAGE = str(Path(sys.executable).with_name("lineage"))
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T], what: str, timeout_s: float = 90.0) -> T:
-    """``probe()`` once it is truthy; fail naming ``what`` after ``timeout_s`` seconds."""
-    deadline = time.monotonic() + timeout_s
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except GraphError as exc:  # e.g. a server still starting: look again
-            last = exc
-        else:
-            if value:
-                return value
-            last = value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def wait_for_graph(probe: Callable[[], T], what: str, timeout_s: float = 90.0) -> T:
+    """:func:`wait_for` where a graph error (a server still starting) means "not yet"."""
+    return wait_for(probe, what, timeout_s, retry_on=(GraphError,))
 
 
 def lineage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -197,7 +188,7 @@ def test_erasure_survives_a_replay_into_a_fresh_graph(
     try:
         # 1. the pipeline writes graph A
         emit(stack, events(now))
-        wait_for(lambda: runs_complete(graph_a) == 4
+        wait_for_graph(lambda: runs_complete(graph_a) == 4
                  and len([f for f in field_stats(graph_a, "crm:users") if f["distinct"] == 5])
                  == 4, "4 runs and the statistics of crm:users in graph A")
         assert all(f["distinct"] == 5 for f in field_stats(graph_a, "crm:stats"))
@@ -224,7 +215,7 @@ def test_erasure_survives_a_replay_into_a_fresh_graph(
                  "LINEAGE_SINK__GROUP_ID": f"replay-{uuid.uuid4().hex[:8]}",
                  "LINEAGE_SINK__METRICS_PORT": str(metrics_port)},
         )
-        wait_for(lambda: counts(graph_b) == shape, "graph B to equal graph A in shape")
+        wait_for_graph(lambda: counts(graph_b) == shape, "graph B to equal graph A in shape")
         replayed_at = time.monotonic()
         users_b = field_stats(graph_b, "crm:users")
         assert len(users_b) == 4 and stats_gone(users_b), \
@@ -241,10 +232,10 @@ def test_erasure_survives_a_replay_into_a_fresh_graph(
         second = erase(env, "crm:stats", "request 8")
         assert set(erasure_topic(stack)) == {b"crm:users", b"crm:stats"}
         emit(stack, later_run(now, "v9"))
-        wait_for(lambda: len(field_stats(graph_b, "crm:stats")) == 5
+        wait_for_graph(lambda: len(field_stats(graph_b, "crm:stats")) == 5
                  and erasure_of(graph_b, "crm:stats").get("at") == second["erasedAt"],
                  "crm:stats v9 and the crm:stats erasure in graph B")
-        wait_for(lambda: len(field_stats(graph_a, "crm:stats")) == 5,
+        wait_for_graph(lambda: len(field_stats(graph_a, "crm:stats")) == 5,
                  "crm:stats v9 in graph A")
         for name, graph in (("A", graph_a), ("B", graph_b)):
             rows = field_stats(graph, "crm:stats")

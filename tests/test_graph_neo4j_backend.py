@@ -28,7 +28,7 @@ from lineage_pipeline.graph.base import Statement
 from lineage_pipeline.graph.neo4j import CONSTRAINT_DDL, Neo4jBackend
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert
 from lineage_pipeline.settings import GraphSettings
-from tests.e2e_stack import wait_for
+from tests.support.waiting import wait_for
 
 
 def _open(settings: GraphSettings) -> Neo4jBackend:

@@ -51,7 +51,12 @@ from lineage_pipeline.graph_model import (
 from lineage_pipeline.settings import GraphSettings
 from lineage_queries.api import LineageGraph
 from stream_processor.mapping import event_to_mutations
-from tests.e2e_stack import PipelineStack, lineage_json, pipeline_stack, wait_for
+from tests.e2e_stack import (
+    PipelineStack,
+    lineage_json,
+    pipeline_stack,
+)
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from tests.conftest import GraphFactory

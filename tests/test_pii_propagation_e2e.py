@@ -47,7 +47,12 @@ from lineage_pipeline.events import (
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.pii import REDACTED
 from tests.conftest import GraphFactory
-from tests.e2e_stack import PipelineStack, lineage_json, pipeline_stack, wait_for
+from tests.e2e_stack import (
+    PipelineStack,
+    lineage_json,
+    pipeline_stack,
+)
+from tests.support.waiting import wait_for
 from tests.test_pii_propagation import PATTERNS, by_name
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from tests.e2e_stack import wait_for
+from tests.support.waiting import wait_for
 from tests.test_emitter_kafka import read_to_end
 
 

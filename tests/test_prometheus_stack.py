@@ -46,7 +46,11 @@ from lineage_pipeline.graph import open_backend
 from lineage_pipeline.graph.history import write_history
 from lineage_queries.api import LineageGraph
 from tests.conftest import GraphFactory
-from tests.e2e_stack import PipelineStack, lineage_cli, pipeline_stack, wait_for
+from tests.e2e_stack import (
+    PipelineStack,
+    lineage_cli,
+    pipeline_stack,
+)
 from tests.prometheus_support import (
     PROCESSOR_JOB,
     SINK_JOB,
@@ -60,6 +64,7 @@ from tests.prometheus_support import (
     split_comparison,
     stale_in_panel,
 )
+from tests.support.waiting import wait_for
 
 REPORT_SLA_S = 6.0
 ORDERS_SLA_S = 3600.0

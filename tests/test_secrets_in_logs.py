@@ -29,7 +29,11 @@ from neo4j.exceptions import AuthError
 
 from lineage_app.localstack.processes import ManagedProcess, start_python_service
 from lineage_pipeline.settings import GraphSettings
-from tests.e2e_stack import make_settings, stack_env, wait_for
+from tests.e2e_stack import (
+    make_settings,
+    stack_env,
+)
+from tests.support.waiting import wait_for
 
 LINEAGE = str(Path(sys.executable).with_name("lineage"))
 COMMANDS = (["upstream", "tests:x", "--json"], ["runs", "tests:job"], ["status"],
@@ -126,7 +130,7 @@ def test_no_secret_in_any_log_or_cli_output(
                  outputs)
     # the refused logins lock the user for a while: the lease's next holder needs it back
     wait_for(lambda: accepts(graph_settings, secrets["neo4j"]),
-             "Neo4j to accept its password again", timeout_s=30, interval_s=1.0)
+             "Neo4j to accept its password again", timeout_s=30, step_s=1.0)
     for log in sorted((tmp_path / "logs").glob("*.log")):
         outputs[log.name] = log.read_text("utf-8", errors="replace")
     assert outputs["processor.log"] and outputs["sink.log"] and outputs["job"]

@@ -46,8 +46,8 @@ from lineage_pipeline.settings import (
     SinkSettings,
     TopicSettings,
 )
-from tests.e2e_stack import wait_for
 from tests.graph_servers import graph_env
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from tests.conftest import GraphFactory

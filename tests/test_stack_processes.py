@@ -31,7 +31,7 @@ from lineage_pipeline.errors import StackError
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.graph.base import Statement
 from lineage_pipeline.settings import GraphSettings
-from tests.e2e_stack import wait_for
+from tests.support.waiting import wait_for
 
 
 def _stop(proc: ManagedProcess) -> None:
@@ -64,7 +64,7 @@ def _read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | 
             got.append((msg.key(), msg.value()))
             return False
 
-        wait_for(at_end, f"the end of {topic}", timeout_s=60, interval_s=0)
+        wait_for(at_end, f"the end of {topic}", timeout_s=60, step_s=0)
         return got
     finally:
         consumer.close()

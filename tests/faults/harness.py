@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,14 +61,6 @@ GRAPH_CODEC = AvroCodec("graph_mutations")
 T0 = 1_700_000_000_000
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.2) -> bool:
-    """Poll ``predicate`` until true or ``timeout_s`` passed; return its last value."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step_s)
-    return predicate()
 
 
 SCHEMA = [{"name": "id", "type": "int"}, {"name": "email", "type": "string"},

@@ -50,8 +50,8 @@ from tests.faults.harness import (
     report,
     start_processor,
     start_sink,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 from tests.test_emitter_kafka import create_topic, kafka_client
 
 RUNS = 7

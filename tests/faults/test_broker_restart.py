@@ -38,8 +38,8 @@ from tests.faults.harness import (
     report,
     start_processor,
     start_sink,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 RUNS = 40
 #: Acknowledged events before the kill (of 3 * RUNS).

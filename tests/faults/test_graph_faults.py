@@ -47,8 +47,8 @@ from tests.faults.harness import (
     report,
     start_processor,
     start_sink,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 RUNS = 60
 WAITING = "lineage_sink_graph_waiting"

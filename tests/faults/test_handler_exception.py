@@ -22,8 +22,8 @@ from tests.faults.harness import (
     run_events,
     source_message,
     start_processor,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 
 def test_handler_exception_and_corrupted_payload_go_to_the_dlq_nothing_skipped(

@@ -46,8 +46,8 @@ from tests.faults.harness import (
     report,
     start_processor,
     start_sink,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 READY = "stream processor ready"
 

@@ -47,8 +47,8 @@ from tests.faults.harness import (
     reference_graph,
     report,
     source_message,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 RUNS_BEFORE, RUNS_AFTER = 10, 20
 BAD = [(b"bad-before", b"not an event (before the stop)"),

@@ -8,36 +8,21 @@ files in a temporary directory). Tests enable lineage with their own
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import tests.support.recording
 from lineage_pipeline.events import EventType, LineageEvent
 
 pyspark = pytest.importorskip("pyspark")
 
 
-class RecordingClient:
-    """A client that keeps every emitted event in memory (a real implementation of the
-    client protocol ``emit(event)``, used where no broker is needed)."""
+class RecordingClient(tests.support.recording.RecordingClient):
+    """The shared recording client with the views of Spark's application and action runs."""
 
-    closed = False
-
-    def __init__(self) -> None:
-        self.events: list[LineageEvent] = []
-        self._lock = threading.Lock()
-
-    def emit(self, event: LineageEvent) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def flush(self, timeout_s: float = 10.0) -> int:
-        return 0
-
-    # -- views used by the assertions ------------------------------------------------------
     def action_events(self) -> list[LineageEvent]:
         """Events of action runs (those with a parent), in emission order."""
         return [e for e in self.events if e.run.parent is not None]

@@ -1,9 +1,9 @@
 """Fixtures of the torch emitter tests: the real features file and an in-process client.
 
-``RecordingClient`` implements the client side of the emitter contract (``emit`` /
-``flush`` / ``close``) by keeping the events in a list: it replaces only the transport, for
-tests about what is captured; ``test_torch_kafka.py`` runs the same training through the
-real ``LineageClient`` and the Kafka broker.
+:class:`tests.support.recording.RecordingClient` implements the client side of the emitter
+contract (``emit`` / ``flush`` / ``close``) by keeping the events in a list: it replaces only
+the transport, for tests about what is captured; ``test_torch_kafka.py`` runs the same
+training through the real ``LineageClient`` and the Kafka broker.
 """
 
 from __future__ import annotations
@@ -14,30 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lineage_pipeline.events import EventType, LineageEvent
+from tests.support.recording import RecordingClient
 from tests.torch._mlp import write_features
-
-
-class RecordingClient:
-    """Keeps every emitted event in ``events`` (in emission order)."""
-
-    def __init__(self) -> None:
-        self.events: list[LineageEvent] = []
-
-    def emit(self, event: LineageEvent) -> None:
-        self.events.append(event)
-
-    def flush(self, timeout_s: float = 10.0) -> int:
-        return 0
-
-    def close(self, timeout_s: float = 10.0) -> None:
-        return None
-
-    def of_type(self, event_type: EventType, run_id: str | None = None) -> list[LineageEvent]:
-        return [
-            e for e in self.events
-            if e.eventType == event_type and (run_id is None or e.run.runId == run_id)
-        ]
 
 
 @pytest.fixture(autouse=True)

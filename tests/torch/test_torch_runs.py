@@ -21,8 +21,8 @@ from emitters.torch import (
     weights_digest,
 )
 from lineage_pipeline.events import EventType, LineageEvent
+from tests.support.recording import RecordingClient
 from tests.torch._mlp import BATCH_SIZE, EPOCHS, LR, load_features, make_model, train
-from tests.torch.conftest import RecordingClient
 
 pytestmark = pytest.mark.torch
 
