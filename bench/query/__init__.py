@@ -186,16 +186,51 @@ def _roots(pipelines: int, n: int, seed: int) -> dict[str, list[str]]:
     }
 
 
+def _load_figures(server: Any, backend_: Any, pipelines: int) -> dict[str, Any]:
+    """Load ``pipelines`` pipelines through ``backend_`` into ``server``; return the load
+    figures (:func:`load`'s, the CPU seconds of this process and the server, the wait for
+    background persistence in s, the server's RSS in MB)."""
+    import os
+
+    from bench.graphs import CpuMeter, rss_mb
+
+    cpu = CpuMeter({"bench": os.getpid(), "server": server.proc.pid},
+                   no_children=("bench",)).start()
+    figures = load(backend_, pipelines)
+    figures["load_cpu_s"] = cpu.read()
+    figures["persistence_wait_s"] = server.quiesce()
+    figures["server_rss_mb"] = rss_mb(server.proc.pid)
+    return figures
+
+
+def _query_figures(backend_: Any, roots: dict[str, list[str]], warmup: int) -> dict[str, Any]:
+    """Time the three queries on ``roots`` (after ``warmup`` untimed calls each) and record
+    the size of one answer of each; closes the graph."""
+    from lineage_queries.api import LineageGraph
+
+    graph = LineageGraph(backend_)
+    upstream = _timed(lambda r: graph.upstream(r, depth=10), roots["upstream"], warmup,
+                      backend_)
+    impact = _timed(lambda r: graph.impact(r), roots["impact"], warmup, backend_)
+    root_cause = _timed(lambda r: graph.root_cause(r), roots["root_cause"], warmup, backend_)
+    sizes = {
+        "upstream_nodes": len(graph.upstream(roots["upstream"][0], depth=10)["nodes"]),
+        "impact_datasets": graph.impact(roots["impact"][0])["counts"]["datasets"],
+        "root_cause_consequences": len(
+            graph.root_cause(roots["root_cause"][0])["consequences"]),
+    }
+    graph.close()
+    return {"upstream_depth10": upstream, "impact": impact, "root_cause": root_cause,
+            "answer_sizes": sizes}
+
+
 def run_backend(backend: str, pipelines: int, samples: int, seed: int,
                 neo4j_heap_mb: int, warmup: int = 200) -> dict[str, Any]:
     """Start a ``backend`` server, load ``pipelines`` pipelines, time the queries, stop it;
     return that backend's figures and ``goal_met``."""
-    import os
-
-    from bench.graphs import CpuMeter, rss_mb, start_graph
+    from bench.graphs import start_graph
     from graph_sink.testing import counts
     from lineage_pipeline.graph import open_backend
-    from lineage_queries.api import LineageGraph
 
     roots = _roots(pipelines, samples + warmup, seed)
     with tempfile.TemporaryDirectory(prefix=f"bench-query-{backend}-") as tmp:
@@ -205,26 +240,9 @@ def run_backend(backend: str, pipelines: int, samples: int, seed: int,
             figures: dict[str, Any] = {"server_start_s": round(time.perf_counter() - t0, 1)}
             backend_ = open_backend(server.settings(timeout_s=120.0))
             backend_.ensure_schema()
-            cpu = CpuMeter({"bench": os.getpid(), "server": server.proc.pid},
-                           no_children=("bench",)).start()
-            figures.update(load(backend_, pipelines))
-            figures["load_cpu_s"] = cpu.read()
-            figures["persistence_wait_s"] = server.quiesce()
-            figures["server_rss_mb"] = rss_mb(server.proc.pid)
+            figures.update(_load_figures(server, backend_, pipelines))
             graph_counts = counts(backend_)
-            graph = LineageGraph(backend_)
-            upstream = _timed(lambda r: graph.upstream(r, depth=10), roots["upstream"], warmup,
-                              backend_)
-            impact = _timed(lambda r: graph.impact(r), roots["impact"], warmup, backend_)
-            root_cause = _timed(lambda r: graph.root_cause(r), roots["root_cause"], warmup,
-                                backend_)
-            sizes = {
-                "upstream_nodes": len(graph.upstream(roots["upstream"][0], depth=10)["nodes"]),
-                "impact_datasets": graph.impact(roots["impact"][0])["counts"]["datasets"],
-                "root_cause_consequences": len(
-                    graph.root_cause(roots["root_cause"][0])["consequences"]),
-            }
-            graph.close()
+            queries = _query_figures(backend_, roots, warmup)
         finally:
             server.stop()
     total_nodes = sum(graph_counts.get(label, 0) for label in
@@ -234,10 +252,7 @@ def run_backend(backend: str, pipelines: int, samples: int, seed: int,
         "relationships": sum(v for k, v in graph_counts.items() if k.isupper()),
         **figures,
         "nodes_per_s": round(total_nodes / figures["load_s"]) if figures["load_s"] else None,
-        "upstream_depth10": upstream,
-        "impact": impact,
-        "root_cause": root_cause,
-        "answer_sizes": sizes,
+        **queries,
     }
     if backend == "falkordb":
         from redis.utils import HIREDIS_AVAILABLE
@@ -245,6 +260,7 @@ def run_backend(backend: str, pipelines: int, samples: int, seed: int,
         out["resp_parser"] = "hiredis" if HIREDIS_AVAILABLE else "python"
     else:
         out["neo4j_heap_mb"] = neo4j_heap_mb
+    upstream = queries["upstream_depth10"]
     out["goal_met"] = (upstream["p50_ms"] <= GOAL_UPSTREAM_P50_MS
                        and upstream["p99_ms"] <= GOAL_UPSTREAM_P99_MS)
     return out
