@@ -32,6 +32,38 @@ def message_headers(raw: Any) -> tuple[tuple[str, bytes | None], ...]:
                  for name, value in items)
 
 
+def _text(value: str) -> str:
+    """``value`` with every lone surrogate (JSON ``\\ud800`` escapes decode to them; they
+    have no UTF-8 form) replaced by U+FFFD, as :func:`~lineage_pipeline.graph_model.graph_text`
+    does in the graph."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    return value
+
+
+def without_lone_surrogates(data: dict[str, Any]) -> dict[str, Any]:
+    """Return decoded JSON ``data`` (nested dicts / lists) with every string, keys included,
+    passed through :func:`_text`; iterative, so any nesting depth is safe."""
+    root: dict[str, Any] = {}
+    stack: list[tuple[Any, Any]] = [(data, root)]
+    while stack:
+        src, dst = stack.pop()
+        pairs = src.items() if isinstance(src, dict) else enumerate(src)
+        for key, value in pairs:
+            if isinstance(value, dict | list):
+                child: Any = {} if isinstance(value, dict) else [None] * len(value)
+                stack.append((value, child))
+                value = child
+            elif isinstance(value, str):
+                value = _text(value)
+            dst[_text(key) if isinstance(key, str) else key] = value
+    return root
+
+
 def decode_message(
     msg: SourceMessage, codec: EventCodec, dlq_topic: str, now_ms: int | None = None
 ) -> LineageEvent | OutRecord:
@@ -81,7 +113,7 @@ def decode_openlineage_message(
         return dlq_record(msg, REASON_INVALID_JSON, "top level is not a JSON object",
                           dlq_topic, now_ms)
     try:
-        return from_openlineage_dict(data)
+        return from_openlineage_dict(without_lone_surrogates(data))
     except EventError as exc:
         return dlq_record(msg, REASON_INVALID_OPENLINEAGE, str(exc), dlq_topic, now_ms)
     except RecursionError:

@@ -171,3 +171,20 @@ def test_json_nested_deeper_than_the_recursion_limit_is_dead_lettered() -> None:
         out = decode_openlineage_message(SourceMessage("ol", 0, 0, None, value), "dlq", 0)
         assert isinstance(out, OutRecord)
         assert dict(out.headers)["reason"] == b"invalid_json"
+
+
+def test_lone_surrogates_in_openlineage_json_become_the_replacement_character() -> None:
+    """``\\ud800`` escapes decode to lone surrogates, which no UTF-8 encoder takes (Avro, Bolt):
+    the event is kept with U+FFFD in their place, keys and nested facets included."""
+    from stream_processor.decode import decode_openlineage_message
+    from stream_processor.dlq import SourceMessage
+
+    value = (b'{"eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:05Z", '
+             b'"producer": "p", "run": {"runId": "3f1b7a52-0f5e-4c47-9d4e-2a6f1c1d9e01"}, '
+             b'"job": {"namespace": "ns", "name": "lone\\ud800job"}, "inputs": [], '
+             b'"outputs": [{"namespace": "ns", "name": "ds\\udc00x\\ud83d\\ude00"}]}')
+    out = decode_openlineage_message(SourceMessage("ol", 0, 0, None, value), "dlq", 0)
+    assert isinstance(out, LineageEvent), out
+    assert out.job.name == "lone\ufffdjob"
+    assert out.outputs[0].name == "ds\ufffdx\U0001f600", "a valid pair stays one character"
+    EventCodec().encode(out)  # encodable now
