@@ -28,6 +28,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,99 @@ def job(spark: Any, payments_path: str, users_path: str, out: Path) -> None:
     users.groupBy("age", "segment").count().write.mode("overwrite").saveAsTable("bench_users_age")
 
 
+@dataclass
+class _Samples:
+    """What the kept rounds measured: job seconds per variant, enable/close milliseconds per
+    captured round, and the lineage handles' counters summed over those rounds."""
+
+    plain: list[float] = field(default_factory=list)
+    captured: list[float] = field(default_factory=list)
+    enable_ms: list[float] = field(default_factory=list)
+    close_ms: list[float] = field(default_factory=list)
+    runs: int = 0
+    errors: int = 0
+    busy_s: float = 0.0
+    seen: int = 0
+
+    def figures(self, *, spool_files: int, rows: int, users: int) -> dict[str, Any]:
+        """The benchmark's figures (see :func:`run`); medians, ratio and noise."""
+        plain, captured = self.plain, self.captured
+        p_med, c_med = statistics.median(plain), statistics.median(captured)
+        q = statistics.quantiles(plain, n=4) if len(plain) >= 2 else [p_med, p_med, p_med]
+        ratio = c_med / p_med
+        return {
+            "plain_s": round(p_med, 4),
+            "captured_s": round(c_med, 4),
+            "ratio": round(ratio, 4),
+            "goal_ratio": GOAL_RATIO,
+            "goal_met": ratio <= GOAL_RATIO,
+            "noise_ratio": round((q[2] - q[0]) / 2 / p_med, 4),
+            "samples": len(plain),
+            "plain_all_s": [round(x, 3) for x in plain],
+            "captured_all_s": [round(x, 3) for x in captured],
+            "actions": 3,
+            "runs_emitted": self.runs,
+            "executions_seen": self.seen,
+            "background_ms_per_action": round(self.busy_s * 1000 / max(self.runs, 1), 2),
+            "enable_ms": round(statistics.median(self.enable_ms), 1),
+            "close_ms": round(statistics.median(self.close_ms), 1),
+            "errors": self.errors,
+            "spool_files": spool_files,
+            "rows": rows,
+            "users": users,
+        }
+
+
+@dataclass
+class _Rounds:
+    """Runs :func:`job` on one session and data set, plain or captured, into ``samples``."""
+
+    spark: Any
+    client: Any
+    enable_lineage: Callable[..., Any]  # emitters.spark.enable_lineage
+    payments: str
+    users_csv: str
+    out: Path
+    samples: _Samples = field(default_factory=_Samples)
+
+    def plain(self, keep: bool) -> None:
+        """One run without lineage; ``keep``: record its wall time."""
+        began = time.perf_counter()
+        job(self.spark, self.payments, self.users_csv, self.out)
+        elapsed = time.perf_counter() - began
+        if keep:
+            self.samples.plain.append(elapsed)
+
+    def captured(self, keep: bool) -> None:
+        """One run with :func:`emitters.spark.enable_lineage`, timed until ``flush`` returned
+        (enable and close timed apart); ``keep``: record it and the handle's counters."""
+        t0 = time.perf_counter()
+        handle = self.enable_lineage(self.spark, self.client, namespace="bench",
+                                app_name="bench_spark")
+        t1 = time.perf_counter()
+        job(self.spark, self.payments, self.users_csv, self.out)
+        handle.flush(120)
+        t2 = time.perf_counter()
+        handle.close()
+        t3 = time.perf_counter()
+        if keep:
+            s = self.samples
+            s.captured.append(t2 - t1)
+            s.enable_ms.append((t1 - t0) * 1000)
+            s.close_ms.append((t3 - t2) * 1000)
+            s.runs += handle.runs
+            s.errors += handle.errors
+            s.busy_s += handle.busy_s
+            s.seen += handle.seen
+
+    def once(self, capture: bool, keep: bool) -> None:
+        """One run of either variant."""
+        if capture:
+            self.captured(keep)
+        else:
+            self.plain(keep)
+
+
 def run(*, rows: int = 1_000_000, users: int = 50_000, rounds: int = 2) -> dict[str, Any]:
     """Run the benchmark; return its figures (seconds unless named ``_ms``).
 
@@ -131,71 +226,15 @@ def run(*, rows: int = 1_000_000, users: int = 50_000, rounds: int = 2) -> dict[
     client = LineageClient.from_config(None, transport="spool", spool_dir=base / "spool")
     try:
         payments, users_csv = _make_data(spark, base, rows, users)
-        plain: list[float] = []
-        captured: list[float] = []
-        enable_ms: list[float] = []
-        close_ms: list[float] = []
-        totals = {"runs": 0, "errors": 0, "busy_s": 0.0, "seen": 0}
-
-        def once(capture: bool, keep: bool) -> None:
-            out = base / "out"
-            if not capture:
-                began = time.perf_counter()
-                job(spark, payments, users_csv, out)
-                elapsed = time.perf_counter() - began
-                if keep:
-                    plain.append(elapsed)
-                return
-            t0 = time.perf_counter()
-            handle = enable_lineage(spark, client, namespace="bench", app_name="bench_spark")
-            t1 = time.perf_counter()
-            job(spark, payments, users_csv, out)
-            handle.flush(120)
-            t2 = time.perf_counter()
-            handle.close()
-            t3 = time.perf_counter()
-            if keep:
-                captured.append(t2 - t1)
-                enable_ms.append((t1 - t0) * 1000)
-                close_ms.append((t3 - t2) * 1000)
-                totals["runs"] += handle.runs
-                totals["errors"] += handle.errors
-                totals["busy_s"] += handle.busy_s
-                totals["seen"] += handle.seen
-
-        once(False, keep=False)  # warm-up: JIT, file system cache
-        once(True, keep=False)
+        bench = _Rounds(spark, client, enable_lineage, payments, users_csv, base / "out")
+        bench.once(False, keep=False)  # warm-up: JIT, file system cache
+        bench.once(True, keep=False)
         for _ in range(rounds):
             for capture in (False, True, True, False):
-                once(capture, keep=True)
+                bench.once(capture, keep=True)
         client.flush(30)
         events = sum(1 for _ in (base / "spool").rglob("*")) if (base / "spool").exists() else 0
-        p_med, c_med = statistics.median(plain), statistics.median(captured)
-        q = statistics.quantiles(plain, n=4) if len(plain) >= 2 else [p_med, p_med, p_med]
-        ratio = c_med / p_med
-        return {
-            "plain_s": round(p_med, 4),
-            "captured_s": round(c_med, 4),
-            "ratio": round(ratio, 4),
-            "goal_ratio": GOAL_RATIO,
-            "goal_met": ratio <= GOAL_RATIO,
-            "noise_ratio": round((q[2] - q[0]) / 2 / p_med, 4),
-            "samples": len(plain),
-            "plain_all_s": [round(x, 3) for x in plain],
-            "captured_all_s": [round(x, 3) for x in captured],
-            "actions": 3,
-            "runs_emitted": totals["runs"],
-            "executions_seen": totals["seen"],
-            "background_ms_per_action": round(
-                totals["busy_s"] * 1000 / max(totals["runs"], 1), 2
-            ),
-            "enable_ms": round(statistics.median(enable_ms), 1),
-            "close_ms": round(statistics.median(close_ms), 1),
-            "errors": totals["errors"],
-            "spool_files": events,
-            "rows": rows,
-            "users": users,
-        }
+        return bench.samples.figures(spool_files=events, rows=rows, users=users)
     finally:
         client.close(10)
         spark.stop()

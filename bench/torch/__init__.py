@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,110 @@ def _hook_us(client: LineageClient, n: int = 5_000, repeats: int = 41) -> float:
     return max(0.0, statistics.median(diffs))
 
 
+#: A model, its optimizer and its loader (see :func:`_trainer`).
+_Trainer = tuple[nn.Module, torch.optim.Optimizer, DataLoader[Any]]
+
+
+@dataclass
+class _Timings:
+    """Everything measured: per-step thread CPU nanoseconds of both models (paired by
+    index), the isolated capture costs (microseconds) and the one-time costs of the last
+    phase's run (ms, except ``running_us``)."""
+
+    t_plain: list[int] = field(default_factory=list)
+    t_capt: list[int] = field(default_factory=list)
+    log_metrics_us: float = 0.0
+    hook_us: float = 0.0
+    running_us: float = 0.0
+    start_ms: float = 0.0
+    complete_ms: float = 0.0
+
+    def figures(self) -> dict[str, Any]:
+        """The benchmark's figures (see :func:`run`)."""
+        t_plain, t_capt = self.t_plain, self.t_capt
+        plain_us = statistics.median(t_plain) / 1e3
+        capt_us = statistics.median(t_capt) / 1e3
+        diffs = np.asarray(t_capt, dtype=np.float64) - np.asarray(t_plain, dtype=np.float64)
+        mean_plain = float(np.mean(t_plain))
+        capture = self.log_metrics_us + self.hook_us
+        ratio = capture / plain_us
+        return {
+            "benchmark": "torch_emitter_step_overhead",
+            "step_us_plain": round(plain_us, 2),
+            "step_us_captured": round(capt_us, 2),
+            "in_loop_overhead_us": round(float(np.median(diffs)) / 1e3, 3),
+            "in_loop_overhead_ratio": round(float(np.median(diffs)) / 1e3 / plain_us, 5),
+            "in_loop_mean_overhead_ratio": round(float(diffs.mean()) / mean_plain, 5),
+            "in_loop_mean_stderr_ratio": round(
+                float(diffs.std(ddof=1)) / len(diffs) ** 0.5 / mean_plain, 5
+            ),
+            "steps": len(t_plain),
+            "log_metrics_us": round(self.log_metrics_us, 3),
+            "step_hook_us": round(self.hook_us, 3),
+            "capture_us_per_step": round(capture, 3),
+            "overhead_ratio": round(ratio, 5),
+            "goal_ratio": GOAL_RATIO,
+            "goal_met": ratio < GOAL_RATIO,
+            "start_ms": round(self.start_ms, 2),
+            "running_event_us": round(self.running_us, 1),
+            "complete_ms": round(self.complete_ms, 2),
+            "threads": 1,
+        }
+
+
+def _isolated_costs(tr: TorchRun, model: nn.Module, client: LineageClient, out_dir: Path,
+                    micro_calls: int, timings: _Timings) -> None:
+    """Time ``log_metrics`` (median of 3 x ``micro_calls``), the step hook and one RUNNING
+    event (mean of 20) into ``timings``; save ``model``'s weights as a checkpoint for the
+    run's close to digest."""
+    loss = torch.tensor(0.5)
+    timings.log_metrics_us = statistics.median(
+        _per_call_us(functools.partial(tr.log_metrics, loss=loss), micro_calls)
+        for _ in range(3)
+    )
+    timings.hook_us = _hook_us(client)
+    t1 = time.perf_counter()
+    n_running = 20
+    for _ in range(n_running):
+        tr._emit_running()
+    timings.running_us = (time.perf_counter() - t1) / n_running * 1e6
+    torch.save(model.state_dict(), out_dir / "mlp.pt")
+
+
+def _phase(phase: int, plain: _Trainer, capt: _Trainer, *, epochs: int,
+           client: LineageClient, micro_calls: int, out_dir: Path, timings: _Timings) -> None:
+    """Train ``plain`` and ``capt`` side by side for ``epochs // 2`` epochs, ``capt`` inside
+    an open ``training_run`` (phase 0 after a warm-up epoch; phase 1 also times the
+    isolated costs); the run's opening and closing are timed into ``timings``. Raises
+    ``AssertionError`` when the run reports capture errors."""
+    spec = training_run(
+        f"bench_torch_mlp_{phase}", "bench", model=capt[0], optimizer=capt[1],
+        loaders={"train": capt[2]}, epochs=epochs, client=client,
+        metrics_interval_s=1.0,
+    )
+    t0 = time.perf_counter()
+    tr = spec.__enter__()
+    timings.start_ms = (time.perf_counter() - t0) * 1e3
+    ok = False
+    try:
+        if phase == 0:
+            _paired_epochs(plain, capt, tr, 1)  # warm-up: lazy init, caches
+        tp, tc = _paired_epochs(plain, capt, tr, epochs // 2)
+        timings.t_plain += tp
+        timings.t_capt += tc
+        if phase == 1:
+            _isolated_costs(tr, capt[0], client, out_dir, micro_calls, timings)
+        ok = True
+    finally:
+        t2 = time.perf_counter()
+        if ok:
+            spec.__exit__(None, None, None)
+        else:
+            spec.__exit__(*sys.exc_info())
+        timings.complete_ms = (time.perf_counter() - t2) * 1e3
+    assert tr.capture_errors == 0, "capture failed during the benchmark (see log)"
+
+
 def run(
     *,
     epochs: int = 20,
@@ -180,86 +285,22 @@ def run(
     torch.set_num_threads(1)
     tmp = tempfile.TemporaryDirectory(prefix="bench-torch-")
     client = LineageClient.from_config(None, transport="spool", spool_dir=Path(tmp.name) / "spool")
+    timings = _Timings()
     try:
         seed_everything(seed)
         data = _data()
         a = _trainer(data, seed, batch_size, hidden)
         b = _trainer(data, seed, batch_size, hidden)
-        t_plain: list[int] = []
-        t_capt: list[int] = []
         # Phase 1 captures b, phase 2 captures a: any per-object bias between the two
         # identical models (memory placement) cancels out of the paired differences.
         for phase, (plain, capt) in enumerate(((a, b), (b, a))):
-            spec = training_run(
-                f"bench_torch_mlp_{phase}", "bench", model=capt[0], optimizer=capt[1],
-                loaders={"train": capt[2]}, epochs=epochs, client=client,
-                metrics_interval_s=1.0,
-            )
-            t0 = time.perf_counter()
-            tr = spec.__enter__()
-            start_ms = (time.perf_counter() - t0) * 1e3
-            ok = False
-            try:
-                if phase == 0:
-                    _paired_epochs(plain, capt, tr, 1)  # warm-up: lazy init, caches
-                tp, tc = _paired_epochs(plain, capt, tr, epochs // 2)
-                t_plain += tp
-                t_capt += tc
-                if phase == 1:
-                    loss = torch.tensor(0.5)
-                    log_metrics_us = statistics.median(
-                        _per_call_us(functools.partial(tr.log_metrics, loss=loss), micro_calls)
-                        for _ in range(3)
-                    )
-                    hook_us = _hook_us(client)
-                    t1 = time.perf_counter()
-                    n_running = 20
-                    for _ in range(n_running):
-                        tr._emit_running()
-                    running_us = (time.perf_counter() - t1) / n_running * 1e6
-                    torch.save(capt[0].state_dict(), Path(tmp.name) / "mlp.pt")
-                ok = True
-            finally:
-                t2 = time.perf_counter()
-                if ok:
-                    spec.__exit__(None, None, None)
-                else:
-                    spec.__exit__(*sys.exc_info())
-                complete_ms = (time.perf_counter() - t2) * 1e3
-            assert tr.capture_errors == 0, "capture failed during the benchmark (see log)"
+            _phase(phase, plain, capt, epochs=epochs, client=client, micro_calls=micro_calls,
+                   out_dir=Path(tmp.name), timings=timings)
     finally:
         client.close(10.0)
         tmp.cleanup()
         torch.set_num_threads(threads)
-
-    plain_us = statistics.median(t_plain) / 1e3
-    capt_us = statistics.median(t_capt) / 1e3
-    diffs = np.asarray(t_capt, dtype=np.float64) - np.asarray(t_plain, dtype=np.float64)
-    mean_plain = float(np.mean(t_plain))
-    capture = log_metrics_us + hook_us
-    ratio = capture / plain_us
-    return {
-        "benchmark": "torch_emitter_step_overhead",
-        "step_us_plain": round(plain_us, 2),
-        "step_us_captured": round(capt_us, 2),
-        "in_loop_overhead_us": round(float(np.median(diffs)) / 1e3, 3),
-        "in_loop_overhead_ratio": round(float(np.median(diffs)) / 1e3 / plain_us, 5),
-        "in_loop_mean_overhead_ratio": round(float(diffs.mean()) / mean_plain, 5),
-        "in_loop_mean_stderr_ratio": round(
-            float(diffs.std(ddof=1)) / len(diffs) ** 0.5 / mean_plain, 5
-        ),
-        "steps": len(t_plain),
-        "log_metrics_us": round(log_metrics_us, 3),
-        "step_hook_us": round(hook_us, 3),
-        "capture_us_per_step": round(capture, 3),
-        "overhead_ratio": round(ratio, 5),
-        "goal_ratio": GOAL_RATIO,
-        "goal_met": ratio < GOAL_RATIO,
-        "start_ms": round(start_ms, 2),
-        "running_event_us": round(running_us, 1),
-        "complete_ms": round(complete_ms, 2),
-        "threads": 1,
-    }
+    return timings.figures()
 
 
 def main(argv: list[str] | None = None) -> int:
