@@ -2,7 +2,8 @@
 
 - :mod:`graph_sink.service` -- ``python -m graph_sink``: consume ``lineage.graph`` in batches,
   write, then commit offsets (at-least-once + idempotent writes = effectively once); bad
-  records go to the DLQ (:mod:`graph_sink.dlq`).
+  records go to the DLQ (:mod:`graph_sink.dlq`); retries pause consumption
+  (:mod:`graph_sink.retry`); metrics and freshness gauges: :mod:`graph_sink.observe`.
 - :mod:`graph_sink.statements` -- the fixed ``UNWIND $rows AS row MERGE ...`` upsert
   statements, one per node label and per (relationship type, from label, to label).
 - :mod:`graph_sink.writer` -- groups graph mutations and writes each group with one

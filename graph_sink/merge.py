@@ -164,20 +164,33 @@ def merge_dataset(
     canonical = dataset_uid(namespace, name)
     if alias == canonical:
         return MergeSummary(alias, canonical)
-    datasets = backend.query(_READ_DATASET, {"uid": alias})
-    versions = backend.query(_READ_VERSIONS, {"uid": alias})
-    fields = backend.query(_READ_FIELDS, {"uid": alias})
-    if not (datasets or versions or fields):
+    moves = _plan(backend, alias, canonical, namespace, name)
+    if not any(moves.values()):
         return MergeSummary(alias, canonical)
+    backend.write_batch(_upserts(backend, moves) + _repoints(moves))
+    # second batch: only once every relationship has been re-pointed
+    backend.write_batch([
+        Statement(DELETE[label], {"uids": [old for old, _, _, _ in items]},
+                  f"merge delete {label.value}")
+        for label, items in moves.items() if items
+    ])
+    return MergeSummary(alias, canonical, len(moves[NodeLabel.DATASET]),
+                        len(moves[NodeLabel.DATASET_VERSION]), len(moves[NodeLabel.FIELD]))
 
-    moves: dict[NodeLabel, list[tuple[str, str, dict[str, Any], dict[str, Any]]]] = {
-        label: [] for label in DATASET_LABELS
-    }
-    for row in datasets:
+
+#: label -> (alias uid, canonical uid, alias props, props to rewrite) of every node to move
+Moves = dict[NodeLabel, list[tuple[str, str, dict[str, Any], dict[str, Any]]]]
+
+
+def _plan(backend: GraphBackend, alias: str, canonical: str, namespace: str, name: str
+          ) -> Moves:
+    """Step 1: read the alias nodes and compute each one's canonical uid."""
+    moves: Moves = {label: [] for label in DATASET_LABELS}
+    for row in backend.query(_READ_DATASET, {"uid": alias}):
         moves[NodeLabel.DATASET].append(
             (row["uid"], canonical, row["props"], {"namespace": namespace, "name": name}))
     version_map: dict[str, str] = {}
-    for row in versions:
+    for row in backend.query(_READ_VERSIONS, {"uid": alias}):
         old, props = str(row["uid"]), row["props"]
         version = str(props.get("version") or old.rpartition("@")[2])
         new = version_uid(namespace, name, version)
@@ -185,7 +198,7 @@ def merge_dataset(
         moves[NodeLabel.DATASET_VERSION].append(
             (old, new, props, {"namespace": namespace, "name": name, "dataset_uid": canonical,
                                "version": version}))
-    for row in fields:
+    for row in backend.query(_READ_FIELDS, {"uid": alias}):
         old, props = str(row["uid"]), row["props"]
         old_version, _, column = old.rpartition("#")
         old_version = str(props.get("version_uid") or old_version)
@@ -196,7 +209,11 @@ def merge_dataset(
         moves[NodeLabel.FIELD].append(
             (old, field_uid(new_version, column), props,
              {"version_uid": new_version, "dataset_uid": canonical}))
+    return moves
 
+
+def _upserts(backend: GraphBackend, moves: Moves) -> list[Statement]:
+    """Step 2: upsert the canonical nodes (their own properties win; the alias fills gaps)."""
     statements: list[Statement] = []
     for label, items in moves.items():
         if not items:
@@ -208,6 +225,12 @@ def merge_dataset(
         rows = [{"uid": new, "props": _combine(existing.get(new), props, rewrite)}
                 for _, new, props, rewrite in items]
         statements.append(Statement(UPSERT[label], {"rows": rows}, f"merge upsert {label.value}"))
+    return statements
+
+
+def _repoints(moves: Moves) -> list[Statement]:
+    """Step 3: re-point every relationship of every alias node to its canonical node."""
+    statements: list[Statement] = []
     old_uids = [old for items in moves.values() for old, _, _, _ in items]
     # every outgoing pass before any incoming pass: an edge between two alias nodes is first
     # re-created from the source's canonical node, then moved onto the target's
@@ -220,15 +243,7 @@ def merge_dataset(
                 statements.append(Statement(
                     REPOINT[(label, rel, outgoing)], {"rows": rows, "old_uids": old_uids},
                     f"merge {'out' if outgoing else 'in'} {label.value}-{rel.value}"))
-    backend.write_batch(statements)
-    # second batch: only once every relationship has been re-pointed
-    backend.write_batch([
-        Statement(DELETE[label], {"uids": [old for old, _, _, _ in items]},
-                  f"merge delete {label.value}")
-        for label, items in moves.items() if items
-    ])
-    return MergeSummary(alias, canonical, len(moves[NodeLabel.DATASET]),
-                        len(moves[NodeLabel.DATASET_VERSION]), len(moves[NodeLabel.FIELD]))
+    return statements
 
 
 def dataset_uids_with_prefix(backend: GraphBackend, prefix: str) -> list[str]:

@@ -39,6 +39,9 @@ Failures:
   committed, then the consumer closes; if the graph is down at that moment the batch is
   abandoned uncommitted (it will be re-read).
 
+Parts: retries with consumption paused (:mod:`graph_sink.retry`), dead letters
+(:mod:`graph_sink.dlq`), totals, metrics and freshness gauges (:mod:`graph_sink.observe`).
+
 Consumer settings: ``group.id = sink.group_id``, ``enable.auto.commit = false``,
 ``auto.offset.reset = earliest``, ``fetch.wait.max.ms = 50`` (Tansu holds a fetch for all
 of it), ``session.timeout.ms = 10000`` (a Tansu broker answers a JoinGroup after half the
@@ -51,68 +54,31 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_never,
-    stop_when_event_set,
-    wait_exponential_jitter,
-)
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from graph_sink.dlq import DeadLetter
+from graph_sink.dlq import DeadLetter, DeadLetterSender
 from graph_sink.erasure_log import ErasureLog
+from graph_sink.observe import SinkBatch, SinkObserver, SinkStats
 from graph_sink.retention import ErasureList
+from graph_sink.retry import PausingRetry
 from graph_sink.writer import GraphWriter
 from lineage_pipeline import metrics
 from lineage_pipeline.codec import AvroCodec
-from lineage_pipeline.errors import (
-    DecodeError,
-    GraphUnavailable,
-    LineageError,
-    TransportError,
-)
-from lineage_pipeline.freshness import DatasetWriteTracker
+from lineage_pipeline.errors import DecodeError, GraphUnavailable, LineageError
 from lineage_pipeline.graph import GraphBackend, open_backend
-from lineage_pipeline.graph.history import write_history
-from lineage_pipeline.graph_model import GraphMutations, NodeLabel, RelType
+from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.settings import LineageSettings
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+__all__ = ["SinkBatch", "SinkHooks", "SinkStats", "consumer_config", "run_sink"]
 
-#: Longest wait between two retries of a failed write, seconds.
-MAX_BACKOFF_S = 10.0
-#: How long to wait for the broker to acknowledge dead letters, seconds.
-DLQ_FLUSH_TIMEOUT_S = 30.0
 #: Consumer ``fetch.wait.max.ms`` unless ``kafka.extra`` sets it (see :func:`consumer_config`).
 FETCH_MAX_WAIT_MS = 50
-
-
-@dataclass(slots=True)
-class SinkBatch:
-    """One batch as it went through the sink.
-
-    ``records``: records consumed; ``written``: mutation records written to the graph;
-    ``mutations``: node + edge upserts written; ``dead_letters``: records sent to the DLQ;
-    ``offsets``: next offset to commit per (topic, partition); ``write_seconds``: graph write
-    time including retries; ``written_at_ms``: when the graph write succeeded (epoch ms).
-    """
-
-    records: int = 0
-    written: int = 0
-    mutations: int = 0
-    dead_letters: int = 0
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    write_seconds: float = 0.0
-    written_at_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -126,17 +92,6 @@ class SinkHooks:
 
     after_write: Callable[[SinkBatch], None] | None = None
     after_commit: Callable[[SinkBatch], None] | None = None
-
-
-@dataclass(slots=True)
-class SinkStats:
-    """Totals of one :func:`run_sink` call."""
-
-    batches: int = 0
-    records: int = 0
-    written: int = 0
-    mutations: int = 0
-    dead_letters: int = 0
 
 
 def consumer_config(settings: LineageSettings) -> dict[str, Any]:
@@ -194,12 +149,15 @@ class _Sink:
         self.erasures = ErasureList(backend, log=self.erasure_log)
         self.writer = GraphWriter(backend, settings.sink.batch_size, erasures=self.erasures)
         self.codec = AvroCodec("graph_mutations")
-        self.stats = SinkStats()
+        self.observer = SinkObserver(settings)
+        self.dead_letters = DeadLetterSender(settings)
+        self._retry = PausingRetry(settings.sink.max_retries, stop_event)
         self.consumer: Consumer | None = None
-        self.producer: Producer | None = None
-        self.paused = False
-        self.freshness = DatasetWriteTracker(settings.freshness)
         self._kafka_errors: set[int] = set()
+
+    @property
+    def stats(self) -> SinkStats:
+        return self.observer.stats
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> SinkStats:
@@ -219,8 +177,9 @@ class _Sink:
                 return self.stats
             raise
         metrics.init_label_values("sink")
-        self._seed_freshness()
+        self.observer.seed_freshness(self.backend)
         self.consumer = Consumer(consumer_config(self.settings))
+        self._retry.consumer = self.consumer
         self.consumer.subscribe([topic], on_assign=_log_assign, on_revoke=_log_revoke)
         sink = self.settings.sink
         while not self.stop_event.is_set():
@@ -265,11 +224,8 @@ class _Sink:
             except (KafkaException, RuntimeError) as exc:
                 log.warning("closing the consumer: %s", exc)
             self.consumer = None
-        if self.producer is not None:
-            left = self.producer.flush(5.0)
-            if left:
-                log.error("%d dead letters not delivered at shutdown", left)
-            self.producer = None
+            self._retry.consumer = None
+        self.dead_letters.close()
 
     # -- one batch ---------------------------------------------------------------------------
     def _process(self, messages: Sequence[Message]) -> None:
@@ -298,14 +254,15 @@ class _Sink:
         batch.written_at_ms = int(time.time() * 1000)
         dead += refused
         if dead:
-            self._retry(lambda: self._send_dead_letters(dead), "dead-letter delivery")
+            self._retry(lambda: self.dead_letters.send(dead), "dead-letter delivery")
         batch.written = len(written)
         batch.mutations = sum(len(m.nodes) + len(m.edges) for m in written)
         batch.dead_letters = len(dead)
         if self.hooks.after_write is not None:
             self.hooks.after_write(batch)
+        assert self.consumer is not None
         self._commit(batch)
-        self._observe(batch, written)
+        self.observer.observe(batch, written, self.consumer)
         if self.hooks.after_commit is not None:
             self.hooks.after_commit(batch)
 
@@ -333,31 +290,6 @@ class _Sink:
         dead = [_dead(items[r.index][0], "graph_rejected", r.reason()) for r in result.rejected]
         return [mutations[i] for i in result.written], dead
 
-    def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
-        if self.producer is None:
-            conf = self.settings.kafka.client_config()
-            conf.update({"client.id": "lineage-graph-sink-dlq", "acks": "all", "linger.ms": 5})
-            self.producer = Producer(conf)
-        errors: list[str] = []
-
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                errors.append(str(err))
-
-        topic = self.settings.topics.dlq
-        for d in dead:
-            self.producer.produce(topic, value=d.value, key=d.key, headers=d.headers(),
-                                  on_delivery=delivered)
-        left = self.producer.flush(DLQ_FLUSH_TIMEOUT_S)
-        if left or errors:
-            raise TransportError(
-                f"DLQ {topic}: {left} dead letters unacknowledged, errors: {errors[:3]}"
-            )
-        for d in dead:
-            metrics.SINK_DLQ.labels(reason=d.reason).inc()
-            log.warning("dead letter %s[%d]@%d: %s %s", d.source_topic, d.source_partition,
-                        d.source_offset, d.reason, d.detail[:200])
-
     def _commit(self, batch: SinkBatch) -> None:
         assert self.consumer is not None
         offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(batch.offsets.items())]
@@ -367,144 +299,6 @@ class _Sink:
             # e.g. the partitions were reassigned meanwhile: the new owner re-reads and
             # rewrites these records, which the idempotent writes make harmless.
             log.warning("offset commit failed (%s); the records will be written again", exc)
-
-    # -- retries and pausing -----------------------------------------------------------------
-    def _retry(self, fn: Callable[[], T], what: str) -> T:
-        attempts = self.settings.sink.max_retries
-        retrying = Retrying(
-            retry=retry_if_exception(
-                lambda e: isinstance(e, LineageError) and e.is_retryable()
-            ),
-            wait=wait_exponential_jitter(initial=0.2, max=MAX_BACKOFF_S, jitter=0.2),
-            stop=(stop_after_attempt(attempts) if attempts > 0 else stop_never)
-            | stop_when_event_set(self.stop_event),
-            sleep=self._pause_and_wait,
-            before_sleep=lambda state: self._on_retry(state, what),
-            reraise=True,
-        )
-        try:
-            return retrying(fn)
-        finally:
-            metrics.SINK_GRAPH_WAITING.set(0)
-            self._resume()
-
-    def _on_retry(self, state: RetryCallState, what: str) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        metrics.SINK_WRITE_ERRORS.labels(retryable="true").inc()
-        if isinstance(exc, GraphUnavailable):
-            metrics.SINK_GRAPH_WAITING.set(1)
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("%s failed (attempt %d): %s; consumption paused, retrying in %.1f s",
-                    what, state.attempt_number, exc, wait)
-
-    def _pause_and_wait(self, seconds: float) -> None:
-        """Sleep ``seconds`` with the partitions paused, polling to stay in the group."""
-        consumer = self.consumer
-        deadline = time.monotonic() + seconds
-        if consumer is None:
-            self.stop_event.wait(seconds)
-            return
-        if not self.paused:
-            consumer.pause(consumer.assignment())
-            self.paused = True
-        rewound: set[tuple[str, int]] = set()
-        while not self.stop_event.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            msg = consumer.poll(min(remaining, 0.25))
-            if msg is not None and msg.error() is None:
-                # fetched before the pause: rewind so it is consumed after the resume
-                key = (msg.topic() or "", msg.partition() or 0)
-                if key not in rewound:
-                    rewound.add(key)
-                    try:
-                        consumer.seek(TopicPartition(key[0], key[1], msg.offset() or 0))
-                    except KafkaException as exc:
-                        log.warning("cannot rewind %s[%d]: %s", key[0], key[1], exc)
-
-    def _resume(self) -> None:
-        if self.paused and self.consumer is not None:
-            self.consumer.resume(self.consumer.assignment())
-        self.paused = False
-
-    # -- metrics -----------------------------------------------------------------------------
-    def _observe(self, batch: SinkBatch, written: list[GraphMutations]) -> None:
-        self.stats.batches += 1
-        self.stats.records += batch.records
-        self.stats.written += batch.written
-        self.stats.mutations += batch.mutations
-        self.stats.dead_letters += batch.dead_letters
-        if written:
-            metrics.SINK_BATCH_SIZE.observe(batch.mutations)
-            metrics.SINK_WRITE_SECONDS.observe(batch.write_seconds)
-            metrics.SINK_RECORDS.inc(batch.written)
-        for m in written:
-            latency = (batch.written_at_ms - m.event_time) / 1000
-            metrics.EVENT_TO_GRAPH_SECONDS.observe(max(0.0, latency))
-            self._dataset_writes(m)
-        self._lag(batch)
-
-    def _seed_freshness(self) -> None:
-        """Seed the freshness tracker with every dataset's writes already in the graph (the
-        ``dataset_writes`` query of ``lineage freshness``), so a restarted sink exports the
-        last-write and SLA gauges of datasets whose jobs have stopped, and keeps them stale.
-
-        A failing query is logged and skipped: the gauges then fill in as writes arrive.
-        """
-        try:
-            history = write_history(self.backend)
-        except LineageError as exc:
-            log.warning("freshness not seeded from the graph: %s", exc)
-            return
-        for ds in history:
-            self.freshness.seed(ds.dataset, ds.namespace, ds.kind, ds.times)
-        log.info("freshness seeded from the graph: %d datasets", len(history))
-
-    def _dataset_writes(self, m: GraphMutations) -> None:
-        """Record a write of every dataset a GENERATED edge of a COMPLETE run of ``m`` wrote,
-        in the freshness tracker that publishes the last-write and expected-interval (SLA)
-        gauges (the writes ``lineage freshness`` counts).
-
-        The write time is the version's ``observed_at`` (its first observation), so the
-        same version republished with a later run state is one write, not several.
-        """
-        complete = {n.uid for n in m.nodes
-                    if n.label is NodeLabel.RUN and n.props.get("state") == "COMPLETE"}
-        generated = {e.to_uid for e in m.edges
-                     if e.type is RelType.GENERATED and e.from_uid in complete}
-        if not generated:
-            return
-        for n in m.nodes:
-            if n.label is not NodeLabel.DATASET_VERSION or n.uid not in generated:
-                continue
-            dataset = n.props.get("dataset_uid")
-            if not isinstance(dataset, str):
-                continue
-            observed = n.props.get("observed_at")
-            when_ms = observed if isinstance(observed, int | float) else m.event_time
-            self.freshness.record(
-                dataset,
-                str(n.props.get("namespace") or ""),
-                str(n.props.get("kind") or "dataset"),
-                when_ms / 1000,
-            )
-
-    def _lag(self, batch: SinkBatch) -> None:
-        assert self.consumer is not None
-        lag: dict[str, int] = {}
-        for (topic, partition), next_offset in batch.offsets.items():
-            try:
-                _, high = self.consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), cached=True
-                )
-            except KafkaException:
-                continue
-            if high >= 0:
-                lag[topic] = lag.get(topic, 0) + max(0, high - next_offset)
-        for topic, value in lag.items():
-            group = self.settings.sink.group_id
-            metrics.CONSUMER_LAG.labels(consumer=group, topic=topic).set(value)
 
     def _kafka_error(self, err: KafkaError) -> None:
         if err.fatal():

@@ -84,41 +84,47 @@ def run_mutations(
     ]
     edges = [EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, run_id, NodeLabel.JOB, juid,
                         {"observed_at": seen})]
-    for spec, role in [(i, "input") for i in inputs] + [(o, "output") for o in outputs]:
-        props: dict[str, PropValue] = {
-            "namespace": spec.namespace, "name": spec.name, "dataset_uid": spec.dataset_uid,
-            "version": spec.version, "kind": spec.kind, "digest": spec.digest,
-            "digestAlgorithm": "sha256" if spec.digest else None, "rowCount": spec.row_count,
-            "schema": json.dumps([{"name": c, "type": str(s.get("type", "double"))}
-                                  for c, s in spec.fields.items()]),
-            "observed_at": seen,
-        }
-        if role == "output":
-            props["producedByRunId"] = run_id
-        nodes.append(NodeUpsert(NodeLabel.DATASET, spec.dataset_uid, {
-            "namespace": spec.namespace, "name": spec.name, "kind": spec.kind,
-            "observed_at": seen}))
-        nodes.append(NodeUpsert(NodeLabel.DATASET_VERSION, spec.uid, props))
-        edges.append(EdgeUpsert(RelType.VERSION_OF, NodeLabel.DATASET_VERSION, spec.uid,
-                                NodeLabel.DATASET, spec.dataset_uid, {"observed_at": seen}))
-        for column, stats in spec.fields.items():
-            fuid = field_uid(spec.uid, column)
-            nodes.append(NodeUpsert(NodeLabel.FIELD, fuid, {
-                "name": column, "type": "double", "version_uid": spec.uid,
-                "dataset_uid": spec.dataset_uid, **stats, "observed_at": seen}))
-            edges.append(EdgeUpsert(RelType.HAS_FIELD, NodeLabel.DATASET_VERSION, spec.uid,
-                                    NodeLabel.FIELD, fuid, {"observed_at": seen}))
-        if role == "input":
-            edges.append(EdgeUpsert(RelType.CONSUMED_BY, NodeLabel.DATASET_VERSION, spec.uid,
-                                    NodeLabel.RUN, run_id, {"observed_at": seen}))
-        else:
-            edges.append(EdgeUpsert(RelType.GENERATED, NodeLabel.RUN, run_id,
-                                    NodeLabel.DATASET_VERSION, spec.uid, {"observed_at": seen}))
-            for src in inputs:
-                edges.append(EdgeUpsert(RelType.DERIVED_FROM, NodeLabel.DATASET_VERSION, spec.uid,
-                                        NodeLabel.DATASET_VERSION, src.uid,
-                                        {"runId": run_id, "observed_at": seen}))
+    for spec in inputs:
+        _add_version(nodes, edges, spec, run_id, seen, produced=False)
+        edges.append(EdgeUpsert(RelType.CONSUMED_BY, NodeLabel.DATASET_VERSION, spec.uid,
+                                NodeLabel.RUN, run_id, {"observed_at": seen}))
+    for spec in outputs:
+        _add_version(nodes, edges, spec, run_id, seen, produced=True)
+        edges.append(EdgeUpsert(RelType.GENERATED, NodeLabel.RUN, run_id,
+                                NodeLabel.DATASET_VERSION, spec.uid, {"observed_at": seen}))
+        for src in inputs:
+            edges.append(EdgeUpsert(RelType.DERIVED_FROM, NodeLabel.DATASET_VERSION, spec.uid,
+                                    NodeLabel.DATASET_VERSION, src.uid,
+                                    {"runId": run_id, "observed_at": seen}))
     return GraphMutations(event_id or f"event-{run_id}-{state}", seen, seen, nodes, edges)
+
+
+def _add_version(nodes: list[NodeUpsert], edges: list[EdgeUpsert], spec: VersionSpec,
+                 run_id: str, seen: int, *, produced: bool) -> None:
+    """Add a version's Dataset, DatasetVersion and Field nodes with VERSION_OF and HAS_FIELD."""
+    props: dict[str, PropValue] = {
+        "namespace": spec.namespace, "name": spec.name, "dataset_uid": spec.dataset_uid,
+        "version": spec.version, "kind": spec.kind, "digest": spec.digest,
+        "digestAlgorithm": "sha256" if spec.digest else None, "rowCount": spec.row_count,
+        "schema": json.dumps([{"name": c, "type": str(s.get("type", "double"))}
+                              for c, s in spec.fields.items()]),
+        "observed_at": seen,
+    }
+    if produced:
+        props["producedByRunId"] = run_id
+    nodes.append(NodeUpsert(NodeLabel.DATASET, spec.dataset_uid, {
+        "namespace": spec.namespace, "name": spec.name, "kind": spec.kind,
+        "observed_at": seen}))
+    nodes.append(NodeUpsert(NodeLabel.DATASET_VERSION, spec.uid, props))
+    edges.append(EdgeUpsert(RelType.VERSION_OF, NodeLabel.DATASET_VERSION, spec.uid,
+                            NodeLabel.DATASET, spec.dataset_uid, {"observed_at": seen}))
+    for column, stats in spec.fields.items():
+        fuid = field_uid(spec.uid, column)
+        nodes.append(NodeUpsert(NodeLabel.FIELD, fuid, {
+            "name": column, "type": "double", "version_uid": spec.uid,
+            "dataset_uid": spec.dataset_uid, **stats, "observed_at": seen}))
+        edges.append(EdgeUpsert(RelType.HAS_FIELD, NodeLabel.DATASET_VERSION, spec.uid,
+                                NodeLabel.FIELD, fuid, {"observed_at": seen}))
 
 
 def snapshot(backend: GraphBackend) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from lineage_pipeline.freshness import DEFAULT_POLICY, FreshnessPolicy
+from lineage_pipeline.freshness import DEFAULT_POLICY, Freshness, FreshnessPolicy
 from lineage_pipeline.graph.history import DatasetHistory, dataset_writes
 from lineage_pipeline.graph_model import NodeLabel
 from lineage_queries.shapes import BAD_STATES, run_summary, run_time
@@ -64,20 +64,7 @@ def freshness(graph: LineageGraph, policy: FreshnessPolicy | None = None, *,
             no_sla.append(ds.uid)
             if not include_fresh:
                 continue
-        t, run, job, version = ds.last
-        age = now_ms / 1000 - t / 1000
-        row: dict[str, Any] = {
-            "dataset": ds.uid, "namespace": ds.namespace, "kind": ds.kind or "dataset",
-            "lastWrite": t, "lastVersion": version,
-            "expectedIntervalS": status.expected_interval,
-            "intervalSource": None if status.expected_interval is None else (
-                "configured" if policy.configured_interval(ds.uid) is not None else "learned"),
-            "ageS": age,
-            "overdueS": (age - status.expected_interval
-                         if status.expected_interval is not None else None),
-            "writer": {"job": job, "run": run},
-            "cause": None,
-        }
+        row = _row(ds, status, policy, now_ms)
         if status.stale:
             row["cause"] = causes.of(ds.uid)
             stale.append(row)
@@ -97,6 +84,25 @@ def freshness(graph: LineageGraph, policy: FreshnessPolicy | None = None, *,
     if include_fresh:
         out["fresh"] = fresh
     return out
+
+
+def _row(ds: DatasetHistory, status: Freshness, policy: FreshnessPolicy,
+         now_ms: int) -> dict[str, Any]:
+    """One dataset's row of the answer (``cause`` filled in by the caller when stale)."""
+    t, run, job, version = ds.last
+    age = now_ms / 1000 - t / 1000
+    return {
+        "dataset": ds.uid, "namespace": ds.namespace, "kind": ds.kind or "dataset",
+        "lastWrite": t, "lastVersion": version,
+        "expectedIntervalS": status.expected_interval,
+        "intervalSource": None if status.expected_interval is None else (
+            "configured" if policy.configured_interval(ds.uid) is not None else "learned"),
+        "ageS": age,
+        "overdueS": (age - status.expected_interval
+                     if status.expected_interval is not None else None),
+        "writer": {"job": job, "run": run},
+        "cause": None,
+    }
 
 
 class _Causes:

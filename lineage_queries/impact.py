@@ -15,11 +15,12 @@ predictions dataset (7 datasets), 3 columns, 6 jobs".
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lineage_pipeline.graph_model import DATASET_KINDS, NodeLabel
 from lineage_queries.shapes import dataset_of, node_kind
-from lineage_queries.walk import to_subgraph
+from lineage_queries.walk import Walk, to_subgraph
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
@@ -46,74 +47,13 @@ def impact(graph: LineageGraph, node: str, *, column: str | None = None, depth: 
     :class:`QueryError` for an unknown node or column.
     """
     w = graph.walk(node, "downstream", depth, as_of=as_of, column=column)
-    root_dataset = w.root.uid if w.root.label is NodeLabel.DATASET else None
-    if w.root.label is NodeLabel.DATASET_VERSION:
-        root_dataset = dataset_of(w.root.uid, w.root.props)
-    if w.root.label is NodeLabel.FIELD:
-        root_dataset = str(w.root.props.get("dataset_uid") or dataset_of(
-            str(w.root.props.get("version_uid") or w.root.uid.rsplit("#", 1)[0])))
+    reach = _Reach(_root_dataset(w))
     roots = {w.root.uid}
     if w.root.label is NodeLabel.DATASET:
-        roots |= {uid for uid, (lbl, _, d) in w.nodes.items() if d == 0}
-
-    datasets: dict[str, dict[str, Any]] = {}
-    jobs: dict[str, dict[str, Any]] = {}
-    columns: dict[tuple[str, str], dict[str, Any]] = {}
-    run_ids: set[str] = set()
-    # downstream edges run from the derived node to its source
-    how = {derived: extra.get("inferred") or "declared"
-           for (derived, _, ty), extra in w.edges.items() if ty == "DERIVED_FROM"}
-    for uid, (label, props, dist) in w.nodes.items():
-        if uid in roots:
-            continue
-        if label is NodeLabel.DATASET_VERSION:
-            ds = dataset_of(uid, props)
-            if ds == root_dataset:
-                continue
-            entry = datasets.setdefault(ds, {
-                "id": ds, "kind": node_kind(label, props), "namespace": props.get("namespace"),
-                "name": props.get("name"), "distance": dist, "versions": 0, "columns": set(),
-                "jobs": set()})
-            entry["versions"] += 1
-            entry["distance"] = min(entry["distance"], dist)
-            producer = props.get("producedByRunId")
-            if producer in w.nodes:
-                job = w.nodes[producer][1].get("job_uid")
-                if job:
-                    entry["jobs"].add(job)
-        elif label is NodeLabel.FIELD:
-            ds = str(props.get("dataset_uid") or dataset_of(str(props.get("version_uid"))))
-            if ds == root_dataset:
-                continue
-            name = str(props.get("name"))
-            key = (ds, name)
-            col = columns.setdefault(key, {"dataset": ds, "column": name, "distance": dist,
-                                           "how": how.get(uid, "declared")})
-            col["distance"] = min(col["distance"], dist)
-        elif label is NodeLabel.RUN:
-            run_ids.add(uid)
-            job = props.get("job_uid")
-            if job:
-                entry = jobs.setdefault(job, {"id": job, "distance": dist, "runs": 0})
-                entry["runs"] += 1
-                entry["distance"] = min(entry["distance"], dist)
-    for (ds, name) in columns:
-        if ds in datasets:  # the walk adds every found column's version
-            datasets[ds]["columns"].add(name)
-    by_kind: dict[str, int] = {}
-    for entry in datasets.values():
-        by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0) + 1
-        entry["columns"] = sorted(entry["columns"])
-        entry["jobs"] = sorted(entry["jobs"])
-    dataset_list = sorted(datasets.values(), key=lambda e: (e["distance"], e["id"]))
-    counts = {
-        "datasets": len(datasets),
-        "byKind": dict(sorted(by_kind.items())),
-        "columns": len(columns),
-        "jobs": len(jobs),
-        "runs": len(run_ids),
-        "versions": sum(e["versions"] for e in datasets.values()),
-    }
+        roots |= {uid for uid, (_, _, d) in w.nodes.items() if d == 0}
+    reach.collect(w, roots)
+    dataset_list = reach.dataset_list()
+    counts = reach.counts()
     return {
         "root": w.root.id,
         "column": w.root.column if w.root.column is not None else (
@@ -123,12 +63,106 @@ def impact(graph: LineageGraph, node: str, *, column: str | None = None, depth: 
         "summary": summary_text(counts),
         "counts": counts,
         "datasets": dataset_list,
-        "columns": sorted(columns.values(), key=lambda c: (c["distance"], c["dataset"],
-                                                           c["column"])),
-        "jobs": sorted(jobs.values(), key=lambda j: (j["distance"], j["id"])),
+        "columns": sorted(reach.columns.values(),
+                          key=lambda c: (c["distance"], c["dataset"], c["column"])),
+        "jobs": sorted(reach.jobs.values(), key=lambda j: (j["distance"], j["id"])),
         "models": [e["id"] for e in dataset_list if e["kind"] == "model"],
         "subgraph": to_subgraph(w),
     }
+
+
+def _root_dataset(w: Walk) -> str | None:
+    """The dataset the walk's root belongs to (its own versions and columns do not count)."""
+    root = w.root
+    if root.label is NodeLabel.DATASET:
+        return root.uid
+    if root.label is NodeLabel.DATASET_VERSION:
+        return dataset_of(root.uid, root.props)
+    if root.label is NodeLabel.FIELD:
+        return str(root.props.get("dataset_uid") or dataset_of(
+            str(root.props.get("version_uid") or root.uid.rsplit("#", 1)[0])))
+    return None
+
+
+@dataclass
+class _Reach:
+    """What the downstream walk reached, by dataset, job and column (root dataset left out)."""
+
+    root_dataset: str | None
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    columns: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    run_ids: set[str] = field(default_factory=set)
+
+    def collect(self, w: Walk, roots: set[str]) -> None:
+        # downstream edges run from the derived node to its source
+        how = {derived: extra.get("inferred") or "declared"
+               for (derived, _, ty), extra in w.edges.items() if ty == "DERIVED_FROM"}
+        for uid, (label, props, dist) in w.nodes.items():
+            if uid in roots:
+                continue
+            if label is NodeLabel.DATASET_VERSION:
+                self._version(w, uid, props, dist)
+            elif label is NodeLabel.FIELD:
+                self._column(props, dist, how.get(uid, "declared"))
+            elif label is NodeLabel.RUN:
+                self._run(uid, props, dist)
+        for (ds, name) in self.columns:
+            if ds in self.datasets:  # the walk adds every found column's version
+                self.datasets[ds]["columns"].add(name)
+
+    def _version(self, w: Walk, uid: str, props: dict[str, Any], dist: int) -> None:
+        ds = dataset_of(uid, props)
+        if ds == self.root_dataset:
+            return
+        entry = self.datasets.setdefault(ds, {
+            "id": ds, "kind": node_kind(NodeLabel.DATASET_VERSION, props),
+            "namespace": props.get("namespace"), "name": props.get("name"), "distance": dist,
+            "versions": 0, "columns": set(), "jobs": set()})
+        entry["versions"] += 1
+        entry["distance"] = min(entry["distance"], dist)
+        producer = props.get("producedByRunId")
+        if producer in w.nodes:
+            job = w.nodes[producer][1].get("job_uid")
+            if job:
+                entry["jobs"].add(job)
+
+    def _column(self, props: dict[str, Any], dist: int, how: str) -> None:
+        ds = str(props.get("dataset_uid") or dataset_of(str(props.get("version_uid"))))
+        if ds == self.root_dataset:
+            return
+        name = str(props.get("name"))
+        col = self.columns.setdefault((ds, name), {"dataset": ds, "column": name,
+                                                   "distance": dist, "how": how})
+        col["distance"] = min(col["distance"], dist)
+
+    def _run(self, uid: str, props: dict[str, Any], dist: int) -> None:
+        self.run_ids.add(uid)
+        job = props.get("job_uid")
+        if job:
+            entry = self.jobs.setdefault(job, {"id": job, "distance": dist, "runs": 0})
+            entry["runs"] += 1
+            entry["distance"] = min(entry["distance"], dist)
+
+    def dataset_list(self) -> list[dict[str, Any]]:
+        """The reached datasets (columns and jobs as sorted lists), nearest first."""
+        for entry in self.datasets.values():
+            entry["columns"] = sorted(entry["columns"])
+            entry["jobs"] = sorted(entry["jobs"])
+        return sorted(self.datasets.values(), key=lambda e: (e["distance"], e["id"]))
+
+    def counts(self) -> dict[str, Any]:
+        by_kind: dict[str, int] = {}
+        for entry in self.datasets.values():
+            by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0) + 1
+        return {
+            "datasets": len(self.datasets),
+            "byKind": dict(sorted(by_kind.items())),
+            "columns": len(self.columns),
+            "jobs": len(self.jobs),
+            "runs": len(self.run_ids),
+            "versions": sum(e["versions"] for e in self.datasets.values()),
+        }
 
 
 def _plural(n: int, word: str) -> str:

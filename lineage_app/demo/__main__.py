@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -33,7 +34,10 @@ from lineage_app.demo.report import (
 )
 from lineage_app.localstack import stack
 from lineage_pipeline.errors import LineageError
-from lineage_pipeline.settings import load_settings
+from lineage_pipeline.settings import LineageSettings, load_settings
+
+if TYPE_CHECKING:
+    from lineage_queries.api import LineageGraph
 
 console = Console()
 
@@ -54,11 +58,7 @@ def main() -> int:
     settings = load_settings()
     paths = Paths((settings.data_dir / "demo-data").resolve())
     console.rule("[bold]lineage-pipeline demo: why did the model's accuracy drop?")
-    with console.status("starting the local stack (Kafka, Neo4j, sink, processor)") as status:
-        services = stack.up(settings, progress=lambda msg: status.update(msg))
-    settings = load_settings()  # now with the graph password the first `up` generated
-    for info in services.values():
-        console.print(f"  [green]✓[/green] {info.name:<10} {info.address:<32} log {info.log}")
+    settings = _start_stack(settings)
 
     from lineage_pipeline.graph import open_backend
     from lineage_queries.api import LineageGraph
@@ -68,6 +68,30 @@ def main() -> int:
     client = LineageClient.from_config(
         kafka={"bootstrap_servers": settings.kafka.bootstrap_servers}
     )
+    accuracies = _run_deliveries(paths, client)
+    stop_spark()
+    pending = client.flush(30.0)
+    client.close()
+    console.print(
+        f"evaluated accuracy: delivery 1 = [green]{accuracies[0]:.3f}[/green], "
+        f"delivery 2 = [red]{accuracies[1]:.3f}[/red]"
+        + (f"  ({pending} events still pending)" if pending else "")
+    )
+    _explain(graph, before)
+    return 0
+
+
+def _start_stack(settings: LineageSettings) -> LineageSettings:
+    """Start the local stack (or reuse a running one); return the settings it runs with."""
+    with console.status("starting the local stack (Kafka, Neo4j, sink, processor)") as status:
+        services = stack.up(settings, progress=lambda msg: status.update(msg))
+    for info in services.values():
+        console.print(f"  [green]✓[/green] {info.name:<10} {info.address:<32} log {info.log}")
+    return load_settings()  # now with the graph password the first `up` generated
+
+
+def _run_deliveries(paths: Paths, client: LineageClient) -> list[float]:
+    """Run the pipeline over delivery 1 then delivery 2; return both accuracies."""
     accuracies: list[float] = []
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -84,15 +108,12 @@ def main() -> int:
 
             accuracies.append(run_pipeline(paths, client, on_step=on_step))
             progress.update(task, description=f"delivery {delivery}: done", completed=len(STEPS))
-    stop_spark()
-    pending = client.flush(30.0)
-    client.close()
-    console.print(
-        f"evaluated accuracy: delivery 1 = [green]{accuracies[0]:.3f}[/green], "
-        f"delivery 2 = [red]{accuracies[1]:.3f}[/red]"
-        + (f"  ({pending} events still pending)" if pending else "")
-    )
+    return accuracies
 
+
+def _explain(graph: LineageGraph, before: int) -> None:
+    """Wait for both evaluation runs in the graph; print the root-cause chain and the
+    commands to explore further."""
     with console.status("waiting for the lineage to reach the graph"):
         runs = wait_for_runs(graph, EVALUATE_JOB, before + 2, timeout_s=180.0)
     bad, good = runs[0], runs[1]
@@ -113,7 +134,6 @@ def main() -> int:
         "lineage down",
     ):
         console.print(f"  [cyan]{_bin_dir()}/{cmd}[/cyan]")
-    return 0
 
 
 if __name__ == "__main__":

@@ -127,22 +127,12 @@ def sasl_ssl_properties(
     admin = _jaas_value("admin_user", admin_user)
     secret = _jaas_value("admin_password", admin_password)
     _jaas_value("keystore_password", keystore_password)
-    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
-    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
     return {
         "listeners": f"SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
         "advertised.listeners": f"SASL_SSL://{advertised_host}:{port}",
         "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         "inter.broker.listener.name": "SASL_SSL",
-        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
-        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
-            f"{scram} required username={admin} password={secret};",
-        "sasl.mechanism.controller.protocol": "PLAIN",
-        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-        "listener.name.controller.plain.sasl.jaas.config":
-            f"{plain} required username={admin} password={secret} "
-            f"user_{admin_user}={secret};",
+        **_sasl_properties(admin, secret, admin_user),
         "ssl.keystore.type": keystore_type,
         "ssl.keystore.location": str(keystore),
         "ssl.keystore.password": keystore_password,
@@ -154,6 +144,24 @@ def sasl_ssl_properties(
         "super.users": f"User:{admin_user}",
         "allow.everyone.if.no.acl.found": "false",
         "auto.create.topics.enable": "false",
+    }
+
+
+def _sasl_properties(admin: str, secret: str, admin_user: str) -> dict[str, str]:
+    """SCRAM-SHA-512 on the SASL_SSL listener (also between brokers); SASL/PLAIN on the
+    controller listener, accepting ``admin_user`` only (``admin``/``secret``: JAAS values)."""
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    return {
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+            f"{scram} required username={admin} password={secret};",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config":
+            f"{plain} required username={admin} password={secret} "
+            f"user_{admin_user}={secret};",
     }
 
 
