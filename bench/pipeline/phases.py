@@ -26,6 +26,177 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from bench.graphs import CpuMeter
+from bench.pipeline.direct import DirectResult, direct_write, state_size
+from bench.pipeline.events import Item, Workload, encode
+from bench.pipeline.probes import (
+    GraphTopicTap,
+    Progress,
+    count_complete_runs,
+    make_producer,
+    pct_ms,
+    publish,
+    start_profilers,
+    stop_profilers,
+)
+from bench.pipeline.stack import BenchStack, Metrics, RssSampler, bench_stack, histogram_quantile
+from lineage_pipeline.graph import open_backend
+
+
+class _Phases:
+    """The load phases against one running stack, sharing its producer, progress probe and
+    graph connection; each phase adds its figures to :attr:`result`.
+
+    ``total_events`` counts every event published so far (the processor's and sink's counters
+    are cumulative; every second event of the workload completes a run).
+    """
+
+    def __init__(self, backend: str, stack: BenchStack, workload: Workload,
+                 result: dict[str, Any], closing: ExitStack) -> None:
+        self.backend, self.stack, self.workload = backend, stack, workload
+        self.result, self.closing = result, closing
+        self.settings = stack.settings
+        self.topic = self.settings.topics.events
+        self.producer: Any = make_producer(self.settings.kafka.bootstrap_servers)
+        self.progress = Progress(self.settings.processor.metrics_port,
+                                 self.settings.sink.metrics_port)
+        self.pids = stack.pids()
+        self.graph: Any = None
+        self.total_events = 0
+
+    def warm_up(self) -> int:
+        """Publish 50 runs and wait until they are in the graph; return the event count."""
+        warm = self.workload.items(50, overlap=10)
+        warm_enc = encode(warm, [int(time.time() * 1000)] * len(warm))
+        self.workload.check(warm, warm_enc)
+        publish(self.producer, self.topic, warm_enc)
+        self.graph = open_backend(self.settings.graph)
+        self.closing.callback(self.graph.close)
+        self.progress.wait_drained(len(warm), len(warm) // 2, self.graph, timeout_s=180)
+        self.total_events = len(warm)
+        return len(warm)
+
+    def sustained(self, n_events: int, profile_dir: Path | None) -> tuple[list[Item], float]:
+        """Publish ``n_events`` at once and time until the sink has written them all (CPU
+        of every process by pid, optional py-spy profiles); return the items and the
+        sustained rate (events/s)."""
+        items = self.workload.items(n_events // 2)
+        now_ms = int(time.time() * 1000)
+        enc = encode(items, [now_ms] * len(items))
+        services = {k: self.pids[k] for k in ("processor", "sink")}
+        profilers = (start_profilers(services, profile_dir / self.backend) if profile_dir
+                     else [])
+        cpu = CpuMeter(self.pids).start()
+        started = time.perf_counter()
+        publish(self.producer, self.topic, enc)
+        published = time.perf_counter()
+        self.total_events += len(items)
+        proc_done, sink_done = self.progress.wait_drained(
+            self.total_events, self.total_events // 2, self.graph, timeout_s=900)
+        cpu_s = cpu.read()
+        stop_profilers(profilers)
+        elapsed = sink_done - started
+        rate = len(items) / elapsed
+        self.result.update({
+            "events": len(items),
+            "event_bytes_avg": round(sum(len(e.value) for e in enc) / len(enc)),
+            "publish_events_per_s": round(len(items) / (published - started)),
+            "processor_events_per_s": round(len(items) / (proc_done - started)),
+            "sustained_events_per_s": round(rate),
+            "drain_after_processor_s": round(sink_done - proc_done, 2),
+            "cpu_s": cpu_s,
+            "cpu_ms_per_k_events": round(sum(cpu_s.values()) * 1e6 / len(items)),
+            "cpu_cores_busy": round(sum(cpu_s.values()) / elapsed, 2),
+        })
+        print(f"[{self.backend}] sustained: {rate:.0f} events/s ({len(items)} events in "
+              f"{elapsed:.1f} s)", flush=True)
+        return items, rate
+
+    def freshness(self, rate: float, latency_s: float, partitions: int) -> None:
+        """Publish at half the sustained ``rate`` for about ``latency_s`` seconds; read the
+        event-to-graph latency from the sink's histogram (p50, p99) and the processor's part
+        from the graph topic; then drop the producer."""
+        half = rate / 2
+        lat_items = self.workload.items(max(50, int(half * latency_s / 2)))
+        t0 = int(time.time() * 1000) + 1000
+        schedule = [t0 + int(i * 1000 / half) for i in range(len(lat_items))]
+        lat_enc = encode(lat_items, schedule)
+        hist = Metrics(self.settings.sink.metrics_port)
+        before = hist.histogram("lineage_event_to_graph_seconds")
+        tap = GraphTopicTap(self.settings.kafka.bootstrap_servers, self.settings.topics.graph,
+                            partitions)
+        publish(self.producer, self.topic, lat_enc, schedule)
+        self.total_events += len(lat_items)
+        self.progress.wait_drained(self.total_events, self.total_events // 2, self.graph,
+                                   timeout_s=600)
+        self.producer = None  # destroyed now (it was flushed): no reconnect noise at teardown
+        after = hist.histogram("lineage_event_to_graph_seconds")
+        p50 = histogram_quantile(before, after, 0.5)
+        p99 = histogram_quantile(before, after, 0.99)
+        records = round(after.get(math.inf, 0) - before.get(math.inf, 0))
+        picked, proc_lat = tap.processor_latencies_s(records)
+        self.result.update({
+            "processor_pickup_p50_ms": pct_ms(picked, 0.5),
+            "processor_part_p50_ms": pct_ms(proc_lat, 0.5),
+            "processor_part_p99_ms": pct_ms(proc_lat, 0.99),
+            "latency_rate_events_per_s": round(half),
+            "latency_events": len(lat_items),
+            "latency_records": records,
+            "p50_ms": None if p50 is None else round(p50 * 1000),
+            "p99_ms": None if p99 is None else round(p99 * 1000),
+        })
+
+    def count_runs(self) -> None:
+        """Record the completed runs in the graph against the expected count; close it."""
+        self.result["graph_complete_runs"] = count_complete_runs(self.graph)
+        self.result["expected_complete_runs"] = self.total_events // 2
+        self.graph.close()
+
+
+def _direct_reference(stack: BenchStack, items: list[Item], direct_events: int, rate: float,
+                      processor_batch: int, sink_batch: int) -> tuple[DirectResult,
+                                                                      dict[str, Any]]:
+    """Stop the services, write the first ``direct_events`` events of ``items`` straight to
+    an empty graph of the same server; return the result and its figures (``ratio``: the
+    pipeline's sustained ``rate`` over the direct rate)."""
+    settings, pids = stack.settings, stack.pids()
+    stack.stop_services()
+    direct_graph = stack.graph.fresh_graph(settings.graph.name + "_direct")
+    direct_items = [it.event for it in items[:direct_events]]
+    direct_cpu = CpuMeter({"bench": os.getpid(), "graph": pids["graph"]},
+                          no_children=("bench",)).start()
+    direct = direct_write(direct_items, direct_graph, batch_events=processor_batch,
+                          sink_batch=sink_batch)
+    direct_cpu_s = direct_cpu.read()
+    return direct, {
+        "direct_events": direct.events,
+        "direct_events_per_s": round(direct.events_per_s),
+        "direct_map_share": round(direct.map_seconds / direct.seconds, 2),
+        "direct_write_share": round(direct.write_seconds / direct.seconds, 2),
+        "direct_mutations_per_event": round(direct.mutations / direct.events, 1),
+        "direct_cpu_s": direct_cpu_s,
+        "direct_cpu_ms_per_k_events": round(
+            sum(direct_cpu_s.values()) * 1e6 / max(1, direct.events)),
+        "ratio": round(rate / direct.events_per_s, 2) if direct.events_per_s else None,
+    }
+
+
+def _memory(peak: dict[str, int], base_rss: dict[str, int], measured_events: int,
+            direct: DirectResult) -> dict[str, Any]:
+    """Peak RSS per process (MiB), the processor's growth per million events after warm-up
+    (``measured_events``) and the processor state size per million events."""
+    mb = 1024 * 1024
+    grow = (peak["processor"] - base_rss.get("processor", peak["processor"]))
+    return {
+        "processor_peak_rss_mb": round(peak["processor"] / mb),
+        "sink_peak_rss_mb": round(peak["sink"] / mb),
+        "kafka_peak_rss_mb": round(peak["kafka"] / mb),
+        "graph_peak_rss_mb": round(peak["graph"] / mb),
+        "processor_rss_growth_mb_per_m_events": round(
+            grow / mb / max(1, measured_events) * 1e6),
+        "processor_state_per_m_events": state_size(direct),
+    }
+
 
 def run_backend(backend: str, sizes: dict[str, int], *, n_events: int, latency_s: float,
                 partitions: int, processor_batch: int, sink_batch: int,
@@ -35,22 +206,6 @@ def run_backend(backend: str, sizes: dict[str, int], *, n_events: int, latency_s
     Raises :class:`~lineage_pipeline.errors.StackError` when the stack does not start and
     ``TimeoutError`` when the pipeline does not drain.
     """
-    from bench.graphs import CpuMeter
-    from bench.pipeline.direct import direct_write, state_size
-    from bench.pipeline.events import Workload, encode
-    from bench.pipeline.probes import (
-        GraphTopicTap,
-        Progress,
-        count_complete_runs,
-        make_producer,
-        pct_ms,
-        publish,
-        start_profilers,
-        stop_profilers,
-    )
-    from bench.pipeline.stack import Metrics, RssSampler, bench_stack, histogram_quantile
-    from lineage_pipeline.graph import open_backend
-
     workload = Workload(template_runs=template_runs)
     result: dict[str, Any] = {"backend": backend}
     started_stack = time.perf_counter()
@@ -59,119 +214,18 @@ def run_backend(backend: str, sizes: dict[str, int], *, n_events: int, latency_s
         sink_batch=sink_batch,
     ) as stack, ExitStack() as closing:
         result["stack_start_s"] = round(time.perf_counter() - started_stack, 1)
-        settings = stack.settings
-        topic = settings.topics.events
-        producer = make_producer(settings.kafka.bootstrap_servers)
-        progress = Progress(settings.processor.metrics_port, settings.sink.metrics_port)
-        pids = stack.pids()
-        with RssSampler(pids) as rss:
-            # 1. warm-up
-            warm = workload.items(50, overlap=10)
-            warm_enc = encode(warm, [int(time.time() * 1000)] * len(warm))
-            workload.check(warm, warm_enc)
-            publish(producer, topic, warm_enc)
-            graph = open_backend(settings.graph)
-            closing.callback(graph.close)
-            progress.wait_drained(len(warm), len(warm) // 2, graph, timeout_s=180)
+        phases = _Phases(backend, stack, workload, result, closing)
+        with RssSampler(phases.pids) as rss:
+            warm_events = phases.warm_up()                                # 1. warm-up
             base_rss = rss.sample()
-            total_events = len(warm)
-
-            # 2. sustained throughput
-            items = workload.items(n_events // 2)
-            now_ms = int(time.time() * 1000)
-            enc = encode(items, [now_ms] * len(items))
-            services = {k: pids[k] for k in ("processor", "sink")}
-            profilers = start_profilers(services, profile_dir / backend) if profile_dir else []
-            cpu = CpuMeter(pids).start()
-            started = time.perf_counter()
-            publish(producer, topic, enc)
-            published = time.perf_counter()
-            total_events += len(items)
-            proc_done, sink_done = progress.wait_drained(total_events, total_events // 2, graph,
-                                                         timeout_s=900)
-            cpu_s = cpu.read()
-            stop_profilers(profilers)
-            elapsed = sink_done - started
-            rate = len(items) / elapsed
-            result.update({
-                "events": len(items),
-                "event_bytes_avg": round(sum(len(e.value) for e in enc) / len(enc)),
-                "publish_events_per_s": round(len(items) / (published - started)),
-                "processor_events_per_s": round(len(items) / (proc_done - started)),
-                "sustained_events_per_s": round(rate),
-                "drain_after_processor_s": round(sink_done - proc_done, 2),
-                "cpu_s": cpu_s,
-                "cpu_ms_per_k_events": round(sum(cpu_s.values()) * 1e6 / len(items)),
-                "cpu_cores_busy": round(sum(cpu_s.values()) / elapsed, 2),
-            })
-            print(f"[{backend}] sustained: {rate:.0f} events/s ({len(items)} events in "
-                  f"{elapsed:.1f} s)", flush=True)
-
-            # 3. freshness at half load
-            half = rate / 2
-            lat_items = workload.items(max(50, int(half * latency_s / 2)))
-            t0 = int(time.time() * 1000) + 1000
-            schedule = [t0 + int(i * 1000 / half) for i in range(len(lat_items))]
-            lat_enc = encode(lat_items, schedule)
-            hist = Metrics(settings.sink.metrics_port)
-            before = hist.histogram("lineage_event_to_graph_seconds")
-            tap = GraphTopicTap(settings.kafka.bootstrap_servers, settings.topics.graph,
-                                partitions)
-            publish(producer, topic, lat_enc, schedule)
-            total_events += len(lat_items)
-            progress.wait_drained(total_events, total_events // 2, graph, timeout_s=600)
-            del producer  # destroyed now (it was flushed): no reconnect noise at teardown
-            after = hist.histogram("lineage_event_to_graph_seconds")
-            p50 = histogram_quantile(before, after, 0.5)
-            p99 = histogram_quantile(before, after, 0.99)
-            records = round(after.get(math.inf, 0) - before.get(math.inf, 0))
-            picked, proc_lat = tap.processor_latencies_s(records)
-            result.update({
-                "processor_pickup_p50_ms": pct_ms(picked, 0.5),
-                "processor_part_p50_ms": pct_ms(proc_lat, 0.5),
-                "processor_part_p99_ms": pct_ms(proc_lat, 0.99),
-                "latency_rate_events_per_s": round(half),
-                "latency_events": len(lat_items),
-                "latency_records": records,
-                "p50_ms": None if p50 is None else round(p50 * 1000),
-                "p99_ms": None if p99 is None else round(p99 * 1000),
-            })
+            items, rate = phases.sustained(n_events, profile_dir)         # 2. throughput
+            phases.freshness(rate, latency_s, partitions)                 # 3. freshness
             peak = dict(rss.peak)
-        result["graph_complete_runs"] = count_complete_runs(graph)
-        result["expected_complete_runs"] = total_events // 2
-        graph.close()
-
+        phases.count_runs()
         # 4. the physical reference, on an empty graph of the same server
-        stack.stop_services()
-        direct_graph = stack.graph.fresh_graph(settings.graph.name + "_direct")
-        direct_items = [it.event for it in items[: sizes["direct_events"]]]
-        direct_cpu = CpuMeter({"bench": os.getpid(), "graph": pids["graph"]},
-                              no_children=("bench",)).start()
-        direct = direct_write(direct_items, direct_graph, batch_events=processor_batch,
-                              sink_batch=sink_batch)
-        direct_cpu_s = direct_cpu.read()
-        result.update({
-            "direct_events": direct.events,
-            "direct_events_per_s": round(direct.events_per_s),
-            "direct_map_share": round(direct.map_seconds / direct.seconds, 2),
-            "direct_write_share": round(direct.write_seconds / direct.seconds, 2),
-            "direct_mutations_per_event": round(direct.mutations / direct.events, 1),
-            "direct_cpu_s": direct_cpu_s,
-            "direct_cpu_ms_per_k_events": round(
-                sum(direct_cpu_s.values()) * 1e6 / max(1, direct.events)),
-            "ratio": round(rate / direct.events_per_s, 2) if direct.events_per_s else None,
-        })
-
+        direct, figures = _direct_reference(stack, items, sizes["direct_events"], rate,
+                                            processor_batch, sink_batch)
+        result.update(figures)
         # 5. memory
-        mb = 1024 * 1024
-        grow = (peak["processor"] - base_rss.get("processor", peak["processor"]))
-        result.update({
-            "processor_peak_rss_mb": round(peak["processor"] / mb),
-            "sink_peak_rss_mb": round(peak["sink"] / mb),
-            "kafka_peak_rss_mb": round(peak["kafka"] / mb),
-            "graph_peak_rss_mb": round(peak["graph"] / mb),
-            "processor_rss_growth_mb_per_m_events": round(
-                grow / mb / max(1, total_events - len(warm)) * 1e6),
-            "processor_state_per_m_events": state_size(direct),
-        })
+        result.update(_memory(peak, base_rss, phases.total_events - warm_events, direct))
     return result
