@@ -12,8 +12,9 @@ pip's cache. It then checks
   :func:`emitters.job_run` over a real file, and emits to the session's real Kafka broker
   (``kafka_broker``); the test process reads the topic back and decodes the START and
   COMPLETE events of that run, with the input file's SHA-256 as its version. The script
-  also checks that no heavy module was imported and that a feature of an extra
-  (``sql_lineage``) fails with the error naming its extra.
+  also checks that no heavy module was imported and that features of extras
+  (``sql_lineage``, ``emitters.torch``, ``capture_pandas``) fail with an error naming the
+  extra to install.
 
 The build copies the sources first so that stale ``build/`` output of the repository can
 never end up in the wheel.
@@ -137,14 +138,31 @@ PRODUCER_JOB = textwrap.dedent('''
             out.write(fh.read().upper())
         run.output_file(target)
     delivered = get_client().flush(30)
-    try:
-        sql_lineage("INSERT INTO t SELECT a FROM s", namespace="db")
-        sql_error = None
-    except ImportError as exc:
-        sql_error = str(exc)
+
+    def error_of(feature):
+        try:
+            feature()
+        except ImportError as exc:
+            return str(exc)
+        return None
+
+    def torch_emitter():
+        import emitters.torch  # noqa: F401
+
+    def pandas_capture():
+        from emitters.pandas_capture import capture_pandas
+
+        with capture_pandas():
+            pass
+
+    errors = {
+        "sql": error_of(lambda: sql_lineage("INSERT INTO t SELECT a FROM s", namespace="db")),
+        "torch": error_of(torch_emitter),
+        "pandas": error_of(pandas_capture),
+    }
     loaded = sorted(m for m in heavy if m in sys.modules)
     print(json.dumps({"run_id": run.run_id, "pending": delivered, "loaded": loaded,
-                      "sql_error": sql_error}))
+                      "errors": errors}))
 ''')
 
 
@@ -201,7 +219,8 @@ def test_a_job_on_the_plain_install_emits_to_kafka(
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["loaded"] == [], f"the SDK imported heavy modules: {report['loaded']}"
     assert report["pending"] == 0, "events still queued after flush"
-    assert report["sql_error"] and "lineage-pipeline[sql]" in report["sql_error"]
+    for extra, error in report["errors"].items():  # features of extras name their extra
+        assert error and f"pip install 'lineage-pipeline[{extra}]'" in error, (extra, error)
 
     codec = EventCodec()
     events: list[LineageEvent] = [codec.decode(v) for v in _read_events(kafka_broker, topic,
