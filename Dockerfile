@@ -16,6 +16,10 @@ COPY lineage_pipeline ./lineage_pipeline
 COPY emitters ./emitters
 COPY stream_processor ./stream_processor
 COPY graph_sink ./graph_sink
+# every package pyproject.toml lists (`pip install .` builds them all); neither service
+# imports the query layer or the app shell, and their extra ([local]) is not installed here
+COPY lineage_queries ./lineage_queries
+COPY lineage_app ./lineage_app
 COPY schemas ./schemas
 
 # The processor and sink extras (the plain install is the emitter SDK only); the pandas,
