@@ -8,6 +8,9 @@ pip's cache. It then checks
 
 - the footprint: the fresh ``site-packages`` (pip and setuptools included) stays within
   :data:`MAX_SITE_PACKAGES_BYTES`, and none of :data:`HEAVY` is installed;
+- the imports: every module of ``lineage_pipeline`` (the core) and ``emitters`` (the SDK)
+  imports, except the few of :data:`NEEDS_AN_EXTRA` for want of their extra, and none of
+  them loads a heavy module;
 - the SDK: a script run by the fresh interpreter imports ``emitters``, runs a job with
   :func:`emitters.job_run` over a real file, and emits to the session's real Kafka broker
   (``kafka_broker``); the test process reads the topic back and decodes the START and
@@ -57,7 +60,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _pip_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
+    """The environment for the fresh venv's pip: this one's (an index mirror, pip's cache
+    directory) without ``PYTHON*`` variables, which could put the repository on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return env
 
@@ -122,6 +127,63 @@ def test_the_plain_install_is_the_emitter_sdk_only(plain_venv: Path) -> None:
     assert size <= MAX_SITE_PACKAGES_BYTES, (
         f"site-packages is {size / 1e6:.1f} MB > {MAX_SITE_PACKAGES_BYTES / 1e6:.0f} MB"
     )
+
+
+#: Modules of the SDK and the core that need an extra: module prefix -> the modules whose
+#: absence may stop their import on the plain install.
+NEEDS_AN_EXTRA = {
+    "emitters.cli": {"typer", "rich"},  # `lineage spool`, part of the lineage CLI ([local])
+    "emitters.spark.autoload": {"pyspark", "py4j"},  # [spark]
+    "emitters.torch": {"torch"},  # [torch]
+    "lineage_pipeline.graph.neo4j": {"neo4j"},  # [sink]
+    "lineage_pipeline.graph.falkordb": {"falkordb", "redis"},  # [sink]
+    "lineage_pipeline.openlineage": {"openlineage", "attr"},  # [openlineage]
+}
+
+IMPORT_ALL = textwrap.dedent('''
+    """Import every module of the SDK and the core; report failures and heavy modules."""
+    import importlib, json, pkgutil, sys
+
+    import emitters, lineage_pipeline
+
+    failures = {}
+    for package in (emitters, lineage_pipeline):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if module.name.endswith(".__main__"):
+                continue
+            try:
+                importlib.import_module(module.name)
+            except ImportError as exc:
+                cause = exc.__cause__ if isinstance(exc.__cause__, ImportError) else exc
+                failures[module.name] = (cause.name or "").split(".")[0] or str(exc)
+    heavy = sorted(m for m in sys.argv[1].split(",") if m in sys.modules)
+    print(json.dumps({"failures": failures, "heavy": heavy}))
+''')
+
+
+def test_the_core_and_the_sdk_import_on_the_plain_install(plain_venv: Path, tmp_path: Path) -> None:
+    """Every module of ``lineage_pipeline`` and ``emitters`` imports without extras, except
+    those of :data:`NEEDS_AN_EXTRA` (for the missing modules listed there), and importing
+    them all loads none of the heavy modules of the extras."""
+    script = tmp_path / "import_all.py"
+    script.write_text(IMPORT_ALL, "utf-8")
+    done = subprocess.run(
+        [str(plain_venv / "bin" / "python"), str(script), ",".join(HEAVY_MODULES)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("LINEAGE_", "PYTHON"))},
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    unexpected = {
+        module: missing
+        for module, missing in report["failures"].items()
+        if not any(
+            (module == prefix or module.startswith(prefix + ".")) and missing in allowed
+            for prefix, allowed in NEEDS_AN_EXTRA.items()
+        )
+    }
+    assert not unexpected, f"modules that need more than the plain install: {unexpected}"
+    assert report["heavy"] == [], f"importing the core loads {report['heavy']}"
 
 
 PRODUCER_JOB = textwrap.dedent('''
