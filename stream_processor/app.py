@@ -7,7 +7,8 @@ within=batch_timeout_s)``), hands each to :class:`~stream_processor.processor.Ev
 and publishes the batch's graph and DLQ records through the producer's own batching. Faust
 acks (and later commits) a batch's offsets only after the agent body returns, and flushes the
 producer before each offset commit, so processing is at-least-once; the graph writes are
-idempotent.
+idempotent. :mod:`stream_processor.delivery` closes the two gaps Faust leaves in that
+(a flush that gives up, a batch acked when a stop cancels its publication).
 
 State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog``):
 
@@ -63,6 +64,7 @@ from lineage_pipeline.settings import (
     TopicSettings,
 )
 from stream_processor.decode import message_headers
+from stream_processor.delivery import finish_publishing, make_buffer_flush_complete
 from stream_processor.dlq import OutRecord, SourceMessage
 from stream_processor.identity import DatasetIdentity
 from stream_processor.lag import register_lag_timer
@@ -320,7 +322,9 @@ def _add_agent(app: faust.App, events_topic: Any, proc_settings: ProcessorSettin
                 _as_current_event(event)  # tables write to this event's partition
                 processor.handle(_source_message(event.message))
             _as_current_event(None)
-            await publish(processor.drain())
+            records = processor.drain()
+            # a stop cancelling us here must not get the batch acked before it is handed over
+            await finish_publishing(publish(records))
 
 
 def _add_stale_timer(app: faust.App, stale_after_s: float, processor: EventProcessor,
@@ -357,6 +361,7 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
     parts = partitions or settings.topics.partitions
     topics = settings.topics
     app = _new_app(settings, parts)
+    make_buffer_flush_complete(app.producer.buffer)  # table writes delivered before commits
     # one agent over both inputs: Avro lineage events and OpenLineage JSON
     events_topic = _raw_topic(app, topics.events, topics.openlineage, partitions=parts)
     publish = _publisher(app, topics)
