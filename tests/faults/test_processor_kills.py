@@ -12,12 +12,12 @@ Tansu misreported the changelog's end and Faust stopped restoring there. Kafka r
 exact end (asserted below for the runs changelog); the probe that worked around Tansu is gone
 (10 of 10 runs clean without it).
 
-Open: with a CPU-bound process beside it, 1 of 6 runs ended with one run's state older than
-the reference (its RUNNING update, metrics, missing from the graph topic and from the state
-the COMPLETE was stitched onto), although the changelog end was exact. Suspects in
-faust-streaming 0.15.3: ``ProducerBuffer.flush()``, called before each offset commit, returns
-after 0.1 s without progress even if table updates are still buffered; ``take_events`` acks a
-batch in a ``finally``, also when a stop cancels the agent while it awaits ``Topic.send``.
+A third, found with a CPU-bound process beside it (about 1 run in 6): a run's state came back
+older than the reference (its RUNNING update missing from the state the COMPLETE was stitched
+onto), although the changelog end was exact. faust-streaming 0.15.3's producer-buffer flush,
+called before each offset commit, gave up after 0.1 s without progress, so a commit could
+pass a table update still queued; and ``take_events`` acks a batch in a ``finally`` also when
+a stop cancels its publication. Both closed in :mod:`stream_processor.delivery`.
 """
 
 from __future__ import annotations
