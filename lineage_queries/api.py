@@ -54,16 +54,32 @@ from lineage_pipeline.graph.catalog import run_query
 from lineage_pipeline.graph_model import NodeLabel, bounded_uid, field_uid, graph_text
 from lineage_queries import diff, impact, models, rootcause
 from lineage_queries import freshness as freshness_report
+from lineage_queries.answers import (
+    BaselineRun,
+    FieldProps,
+    FreshnessReport,
+    Impact,
+    ModelInputs,
+    RootCause,
+    RunDetail,
+    RunDiff,
+    RunSummary,
+    TrainedOn,
+    UpstreamChange,
+    VersionDetail,
+    as_field_props,
+    as_run_props,
+)
 from lineage_queries.compare import DRIFT_THRESHOLD
 from lineage_queries.shapes import (
     CODE_PROPS,
     JSON_PROPS,
     Subgraph,
-    dataset_of,
     duration,
     node_dict,
     parse_json_props,
     run_summary,
+    version_detail,
 )
 from lineage_queries.walk import MAX_DEPTH, Direction, ResolvedNode, Walk, Walker, to_subgraph
 
@@ -221,7 +237,7 @@ class LineageGraph:
         return sub
 
     # -- runs ----------------------------------------------------------------------------------
-    def runs(self, job: str, limit: int | None = None) -> list[dict[str, Any]]:
+    def runs(self, job: str, limit: int | None = None) -> list[RunSummary]:
         """Return the runs of job ``namespace:name``, newest first (run summaries).
 
         Each: ``runId``, ``job``, ``state``, ``startTime``, ``endTime``, ``durationMs``,
@@ -235,7 +251,7 @@ class LineageGraph:
         rows = self.query("job_runs_newest_first", job=job, limit=limit or 2**31 - 1)
         return [run_summary(r["run"], job) for r in rows]
 
-    def run(self, run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str) -> RunDetail:
         """Return every property of run ``run_id`` (JSON parsed) plus ``job`` (dict),
         ``durationMs``, ``children`` (run ids), ``inputs`` and ``outputs``: dataset versions
         (node dicts with ``dataset_uid``, ``schema`` and ``fields``: their columns'
@@ -247,80 +263,80 @@ class LineageGraph:
         rows = self.query("run_detail", run_id=run_id)
         if not rows:
             raise QueryError(self._unknown(run_id, NodeLabel.RUN))
-        props = parse_json_props(rows[0]["run"])
+        props = as_run_props(parse_json_props(rows[0]["run"]))
         job = parse_json_props(rows[0]["job"]) if rows[0]["job"] else None
-        out = dict(props)
-        out["runId"] = props.get("runId", run_id)
-        out["job"] = job
-        out["durationMs"] = duration(props)
-        out["inputs"], out["outputs"] = [], []
+        out: RunDetail = {**props, "runId": props.get("runId", run_id), "job": job,
+                          "durationMs": duration(props), "inputs": [], "outputs": [],
+                          "children": []}
         for row in self.query("run_versions", run_id=run_id):
             version = parse_json_props(row["version"])
-            detail = node_dict(NodeLabel.DATASET_VERSION, version["uid"], version, 0)
-            detail["dataset_uid"] = dataset_of(version["uid"], version)
-            detail["schema"] = version.get("schema")
-            detail["fields"] = sorted((dict(f) for f in row["fields"] if f),
-                                      key=lambda f: str(f.get("name")))
-            out["inputs" if row["role"] == "input" else "outputs"].append(detail)
-        for key in ("inputs", "outputs"):
-            out[key].sort(key=lambda v: v["id"])
+            fields = sorted((as_field_props(dict(f)) for f in row["fields"] if f),
+                            key=lambda f: str(f.get("name")))
+            detail = version_detail(version["uid"], version, fields)
+            (out["inputs"] if row["role"] == "input" else out["outputs"]).append(detail)
+        for versions in (out["inputs"], out["outputs"]):
+            versions.sort(key=_by_id)
         out["children"] = sorted(r["uid"] for r in self.query("run_children", run_id=run_id))
         return out
 
     # -- comparisons ---------------------------------------------------------------------------
-    def diff_runs(self, run_a: str, run_b: str) -> dict[str, Any]:
+    def diff_runs(self, run_a: str, run_b: str) -> RunDiff:
         """Compare run ``run_a`` (before) with ``run_b`` (after): see
         :func:`lineage_queries.diff.diff_runs`."""
         return diff.diff_runs(self, run_a, run_b)
 
-    def changed_upstream(self, bad_run: str, good_run: str) -> list[dict[str, Any]]:
+    def changed_upstream(self, bad_run: str, good_run: str) -> list[UpstreamChange]:
         """The upstream dataset versions of ``bad_run`` that differ from ``good_run``'s: see
         :func:`lineage_queries.diff.changed_upstream`."""
         return diff.changed_upstream(self, bad_run, good_run)
 
-    def fields(self, version_uids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    def fields(self, version_uids: Iterable[str]) -> dict[str, list[FieldProps]]:
         """Return the Field property maps of each dataset version (version uid -> fields)."""
         uids = sorted(set(version_uids))
-        out: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, list[FieldProps]] = {}
         if uids:
             for row in self.query("version_fields", uids=uids):
-                out.setdefault(row["version_uid"], []).append(dict(row["field"]))
+                out.setdefault(row["version_uid"], []).append(as_field_props(dict(row["field"])))
         return out
 
     # -- incident queries ----------------------------------------------------------------------
     def impact(self, node: str, *, column: str | None = None, depth: int = MAX_DEPTH,
-               as_of: int | None = None) -> dict[str, Any]:
+               as_of: int | None = None) -> Impact:
         """The blast radius of a change to ``node`` (or one column of it): see
         :func:`lineage_queries.impact.impact`."""
         return impact.impact(self, node, column=column, depth=depth, as_of=as_of)
 
     def root_cause(self, run_id: str, baseline: str | None = None, *,
                    metric: str | None = None, higher_is_better: bool = True,
-                   drift_threshold: float = DRIFT_THRESHOLD) -> dict[str, Any]:
+                   drift_threshold: float = DRIFT_THRESHOLD) -> RootCause:
         """Ranked candidate causes of a bad run (:func:`lineage_queries.rootcause.root_cause`)."""
         return rootcause.root_cause(self, run_id, baseline, metric=metric,
                                     higher_is_better=higher_is_better,
                                     drift_threshold=drift_threshold)
 
     def baseline_run(self, run_id: str, *, metric: str | None = None,
-                     higher_is_better: bool = True) -> dict[str, Any]:
+                     higher_is_better: bool = True) -> BaselineRun:
         """The default baseline of a run: see :func:`lineage_queries.rootcause.baseline_run`."""
         return rootcause.baseline_run(self, run_id, metric=metric,
                                       higher_is_better=higher_is_better)
 
-    def trained_on(self, node: str, *, as_of: int | None = None) -> dict[str, Any]:
+    def trained_on(self, node: str, *, as_of: int | None = None) -> TrainedOn:
         """The models made from ``node``: see :func:`lineage_queries.models.trained_on`."""
         return models.trained_on(self, node, as_of=as_of)
 
-    def model_inputs(self, model: str) -> dict[str, Any]:
+    def model_inputs(self, model: str) -> ModelInputs:
         """Every input and parameter behind a model (:func:`.models.model_inputs`)."""
         return models.model_inputs(self, model)
 
     def freshness(self, policy: FreshnessPolicy | None = None, *, as_of: int | None = None,
-                  include_fresh: bool = False) -> dict[str, Any]:
+                  include_fresh: bool = False) -> FreshnessReport:
         """Stale datasets with their upstream cause: see
         :func:`lineage_queries.freshness.freshness`."""
         return freshness_report.freshness(self, policy, as_of=as_of, include_fresh=include_fresh)
+
+
+def _by_id(version: VersionDetail) -> str:
+    return version["id"]
 
 
 def _iso(ms: int) -> str:

@@ -28,6 +28,14 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from lineage_queries.answers import (
+    ColumnChange,
+    DriftedColumn,
+    SchemaChanges,
+    StatChange,
+    ValueChange,
+)
+
 #: Statistics whose relative change ranks how far a column moved.
 MOVE_STATS = ("mean", "min", "max", "nullCount")
 #: Statistics reported per column in a diff.
@@ -59,7 +67,7 @@ def relative_change(before: Any, after: Any) -> float | None:
 
 def schema_changes(
     before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]]
-) -> dict[str, Any]:
+) -> SchemaChanges:
     """Compare two column lists (``[{"name", "type"}, ...]``).
 
     Returns ``{"added": [name...], "removed": [name...], "retyped": [{"name", "before",
@@ -80,7 +88,7 @@ def schema_changes(
 
 def column_changes(
     before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+) -> list[ColumnChange]:
     """Return the columns present on both sides whose statistics moved, furthest first.
 
     ``before``/``after``: Field property maps (``name``, ``type``, ``mean``, ``min``, ``max``,
@@ -95,9 +103,9 @@ def column_changes(
     """
     b = {str(f.get("name")): f for f in before}
     a = {str(f.get("name")): f for f in after}
-    out: list[dict[str, Any]] = []
+    out: list[ColumnChange] = []
     for name in sorted(set(a) & set(b)):
-        stats: dict[str, dict[str, Any]] = {}
+        stats: dict[str, StatChange] = {}
         moved, moved_stat = 0.0, None
         for stat in DIFF_STATS:
             vb, va = b[name].get(stat), a[name].get(stat)
@@ -153,13 +161,13 @@ def column_drift(
 
 def drifted_columns(
     before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]], threshold: float
-) -> list[dict[str, Any]]:
+) -> list[DriftedColumn]:
     """Return the columns on both sides whose :func:`column_drift` exceeds ``threshold``,
     furthest first: ``{"name", "drift", "stat", "before", "after"}`` (the statistic's two
     values)."""
     b = {str(f.get("name")): f for f in before}
     a = {str(f.get("name")): f for f in after}
-    out: list[dict[str, Any]] = []
+    out: list[DriftedColumn] = []
     for name in sorted(set(a) & set(b)):
         drift, stat = column_drift(b[name], a[name])
         if stat is not None and drift > threshold:
@@ -169,17 +177,18 @@ def drifted_columns(
     return out
 
 
-def dict_diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, Any]:
+def dict_diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+              ) -> dict[str, ValueChange]:
     """Return ``{key: {"before", "after"}}`` for every key whose value differs (sorted keys).
 
     Numeric pairs also get ``"delta"`` (after - before).
     """
     b, a = before or {}, after or {}
-    out: dict[str, Any] = {}
+    out: dict[str, ValueChange] = {}
     for key in sorted(set(b) | set(a)):
         if b.get(key) == a.get(key):
             continue
-        entry: dict[str, Any] = {"before": b.get(key), "after": a.get(key)}
+        entry: ValueChange = {"before": b.get(key), "after": a.get(key)}
         nb, na = _number(b.get(key)), _number(a.get(key))
         if nb is not None and na is not None:
             entry["delta"] = na - nb

@@ -5,9 +5,21 @@ version of a bad run that differs from a good run's). Both answer through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lineage_pipeline.graph_model import NodeLabel
+from lineage_queries.answers import (
+    ColumnChange,
+    FieldProps,
+    RunDiff,
+    SchemaChanges,
+    UpstreamChange,
+    UpstreamRef,
+    VersionChange,
+    VersionDetail,
+    VersionRef,
+)
 from lineage_queries.compare import column_changes, dict_diff, schema_changes
 from lineage_queries.shapes import (
     CODE_PROPS,
@@ -23,7 +35,7 @@ if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
 
 
-def diff_runs(graph: LineageGraph, run_a: str, run_b: str) -> dict[str, Any]:
+def diff_runs(graph: LineageGraph, run_a: str, run_b: str) -> RunDiff:
     """Compare run ``run_a`` (before) with ``run_b`` (after).
 
     Returns ``{"runA", "runB"`` (summaries), ``"sameJob"``, ``"inputs"``: one entry per
@@ -59,7 +71,7 @@ def diff_runs(graph: LineageGraph, run_a: str, run_b: str) -> dict[str, Any]:
 
 
 def changed_upstream(graph: LineageGraph, bad_run: str, good_run: str
-                     ) -> list[dict[str, Any]]:
+                     ) -> list[UpstreamChange]:
     """Return the upstream dataset versions of ``bad_run`` that differ from ``good_run``'s.
 
     Walks upstream of both runs to the raw data, pairs the versions of each dataset (the
@@ -89,10 +101,10 @@ def changed_upstream(graph: LineageGraph, bad_run: str, good_run: str
             continue
         pairs.append((dataset, uid_b, props_b, dist, match))
     fields = graph.fields([p[1] for p in pairs] + [p[4][0] for p in pairs if p[4]])
-    out: list[dict[str, Any]] = []
+    out: list[UpstreamChange] = []
     for dataset, uid_b, props_b, dist, match in pairs:
-        cols: list[dict[str, Any]] = []
-        schema: dict[str, Any] = {"added": [], "removed": [], "retyped": []}
+        cols: list[ColumnChange] = []
+        schema: SchemaChanges = {"added": [], "removed": [], "retyped": []}
         if match is not None:
             fb, fg = fields.get(uid_b, []), fields.get(match[0], [])
             cols = column_changes(fg, fb)
@@ -134,7 +146,7 @@ def _differs(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def _version_ref(
     uid: str, props: dict[str, Any], nodes: dict[str, tuple[dict[str, Any], NodeLabel]]
-) -> dict[str, Any]:
+) -> UpstreamRef:
     run = props.get("producedByRunId")
     run_props = nodes.get(run, ({}, NodeLabel.RUN))[0] if run else {}
     return {
@@ -147,14 +159,15 @@ def _version_ref(
 
 
 def _diff_versions(
-    before: list[dict[str, Any]], after: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[str]]:
+    before: list[VersionDetail], after: list[VersionDetail]
+) -> tuple[list[VersionChange], list[str]]:
     """Pair two runs' version lists by dataset; return (differing entries, unchanged ids)."""
-    def by_dataset(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def by_dataset(items: list[VersionDetail]) -> dict[str, VersionDetail]:
         return {str(v.get("dataset") or v["id"].rsplit("@", 1)[0]): v for v in items}
 
     b, a = by_dataset(before), by_dataset(after)
-    changed, unchanged = [], []
+    changed: list[VersionChange] = []
+    unchanged: list[str] = []
     for dataset in sorted(set(b) | set(a)):
         vb, va = b.get(dataset), a.get(dataset)
         if vb is not None and va is not None and not _differs(
@@ -166,7 +179,8 @@ def _diff_versions(
         ref = va or vb
         assert ref is not None
         status = "changed" if vb and va else ("added" if va else "removed")
-        fb, fa = (vb or {}).get("fields", []), (va or {}).get("fields", [])
+        fb: list[FieldProps] = vb["fields"] if vb is not None else []
+        fa: list[FieldProps] = va["fields"] if va is not None else []
         changed.append({
             "dataset": dataset,
             "namespace": ref.get("namespace"),
@@ -181,13 +195,13 @@ def _diff_versions(
     return changed, unchanged
 
 
-def _short(v: dict[str, Any] | None) -> dict[str, Any] | None:
+def _short(v: VersionDetail | None) -> VersionRef | None:
     if v is None:
         return None
     return {"id": v["id"], "version": v.get("version"), "digest": v.get("digest"),
             "rowCount": v.get("rowCount")}
 
 
-def _schema_list(v: dict[str, Any] | None) -> list[dict[str, Any]]:
-    schema = (v or {}).get("schema")
+def _schema_list(v: VersionDetail | None) -> list[Mapping[str, Any]]:
+    schema = v["schema"] if v is not None else None
     return [c for c in schema if isinstance(c, dict)] if isinstance(schema, list) else []

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from lineage_pipeline.freshness import DEFAULT_POLICY, Freshness, FreshnessPolicy
 from lineage_pipeline.graph.history import DatasetHistory, dataset_writes
 from lineage_pipeline.graph_model import NodeLabel
+from lineage_queries.answers import Cause, Edge, FreshnessReport, FreshnessRow, Node, Subgraph
 from lineage_queries.shapes import BAD_STATES, run_summary, run_time
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 
 def freshness(graph: LineageGraph, policy: FreshnessPolicy | None = None, *,
-              as_of: int | None = None, include_fresh: bool = False) -> dict[str, Any]:
+              as_of: int | None = None, include_fresh: bool = False) -> FreshnessReport:
     """Return the freshness of every written dataset at ``as_of`` (default: now).
 
     Returns::
@@ -52,7 +53,9 @@ def freshness(graph: LineageGraph, policy: FreshnessPolicy | None = None, *,
     now_ms = as_of if as_of is not None else int(time.time() * 1000)
     datasets = dataset_writes(graph.backend, as_of)
     causes = _Causes(graph, datasets, as_of)
-    stale, fresh, no_sla = [], [], []
+    stale: list[FreshnessRow] = []
+    fresh: list[FreshnessRow] = []
+    no_sla: list[str] = []
     statuses = {}
     for ds in datasets.values():
         times = [t / 1000 for t, _, _, _ in ds.writes]
@@ -72,7 +75,7 @@ def freshness(graph: LineageGraph, policy: FreshnessPolicy | None = None, *,
             fresh.append(row)
     stale.sort(key=lambda r: (-(r["overdueS"] or 0.0), r["dataset"]))
     written = len(datasets)
-    out: dict[str, Any] = {
+    out: FreshnessReport = {
         "asOf": now_ms,
         "summary": f"{len(stale)} of {written} written dataset{'s' if written != 1 else ''} "
                    f"{'is' if len(stale) == 1 else 'are'} stale"
@@ -87,7 +90,7 @@ def freshness(graph: LineageGraph, policy: FreshnessPolicy | None = None, *,
 
 
 def _row(ds: DatasetHistory, status: Freshness, policy: FreshnessPolicy,
-         now_ms: int) -> dict[str, Any]:
+         now_ms: int) -> FreshnessRow:
     """One dataset's row of the answer (``cause`` filled in by the caller when stale)."""
     t, run, job, version = ds.last
     age = now_ms / 1000 - t / 1000
@@ -113,7 +116,7 @@ class _Causes:
         self.graph = graph
         self.datasets = datasets
         self.as_of = as_of
-        self.memo: dict[str, dict[str, Any]] = {}
+        self.memo: dict[str, Cause] = {}
         self._runs_since: dict[str, list[dict[str, Any]]] | None = None
         self._inputs: dict[str, list[str]] = {}
 
@@ -173,14 +176,14 @@ class _Causes:
                         nxt.add(up)
             wave = sorted(nxt)
 
-    def of(self, dataset: str, stack: frozenset[str] = frozenset()) -> dict[str, Any]:
+    def of(self, dataset: str, stack: frozenset[str] = frozenset()) -> Cause:
         """The cause of ``dataset`` not being written since its last write."""
         if dataset in self.memo:
             return self.memo[dataset]
         ds = self.datasets[dataset]
         t, run, job, _ = ds.last
         since = [r for r in self.runs_since(job) if run_time(r) > t] if job else []
-        cause: dict[str, Any]
+        cause: Cause
         if since and since[0].get("state") in BAD_STATES:
             failed = since[0]
             cause = {"type": "failed", "job": job, "run": run_summary(failed, job),
@@ -203,7 +206,7 @@ class _Causes:
                     via = [upstream, *up.get("via", [])]
                     root = up.get("root", up)
                     cause = {"type": "upstream", "job": root["job"], "run": root["run"],
-                             "via": via, "root": {k: v for k, v in root.items() if k != "root"},
+                             "via": via, "root": _without_root(root),
                              "writerStopped": job,
                              "summary": f"{job} has not run since; upstream "
                                         f"{' <- '.join(via)}: {root['summary']}"}
@@ -212,37 +215,53 @@ class _Causes:
         return cause
 
 
-def _subgraph(stale: list[dict[str, Any]], now_ms: int) -> dict[str, Any]:
+def _without_root(cause: Cause) -> Cause:
+    """A copy of ``cause`` without its own ``root`` (the root of an upstream cause)."""
+    out = cause.copy()
+    out.pop("root", None)
+    return out
+
+
+def _subgraph(stale: list[FreshnessRow], now_ms: int) -> Subgraph:
     """Stale datasets, their last versions and writer runs and jobs, and failed runs."""
-    nodes: dict[str, dict[str, Any]] = {}
+    nodes: dict[str, Node] = {}
     edges: set[tuple[str, str, str]] = set()
 
-    def node(uid: str, label: NodeLabel, kind: str, **extra: Any) -> None:
+    def node(uid: str, label: NodeLabel, kind: str) -> Node | None:
+        """Add a node; return it when it is new (for its extra keys), else ``None``."""
+        if uid in nodes:
+            return None
         ns, _, name = uid.partition(":")
-        nodes.setdefault(uid, {"id": uid, "label": label.value, "kind": kind, "namespace": ns,
-                               "name": name, "version": None, "depth": 0, **extra})
+        nodes[uid] = {"id": uid, "label": label.value, "kind": kind, "namespace": ns,
+                      "name": name, "version": None, "depth": 0}
+        return nodes[uid]
+
+    def run_node(uid: str, job: str | None, state: str | None) -> None:
+        if (n := node(uid, NodeLabel.RUN, "run")) is not None:
+            n["job"], n["state"] = job, state
 
     for row in stale:
         ds, version = row["dataset"], row["lastVersion"]
-        node(ds, NodeLabel.DATASET, row["kind"], stale=True, overdueS=row["overdueS"])
-        node(version, NodeLabel.DATASET_VERSION, row["kind"],
-             version=version.rsplit("@", 1)[-1], dataset=ds)
+        if (n := node(ds, NodeLabel.DATASET, row["kind"])) is not None:
+            n["stale"], n["overdueS"] = True, row["overdueS"]
+        if (n := node(version, NodeLabel.DATASET_VERSION, row["kind"])) is not None:
+            n["version"], n["dataset"] = version.rsplit("@", 1)[-1], ds
         edges.add((version, ds, "VERSION_OF"))
         writer = row["writer"]
         if writer["run"]:
-            node(writer["run"], NodeLabel.RUN, "run", job=writer["job"], state="COMPLETE")
+            run_node(writer["run"], writer["job"], "COMPLETE")
             edges.add((writer["run"], version, "GENERATED"))
             if writer["job"]:
                 node(writer["job"], NodeLabel.JOB, "job")
                 edges.add((writer["run"], writer["job"], "RUN_OF"))
-        cause = row["cause"] or {}
-        failed = cause.get("run")
-        if failed and cause.get("job"):
-            rid = str(failed.get("runId"))
-            node(rid, NodeLabel.RUN, "run", job=cause["job"], state=failed.get("state"))
+        cause = row["cause"]
+        failed = cause["run"] if cause else None
+        if cause and failed and cause["job"]:
+            rid = str(failed["runId"])
+            run_node(rid, cause["job"], failed["state"])
             node(cause["job"], NodeLabel.JOB, "job")
             edges.add((rid, cause["job"], "RUN_OF"))
-    root = stale[0]["dataset"] if stale else ""
-    return {"root": root, "direction": "upstream", "depth": 0, "asOf": now_ms,
-            "nodes": sorted(nodes.values(), key=lambda n: (n["label"], n["id"])),
-            "edges": [{"from": f, "to": t, "type": ty} for f, t, ty in sorted(edges)]}
+    edge_list: list[Edge] = [{"from": f, "to": t, "type": ty} for f, t, ty in sorted(edges)]
+    return {"root": stale[0]["dataset"] if stale else "", "direction": "upstream", "depth": 0,
+            "asOf": now_ms, "nodes": sorted(nodes.values(), key=lambda n: (n["label"], n["id"])),
+            "edges": edge_list}

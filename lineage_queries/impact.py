@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lineage_pipeline.graph_model import DATASET_KINDS, NodeLabel
+from lineage_queries.answers import (
+    Impact,
+    ImpactCounts,
+    ImpactedColumn,
+    ImpactedDataset,
+    ImpactedJob,
+)
 from lineage_queries.shapes import dataset_of, node_kind
 from lineage_queries.walk import Walk, to_subgraph
 
@@ -27,7 +34,7 @@ if TYPE_CHECKING:
 
 
 def impact(graph: LineageGraph, node: str, *, column: str | None = None, depth: int = 100,
-           as_of: int | None = None) -> dict[str, Any]:
+           as_of: int | None = None) -> Impact:
     """Return what a change to ``node`` (optionally its ``column``) reaches downstream.
 
     ``node``: a dataset, dataset version, column (``...#column``), run or job NODE string.
@@ -85,13 +92,27 @@ def _root_dataset(w: Walk) -> str | None:
 
 
 @dataclass
+class _Dataset:
+    """A reached dataset while collecting (columns and jobs as sets)."""
+
+    id: str
+    kind: str
+    namespace: str | None
+    name: str | None
+    distance: int
+    versions: int = 0
+    columns: set[str] = field(default_factory=set)
+    jobs: set[str] = field(default_factory=set)
+
+
+@dataclass
 class _Reach:
     """What the downstream walk reached, by dataset, job and column (root dataset left out)."""
 
     root_dataset: str | None
-    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    columns: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    datasets: dict[str, _Dataset] = field(default_factory=dict)
+    jobs: dict[str, ImpactedJob] = field(default_factory=dict)
+    columns: dict[tuple[str, str], ImpactedColumn] = field(default_factory=dict)
     run_ids: set[str] = field(default_factory=set)
 
     def collect(self, w: Walk, roots: set[str]) -> None:
@@ -109,23 +130,22 @@ class _Reach:
                 self._run(uid, props, dist)
         for (ds, name) in self.columns:
             if ds in self.datasets:  # the walk adds every found column's version
-                self.datasets[ds]["columns"].add(name)
+                self.datasets[ds].columns.add(name)
 
     def _version(self, w: Walk, uid: str, props: dict[str, Any], dist: int) -> None:
         ds = dataset_of(uid, props)
         if ds == self.root_dataset:
             return
-        entry = self.datasets.setdefault(ds, {
-            "id": ds, "kind": node_kind(NodeLabel.DATASET_VERSION, props),
-            "namespace": props.get("namespace"), "name": props.get("name"), "distance": dist,
-            "versions": 0, "columns": set(), "jobs": set()})
-        entry["versions"] += 1
-        entry["distance"] = min(entry["distance"], dist)
+        entry = self.datasets.setdefault(ds, _Dataset(
+            ds, node_kind(NodeLabel.DATASET_VERSION, props), props.get("namespace"),
+            props.get("name"), dist))
+        entry.versions += 1
+        entry.distance = min(entry.distance, dist)
         producer = props.get("producedByRunId")
         if producer in w.nodes:
             job = w.nodes[producer][1].get("job_uid")
             if job:
-                entry["jobs"].add(job)
+                entry.jobs.add(job)
 
     def _column(self, props: dict[str, Any], dist: int, how: str) -> None:
         ds = str(props.get("dataset_uid") or dataset_of(str(props.get("version_uid"))))
@@ -144,24 +164,26 @@ class _Reach:
             entry["runs"] += 1
             entry["distance"] = min(entry["distance"], dist)
 
-    def dataset_list(self) -> list[dict[str, Any]]:
+    def dataset_list(self) -> list[ImpactedDataset]:
         """The reached datasets (columns and jobs as sorted lists), nearest first."""
-        for entry in self.datasets.values():
-            entry["columns"] = sorted(entry["columns"])
-            entry["jobs"] = sorted(entry["jobs"])
-        return sorted(self.datasets.values(), key=lambda e: (e["distance"], e["id"]))
+        out: list[ImpactedDataset] = [
+            {"id": e.id, "kind": e.kind, "namespace": e.namespace, "name": e.name,
+             "distance": e.distance, "versions": e.versions, "columns": sorted(e.columns),
+             "jobs": sorted(e.jobs)}
+            for e in self.datasets.values()]
+        return sorted(out, key=lambda e: (e["distance"], e["id"]))
 
-    def counts(self) -> dict[str, Any]:
+    def counts(self) -> ImpactCounts:
         by_kind: dict[str, int] = {}
         for entry in self.datasets.values():
-            by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0) + 1
+            by_kind[entry.kind] = by_kind.get(entry.kind, 0) + 1
         return {
             "datasets": len(self.datasets),
             "byKind": dict(sorted(by_kind.items())),
             "columns": len(self.columns),
             "jobs": len(self.jobs),
             "runs": len(self.run_ids),
-            "versions": sum(e["versions"] for e in self.datasets.values()),
+            "versions": sum(e.versions for e in self.datasets.values()),
         }
 
 
@@ -171,7 +193,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def summary_text(counts: dict[str, Any]) -> str:
+def summary_text(counts: ImpactCounts) -> str:
     """The one-line summary of an impact's ``counts`` (see the module docstring)."""
     by_kind: dict[str, int] = counts["byKind"]
     if not counts["datasets"] and not counts["jobs"]:

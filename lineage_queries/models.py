@@ -13,6 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.graph_model import NodeLabel
+from lineage_queries.answers import (
+    ModelInput,
+    ModelInputs,
+    ModelRun,
+    RunSummary,
+    Subgraph,
+    TrainedModel,
+    TrainedOn,
+)
 from lineage_queries.shapes import dataset_of, node_kind, parse_json_props, run_summary
 from lineage_queries.walk import ResolvedNode, Walk, to_subgraph
 
@@ -26,7 +35,7 @@ MIN_PREFIX = 6
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
-def trained_on(graph: LineageGraph, node: str, *, as_of: int | None = None) -> dict[str, Any]:
+def trained_on(graph: LineageGraph, node: str, *, as_of: int | None = None) -> TrainedOn:
     """Return the models made, directly or transitively, from ``node`` (usually a dataset
     version ``namespace:name@version``; a dataset means any of its versions).
 
@@ -40,23 +49,26 @@ def trained_on(graph: LineageGraph, node: str, *, as_of: int | None = None) -> d
     Sorted by distance, then id. Raises :class:`QueryError` for an unknown node.
     """
     w = graph.walk(node, "downstream", DEPTH, as_of=as_of)
-    models: list[dict[str, Any]] = []
+    found: list[tuple[str, str]] = []  # (model version, the run that generated it)
     seen: set[str] = set()
     for (src, dst, rel) in sorted(w.edges):
         if rel != "GENERATED" or dst not in w.nodes or dst in seen:
             continue
-        label, props, dist = w.nodes[dst]
+        label, props, _ = w.nodes[dst]
         if label is not NodeLabel.DATASET_VERSION or node_kind(label, props) != "model":
             continue
         seen.add(dst)
+        found.append((dst, src))
+    full = run_props(graph, [run for _, run in found])
+    models: list[TrainedModel] = []
+    for dst, src in found:
+        _, props, dist = w.nodes[dst]
+        trainer = full.get(src) or w.nodes[src][1]
         models.append({
             "id": dst, "dataset": dataset_of(dst, props), "version": props.get("version"),
-            "digest": props.get("digest"), "distance": dist, "run": src,
+            "digest": props.get("digest"), "distance": dist,
+            "run": run_summary(trainer, trainer.get("job_uid")),
         })
-    full = run_props(graph, [m["run"] for m in models])
-    for m in models:
-        props = full.get(m["run"]) or w.nodes[m["run"]][1]
-        m["run"] = run_summary(props, props.get("job_uid"))
     models.sort(key=lambda m: (m["distance"], m["id"]))
     n = len(models)
     return {
@@ -104,7 +116,7 @@ def find_model(graph: LineageGraph, model: str) -> ResolvedNode:
     return ResolvedNode(NodeLabel.DATASET_VERSION, chosen[0]["uid"], chosen[0]["props"])
 
 
-def model_inputs(graph: LineageGraph, model: str) -> dict[str, Any]:
+def model_inputs(graph: LineageGraph, model: str) -> ModelInputs:
     """Return every input and parameter behind a model version (see :func:`find_model`).
 
     Returns::
@@ -123,7 +135,8 @@ def model_inputs(graph: LineageGraph, model: str) -> dict[str, Any]:
     w = graph.walk(root, "upstream", DEPTH)
     generated = {dst: src for (src, dst, rel) in w.edges if rel == "GENERATED"}
     full = run_props(graph, w.of_label(NodeLabel.RUN))
-    inputs, runs = [], []
+    inputs: list[ModelInput] = []
+    runs: list[ModelRun] = []
     for uid, (label, props, dist) in w.nodes.items():
         if label is NodeLabel.DATASET_VERSION and uid != root.uid:
             inputs.append({
@@ -136,17 +149,15 @@ def model_inputs(graph: LineageGraph, model: str) -> dict[str, Any]:
         elif label is NodeLabel.RUN:
             props = full.get(uid) or props
             parsed = parse_json_props(props)
-            entry = run_summary(props, props.get("job_uid"))
-            entry["distance"] = dist
-            entry["environment"] = parsed.get("environment")
-            runs.append(entry)
+            runs.append({**run_summary(props, props.get("job_uid")), "distance": dist,
+                         "environment": parsed.get("environment")})
     inputs.sort(key=lambda i: (i["distance"], i["id"]))
     runs.sort(key=lambda r: (r["distance"], str(r["runId"])))
     parameters: dict[str, dict[str, Any]] = {}
     for r in runs:
         parameters.setdefault(str(r["job"]), r["parameters"])
     producer = generated.get(root.uid)
-    produced_by = None
+    produced_by: RunSummary | None = None
     if producer is not None:
         p = full.get(producer) or w.nodes[producer][1]
         produced_by = run_summary(p, p.get("job_uid"))
@@ -171,7 +182,7 @@ def run_props(graph: LineageGraph, uids: list[str]) -> dict[str, dict[str, Any]]
             graph.query("runs_props", uids=sorted(set(uids)))}
 
 
-def paths_to(w: Walk, targets: set[str]) -> dict[str, Any]:
+def paths_to(w: Walk, targets: set[str]) -> Subgraph:
     """The Subgraph of walk ``w`` cut to the nodes on some path from the root to one of
     ``targets`` (plus their jobs and datasets)."""
     reverse: dict[str, set[str]] = {}

@@ -18,6 +18,7 @@ from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph.catalog import named_query
 from lineage_pipeline.graph_model import bounded_uid
 from lineage_pipeline.pii import PiiPolicy, current_policy
+from lineage_queries.answers import FieldView, as_field_props
 
 T = TypeVar("T")
 
@@ -46,7 +47,7 @@ class PiiView:
             raise QueryError(f"no dataset version of {node!r} in the graph")
         return str(rows[0]["uid"])
 
-    def fields(self, node: str, role: str | None = None) -> list[dict[str, Any]]:
+    def fields(self, node: str, role: str | None = None) -> list[FieldView]:
         """The fields of dataset version ``node`` (see :meth:`resolve_version`), sorted by
         name: each Field's properties plus ``effective_tags`` (own + inherited, sorted) and
         ``sensitive`` (bool); statistics of sensitive fields are ``"<redacted>"`` unless
@@ -55,13 +56,12 @@ class PiiView:
         found = [dict(row["field"]) for row in self._run("pii_fields_of_version",
                                                           version=version)]
         tags = self.effective_tags(str(f["uid"]) for f in found)
-        out = []
+        out: list[FieldView] = []
         for field in found:
             effective = tags.get(str(field["uid"]), [])
-            shown = self.policy.redact(field, effective, role)
-            shown["effective_tags"] = effective
-            shown["sensitive"] = self.policy.is_sensitive(effective)
-            out.append(shown)
+            shown = as_field_props(self.policy.redact(field, effective, role))
+            out.append({**shown, "effective_tags": effective,
+                        "sensitive": self.policy.is_sensitive(effective)})
         if not out:
             raise QueryError(f"dataset version {version!r} has no fields in the graph")
         return sorted(out, key=lambda f: str(f.get("name")))

@@ -19,9 +19,20 @@ Times are epoch milliseconds.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from lineage_pipeline.graph_model import NodeLabel
+from lineage_queries.answers import (
+    BaselineRun,
+    Edge,
+    FieldProps,
+    Node,
+    RunDetail,
+    RunSummary,
+    Subgraph,
+    VersionDetail,
+)
 
 #: Properties stored as JSON text, parsed back by the API.
 JSON_PROPS = ("parameters", "metrics", "environment", "extraFacets", "schema")
@@ -30,19 +41,10 @@ CODE_PROPS = ("gitSha", "gitDirty", "repository", "branch", "entryPoint", "produ
 #: Run states that mean the run did not finish well.
 BAD_STATES = ("FAIL", "ABORT", "STALE")
 
-Subgraph = dict[str, Any]
-
-_EXTRA: dict[NodeLabel, tuple[str, ...]] = {
-    NodeLabel.JOB: ("jobType", "integration", "processingType"),
-    NodeLabel.RUN: ("runId", "state", "startTime", "endTime", "parentRunId"),
-    NodeLabel.DATASET: (),
-    NodeLabel.DATASET_VERSION: ("digestAlgorithm", "digest", "rowCount", "bytes",
-                                "producedByRunId"),
-    NodeLabel.FIELD: ("type", "nullCount", "distinctCount", "min", "max", "mean"),
-}
+__all__ = ["BAD_STATES", "CODE_PROPS", "JSON_PROPS", "Subgraph", "node_dict", "run_summary"]
 
 
-def parse_json_props(props: dict[str, Any] | None) -> dict[str, Any]:
+def parse_json_props(props: Mapping[str, Any] | None) -> dict[str, Any]:
     """Return ``props`` with the JSON-text properties (:data:`JSON_PROPS`) parsed."""
     out = dict(props or {})
     for key in JSON_PROPS:
@@ -60,7 +62,7 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def duration(props: dict[str, Any]) -> int | None:
+def duration(props: Mapping[str, Any]) -> int | None:
     """Return ``endTime - startTime`` (ms) of a run, or ``None`` when either is missing."""
     start, end = props.get("startTime"), props.get("endTime")
     if isinstance(start, int) and isinstance(end, int):
@@ -68,7 +70,7 @@ def duration(props: dict[str, Any]) -> int | None:
     return None
 
 
-def run_time(props: dict[str, Any]) -> int:
+def run_time(props: Mapping[str, Any]) -> int:
     """Return when a run started (startTime, else nominalStartTime, else first observation;
     0 when none is known), in epoch ms: the order runs of a job are compared in."""
     for key in ("startTime", "nominalStartTime", "observed_at"):
@@ -78,11 +80,11 @@ def run_time(props: dict[str, Any]) -> int:
     return 0
 
 
-def run_summary(props: dict[str, Any], job: str | None) -> dict[str, Any]:
+def run_summary(props: Mapping[str, Any], job: str | None) -> RunSummary:
     """Return the summary of a run (the shape of :meth:`LineageGraph.runs` items)."""
     p = parse_json_props(props)
     return {
-        "runId": p.get("runId") or p.get("uid"),
+        "runId": str(p.get("runId") or p.get("uid")),
         "job": job or p.get("job_uid"),
         "state": p.get("state"),
         "startTime": p.get("startTime"),
@@ -99,7 +101,19 @@ def run_summary(props: dict[str, Any], job: str | None) -> dict[str, Any]:
     }
 
 
-def node_kind(label: NodeLabel, props: dict[str, Any]) -> str:
+def baseline_summary(s: RunSummary, reason: str) -> BaselineRun:
+    """Run summary ``s`` of a baseline run, with why it was chosen."""
+    return {
+        "runId": s["runId"], "job": s["job"], "state": s["state"],
+        "startTime": s["startTime"], "endTime": s["endTime"], "durationMs": s["durationMs"],
+        "nominalStartTime": s["nominalStartTime"], "metrics": s["metrics"],
+        "parameters": s["parameters"], "gitSha": s["gitSha"],
+        "errorMessage": s["errorMessage"], "parentRunId": s["parentRunId"],
+        "observed_at": s["observed_at"], "updated_at": s["updated_at"], "reason": reason,
+    }
+
+
+def node_kind(label: NodeLabel, props: Mapping[str, Any]) -> str:
     """Return the ``kind`` of a node (see the module docstring)."""
     if label is NodeLabel.JOB:
         return "job"
@@ -110,41 +124,80 @@ def node_kind(label: NodeLabel, props: dict[str, Any]) -> str:
     return str(props.get("kind") or "dataset")
 
 
-def node_dict(label: NodeLabel, uid: str, props: dict[str, Any], depth: int) -> dict[str, Any]:
+def node_dict(label: NodeLabel, uid: str, props: Mapping[str, Any], depth: int) -> Node:
     """Return the Subgraph node dict of a node (see the module docstring)."""
-    out: dict[str, Any] = {
+    get = props.get
+    out: Node = {
         "id": uid,
         "label": label.value,
         "kind": node_kind(label, props),
-        "namespace": props.get("namespace"),
-        "name": props.get("name"),
-        "version": props.get("version"),
+        "namespace": get("namespace"),
+        "name": get("name"),
+        "version": get("version"),
         "depth": depth,
     }
     if label is NodeLabel.RUN:
-        out["job"] = props.get("job_uid")
+        out["job"] = get("job_uid")
     if label in (NodeLabel.DATASET_VERSION, NodeLabel.FIELD):
-        out["dataset"] = props.get("dataset_uid")
-    if label is NodeLabel.FIELD:
-        out["version"] = props.get("version_uid")
-    for key in _EXTRA[label]:
-        out[key] = props.get(key)
-    out["observed_at"] = props.get("observed_at")
-    out["updated_at"] = props.get("updated_at")
+        out["dataset"] = get("dataset_uid")
+    if label is NodeLabel.JOB:
+        out["jobType"] = get("jobType")
+        out["integration"] = get("integration")
+        out["processingType"] = get("processingType")
+    elif label is NodeLabel.RUN:
+        out["runId"] = get("runId")
+        out["state"] = get("state")
+        out["startTime"] = get("startTime")
+        out["endTime"] = get("endTime")
+        out["parentRunId"] = get("parentRunId")
+    elif label is NodeLabel.DATASET_VERSION:
+        out["digestAlgorithm"] = get("digestAlgorithm")
+        out["digest"] = get("digest")
+        out["rowCount"] = get("rowCount")
+        out["bytes"] = get("bytes")
+        out["producedByRunId"] = get("producedByRunId")
+    elif label is NodeLabel.FIELD:
+        out["version"] = get("version_uid")
+        out["type"] = get("type")
+        out["nullCount"] = get("nullCount")
+        out["distinctCount"] = get("distinctCount")
+        out["min"] = get("min")
+        out["max"] = get("max")
+        out["mean"] = get("mean")
+    out["observed_at"] = get("observed_at")
+    out["updated_at"] = get("updated_at")
     return out
 
 
-def dataset_of(version_uid: str, props: dict[str, Any] | None = None) -> str:
+def version_detail(uid: str, props: Mapping[str, Any], fields: list[FieldProps]
+                   ) -> VersionDetail:
+    """An input or output of a run detail: the version's node dict (depth 0), its dataset,
+    ``schema`` and ``fields``."""
+    get = props.get
+    return {
+        "id": uid, "label": NodeLabel.DATASET_VERSION.value,
+        "kind": node_kind(NodeLabel.DATASET_VERSION, props), "namespace": get("namespace"),
+        "name": get("name"), "version": get("version"), "depth": 0,
+        "dataset": get("dataset_uid"), "digestAlgorithm": get("digestAlgorithm"),
+        "digest": get("digest"), "rowCount": get("rowCount"), "bytes": get("bytes"),
+        "producedByRunId": get("producedByRunId"), "observed_at": get("observed_at"),
+        "updated_at": get("updated_at"), "dataset_uid": dataset_of(uid, props),
+        "schema": get("schema"), "fields": fields,
+    }
+
+
+def dataset_of(version_uid: str, props: Mapping[str, Any] | None = None) -> str:
     """Return the dataset uid of a dataset version (its ``dataset_uid``, else the uid up to
     the last ``@``)."""
     value = (props or {}).get("dataset_uid")
     return str(value) if value else version_uid.rsplit("@", 1)[0]
 
 
-def columns_of(props: dict[str, Any], fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def columns_of(props: Mapping[str, Any], fields: list[FieldProps]
+               ) -> list[Mapping[str, Any]]:
     """The columns of a version: its Field nodes, else its ``schema`` JSON."""
     if fields:
-        return fields
+        return list(fields)
     schema = parse_json_props(props).get("schema")
     return [c for c in schema if isinstance(c, dict)] if isinstance(schema, list) else []
 
@@ -155,22 +208,19 @@ def short(value: Any, n: int = 12) -> str:
     return text if len(text) <= n else text[:n] + "…"
 
 
-def runs_subgraph(runs: list[dict[str, Any]], changed: set[str]) -> Subgraph:
+def runs_subgraph(runs: list[RunDetail], changed: set[str]) -> Subgraph:
     """A picture of runs (from :meth:`~lineage_queries.api.LineageGraph.run`) with their
     inputs and outputs; the versions of ``changed`` datasets are marked ``changed: true``."""
-    nodes: dict[str, dict[str, Any]] = {}
-    edges: list[dict[str, Any]] = []
+    nodes: dict[str, Node] = {}
+    edges: list[Edge] = []
     for r in runs:
         rid = r["runId"]
         node = node_dict(NodeLabel.RUN, rid, r, 0)
         node["job"] = (r.get("job") or {}).get("uid") or r.get("job_uid")
         nodes[rid] = node
         for role in ("inputs", "outputs"):
-            for v in r[role]:
-                vn = {k: val for k, val in v.items() if k not in ("fields", "schema")}
-                vn["depth"] = 1
-                vn["changed"] = v["dataset_uid"] in changed
-                nodes.setdefault(v["id"], vn)
+            for v in r["inputs"] if role == "inputs" else r["outputs"]:
+                nodes.setdefault(v["id"], _version_node(v, v["dataset_uid"] in changed))
                 if role == "inputs":
                     edges.append({"from": v["id"], "to": rid, "type": "CONSUMED_BY"})
                 else:
@@ -178,3 +228,16 @@ def runs_subgraph(runs: list[dict[str, Any]], changed: set[str]) -> Subgraph:
     return {"root": runs[0]["runId"], "direction": "upstream", "depth": 1,
             "nodes": list(nodes.values()),
             "edges": sorted(edges, key=lambda e: (e["from"], e["to"], e["type"]))}
+
+
+def _version_node(v: VersionDetail, changed: bool) -> Node:
+    """A run's input or output as a picture node: its keys but ``fields`` and ``schema``,
+    at depth 1, marked ``changed``."""
+    return {
+        "id": v["id"], "label": v["label"], "kind": v["kind"], "namespace": v["namespace"],
+        "name": v["name"], "version": v["version"], "depth": 1, "dataset": v["dataset"],
+        "digestAlgorithm": v["digestAlgorithm"], "digest": v["digest"],
+        "rowCount": v["rowCount"], "bytes": v["bytes"], "producedByRunId": v["producedByRunId"],
+        "observed_at": v["observed_at"], "updated_at": v["updated_at"],
+        "dataset_uid": v["dataset_uid"], "changed": changed,
+    }

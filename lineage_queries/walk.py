@@ -32,10 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 from lineage_pipeline.graph_model import NodeLabel, RelType
-from lineage_queries.shapes import Subgraph, node_dict
+from lineage_queries.answers import Edge, EdgeProps, Node, Subgraph
+from lineage_queries.shapes import node_dict
 
 Direction = Literal["upstream", "downstream"]
 #: ``query(name, **params) -> rows``: runs one catalog query (``LineageGraph.query``).
@@ -87,7 +88,7 @@ class Walk:
     direction: Direction
     depth: int
     nodes: dict[str, tuple[NodeLabel, dict[str, Any], int]] = field(default_factory=dict)
-    edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    edges: dict[tuple[str, str, str], EdgeProps] = field(default_factory=dict)
     flow: dict[str, set[str]] = field(default_factory=dict)
     #: runs and versions whose Job / Dataset is already attached
     attached: set[str] = field(default_factory=set)
@@ -99,12 +100,12 @@ class Walk:
         self.nodes[uid] = (label, props, depth)
         return True
 
-    def link(self, src: str, dst: str, rel: RelType, extra: dict[str, Any] | None = None
+    def link(self, src: str, dst: str, rel: RelType, extra: EdgeProps | None = None
              ) -> None:
         """Add edge ``src -[rel]-> dst`` (stored direction)."""
         key = (src, dst, rel.value)
         if key not in self.edges or extra:
-            self.edges[key] = dict(extra or {})
+            self.edges[key] = extra.copy() if extra else {}
 
     def attach(self, uid: str, label: NodeLabel, props: dict[str, Any] | None) -> None:
         """Attach the Job (of a run) or Dataset (of a version) ``props`` to node ``uid``."""
@@ -243,7 +244,7 @@ class Walker:
                 uid, label, props = row["uid"], NodeLabel.FIELD, row["props"]
             else:
                 uid, label, props = row["version"], NodeLabel.DATASET_VERSION, row["version_props"]
-            extra: dict[str, Any] = {"runId": row["run"]}
+            extra: EdgeProps = {"runId": row["run"]}
             if how == "declared":
                 extra["transformation"] = row["transformation"]
             else:
@@ -292,7 +293,7 @@ class Walker:
 
 
 # -- Subgraph JSON ---
-def node_list(w: Walk, keep: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def node_list(w: Walk, keep: Iterable[str] | None = None) -> list[Node]:
     """The walk's node dicts (all, or those in ``keep``): root first, then by depth, label,
     id. Runs get their job's namespace and name."""
     wanted = set(keep) if keep is not None else None
@@ -302,7 +303,7 @@ def node_list(w: Walk, keep: Iterable[str] | None = None) -> list[dict[str, Any]
             continue
         d = node_dict(label, uid, props, depth)
         if label is NodeLabel.RUN:
-            job = w.nodes.get(d["job"] or "")
+            job = w.nodes.get(d.get("job") or "")
             if job is not None:
                 d["namespace"], d["name"] = job[1].get("namespace"), job[1].get("name")
         out.append(d)
@@ -311,7 +312,7 @@ def node_list(w: Walk, keep: Iterable[str] | None = None) -> list[dict[str, Any]
     return out
 
 
-def edge_list(edges: dict[tuple[str, str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+def edge_list(edges: dict[tuple[str, str, str], EdgeProps]) -> list[Edge]:
     """Edge dicts ``{"from", "to", "type", ...extra}`` sorted by from, to, type."""
     return [{"from": f, "to": t, "type": ty, **extra}
             for (f, t, ty), extra in sorted(edges.items())]
@@ -320,15 +321,13 @@ def edge_list(edges: dict[tuple[str, str, str], dict[str, Any]]) -> list[dict[st
 def to_subgraph(w: Walk, kinds: Iterable[str] | None = None) -> Subgraph:
     """Return the Subgraph JSON of walk ``w`` (see :mod:`lineage_queries.api`), keeping only the
     root and nodes whose ``kind`` is in ``kinds`` when given (hidden nodes bridged)."""
-    out: Subgraph = {"root": w.root.id, "direction": w.direction, "depth": w.depth}
+    head: _Head = {"root": w.root.id, "direction": w.direction, "depth": w.depth}
     if w.root.column is not None:
-        out["column"] = w.root.column
+        head["column"] = w.root.column
     if kinds is None:
-        out["nodes"] = node_list(w)
-        out["edges"] = edge_list(w.edges)
-        return out
+        return {**head, "nodes": node_list(w), "edges": edge_list(w.edges)}
     wanted = set(kinds)
-    out["kinds"] = sorted(wanted)
+    head["kinds"] = sorted(wanted)
     nodes = node_list(w)
     keep = {n["id"] for n in nodes if n["kind"] in wanted or n["id"] == w.root.uid}
     edges = {k: v for k, v in w.edges.items() if k[0] in keep and k[1] in keep}
@@ -338,9 +337,19 @@ def to_subgraph(w: Walk, kinds: Iterable[str] | None = None) -> Subgraph:
             key = (derived, source, RelType.DERIVED_FROM.value)
             if key not in edges:
                 edges[key] = {"collapsed": True, "hops": hops}
-    out["nodes"] = [n for n in nodes if n["id"] in keep]
-    out["edges"] = edge_list(edges)
-    return out
+    return {**head, "nodes": [n for n in nodes if n["id"] in keep],
+            "edges": edge_list(edges)}
+
+
+class _Head(TypedDict):
+    """The keys of a Subgraph before its nodes and edges (the JSON's key order)."""
+
+    root: str
+    direction: str
+    depth: int
+    column: NotRequired[str]
+    kinds: NotRequired[list[str]]
+    asOf: NotRequired[int]
 
 
 def _bridges(w: Walk, start: str, keep: set[str]) -> dict[str, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -193,11 +193,11 @@ def landing(demo: DemoRun, ids: Ids, delivery: int) -> str:
     return f"{ids.landing}@{demo.landing_digests[delivery - 1]}"
 
 
-def node_ids(sub: dict[str, Any], **match: Any) -> set[str]:
+def node_ids(sub: Mapping[str, Any], **match: Any) -> set[str]:
     """Return the ids of the subgraph's nodes whose properties equal ``match``."""
     return {n["id"] for n in sub["nodes"] if all(n.get(k) == v for k, v in match.items())}
 
 
-def datasets_of(sub: dict[str, Any]) -> set[str]:
+def datasets_of(sub: Mapping[str, Any]) -> set[str]:
     """Return the datasets of the subgraph's dataset versions."""
     return {n["dataset"] for n in sub["nodes"] if n["label"] == "DatasetVersion"}

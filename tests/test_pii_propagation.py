@@ -14,9 +14,9 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -125,7 +125,11 @@ def pii_graph(any_graph: GraphSettings, monkeypatch: pytest.MonkeyPatch
         current_policy.cache_clear()
 
 
-def by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+Row = TypeVar("Row", bound=Mapping[str, Any])
+
+
+def by_name(rows: list[Row]) -> dict[str, Row]:
+    """Rows of ``lineage fields`` (API or JSON) by column name."""
     return {r["name"]: r for r in rows}
 
 

@@ -9,7 +9,7 @@ test ids ``[neo4j]``/``[falkordb]``) and every answer must be the same on both.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,11 @@ def graph(request: pytest.FixtureRequest, graphs: GraphFactory) -> Iterator[Line
             yield g
 
 
-def ids(sub: dict[str, Any], **match: Any) -> list[str]:
+def ids(sub: Mapping[str, Any], **match: Any) -> list[str]:
     return [n["id"] for n in sub["nodes"] if all(n.get(k) == v for k, v in match.items())]
 
 
-def edges(sub: dict[str, Any]) -> set[tuple[str, str, str]]:
+def edges(sub: Mapping[str, Any]) -> set[tuple[str, str, str]]:
     return {(e["from"], e["to"], e["type"]) for e in sub["edges"]}
 
 
@@ -220,7 +220,8 @@ def test_runs_newest_first_with_state_times_and_metrics(graph: LineageGraph) -> 
 def test_run_has_all_props_parsed_and_its_versions_with_field_stats(graph: LineageGraph) -> None:
     run = graph.run("train-2")
     assert run["parameters"] == {"C": 1.0, "seed": 7} and run["metrics"] == {"train_accuracy": 0.99}
-    assert run["job"]["uid"] == "demo:train" and run["gitSha"] == "sha2"
+    assert run["job"] is not None and run["job"]["uid"] == "demo:train"
+    assert run["gitSha"] == "sha2"
     assert [v["id"] for v in run["inputs"]] == ["file:/data/raw.parquet@r2"]
     assert [v["id"] for v in run["outputs"]] == ["file:/data/model.pkl@m2"]
     raw = run["inputs"][0]
@@ -238,6 +239,7 @@ def test_diff_runs_reports_changed_inputs_columns_parameters_code_and_metrics(
     assert diff["sameJob"] is True
     assert diff["unchangedInputs"] == []
     [raw] = diff["inputs"]
+    assert raw["before"] is not None and raw["after"] is not None
     assert (raw["dataset"], raw["status"], raw["before"]["digest"], raw["after"]["digest"]) == (
         "file:/data/raw.parquet", "changed", "raw1", "raw2")
     assert raw["schema"] == {"added": [], "removed": [], "retyped": []}
@@ -266,7 +268,7 @@ def test_changed_upstream_ranks_the_raw_data_version_with_the_moved_column_first
     top = changed[0]
     assert top["bad"] == {"id": "file:/data/landing.csv@d2", "version": "d2", "digest": "land2",
                           "producedByRunId": None, "job": None}
-    assert top["good"]["digest"] == "land1"
+    assert top["good"] is not None and top["good"]["digest"] == "land1"
     assert [(c["name"], c["stat"]) for c in top["columns"]] == [("radius", "mean")]
     assert changed[1]["bad"]["job"] == "demo:ingest"
     with pytest.raises(QueryError):

@@ -99,4 +99,4 @@ def to_picture(sub: Subgraph) -> dict[str, list[dict[str, Any]]]:
         if n.get("rank") is not None:
             p["name"] = f"{n.get('name') or n['id']} [cause #{n['rank']}]"
         nodes.append(p)
-    return {"nodes": nodes, "edges": list(sub.get("edges", []))}
+    return {"nodes": nodes, "edges": [dict(e) for e in sub["edges"]]}

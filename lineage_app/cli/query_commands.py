@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -36,8 +36,8 @@ from lineage_queries.walk import MAX_DEPTH
 
 if TYPE_CHECKING:
     from lineage_pipeline.freshness import FreshnessPolicy
+    from lineage_queries.answers import Edge, Node, RunSummary, Subgraph
     from lineage_queries.api import LineageGraph
-    from lineage_queries.shapes import Subgraph
 
 GraphFactory = Callable[[], "LineageGraph"]
 T = TypeVar("T")
@@ -279,11 +279,11 @@ def _time(text: str | None) -> int | None:
     return parse_time(text) if text is not None else None
 
 
-def _runs_picture(job: str, rows: list[dict[str, Any]]) -> Subgraph:
+def _runs_picture(job: str, rows: list[RunSummary]) -> Subgraph:
     namespace, _, name = job.partition(":")
-    nodes = [{"id": job, "label": "Job", "kind": "job", "namespace": namespace, "name": name,
-              "version": None, "depth": 0}]
-    edges = []
+    nodes: list[Node] = [{"id": job, "label": "Job", "kind": "job", "namespace": namespace,
+                          "name": name, "version": None, "depth": 0}]
+    edges: list[Edge] = []
     for r in rows:
         nodes.append({"id": r["runId"], "label": "Run", "kind": "run", "namespace": namespace,
                       "name": name, "version": None, "depth": 1, "job": job,

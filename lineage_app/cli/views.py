@@ -1,11 +1,13 @@
 """Rich renderings of every query answer, for people (the CLI's default ``table`` format).
 
-Each ``render_*`` takes the API's JSON answer (:mod:`lineage_queries.api` and the query modules)
-and returns a rich renderable (a Tree, a Table or a Group of them). No graph access here.
+Each ``render_*`` takes the API's answer, typed by its shape (:mod:`lineage_queries.answers`;
+the same object ``--json`` prints), and returns a rich renderable (a Tree, a Table or a Group
+of them). No graph access here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +17,20 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from lineage_queries.shapes import Subgraph, short
+from lineage_queries.answers import (
+    FreshnessReport,
+    Impact,
+    ModelInputs,
+    RootCause,
+    RunDetail,
+    RunDiff,
+    RunSummary,
+    Subgraph,
+    TrainedOn,
+    ValueChange,
+    VersionChange,
+)
+from lineage_queries.shapes import short
 
 _STATE_COLOUR = {"COMPLETE": "green", "FAIL": "red", "ABORT": "red", "STALE": "red"}
 _SEVERITY_COLOUR = {"high": "red", "medium": "yellow", "low": "dim"}
@@ -51,7 +66,7 @@ def _state(state: Any) -> str:
 
 
 # -- subgraphs ---
-def node_label(node: dict[str, Any]) -> str:
+def node_label(node: Mapping[str, Any]) -> str:
     """One line describing a Subgraph node for people (rich markup)."""
     kind, label = node["kind"], node["label"]
     if label == "Run":
@@ -109,7 +124,8 @@ def _tree_children(sub: Subgraph) -> dict[str, list[tuple[str, str]]]:
             elif e.get("runId"):
                 how = " by name" if e.get("inferred") == "name" else (
                     " as a whole" if e.get("inferred") == "dataset" else "")
-                note = (f" [dim](via {escape(str(jobs.get(e['runId']) or e['runId']))}"
+                run_id = e.get("runId") or ""
+                note = (f" [dim](via {escape(str(jobs.get(run_id) or run_id))}"
                         f"{how})[/dim]")
             parent, child = (a, b) if upstream else (b, a)
         else:
@@ -148,7 +164,7 @@ def render_subgraph(sub: Subgraph) -> Tree:
 
 
 # -- runs ---
-def render_runs(job: str, rows: list[dict[str, Any]]) -> Table:
+def render_runs(job: str, rows: list[RunSummary]) -> Table:
     """A table of run summaries (newest first)."""
     table = Table(title=f"runs of {escape(job)} (newest first)")
     for col in ("run id", "state", "started (UTC)", "duration", "metrics"):
@@ -162,7 +178,7 @@ def render_runs(job: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def render_run(detail: dict[str, Any]) -> Table:
+def render_run(detail: RunDetail) -> Table:
     """A table of one run's properties, inputs and outputs."""
     table = Table(title=f"run {escape(detail['runId'])}", show_header=False)
     table.add_column("what", style="bold")
@@ -176,17 +192,18 @@ def render_run(detail: dict[str, Any]) -> Table:
         value = detail.get(key)
         if isinstance(value, dict) and value:
             table.add_row(key, escape(", ".join(f"{k}={num(v)}" for k, v in sorted(value.items()))))
+    props: Mapping[str, Any] = detail
     for key in ("gitSha", "errorMessage", "parentRunId"):
-        if detail.get(key):
-            table.add_row(key, escape(str(detail[key])))
-    for role in ("inputs", "outputs"):
-        for v in detail.get(role, []):
-            table.add_row(role[:-1], node_label({**v, "label": "DatasetVersion"}))
+        if props.get(key):
+            table.add_row(key, escape(str(props[key])))
+    for role, versions in (("input", detail["inputs"]), ("output", detail["outputs"])):
+        for v in versions:
+            table.add_row(role, node_label({**v, "label": "DatasetVersion"}))
     return table
 
 
 # -- impact ---
-def render_impact(answer: dict[str, Any]) -> Group:
+def render_impact(answer: Impact) -> Group:
     """The impact summary, the impacted datasets and the jobs."""
     what = escape(answer["root"])
     head = Text.from_markup(f"[bold]impact of {what}[/bold]: {escape(answer['summary'])}")
@@ -206,7 +223,7 @@ def render_impact(answer: dict[str, Any]) -> Group:
 
 
 # -- diff ---
-def _kv_table(title: str, diff: dict[str, Any]) -> Table:
+def _kv_table(title: str, diff: dict[str, ValueChange]) -> Table:
     table = Table(title=title)
     for col in ("key", "before", "after", "delta"):
         table.add_column(col)
@@ -217,17 +234,18 @@ def _kv_table(title: str, diff: dict[str, Any]) -> Table:
     return table
 
 
-def _version_table(title: str, entries: list[dict[str, Any]]) -> Table:
+def _version_table(title: str, entries: list[VersionChange]) -> Table:
     table = Table(title=title)
     for col in ("dataset", "status", "digest before -> after", "schema", "columns moved"):
         table.add_column(col)
     for e in entries:
-        before, after = e.get("before") or {}, e.get("after") or {}
+        before: Mapping[str, Any] = e["before"] or {}
+        after: Mapping[str, Any] = e["after"] or {}
         schema = e["schema"]
         parts = [f"+{c}" for c in schema["added"]] + [f"-{c}" for c in schema["removed"]]
         parts += [f"{r['name']}: {r['before']}->{r['after']}" for r in schema["retyped"]]
-        moved = [f"{c['name']} {c['stat']} {num(c['stats'][c['stat']]['before'])}->"
-                 f"{num(c['stats'][c['stat']]['after'])}"
+        moved = [f"{c['name']} {c['stat']} {num(c['stats'][c['stat'] or '']['before'])}->"
+                 f"{num(c['stats'][c['stat'] or '']['after'])}"
                  for c in sorted(e["columns"], key=lambda c: -c.get("drift", c["moved"]))[:3]]
         table.add_row(escape(e["dataset"]), e["status"],
                       f"{short(before.get('digest') or before.get('version'))} -> "
@@ -236,7 +254,7 @@ def _version_table(title: str, entries: list[dict[str, Any]]) -> Table:
     return table
 
 
-def render_diff(answer: dict[str, Any]) -> Group:
+def render_diff(answer: RunDiff) -> Group:
     """Two runs side by side: changed inputs/outputs, parameters, metrics, code, env."""
     a, b = answer["runA"], answer["runB"]
     head = Text.from_markup(
@@ -260,7 +278,7 @@ def render_diff(answer: dict[str, Any]) -> Group:
 
 
 # -- root cause ---
-def render_root_cause(answer: dict[str, Any]) -> Group:
+def render_root_cause(answer: RootCause) -> Group:
     """The ranked candidates, the chain of the top one, and the consequences."""
     run, base = answer["run"], answer["baseline"]
     head = Text.from_markup(
@@ -302,15 +320,15 @@ def render_root_cause(answer: dict[str, Any]) -> Group:
         cons = Table(title="consequences (changed because of the causes above)")
         for col in ("hops", "dataset", "caused by"):
             cons.add_column(col)
-        for c in answer["consequences"]:
-            cons.add_row(str(c["distance"]), escape(c["dataset"]),
-                         escape(", ".join(c["causedBy"])) or "-")
+        for q in answer["consequences"]:
+            cons.add_row(str(q["distance"]), escape(q["dataset"]),
+                         escape(", ".join(q["causedBy"])) or "-")
         parts.append(cons)
     return Group(*parts)
 
 
 # -- models ---
-def render_trained_on(answer: dict[str, Any]) -> Table:
+def render_trained_on(answer: TrainedOn) -> Table:
     """The models made from a dataset version."""
     table = Table(title=escape(answer["summary"]))
     for col in ("hops", "model", "digest", "trained by run", "job", "state", "started (UTC)"):
@@ -323,10 +341,10 @@ def render_trained_on(answer: dict[str, Any]) -> Table:
     return table
 
 
-def render_inputs(answer: dict[str, Any]) -> Group:
+def render_inputs(answer: ModelInputs) -> Group:
     """Every input digest and parameter behind a model."""
     m = answer["model"]
-    by = m.get("producedBy") or {}
+    by: Mapping[str, Any] = m["producedBy"] or {}
     head = Text.from_markup(
         f"[bold]model[/bold] {escape(m['id'])} (digest {short(m['digest'], 16)}), trained by "
         f"run {escape(str(by.get('runId', '-')))} of {escape(str(by.get('job', '-')))}")
@@ -352,7 +370,7 @@ def _seconds(s: Any) -> str:
     return fmt_duration(s * 1000) if isinstance(s, int | float) else "-"
 
 
-def render_freshness(answer: dict[str, Any]) -> Table:
+def render_freshness(answer: FreshnessReport) -> Table:
     """Stale (and with ``--all`` fresh) datasets with their causes."""
     table = Table(title=f"freshness as of {fmt_time(answer['asOf'])}: "
                         f"{escape(answer['summary'])}")

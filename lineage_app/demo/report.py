@@ -9,6 +9,7 @@ columns whose statistics moved.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.tree import Tree
 
 from lineage_pipeline.errors import QueryError
+from lineage_queries.answers import RunDetail, RunSummary, VersionDetail
 from lineage_queries.api import LineageGraph
 
 EVALUATE_JOB = "demo:breast_cancer.evaluate"
@@ -40,11 +42,11 @@ class ColumnMove:
 class Link:
     """One step of the chain: a changed input version and the run that consumed it."""
 
-    consumer_run: dict[str, Any]
-    dataset_uid: str
+    consumer_run: RunDetail
+    dataset_uid: str | None
     kind: str
-    bad_version: dict[str, Any]
-    good_version: dict[str, Any] | None
+    bad_version: VersionDetail
+    good_version: Mapping[str, Any] | None
     moves: list[ColumnMove] = field(default_factory=list)
     #: other inputs of the same run that changed too (the chain follows one of them)
     also_changed: list[str] = field(default_factory=list)
@@ -54,8 +56,8 @@ class Link:
 class Chain:
     """The root-cause chain: bad and good runs, metric values, links nearest first."""
 
-    bad_run: dict[str, Any]
-    good_run: dict[str, Any]
+    bad_run: RunDetail
+    good_run: RunDetail
     metric: str
     links: list[Link]
 
@@ -67,16 +69,16 @@ class Chain:
 
 def wait_for_runs(
     graph: LineageGraph, job: str, count: int, timeout_s: float = 120.0
-) -> list[dict[str, Any]]:
+) -> list[RunSummary]:
     """Wait until ``job`` has ``count`` finished runs in the graph; return them, newest first.
 
     Raises :class:`QueryError` after ``timeout_s`` seconds, naming what arrived.
     """
     deadline = time.monotonic() + timeout_s
-    runs: list[dict[str, Any]] = []
+    runs: list[RunSummary] = []
     while time.monotonic() < deadline:
         if graph.has_job(job):
-            runs = [r for r in graph.runs(job) if r.get("state") in ("COMPLETE", "FAIL")]
+            runs = [r for r in graph.runs(job) if r["state"] in ("COMPLETE", "FAIL")]
             if len(runs) >= count:
                 return runs
         time.sleep(0.5)
@@ -86,7 +88,7 @@ def wait_for_runs(
     )
 
 
-def _moves(evidence: dict[str, Any]) -> list[ColumnMove]:
+def _moves(evidence: Mapping[str, Any]) -> list[ColumnMove]:
     """The columns whose statistics drifted, furthest first, from root-cause evidence."""
     moves = []
     for d in evidence.get("drift", []):
@@ -113,7 +115,9 @@ def find_root_cause_chain(
     data_causes = [c for c in answer["candidates"] if c["type"] == "data"]
     if not data_causes:
         return Chain(bad_run, good_run, metric, [])
-    changed = {c["node"]: c["evidence"] for c in [*answer["candidates"], *answer["consequences"]]}
+    changed: dict[str, Mapping[str, Any]] = {c["node"]: c["evidence"]
+                                             for c in answer["candidates"]}
+    changed.update({c["node"]: c["evidence"] for c in answer["consequences"]})
     path = list(reversed(data_causes[0]["chain"]))  # the bad run first, the cause last
     links = []
     for i, node in enumerate(path):
@@ -123,14 +127,15 @@ def find_root_cause_chain(
         read = next(v for v in consumer["inputs"] if v["id"] == node["id"])
         evidence = changed.get(node["id"], {})
         others = sorted(
-            v["dataset"] for v in consumer["inputs"] if v["id"] in changed and v["id"] != node["id"]
+            str(v["dataset"]) for v in consumer["inputs"]
+            if v["id"] in changed and v["id"] != node["id"]
         )
-        links.append(Link(consumer, read["dataset"], str(read.get("kind")), read,
+        links.append(Link(consumer, read["dataset"], str(read["kind"]), read,
                           evidence.get("before"), _moves(evidence), others))
     return Chain(bad_run, good_run, metric, links)
 
 
-def _short(version: dict[str, Any] | None) -> str:
+def _short(version: Mapping[str, Any] | None) -> str:
     if version is None:
         return "(none)"
     digest = version.get("digest") or version.get("version") or "?"
@@ -144,8 +149,8 @@ def _algorithm(link: Link) -> str:
 def render_chain(console: Console, chain: Chain) -> None:
     """Print ``chain`` as a tree, from the metric down to the raw data version."""
     metric = chain.metric
-    bad_value = chain.bad_run.get("metrics", {}).get(metric)
-    good_value = chain.good_run.get("metrics", {}).get(metric)
+    bad_value = (chain.bad_run.get("metrics") or {}).get(metric)
+    good_value = (chain.good_run.get("metrics") or {}).get(metric)
     tree = Tree(
         f"[bold]{metric}[/bold] {good_value:.3f} -> [red]{bad_value:.3f}[/red]  "
         f"run {chain.bad_run['runId']} of {chain.bad_run.get('job_uid')} "

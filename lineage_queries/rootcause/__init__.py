@@ -46,17 +46,18 @@ score (a data root's largest drift), then id. ``rank`` starts at 1.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.graph_model import NodeLabel
+from lineage_queries.answers import BaselineRun, RootCause
 from lineage_queries.compare import DRIFT_THRESHOLD, dict_diff
 from lineage_queries.rootcause.evidence import data_roots
 from lineage_queries.rootcause.failures import failures
 from lineage_queries.rootcause.pairs import walk_level
 from lineage_queries.rootcause.report import chain_node, consequences, ranked, subgraph
 from lineage_queries.rootcause.state import WalkState, chain
-from lineage_queries.shapes import as_dict, parse_json_props, run_summary
+from lineage_queries.shapes import as_dict, baseline_summary, parse_json_props, run_summary
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
@@ -68,7 +69,7 @@ MAX_LEVELS = 50
 
 
 def baseline_run(graph: LineageGraph, run_id: str, *, metric: str | None = None,
-                 higher_is_better: bool = True) -> dict[str, Any]:
+                 higher_is_better: bool = True) -> BaselineRun:
     """Return the default baseline of run ``run_id`` as a run summary plus ``reason``.
 
     The newest COMPLETE run of the same job that started before it; with ``metric``, the
@@ -101,14 +102,12 @@ def baseline_run(graph: LineageGraph, run_id: str, *, metric: str | None = None,
             f"({'COMPLETE' if metric is None else f'COMPLETE and a better {metric}'}); "
             "pass a baseline run explicitly (--baseline RUN)"
         )
-    summary = run_summary(rows[0]["run"], job)
-    summary["reason"] = reason
-    return summary
+    return baseline_summary(run_summary(rows[0]["run"], job), reason)
 
 
 def root_cause(graph: LineageGraph, run_id: str, baseline: str | None = None, *,
                metric: str | None = None, higher_is_better: bool = True,
-               drift_threshold: float = DRIFT_THRESHOLD) -> dict[str, Any]:
+               drift_threshold: float = DRIFT_THRESHOLD) -> RootCause:
     """Rank the candidate causes of bad run ``run_id`` against ``baseline`` (a run id; default:
     :func:`baseline_run`). See the module docstring for the method.
 
@@ -136,8 +135,8 @@ def root_cause(graph: LineageGraph, run_id: str, baseline: str | None = None, *,
         base_summary = baseline_run(graph, bad.uid, metric=metric,
                                     higher_is_better=higher_is_better)
     else:
-        base_summary = run_summary(graph.resolve(baseline, NodeLabel.RUN).props, None)
-        base_summary["reason"] = "given"
+        base_summary = baseline_summary(
+            run_summary(graph.resolve(baseline, NodeLabel.RUN).props, None), "given")
     base_id = str(base_summary["runId"])
     if base_id == bad.uid:
         raise QueryError("the baseline run must differ from the bad run")

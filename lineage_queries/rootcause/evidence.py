@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lineage_queries.answers import DataEvidence, RunRef, VersionRef
 from lineage_queries.compare import dict_diff, drifted_columns, relative_change, schema_changes
 from lineage_queries.rootcause.state import Change, Run, WalkState
 from lineage_queries.shapes import CODE_PROPS, as_dict, columns_of, short
@@ -31,11 +32,12 @@ def run_candidates(st: WalkState, run: Run, base: Run, dist: int, causes: list[s
         causes.append(node)
         st.parent.setdefault(node, run.uid)
         keys = ", ".join(sorted(diff))
+        evidence: dict[str, Any] = {**diff, "baselineRun": base.uid}
         st.candidates.append({
             "type": kind, "severity": severity, "node": node, "label": "Run", "run": run.uid,
             "job": run.job, "distance": dist, "score": float(len(diff)),
             "summary": f"{kind} of {run.job} changed ({keys}) since run {base.uid}",
-            "evidence": {**diff, "baselineRun": base.uid},
+            "evidence": evidence,
         })
     return found
 
@@ -52,22 +54,22 @@ def structural(st: WalkState, kind: str, run: Run, node: str, dataset: str, dist
     })
 
 
-def _ref(uid: str, props: dict[str, Any] | None) -> dict[str, Any]:
+def _ref(uid: str, props: dict[str, Any] | None) -> VersionRef:
     p = props or {}
     return {"id": uid, "version": p.get("version"), "digest": p.get("digest"),
             "rowCount": p.get("rowCount")}
 
 
-def run_ref(p: dict[str, Any] | None) -> dict[str, Any] | None:
+def run_ref(p: dict[str, Any] | None) -> RunRef | None:
     if p is None:
         return None
     return {"run": p.get("uid"), "job": p.get("job"), "state": p.get("state")}
 
 
-def data_evidence(c: Change, threshold: float) -> dict[str, Any]:
+def data_evidence(c: Change, threshold: float) -> DataEvidence:
     assert c.base is not None
     base_fields = c.base["fields"]
-    evidence: dict[str, Any] = {
+    evidence: DataEvidence = {
         "before": _ref(c.base["uid"], c.base["props"]),
         "after": _ref(c.uid, c.props),
         "schema": schema_changes(columns_of(c.base["props"], base_fields),
@@ -83,7 +85,7 @@ def data_evidence(c: Change, threshold: float) -> dict[str, Any]:
     return evidence
 
 
-def _severity(evidence: dict[str, Any], threshold: float) -> str:
+def _severity(evidence: DataEvidence, threshold: float) -> str:
     schema = evidence["schema"]
     if schema["removed"] or schema["retyped"] or evidence["drift"]:
         return "high"
@@ -95,6 +97,7 @@ def _severity(evidence: dict[str, Any], threshold: float) -> str:
 
 def data_summary(c: Change, why: str) -> str:
     ev = c.evidence
+    assert ev is not None
     text = (f"{c.dataset} changed ({short(ev['before']['digest'] or ev['before']['version'])}"
             f" -> {short(ev['after']['digest'] or ev['after']['version'])}) {why}")
     parts = []
@@ -129,12 +132,13 @@ def data_roots(st: WalkState, threshold: float) -> None:
         elif c.followed and st.run_same.get(str(c.producer["uid"]), False):
             why = (f"although its producer {c.producer.get('job')} (run {c.producer['uid']}) "
                    "read the same inputs with the same code and parameters")
-        if why is None:
+        ev = c.evidence
+        if why is None or ev is None:
             continue
         st.candidates.append({
-            "type": "data", "severity": _severity(c.evidence, threshold), "node": c.uid,
+            "type": "data", "severity": _severity(ev, threshold), "node": c.uid,
             "label": "DatasetVersion", "dataset": c.dataset,
             "kind": c.props.get("kind") or "dataset", "distance": c.distance,
-            "score": max((d["drift"] for d in c.evidence["drift"]), default=0.0),
-            "summary": data_summary(c, why), "evidence": c.evidence,
+            "score": max((d["drift"] for d in ev["drift"]), default=0.0),
+            "summary": data_summary(c, why), "evidence": ev,
         })

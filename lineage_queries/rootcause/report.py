@@ -4,15 +4,23 @@ that are consequences, and the chains as a Subgraph."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
+from lineage_queries.answers import (
+    Candidate,
+    CandidateDraft,
+    ChainNode,
+    Consequence,
+    Edge,
+    Node,
+    Subgraph,
+)
 from lineage_queries.rootcause.evidence import data_summary
 from lineage_queries.rootcause.state import WalkState
 
 _SEVERITY = {"high": 0, "medium": 1, "low": 2}
 
 
-def chain_node(st: WalkState, uid: str, cands: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def chain_node(st: WalkState, uid: str, cands: dict[str, Candidate]) -> ChainNode:
     """A small node dict of a chain: a run, a changed version, or a candidate's own node."""
     if uid in st.runs:
         r = st.runs[uid]
@@ -22,18 +30,22 @@ def chain_node(st: WalkState, uid: str, cands: dict[str, dict[str, Any]]) -> dic
         c = st.changes[uid]
         return {"id": uid, "label": "DatasetVersion", "kind": c.props.get("kind") or "dataset",
                 "dataset": c.dataset, "digest": c.props.get("digest")}
-    cand = cands.get(uid, {})
-    return {"id": uid, "label": cand.get("label", "Run"), "kind": cand.get("type", "run"),
-            "job": cand.get("job"), "run": cand.get("run"), "dataset": cand.get("dataset")}
+    cand = cands.get(uid)
+    if cand is None:
+        return {"id": uid, "label": "Run", "kind": "run", "job": None, "run": None,
+                "dataset": None}
+    return {"id": uid, "label": cand["label"], "kind": cand["type"], "job": cand.get("job"),
+            "run": cand.get("run"), "dataset": cand.get("dataset")}
 
 
-def ranked(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def ranked(candidates: list[CandidateDraft]) -> list[Candidate]:
+    """The candidates ranked (``rank`` first; ``chain`` filled in by the caller)."""
     ordered = sorted(candidates, key=lambda c: (_SEVERITY[c["severity"]], c["distance"],
                                                 -c["score"], c["node"]))
-    return [{"rank": i, **c} for i, c in enumerate(ordered, start=1)]
+    return [{"rank": i, **c, "chain": []} for i, c in enumerate(ordered, start=1)]
 
 
-def consequences(st: WalkState, roots: set[str]) -> list[dict[str, Any]]:
+def consequences(st: WalkState, roots: set[str]) -> list[Consequence]:
     """Changed versions that are not roots, with the roots that explain them."""
     memo: dict[str, set[str]] = {}
 
@@ -50,9 +62,9 @@ def consequences(st: WalkState, roots: set[str]) -> list[dict[str, Any]]:
         memo[uid] = found
         return found
 
-    out = []
+    out: list[Consequence] = []
     for c in sorted(st.changes.values(), key=lambda c: (c.distance, c.uid)):
-        if c.uid in roots:
+        if c.uid in roots or c.evidence is None:
             continue
         out.append({
             "node": c.uid, "dataset": c.dataset, "kind": c.props.get("kind") or "dataset",
@@ -64,9 +76,9 @@ def consequences(st: WalkState, roots: set[str]) -> list[dict[str, Any]]:
     return out
 
 
-def subgraph(st: WalkState, root: str, candidates: list[dict[str, Any]]) -> dict[str, Any]:
+def subgraph(st: WalkState, root: str, candidates: list[Candidate]) -> Subgraph:
     """The chains of every candidate as a Subgraph (versions, runs, run-level causes)."""
-    nodes: dict[str, dict[str, Any]] = {}
+    nodes: dict[str, Node] = {}
     edges: set[tuple[str, str, str]] = set()
     for cand in candidates:
         chain = cand["chain"]
@@ -84,12 +96,13 @@ def subgraph(st: WalkState, root: str, candidates: list[dict[str, Any]]) -> dict
             else:  # a run-level cause, a failed run or a structural change -> its run
                 edges.add((b, a, "DERIVED_FROM"))
     ordered = sorted(nodes.values(), key=lambda n: (n["id"] != root, n["depth"], n["id"]))
+    edge_list: list[Edge] = [{"from": f, "to": t, "type": ty} for f, t, ty in sorted(edges)]
     return {"root": root, "direction": "upstream",
             "depth": max((n["depth"] for n in ordered), default=0), "nodes": ordered,
-            "edges": [{"from": f, "to": t, "type": ty} for f, t, ty in sorted(edges)]}
+            "edges": edge_list}
 
 
-def _picture_node(st: WalkState, info: dict[str, Any], depth: int) -> dict[str, Any]:
+def _picture_node(st: WalkState, info: ChainNode, depth: int) -> Node:
     uid = info["id"]
     if uid in st.runs:
         r = st.runs[uid]

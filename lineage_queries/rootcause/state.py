@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lineage_queries.answers import CandidateDraft, DataEvidence, FieldProps
+
 
 @dataclass
 class Run:
@@ -24,13 +26,13 @@ class Change:
     uid: str
     dataset: str
     props: dict[str, Any]
-    fields: list[dict[str, Any]]
+    fields: list[FieldProps]
     base: dict[str, Any] | None
     distance: int
     consumer: str
     producer: dict[str, Any] | None
     base_producer: dict[str, Any] | None
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: DataEvidence | None = None
     followed: bool = False
 
 
@@ -40,7 +42,7 @@ class WalkState:
 
     runs: dict[str, Run] = field(default_factory=dict)
     changes: dict[str, Change] = field(default_factory=dict)
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[CandidateDraft] = field(default_factory=list)
     #: node -> the node one step nearer the bad run (for chains)
     parent: dict[str, str] = field(default_factory=dict)
     #: run uid (bad side) -> changed input version uids / run-level candidate ids
