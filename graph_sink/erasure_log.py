@@ -34,10 +34,10 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 
+from lineage_pipeline import kafka
 from lineage_pipeline.errors import ConfigError, LineageError, TransportError
 from lineage_pipeline.settings import LineageSettings
 
@@ -96,13 +96,11 @@ def publish_erasure(settings: LineageSettings, record: ErasureRecord, *,
     """
     topic = settings.topics.erasures
     bootstrap = settings.kafka.bootstrap_servers
-    conf = settings.kafka.client_config()
-    conf.update({"client.id": "lineage-erase", "acks": "all",
-                 "message.timeout.ms": max(1, int(timeout_s * 1000)),
-                 # a missing topic must not be auto-created: it would not be compacted
-                 "allow.auto.create.topics": False})
     again = f"then run `lineage erase {record.dataset}` again"
-    producer = Producer(conf)
+    producer = kafka.producer(settings.kafka, "lineage-erase", overrides={
+        "acks": "all", "message.timeout.ms": max(1, int(timeout_s * 1000)),
+        # a missing topic must not be auto-created: it would not be compacted
+        "allow.auto.create.topics": False})
     try:
         # all topics: a metadata request naming the topic may auto-create it
         # (brokers with auto.create.topics.enable do)
@@ -153,16 +151,15 @@ class ErasureLog:
 
     def __init__(self, settings: LineageSettings) -> None:
         self.topic = settings.topics.erasures
-        self._conf = settings.kafka.client_config()
-        self._conf.update({
-            "group.id": f"{settings.sink.group_id}.erasures",  # never joins, never commits
-            "client.id": "lineage-graph-sink-erasures",
+        self._kafka = settings.kafka
+        self._group = f"{settings.sink.group_id}.erasures"  # never joins, never commits
+        self._conf: dict[str, object] = {
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 50,
             "allow.auto.create.topics": False,
-        })
+        }
         self._consumer: Consumer | None = None
         self._records: dict[str, ErasureRecord] = {}
         self._assigned = False
@@ -236,7 +233,8 @@ class ErasureLog:
         """Assign every partition of the topic from its beginning; return their ids (empty
         when the topic does not exist)."""
         if self._consumer is None:
-            self._consumer = Consumer(self._conf)
+            self._consumer = kafka.consumer(self._kafka, self._group,
+                                            "lineage-graph-sink-erasures", overrides=self._conf)
         try:
             # all topics: a metadata request naming the topic may auto-create it
             metadata = self._consumer.list_topics(timeout=timeout_s)

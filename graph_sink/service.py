@@ -45,7 +45,8 @@ Parts: retries with consumption paused (:mod:`graph_sink.retry`), dead letters
 Consumer settings: ``group.id = sink.group_id``, ``enable.auto.commit = false``,
 ``auto.offset.reset = earliest``, ``fetch.wait.max.ms = 50`` (Tansu holds a fetch for all
 of it), ``session.timeout.ms = 10000`` (a Tansu broker answers a JoinGroup after half the
-session timeout); override either with ``kafka.extra``.
+session timeout); override either with ``kafka.extra``. Built by
+:func:`lineage_pipeline.kafka.consumer` (``client.id = lineage-graph-sink``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from graph_sink.observe import SinkBatch, SinkObserver, SinkStats
 from graph_sink.retention import ErasureList
 from graph_sink.retry import PausingRetry
 from graph_sink.writer import GraphWriter
-from lineage_pipeline import metrics
+from lineage_pipeline import kafka, metrics
 from lineage_pipeline.codec import AvroCodec
 from lineage_pipeline.errors import DecodeError, GraphUnavailable, LineageError
 from lineage_pipeline.graph import GraphBackend, open_backend
@@ -75,9 +76,9 @@ from lineage_pipeline.settings import LineageSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SinkBatch", "SinkHooks", "SinkStats", "consumer_config", "run_sink"]
+__all__ = ["SinkBatch", "SinkHooks", "SinkStats", "run_sink"]
 
-#: Consumer ``fetch.wait.max.ms`` unless ``kafka.extra`` sets it (see :func:`consumer_config`).
+#: Consumer ``fetch.wait.max.ms`` unless ``kafka.extra`` sets it (:data:`CONSUMER_DEFAULTS`).
 FETCH_MAX_WAIT_MS = 50
 
 
@@ -94,20 +95,17 @@ class SinkHooks:
     after_commit: Callable[[SinkBatch], None] | None = None
 
 
-def consumer_config(settings: LineageSettings) -> dict[str, Any]:
-    """Return the librdkafka configuration of the sink's consumer (see the module docstring)."""
-    conf: dict[str, Any] = {
-        "auto.offset.reset": "earliest",
-        "session.timeout.ms": 10000,
-        "client.id": "lineage-graph-sink",
-        # a broker that sits on a fetch until this runs out even when data arrives (Tansu
-        # 0.6; librdkafka's default is 500 ms) would add up to that much to every record's
-        # latency; Kafka answers at once, so a short wait only costs idle fetch requests
-        "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
-    }
-    conf.update(settings.kafka.client_config())
-    conf.update({"group.id": settings.sink.group_id, "enable.auto.commit": False})
-    return conf
+#: The consumer's ``client.id`` (and its librdkafka logger ``lineage.kafka.<id>``).
+CLIENT_ID = "lineage-graph-sink"
+#: The consumer's tuning, below the ``kafka`` settings (``kafka.extra`` may change it).
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 10000,
+    # a broker that sits on a fetch until this runs out even when data arrives (Tansu
+    # 0.6; librdkafka's default is 500 ms) would add up to that much to every record's
+    # latency; Kafka answers at once, so a short wait only costs idle fetch requests
+    "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
+}
 
 
 def run_sink(
@@ -178,7 +176,9 @@ class _Sink:
             raise
         metrics.init_label_values("sink")
         self.observer.seed_freshness(self.backend)
-        self.consumer = Consumer(consumer_config(self.settings))
+        self.consumer = kafka.consumer(self.settings.kafka, self.settings.sink.group_id,
+                                       CLIENT_ID, defaults=CONSUMER_DEFAULTS,
+                                       overrides={"enable.auto.commit": False})
         self._retry.consumer = self.consumer
         self.consumer.subscribe([topic], on_assign=_log_assign, on_revoke=_log_revoke)
         sink = self.settings.sink

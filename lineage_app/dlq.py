@@ -1,10 +1,11 @@
 """Reading and replaying the dead-letter queue (``topics.dlq``).
 
-A DLQ record keeps the original bytes as its value; its headers say why and where from:
-``reason``, ``detail``, ``source_topic``, ``source_partition``, ``source_offset``,
-``dlq_time_ms``. A record's id is ``<partition>:<offset>`` in the DLQ topic.
-Replaying publishes the original bytes (or a corrected version) back to the source topic
-with a ``dlq_replayed_from`` header, so the processor takes it like any new event.
+A DLQ record keeps the original bytes as its value; its headers say why and where from
+(:mod:`lineage_pipeline.dead_letter`: ``reason``, ``detail``, ``source_topic``,
+``source_partition``, ``source_offset``, ``dlq_time_ms``). A record's id is
+``<partition>:<offset>`` in the DLQ topic. Replaying publishes the original bytes (or a
+corrected version) back to the source topic with a ``dlq_replayed_from`` header, so the
+processor takes it like any new event. The Kafka clients come from :mod:`lineage_pipeline.kafka`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
+from lineage_pipeline import dead_letter, kafka
 from lineage_pipeline.errors import ConfigError, QueryError, TransportError
 from lineage_pipeline.settings import LineageSettings
 
@@ -31,27 +33,13 @@ class DlqRecord:
     @property
     def reason(self) -> str:
         """The stable reason code (``unknown_fingerprint``, ``invalid_json``...)."""
-        return self.headers.get("reason", "unknown")
+        return self.headers.get(dead_letter.H_REASON, "unknown")
 
     def summary(self) -> dict[str, Any]:
-        """Return the record's metadata as a JSON-ready dict (no payload)."""
-        return {
-            "id": self.id,
-            "reason": self.reason,
-            "detail": self.headers.get("detail", ""),
-            "source_topic": self.headers.get("source_topic"),
-            "source_partition": _int(self.headers.get("source_partition")),
-            "source_offset": _int(self.headers.get("source_offset")),
-            "dlq_time_ms": _int(self.headers.get("dlq_time_ms")),
-            "bytes": len(self.value),
-        }
-
-
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
+        """Return the record's metadata as a JSON-ready dict (no payload): ``id``, the
+        headers of :func:`lineage_pipeline.dead_letter.summary`, ``bytes``."""
+        return {"id": self.id, **dead_letter.summary(self.headers.items()),
+                "bytes": len(self.value)}
 
 
 def _text(value: Any) -> str:
@@ -79,12 +67,9 @@ def parse_id(record_id: str) -> tuple[int, int]:
 
 
 def _consumer(settings: LineageSettings) -> Consumer:
-    return Consumer({
-        **settings.kafka.client_config(),
-        "group.id": "lineage-dlq-reader",
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-    })
+    return kafka.consumer(settings.kafka, "lineage-dlq-reader", "lineage-dlq-reader",
+                          overrides={"enable.auto.commit": False,
+                                     "enable.partition.eof": True})
 
 
 def read_dlq(settings: LineageSettings, timeout_s: float = 15.0) -> list[DlqRecord]:
@@ -150,16 +135,16 @@ def replay(
     Raises :class:`ConfigError` when the source topic is unknown and ``to_topic`` not given,
     :class:`TransportError` when the broker does not confirm delivery.
     """
-    topic = to_topic or record.headers.get("source_topic")
+    topic = to_topic or record.headers.get(dead_letter.H_SOURCE_TOPIC)
     if not topic:
         raise ConfigError(f"DLQ record {record.id} names no source topic; pass --to TOPIC")
-    producer = Producer(settings.kafka.client_config())
+    producer = kafka.producer(settings.kafka, "lineage-dlq-replay")
     errors: list[str] = []
     producer.produce(
         topic,
         value=record.value if value is None else value,
         key=record.key,
-        headers=[("dlq_replayed_from", record.id.encode())],
+        headers=[(dead_letter.H_REPLAYED_FROM, record.id.encode())],
         on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
     )
     if producer.flush(30) or errors:

@@ -43,7 +43,6 @@ background take-buffer task reads concurrently.)
 from __future__ import annotations
 
 import logging
-import ssl
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from typing import Any
 import faust
 import faust.streams
 
+from lineage_pipeline import kafka as kafka_clients
 from lineage_pipeline.codec import AvroCodec, EventCodec
 from lineage_pipeline.errors import ConfigError
 from lineage_pipeline.metrics import init_label_values
@@ -91,20 +91,11 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{hp.strip()}" for hp in bootstrap_servers.split(",") if hp.strip()]
 
 
-def _ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=kafka.ssl_ca_location)
-    if kafka.ssl_certificate_location:
-        password = kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None
-        ctx.load_cert_chain(kafka.ssl_certificate_location, kafka.ssl_key_location, password)
-    if not kafka.ssl_check_hostname:
-        ctx.check_hostname = False  # the certificate chain is still verified
-    return ctx
-
-
 def broker_credentials(kafka: KafkaSettings) -> Any:
     """Faust ``broker_credentials`` for ``kafka.security_protocol`` (``None`` for PLAINTEXT).
 
-    SSL: a context from ``ssl_ca_location`` (+ client certificate/key); SASL_PLAINTEXT /
+    SSL: the context of :func:`lineage_pipeline.kafka.ssl_context` (the same TLS files as
+    every librdkafka client: ``ssl_ca_location``, client certificate/key); SASL_PLAINTEXT /
     SASL_SSL: :class:`faust.SASLCredentials` with ``sasl_mechanism`` (PLAIN, SCRAM-SHA-256,
     SCRAM-SHA-512). Raises :class:`ConfigError` for SASL without a mechanism, and when a
     certificate file cannot be read.
@@ -112,10 +103,7 @@ def broker_credentials(kafka: KafkaSettings) -> Any:
     protocol = kafka.security_protocol
     if protocol == "PLAINTEXT":
         return None
-    try:
-        ctx = _ssl_context(kafka) if protocol in ("SSL", "SASL_SSL") else None
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"kafka TLS settings unusable: {exc}") from exc
+    ctx = kafka_clients.ssl_context(kafka)  # the TLS material every client uses
     if protocol == "SSL":
         return faust.SSLCredentials(ctx)
     if not kafka.sasl_mechanism:

@@ -34,8 +34,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from lineage_pipeline import kafka
 from lineage_pipeline.metrics import CONSUMER_LAG
-from lineage_pipeline.settings import LineageSettings
+from lineage_pipeline.settings import KafkaSettings, LineageSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,15 @@ REQUEST_TIMEOUT_S = 5.0
 class GroupLag:
     """Measures a consumer group's lag on some topics (see the module docstring).
 
-    ``client_config``: librdkafka settings of the cluster (``KafkaSettings.client_config()``);
-    ``group``: the consumer group id; ``topics``: the topics it consumes. The consumer is
-    created on the first :meth:`measure` (no network I/O before); call :meth:`close` at the
-    end.
+    ``kafka``: the cluster's settings; ``group``: the consumer group id; ``topics``: the
+    topics it consumes. The consumer (:func:`lineage_pipeline.kafka.consumer`, client id
+    ``<group>-lag``) is created on the first :meth:`measure` (no network I/O before); call
+    :meth:`close` at the end.
     """
 
-    def __init__(self, client_config: dict[str, Any], group: str, topics: Sequence[str],
+    def __init__(self, kafka_settings: KafkaSettings, group: str, topics: Sequence[str],
                  timeout_s: float = REQUEST_TIMEOUT_S) -> None:
-        self.client_config = client_config
+        self.kafka_settings = kafka_settings
         self.group = group
         self.topics = list(dict.fromkeys(topics))
         self.timeout_s = timeout_s
@@ -64,10 +65,8 @@ class GroupLag:
 
     def _client(self) -> Consumer:
         if self._consumer is None:
-            conf = dict(self.client_config)
-            conf.update({"group.id": self.group, "enable.auto.commit": False,
-                         "client.id": f"{self.group}-lag"})
-            self._consumer = Consumer(conf)
+            self._consumer = kafka.consumer(self.kafka_settings, self.group, f"{self.group}-lag",
+                                            overrides={"enable.auto.commit": False})
         return self._consumer
 
     def measure(self) -> dict[str, int]:
@@ -111,7 +110,7 @@ def register_lag_timer(app: Any, settings: LineageSettings,
     The probe's consumer is closed when the app shuts down.
     """
     topics = settings.topics
-    probe = GroupLag(settings.kafka.client_config(), settings.processor.app_id,
+    probe = GroupLag(settings.kafka, settings.processor.app_id,
                      [topics.events, topics.openlineage])
     failures: set[str] = set()
 

@@ -1,22 +1,18 @@
-"""Create the processor's topics when they are missing (confluent-kafka AdminClient)."""
+"""Create the processor's topics when they are missing (an AdminClient of
+:func:`lineage_pipeline.kafka.admin`)."""
 
 from __future__ import annotations
 
 import logging
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from lineage_pipeline import kafka
 from lineage_pipeline.errors import TransportError
 from lineage_pipeline.settings import LineageSettings
 
 log = logging.getLogger(__name__)
-
-#: librdkafka consumer-only properties that ``kafka.extra`` may carry for the processor's
-#: consumer; an AdminClient warns about them, so they are left out of its configuration.
-CONSUMER_ONLY = frozenset({"session.timeout.ms", "heartbeat.interval.ms", "group.id",
-                           "auto.offset.reset", "enable.auto.commit", "max.poll.interval.ms"})
 
 
 def ensure_topics(settings: LineageSettings, timeout_s: float = 30.0) -> int:
@@ -29,8 +25,7 @@ def ensure_topics(settings: LineageSettings, timeout_s: float = 30.0) -> int:
     not answer within ``timeout_s`` seconds or refuses to create a topic.
     """
     topics = settings.topics
-    conf = {k: v for k, v in settings.kafka.client_config().items() if k not in CONSUMER_ONLY}
-    admin = AdminClient(conf)
+    admin = kafka.admin(settings.kafka, "lineage-processor-topics")
     configs: dict[str, dict[str, str]] = {
         topics.events: {}, topics.openlineage: {}, topics.graph: {}, topics.dlq: {},
         topics.erasures: {"cleanup.policy": "compact"},  # latest erasure per dataset, forever

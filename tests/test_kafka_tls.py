@@ -11,8 +11,9 @@ and nothing else; the pipeline may read the event topics, read and write its own
 use consumer groups named ``lineage-*``.
 
 Every client is configured through ``KafkaSettings.client_config()`` (the emitter's producer
-through the SDK's ``producer_config``, the sink through ``run_sink``): what users configure
-is what is tested; the tests add only callbacks and timeouts.
+through the SDK's ``producer_config``, the sink through ``run_sink``, and each kind of client
+through the project's factory :mod:`lineage_pipeline.kafka`): what users configure is what
+is tested; the tests add only callbacks and timeouts.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from graph_sink.service import SinkBatch, SinkHooks, run_sink
 from graph_sink.testing import VersionSpec, counts, run_mutations
 from lineage_app.localstack.kafka_server import sasl_ssl_properties, start_kafka
 from lineage_app.localstack.processes import free_port, start_falkordb
+from lineage_pipeline import kafka
 from lineage_pipeline.codec import AvroCodec
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import (
@@ -394,3 +396,43 @@ def test_no_password_reaches_the_broker_log(secure_kafka: SecureKafka) -> None:
         assert password not in text, f"{user}'s password is in a log under the data dir"
     config = secure_kafka.data_dir / "kafka" / "server.properties"
     assert config.stat().st_mode & 0o077 == 0  # it holds the admin's JAAS password
+
+
+def test_the_client_factory_builds_working_clients_and_logs_no_secret(
+    secure_kafka: SecureKafka, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A producer, a consumer and an admin client from :mod:`lineage_pipeline.kafka`, built
+    from SASL_SSL settings alone, work on the secure listener; librdkafka's lines (at debug
+    ``security,broker,conf``) reach each client's ``lineage.kafka.<name>`` logger, and
+    neither they nor the factory's own lines hold the password."""
+    settings = secure_kafka.settings("pipeline", extra={"debug": "security,broker,conf"})
+    password = secure_kafka.passwords["pipeline"]
+    tag = uuid.uuid4().hex[:8]
+    names = {role: f"tests-factory-{role}-{tag}" for role in ("admin", "producer", "consumer")}
+    caplog.set_level(logging.DEBUG)
+    admin = kafka.admin(settings, names["admin"])
+    assert TOPICS.graph in admin.list_topics(timeout=20).topics
+    admin.poll(0)  # hands librdkafka's queued lines to the logger
+    producer = kafka.producer(settings, names["producer"], overrides={"acks": "all"})
+    marker = uuid.uuid4().hex.encode()
+    delivered: list[Message] = []
+    producer.produce(TOPICS.graph, marker, key=b"factory",
+                     on_delivery=lambda err, msg: delivered.append(msg) if err is None else None)
+    assert producer.flush(30) == 0 and len(delivered) == 1, "not acknowledged"
+    consumer = kafka.consumer(settings, f"lineage-factory-{tag}", names["consumer"],
+                              overrides={"enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(TOPICS.graph, delivered[0].partition() or 0,
+                                        delivered[0].offset() or 0)])
+        msg = _first_message(consumer)
+        assert msg.error() is None and msg.value() == marker, msg.error()
+    finally:
+        consumer.close()
+    by_logger = {name: [r.getMessage() for r in caplog.records
+                        if r.name == f"{kafka.LOGGER_PREFIX}.{name}"] for name in names.values()}
+    assert all(by_logger.values()), {n: len(lines) for n, lines in by_logger.items()}
+    assert any("SASL" in line or "sasl" in line for line in by_logger[names["producer"]])
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "***" in text  # the factory's own line, with the password redacted
+    for form in (password, password.encode().hex()):
+        assert form not in text

@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from lineage_pipeline import metrics
+from lineage_pipeline.settings import KafkaSettings
 from stream_processor.lag import GroupLag
 from tests.prometheus_support import ROOT
 
@@ -27,7 +28,8 @@ def test_group_lag_is_end_offset_minus_committed_offset(kafka_broker: str) -> No
     for i in range(5):  # one batch: the end offset is still the offset after its last record
         producer.produce(topic, value=str(i).encode())
     assert producer.flush(10) == 0
-    probe = GroupLag({"bootstrap.servers": kafka_broker}, group, [topic, f"{topic}.absent"])
+    probe = GroupLag(KafkaSettings(bootstrap_servers=kafka_broker), group,
+                     [topic, f"{topic}.absent"])
     try:
         assert probe.measure() == {topic: 5, f"{topic}.absent": 0}  # nothing committed yet
         committer = Consumer({"bootstrap.servers": kafka_broker, "group.id": group,

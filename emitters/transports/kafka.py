@@ -66,7 +66,7 @@ class KafkaTransport(Transport):
         self.spool = spool
         self.drops = drops or DropLog(config.emitter.drop_log_interval_s)
         self._warn = RateLimitedLog(config.emitter.drop_log_interval_s)
-        self._conf = producer_config(config)
+        producer_config(config)  # unusable kafka settings raise ConfigError here, not later
         self._probe_interval = config.emitter.kafka_producer.probe_interval_s
         self._lock = threading.Lock()
         self._producer: Producer | None = None
@@ -105,7 +105,7 @@ class KafkaTransport(Transport):
             return self._producer
 
     def _new_producer(self) -> Producer:
-        return create_producer(self._conf, self._on_error)
+        return create_producer(self.config, self._on_error)
 
     def _has_replayable(self) -> bool:
         assert self.spool is not None

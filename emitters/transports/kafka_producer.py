@@ -1,58 +1,57 @@
 """The librdkafka producer behind the ``kafka`` transport: its settings and its logs.
 
-Settings: the ``kafka`` section's ``client_config()`` (bootstrap servers, security, secrets)
-plus ``enable.idempotence``, ``acks=all``, ``linger.ms``, ``message.timeout.ms``
+Built by the project's one client factory (:func:`lineage_pipeline.kafka.producer`) from the
+``kafka`` section (bootstrap servers, security, secrets) with the emitter's tuning as
+overrides: ``enable.idempotence``, ``acks=all``, ``linger.ms``, ``message.timeout.ms``
 (``emitter.kafka_producer.delivery_timeout_ms``) and any ``emitter.kafka_producer.properties``
-(which win). librdkafka's own log lines go to the ``emitters.kafka.librdkafka`` logger at
-DEBUG.
+(which win). ``client.id`` is ``lineage-emitter``; librdkafka's own log lines go to the
+``lineage.kafka.lineage-emitter`` logger at DEBUG: connection-refused spam is expected while
+the broker is down, and the transport reports the state change once itself.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, Producer
 
 from emitters.config import EmitterConfig
-from lineage_pipeline.errors import TransportError
+from lineage_pipeline import kafka
+from lineage_pipeline.errors import ConfigError, TransportError
+
+#: The producer's ``client.id`` (and its logger ``lineage.kafka.<id>``).
+CLIENT_ID = "lineage-emitter"
 
 
-class _LibrdkafkaLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Routes librdkafka's own log lines to DEBUG: connection-refused spam is expected
-    while the broker is down, and the transport reports the state change once itself."""
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        self.logger.debug(msg, *args)
-
-
-def producer_config(config: EmitterConfig) -> dict[str, Any]:
-    """Return the librdkafka producer configuration for ``config`` (secrets included)."""
+def producer_overrides(config: EmitterConfig) -> dict[str, Any]:
+    """Return the emitter's producer tuning (librdkafka properties, above the ``kafka``
+    settings; no secrets)."""
     kc = config.emitter.kafka_producer
-    conf: dict[str, Any] = config.kafka.client_config()
-    conf.update(
-        {
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": kc.linger_ms,
-            "message.timeout.ms": kc.delivery_timeout_ms,
-            "reconnect.backoff.max.ms": 1000,
-        }
-    )
+    conf: dict[str, Any] = {
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": kc.linger_ms,
+        "message.timeout.ms": kc.delivery_timeout_ms,
+        "reconnect.backoff.max.ms": 1000,
+    }
     conf.update(kc.properties)
     return conf
 
 
-def create_producer(conf: dict[str, Any], on_error: Callable[[KafkaError], None]) -> Producer:
-    """Return a new ``Producer`` for the settings ``conf`` (from :func:`producer_config`),
-    calling ``on_error`` with librdkafka's global errors (e.g. all brokers down). No network
-    I/O happens here. Raises :class:`~lineage_pipeline.errors.TransportError` for settings
-    librdkafka rejects."""
-    settings = dict(conf)
-    settings["error_cb"] = on_error
-    settings["logger"] = _LibrdkafkaLog(logging.getLogger("emitters.kafka.librdkafka"))
+def producer_config(config: EmitterConfig) -> dict[str, Any]:
+    """Return the whole librdkafka configuration of the emitter's producer (secrets
+    included: never log it), as :func:`create_producer` builds it."""
+    return kafka.client_config(config.kafka, CLIENT_ID, overrides=producer_overrides(config),
+                               quiet=True)
+
+
+def create_producer(config: EmitterConfig, on_error: Callable[[KafkaError], None]) -> Producer:
+    """Return a new ``Producer`` for ``config``, calling ``on_error`` with librdkafka's global
+    errors (e.g. all brokers down). No network I/O happens here. Raises
+    :class:`~lineage_pipeline.errors.TransportError` for settings librdkafka rejects."""
+    overrides = {**producer_overrides(config), "error_cb": on_error}
     try:
-        return Producer(settings)
-    except KafkaException as exc:
+        return kafka.producer(config.kafka, CLIENT_ID, overrides=overrides, quiet=True)
+    except ConfigError as exc:
         raise TransportError(f"cannot create Kafka producer: {exc}") from exc

@@ -120,10 +120,11 @@ def create_topics(settings: LineageSettings, timeout_s: float = 30.0) -> None:
     ``topics.erasures`` is created with ``cleanup.policy=compact`` (the latest erasure
     record per dataset is kept forever); the others with the broker's default policy.
     """
-    from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
-    admin = AdminClient(settings.kafka.client_config())
+    from lineage_pipeline import kafka
+
+    admin = kafka.admin(settings.kafka, "lineage-stack")
     topics = settings.topics
     wanted: dict[str, dict[str, str]] = {
         topics.events: {}, topics.openlineage: {}, topics.graph: {}, topics.dlq: {},
