@@ -9,9 +9,11 @@ Property maps read from the graph (a run's every property, a Field's statistics)
 :class:`RunProps` and :class:`FieldProps` name the properties the sink writes
 (``docs/contracts.md``), and :func:`as_run_props` / :func:`as_field_props` are the one place a
 map read from the graph becomes one of them.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` in this package: the annotations are evaluated when
+the classes are made, so ``__required_keys__`` and ``__optional_keys__`` see ``NotRequired``
+(``tests/test_query_answer_shapes.py`` checks answers against them).
+"""
 
 from typing import Any, NotRequired, TypedDict, cast
 

@@ -1,7 +1,5 @@
 """Answer shapes of the comparisons: ``diff_runs`` and ``changed_upstream``."""
 
-from __future__ import annotations
-
 from typing import Any, NotRequired, TypedDict
 
 from lineage_queries.answers.base import RunSummary, Stat, Subgraph

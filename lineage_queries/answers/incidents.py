@@ -1,7 +1,6 @@
 """Answer shapes of the incident questions: ``root_cause``, ``impact``, ``trained_on``,
 ``model_inputs``, ``freshness``, and the PII view of fields."""
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
@@ -255,7 +254,7 @@ class Cause(TypedDict):
     job: str | None
     run: RunSummary | None
     via: NotRequired[list[str]]
-    root: NotRequired[Cause]
+    root: NotRequired["Cause"]
     writerStopped: NotRequired[str | None]
     summary: str
 
