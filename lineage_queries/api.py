@@ -1,6 +1,7 @@
 """The Python query API over the lineage graph, used by the CLI and the demo.
 
-``LineageGraph(backend)`` answers with plain dicts (JSON-ready). Every query comes from the
+``LineageGraph(backend)`` answers with plain dicts (JSON-ready), each typed by its shape in
+:mod:`lineage_queries.answers` (``docs/queries.md``). Every query comes from the
 named catalog (:mod:`lineage_pipeline.graph.catalog`), so both backends run the same Cypher.
 
 NODE strings (:meth:`LineageGraph.resolve`): a run id; a dataset ``namespace:name``; a dataset
