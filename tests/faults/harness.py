@@ -402,3 +402,32 @@ def report(scenario: str, *, lost: int, duplicated: int, skipped: int, **more: o
     print(line)
     REPORTED.append(line)
     return line
+
+
+def graph_topic_states(settings: LineageSettings, examples: list[Any]) -> dict[str, list[str]]:
+    """For the runs among ``examples`` (a :class:`GraphDiff`'s): each of the run's events in
+    the events topic (``event TYPE @partition:offset``), then every record the processor
+    published for the run on the graph topic, in order (``STATE first=.. last=..
+    @partition:offset``). Tells an event never stitched from a record the sink lost."""
+    runs = {str(ex[1][2]).removeprefix("run:") for ex in examples
+            if ex[0] == "differs" and ex[1][1] == "Run"}
+    out: dict[str, list[str]] = {}
+    bootstrap = settings.kafka.bootstrap_servers
+    for msg in read_topic(bootstrap, settings.topics.events):
+        try:
+            ev = CODEC.decode(msg.value() or b"")
+        except DecodeError:
+            continue
+        if ev.run.runId in runs:
+            out.setdefault(ev.run.runId, []).append(
+                f"event {ev.eventType.value} t={ev.eventTime} @{msg.partition()}:{msg.offset()}")
+    for msg in read_topic(bootstrap, settings.topics.graph):
+        m = GraphMutations.from_record(GRAPH_CODEC.decode(msg.value() or b""))
+        for node in m.nodes:
+            if node.label.value == "Run" and any(r in node.uid for r in runs):
+                p = node.props
+                out.setdefault(node.uid, []).append(
+                    f"{p.get('state')} first={p.get('observed_at')} last={p.get('updated_at')}"
+                    f" @{msg.partition()}:{msg.offset()}")
+    return out
+

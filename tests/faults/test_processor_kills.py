@@ -28,17 +28,15 @@ import time
 from contextlib import closing
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from lineage_pipeline.graph import open_backend
-from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.settings import LineageSettings
 from tests.faults.harness import (
-    GRAPH_CODEC,
     Feeder,
     GraphLeases,
     end_offsets_read,
     graph_diff,
+    graph_topic_states,
     log_count,
     make_runs,
     read_topic,
@@ -55,20 +53,6 @@ READY = "stream processor ready"
 def assigned_again(log: Path, readies: int) -> bool:
     """Whether the processor log holds more ready lines than ``readies``."""
     return log_count(log, READY) > readies
-
-
-def graph_topic_states(settings: LineageSettings, examples: list[Any]) -> dict[str, list[str]]:
-    """For the runs among ``examples``: the Run.state of every record the processor published
-    for it on the graph topic, in order (tells a processor loss from a sink loss)."""
-    runs = {ex[1][2].removeprefix("run:") for ex in examples
-            if ex[0] == "differs" and ex[1][1] == "Run"}
-    out: dict[str, list[str]] = {}
-    for msg in read_topic(settings.kafka.bootstrap_servers, settings.topics.graph):
-        m = GraphMutations.from_record(GRAPH_CODEC.decode(msg.value() or b""))
-        for node in m.nodes:
-            if node.label.value == "Run" and any(r in node.uid for r in runs):
-                out.setdefault(node.uid, []).append(str(node.props.get("state")))
-    return out
 
 
 def test_processor_killed_repeatedly_mid_stream_loses_and_duplicates_nothing(

@@ -20,6 +20,14 @@ The processor is at-least-once, so a dead letter may be written twice: Faust's r
 the restart can hand the backlog to the agent once before and once after it seeks to the
 committed offsets (see :mod:`stream_processor.app`); such copies carry the same source
 coordinates and are reported as ``dlq_copies``, not hidden and not counted as lost.
+
+Open (1 of 4 runs with a CPU-bound process beside it, after the fixes in
+:mod:`stream_processor.delivery`): one run came back without its START in the state or the
+graph topic (the Run's ``observed_at`` was its RUNNING's time) while later events of it were
+stitched, so START's offset was committed unhandled. Suspect: Faust's recovery resumes the
+stream partitions before it seeks them to the committed offsets, and the consumer drops
+re-fetched offsets below the last one it read (``DROPPED MESSAGE ROFF``). A failure prints
+each differing run's events and graph records (:func:`graph_topic_states`) to tell.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from tests.faults.harness import (
     GraphLeases,
     acked_accounting,
     graph_diff,
+    graph_topic_states,
     make_runs,
     read_topic,
     reference_graph,
@@ -157,7 +166,8 @@ def test_stack_down_and_up_with_unconsumed_events_loses_and_duplicates_nothing(
         assert stopped == ["graph", "kafka"], "processor and sink were already stopped"
         assert len(feeder.acked) == 3 * (RUNS_BEFORE + RUNS_AFTER) and lost == 0
         assert duplicated == 0
-        assert diff.clean, (diff.examples, log_tails(settings))
+        assert diff.clean, (diff.examples, graph_topic_states(settings, diff.examples),
+                            log_tails(settings))
         assert runs == RUNS_BEFORE + RUNS_AFTER
         assert set(dead) == {key for key, _ in BAD} and dlq_lost == 0, dead
         assert dlq_after[:1] == dlq_before, "the dead letter from before the restart survives"
