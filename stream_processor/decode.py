@@ -8,6 +8,7 @@ and OpenLineage RunEvent JSON from any OpenLineage producer on ``topics.openline
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,9 @@ from lineage_pipeline.errors import DecodeError, EventError
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.openlineage import from_openlineage_dict
 from stream_processor.dlq import OutRecord, SourceMessage, dlq_record
+
+#: A JSON ``\\uD800``-``\\uDFFF`` escape: the only way JSON text carries a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 #: DLQ reasons of the OpenLineage JSON topic.
 REASON_INVALID_JSON = "invalid_json"
@@ -113,7 +117,9 @@ def decode_openlineage_message(
         return dlq_record(msg, REASON_INVALID_JSON, "top level is not a JSON object",
                           dlq_topic, now_ms)
     try:
-        return from_openlineage_dict(without_lone_surrogates(data))
+        if _SURROGATE_ESCAPE.search(value):  # rare: walk the decoded JSON only then
+            data = without_lone_surrogates(data)
+        return from_openlineage_dict(data)
     except EventError as exc:
         return dlq_record(msg, REASON_INVALID_OPENLINEAGE, str(exc), dlq_topic, now_ms)
     except RecursionError:

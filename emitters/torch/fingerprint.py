@@ -375,17 +375,3 @@ def weights_digest(model: torch.nn.Module) -> str:
             h.tag(f"entry|{name}")
             h.value(t)
     return h.hexdigest()
-
-
-def file_sha256(path: str, chunk_bytes: int = 1 << 20) -> tuple[str, int]:
-    """Return ``(sha256 hex, size in bytes)`` of a file read in ``chunk_bytes`` chunks.
-
-    Raises ``OSError`` when the file cannot be read.
-    """
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_bytes):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size

@@ -79,13 +79,9 @@ def as_run_props(props: dict[str, Any]) -> RunProps:
 
 
 # -- subgraphs -------------------------------------------------------------------------------
-class Node(TypedDict):
-    """One node of a :class:`Subgraph`. The first seven keys are always there; the others
-    by ``label`` (Job: ``jobType``, ``integration``, ``processingType``; Run: ``job``,
-    ``runId``, ``state``, ``startTime``, ``endTime``, ``parentRunId``; DatasetVersion:
-    ``dataset``, ``digestAlgorithm``, ``digest``, ``rowCount``, ``bytes``,
-    ``producedByRunId``; Field: ``dataset``, ``type`` and the statistics) and by answer
-    (``changed``, ``rank``, ``stale``, ``overdueS``, ``dataset_uid``)."""
+class NodeIdentity(TypedDict):
+    """What every node of an answer starts with: graph ``id`` (uid), ``label``, ``kind``,
+    ``namespace`` / ``name`` / ``version`` (when the label has them) and walk ``depth``."""
 
     id: str
     label: str
@@ -94,6 +90,16 @@ class Node(TypedDict):
     name: str | None
     version: str | None
     depth: int
+
+
+class Node(NodeIdentity):
+    """One node of a :class:`Subgraph`. The first seven keys are always there; the others
+    by ``label`` (Job: ``jobType``, ``integration``, ``processingType``; Run: ``job``,
+    ``runId``, ``state``, ``startTime``, ``endTime``, ``parentRunId``; DatasetVersion:
+    ``dataset``, ``digestAlgorithm``, ``digest``, ``rowCount``, ``bytes``,
+    ``producedByRunId``; Field: ``dataset``, ``type`` and the statistics) and by answer
+    (``changed``, ``rank``, ``stale``, ``overdueS``, ``dataset_uid``)."""
+
     job: NotRequired[str | None]
     dataset: NotRequired[str | None]
     jobType: NotRequired[str | None]
@@ -184,17 +190,10 @@ class BaselineRun(RunSummary):
     warning: NotRequired[str]
 
 
-class VersionDetail(TypedDict):
+class VersionDetail(NodeIdentity):
     """An input or output of :class:`RunDetail`: the DatasetVersion node, its dataset, its
     ``schema`` (``[{"name", "type"}]``) and its ``fields`` (Field properties by name)."""
 
-    id: str
-    label: str
-    kind: str
-    namespace: str | None
-    name: str | None
-    version: str | None
-    depth: int
     dataset: str | None
     digestAlgorithm: str | None
     digest: str | None
