@@ -2,10 +2,10 @@
 
 Configuration comes from :class:`~lineage_pipeline.settings.LineageSettings` (environment
 ``LINEAGE_<SECTION>__<KEY>``, the YAML file named by ``LINEAGE_CONFIG``, defaults). It exposes
-Prometheus metrics on ``processor.metrics_port``, creates missing topics, then runs the Faust
-worker; the log line ``stream processor ready`` marks the first completed partition
-assignment. Exit status: 0 after a clean stop, 2 on a configuration error, 1 when the broker
-cannot be reached.
+Prometheus metrics on ``processor.metrics_port``, creates missing topics (the tables'
+changelogs too), then runs the Faust worker; the log line ``stream processor ready`` marks
+the first completed partition assignment. Exit status: 0 after a clean stop, 2 on a
+configuration error, 1 when the broker cannot be reached.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ def main() -> int:
     import faust  # deferred: importing Faust is slow and only needed from here on
 
     from stream_processor.app import build_app
-    from stream_processor.topics import ensure_topics
+    from stream_processor.topics import changelog_topics, create_missing, ensure_topics
 
     try:
         partitions = ensure_topics(settings)
         app = build_app(settings, partitions)
+        create_missing(settings, changelog_topics(app))  # visible before the group join
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2

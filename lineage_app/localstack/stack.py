@@ -44,7 +44,7 @@ from lineage_app.localstack.processes import (
     start_falkordb,
     stop_pid,
 )
-from lineage_pipeline.errors import StackError
+from lineage_pipeline.errors import StackError, TransportError
 from lineage_pipeline.metrics import read_metric
 from lineage_pipeline.settings import LineageSettings
 
@@ -115,36 +115,14 @@ def child_env(settings: LineageSettings) -> dict[str, str]:
 
 
 def create_topics(settings: LineageSettings, timeout_s: float = 30.0) -> None:
-    """Create the project's topics if missing. Raises :class:`StackError` on failure.
+    """Create the project's topics if missing (:func:`stream_processor.topics.pipeline_topics`)
+    and wait until the broker lists them. Raises :class:`StackError` on failure."""
+    from stream_processor.topics import create_missing, pipeline_topics
 
-    ``topics.erasures`` is created with ``cleanup.policy=compact`` (the latest erasure
-    record per dataset is kept forever); the others with the broker's default policy.
-    """
-    from confluent_kafka.cimpl import NewTopic
-
-    from lineage_pipeline import kafka
-
-    admin = kafka.admin(settings.kafka, "lineage-stack")
-    topics = settings.topics
-    wanted: dict[str, dict[str, str]] = {
-        topics.events: {}, topics.openlineage: {}, topics.graph: {}, topics.dlq: {},
-        topics.erasures: {"cleanup.policy": "compact"},
-    }
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
-    new = [
-        NewTopic(t, num_partitions=topics.partitions, replication_factor=topics.replication_factor,
-                 config=config)
-        for t, config in wanted.items()
-        if t not in existing
-    ]
-    if not new:
-        return
-    for name, fut in admin.create_topics(new, request_timeout=timeout_s).items():
-        try:
-            fut.result(timeout=timeout_s)
-        except Exception as exc:
-            if "already exists" not in str(exc).lower() and "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise StackError(f"cannot create topic {name}: {exc}") from exc
+    try:
+        create_missing(settings, pipeline_topics(settings), timeout_s)
+    except TransportError as exc:
+        raise StackError(str(exc)) from exc
 
 
 def up(
