@@ -165,9 +165,14 @@ def _sasl_properties(admin: str, secret: str, admin_user: str) -> dict[str, str]
     }
 
 
-def _new_cluster_id() -> str:
-    """Return a random Kafka cluster id: 16 random bytes, URL-safe base64, unpadded."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+def new_cluster_id() -> str:
+    """Return a random Kafka cluster id: 16 random bytes, URL-safe base64, unpadded (22
+    characters), never starting with ``-`` (the storage tool would read it as an option;
+    Kafka's own ``org.apache.kafka.common.Uuid.randomUuid`` draws again in that case too)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def _write_properties(path: Path, props: Mapping[str, str]) -> None:
@@ -182,7 +187,7 @@ def _format_storage(
     if (log_dir / "meta.properties").exists():
         return
     argv = [java, "-cp", cp, "kafka.tools.StorageTool", "format",
-            "-t", _new_cluster_id(), "-c", str(config), "--ignore-formatted"]
+            "-t", new_cluster_id(), "-c", str(config), "--ignore-formatted"]
     for user, password in scram_users.items():
         argv += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
     with open(log, "ab") as out:
