@@ -170,6 +170,14 @@ class ProcessorSettings(_Section):
     app_id: str = "lineage-processor"
     dedupe_window_s: float = 7 * 24 * 3600.0
     stale_after_s: float = 24 * 3600.0
+    #: Seconds a finished (COMPLETE/FAIL/ABORT) run's full state stays in the processor's
+    #: ``runs`` table after its last change; then only a summary of about 250 bytes stays
+    #: (0 or less: every run stays whole forever). Events later than that still land in the
+    #: graph without regressing it, but their run-level facets are not written.
+    finished_grace_s: float = 3600.0
+    #: Seconds that summary stays after the grace window; then the run is forgotten and a
+    #: still later event of it counts as a new run's first.
+    departed_memory_s: float = 7 * 24 * 3600.0
     batch_size: int = 500
     batch_timeout_s: float = 0.05
     metrics_port: int = DEFAULT_PROCESSOR_METRICS_PORT

@@ -96,6 +96,15 @@ class AliasStore(Protocol):
         ...
 
 
+class AliasStoreSize(Protocol):
+    """An :class:`AliasStore` that can tell its size (optional: :class:`DatasetIdentity`
+    skips its per-dataset lookups while a store that has it is empty)."""
+
+    def __len__(self) -> int:
+        """The number of learned aliases."""
+        ...
+
+
 class MemoryAliasStore:
     """:class:`AliasStore` in a dict."""
 
@@ -110,6 +119,10 @@ class MemoryAliasStore:
         """See :class:`AliasStore`."""
         self.data[uid] = canonical
 
+    def __len__(self) -> int:
+        """See :class:`AliasStoreSize`."""
+        return len(self.data)
+
 
 class DatasetIdentity:
     """Maps every dataset name of an event to its canonical ``(namespace, name)``.
@@ -118,6 +131,12 @@ class DatasetIdentity:
     :func:`split_uid`; normalised here); ``use_symlinks``: honour ``symlinks`` facets;
     ``learned``: where symlink aliases are kept (a :class:`MemoryAliasStore` by default).
     Pure except for ``learned``; never raises.
+
+    :meth:`apply` costs one scan of the event's datasets (no name normalisation, no alias
+    lookup) when no alias applies: no ``aliases``/``prefixes`` configured, no dataset of the
+    event carrying a ``symlinks`` facet and ``learned`` empty (known when it has ``len()``,
+    :class:`AliasStoreSize`) or ``use_symlinks`` off. The result is the same as the full pass's
+    (which returns such an event unchanged).
     """
 
     def __init__(
@@ -133,6 +152,7 @@ class DatasetIdentity:
         self.prefixes = sorted((prefixes or {}).items(), key=lambda kv: -len(kv[0]))
         self.use_symlinks = use_symlinks
         self.learned: AliasStore = learned if learned is not None else MemoryAliasStore()
+        self._configured = bool(self.aliases or self.prefixes)
 
     @classmethod
     def from_settings(
@@ -209,6 +229,18 @@ class DatasetIdentity:
         return ds.model_copy(update={"namespace": canonical[0], "name": canonical[1],
                                      "facets": facets})
 
+    def _nothing_applies(self, event: LineageEvent) -> bool:
+        """``True`` when no alias can apply to ``event`` (see the class docstring)."""
+        if self._configured:
+            return False
+        if not self.use_symlinks:
+            return True
+        if any(d.facets.symlinks for d in event.inputs) or any(
+                d.facets.symlinks for d in event.outputs):
+            return False
+        size = getattr(self.learned, "__len__", None)
+        return size is not None and size() == 0
+
     def _resolve_lineage(self, ds: Dataset) -> Dataset:
         lineage = ds.facets.columnLineage
         if not lineage:
@@ -234,6 +266,8 @@ class DatasetIdentity:
         """Return ``event`` with every dataset (inputs, outputs and the sources named by
         ``columnLineage`` facets) under its canonical name. Symlink aliases of the event's
         datasets are learned first, so the event's own column lineage uses them."""
+        if self._nothing_applies(event):
+            return event
         inputs = [self.resolve_dataset(d) for d in event.inputs]
         outputs = [self.resolve_dataset(d) for d in event.outputs]
         outputs = [self._resolve_lineage(d) for d in outputs]

@@ -17,6 +17,23 @@ Per consumed message (:meth:`EventProcessor.handle`), in this order:
    (:func:`~stream_processor.mapping.event_to_mutations`) and encode it (Avro);
 6. only then commit: store the run state, record generated versions, mark the event id.
 
+Finished runs leave the state: a terminal run untouched for ``finished_grace_s`` (default
+an hour) is replaced by its :func:`~stream_processor.state.departed_summary` (run id, job,
+times, winning terminal event: about 250 bytes), and the summary is forgotten after another
+``departed_memory_s`` (default 7 days, the dedupe window). The sweep runs while handling a
+message, at most once a minute per partition, over that partition's runs. A late event of a
+departed run (a duplicate COMPLETE, a late RUNNING, a COMPLETE with more facets) is merged
+into the summary and published so that the graph's merge rules (:mod:`graph_sink.statements`:
+``observed_at`` min, ``updated_at`` max, a terminal ``Run.state`` never replaced by a
+non-terminal one, other props last write wins, ``None`` never written) cannot regress
+anything: the Run node carries only its state and ``startTime``/``endTime`` of the summary's
+winning terminal event and earliest START, and its times; inputs without an explicit version
+and column-lineage sources the event does not list with one are left out (their version was
+pinned when the run was whole; resolving it again could name another). Its run-level facets
+(parameters, metrics, code version ...) are not written: they are whole JSON texts in the
+graph, which the summary cannot complete. After ``departed_memory_s`` a late event counts as
+a new run's first.
+
 Any exception in 2-6 sends the message to the DLQ with reason ``handler_error`` and the
 exception text, and leaves the state untouched (so a replay after a fix is not a duplicate).
 :meth:`EventProcessor.drain` returns one graph record per run touched in the batch (its final
@@ -26,24 +43,46 @@ are keyed by runId so one run's records stay ordered on one partition.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 
 from lineage_pipeline.codec import AvroCodec, EventCodec
 from lineage_pipeline.errors import EventError
+from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph_model import (
+    GraphMutations,
+    NodeLabel,
+    NodeUpsert,
+    dataset_uid,
+    run_uid,
+)
 from lineage_pipeline.metrics import DUPLICATES, EVENTS_IN, MUTATIONS_OUT, STALE_RUNS
+from lineage_pipeline.settings import ProcessorSettings
 from stream_processor.decode import decode_message, decode_openlineage_message
 from stream_processor.dlq import REASON_HANDLER_ERROR, OutRecord, SourceMessage, dlq_record
 from stream_processor.identity import DatasetIdentity
 from stream_processor.mapping import event_to_mutations, output_version, stale_mutations
-from stream_processor.state import DedupeStore, RunStore, StoredRun, VersionStore
-from stream_processor.stitch import merge_event
+from stream_processor.state import (
+    DedupeStore,
+    RunStore,
+    StoredRun,
+    VersionStore,
+    departed_summary,
+)
+from stream_processor.stitch import RunState, merge_event
 
 log = logging.getLogger(__name__)
 
 #: Default cap on one encoded graph record, bytes (Kafka's default max.request.size is 1 MiB).
 DEFAULT_MAX_RECORD_BYTES = 1_000_000
+#: Most often the finished-run sweep runs per partition, ms.
+SWEEP_EVERY_MS = 60_000
+#: The Run node properties a late event of a departed run publishes.
+_LATE_RUN_PROPS = frozenset({"runId", "job_uid", "state", "startTime", "endTime",
+                             "observed_at", "updated_at"})
+_DEFAULTS = ProcessorSettings()
 
 
 class EventProcessor:
@@ -53,7 +92,10 @@ class EventProcessor:
     OpenLineage JSON, all others Avro lineage events; ``runs``/``dedupe``/``versions``: the
     state stores; ``identity`` maps dataset names to canonical ones (default: symlinks
     only, no alias table); ``stale_after_s``: seconds without news after which an open run is
-    published as ``STALE`` (0 disables); ``clock`` returns seconds (epoch).
+    published as ``STALE`` (0 disables); ``finished_grace_s`` / ``departed_memory_s``: how long
+    a finished run's full state / its departed summary stays after its last change (seconds;
+    a ``finished_grace_s`` of 0 or less keeps every run forever; see the module docstring);
+    ``clock`` returns seconds (epoch).
     Not thread-safe: one instance per stream task.
     """
 
@@ -72,6 +114,8 @@ class EventProcessor:
         openlineage_topic: str | None = None,
         identity: DatasetIdentity | None = None,
         clock: Callable[[], float] = time.time,
+        finished_grace_s: float = _DEFAULTS.finished_grace_s,
+        departed_memory_s: float = _DEFAULTS.departed_memory_s,
     ) -> None:
         self.graph_topic = graph_topic
         self.dlq_topic = dlq_topic
@@ -89,6 +133,9 @@ class EventProcessor:
         self._dlq: list[OutRecord] = []
         self._batch_ids: set[str] = set()
         self._stale_published: set[str] = set()
+        self.finished_grace_ms = int(finished_grace_s * 1000)
+        self.departed_memory_ms = int(departed_memory_s * 1000)
+        self._next_sweep: dict[int, int] = {}
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -104,6 +151,27 @@ class EventProcessor:
                 dlq_record(msg, REASON_HANDLER_ERROR, f"{type(exc).__name__}: {exc}",
                            self.dlq_topic, now)
             )
+        try:
+            self._sweep(msg.partition, now)
+        except Exception:  # a failed sweep leaves the runs as they were; retried next time
+            log.exception("finished-run sweep failed on partition %d", msg.partition)
+
+    def _sweep(self, partition: int, now: int) -> None:
+        """Retire ``partition``'s finished runs past their grace window: the full state
+        becomes a departed summary, a summary past ``departed_memory_s`` is deleted."""
+        if self.finished_grace_ms <= 0 or now < self._next_sweep.get(partition, 0):
+            return
+        self._next_sweep[partition] = now + min(SWEEP_EVERY_MS, self.finished_grace_ms)
+        forget_at = now - self.finished_grace_ms - self.departed_memory_ms
+        for stored in self.runs.finished_runs_idle_since(now - self.finished_grace_ms,
+                                                         partition):
+            run_id = stored.state.runId
+            if not stored.departed:
+                self.runs.retire(run_id, StoredRun(departed_summary(stored.state),
+                                                   stored.touched_ms, departed=True))
+            elif stored.touched_ms <= forget_at:
+                self.runs.retire(run_id, None)
+            self._stale_published.discard(run_id)
 
     def _handle(self, msg: SourceMessage, now: int) -> None:
         openlineage = msg.topic == self.openlineage_topic
@@ -132,8 +200,15 @@ class EventProcessor:
         event = self.identity.apply(event)  # one name per dataset (aliases, symlinks)
         run_id = event.run.runId
         stored = self.runs.get(run_id)
-        state = merge_event(stored.state if stored else None, event, self.versions.latest)
-        mutations = event_to_mutations(event, state, now_ms=now)
+        departed = stored is not None and stored.departed
+        if departed:
+            assert stored is not None
+            state = merge_event(stored.state, event)
+            mutations = late_mutations(event, state, now)
+            state = departed_summary(state)
+        else:
+            state = merge_event(stored.state if stored else None, event, self.versions.latest)
+            mutations = event_to_mutations(event, state, now_ms=now)
         value = self.graph_codec.encode(mutations.to_record())
         if len(value) > self.max_record_bytes:
             raise EventError(
@@ -141,7 +216,7 @@ class EventProcessor:
                 f"over the {self.max_record_bytes}-byte cap"
             )
         # commit: nothing above changed any state
-        self.runs.put(run_id, StoredRun(state, now))
+        self.runs.put(run_id, StoredRun(state, now, departed))
         for ds in state.outputs.values():
             version = output_version(ds, state)
             if version is not None:
@@ -150,7 +225,9 @@ class EventProcessor:
         self.dedupe.mark(event.eventId)
         self._batch_ids.add(event.eventId)
         self._stale_published.discard(run_id)
-        self._pending[run_id] = OutRecord(self.graph_topic, run_id.encode(), value)
+        # a late event's record holds only what it adds: each is published, not the last
+        pending_key = f"{run_id}\0{event.eventId}" if departed else run_id
+        self._pending[pending_key] = OutRecord(self.graph_topic, run_id.encode(), value)
 
     def drain(self) -> list[OutRecord]:
         """Return and forget the records of the messages handled since the last drain:
@@ -181,3 +258,32 @@ class EventProcessor:
             STALE_RUNS.inc()
         MUTATIONS_OUT.inc(len(out))
         return out
+
+
+def late_mutations(event: LineageEvent, state: RunState, now_ms: int) -> GraphMutations:
+    """The graph record of ``event``, a late event of a departed run, given ``state`` (its
+    departed summary with the event merged in, no versions resolved): what the event adds
+    that the graph's merge rules cannot turn into a regression (see the module docstring).
+    """
+    view = state.clone()
+    view.inputs = {uid: ds for uid, ds in state.inputs.items() if ds.explicit_version}
+    for uid, ds in state.outputs.items():
+        lineage = {key: reg for key, reg in ds.lineage.items() if _source_uid(key) in view.inputs}
+        if len(lineage) != len(ds.lineage):
+            view.outputs[uid] = ds.clone()
+            view.outputs[uid].lineage = lineage
+    mutations = event_to_mutations(event, view, now_ms=now_ms)
+    uid = run_uid(state.runId)
+    mutations.nodes = [
+        NodeUpsert(n.label, n.uid, {k: v for k, v in n.props.items() if k in _LATE_RUN_PROPS})
+        if n.label is NodeLabel.RUN and n.uid == uid else n
+        for n in mutations.nodes
+    ]
+    return mutations
+
+
+def _source_uid(lineage_key: str) -> str:
+    """The source dataset uid of a :class:`~stream_processor.stitch.DatasetState` lineage key
+    (``[outField, inNamespace, inName, inField]`` JSON)."""
+    _out, namespace, name, _field = json.loads(lineage_key)
+    return dataset_uid(namespace, name)

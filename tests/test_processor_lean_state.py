@@ -1,0 +1,286 @@
+"""Bounded processor state without Kafka: finished runs leave the runs store after a grace
+window and late events of them still land in the graph without regressing it; the compact
+run-state encoding; the identity pass's short cut."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lineage_pipeline.events import LineageEvent, Run
+from lineage_pipeline.graph_model import TERMINAL_STATES, GraphMutations
+from stream_processor.identity import DatasetIdentity, MemoryAliasStore
+from stream_processor.state import (
+    StoredRun,
+    decode_state,
+    departed_summary,
+    encode_state,
+)
+from stream_processor.stitch import stitch
+from stream_processor.table_stores import FaustRunStore
+from tests.test_processor_core import CODEC, Harness, event, graph_records
+
+HOUR_S = 3600.0
+
+
+def _dataset(name: str, *, version: str | None = None, stats: bool = False,
+             lineage_from: str | None = None) -> dict[str, Any]:
+    columns = [{"name": f"c{i}", "type": "BIGINT"} for i in range(4)]
+    facets: dict[str, Any] = {"schema": columns}
+    if stats:
+        facets["statistics"] = {"rowCount": 10, "columns": [
+            {"name": c["name"], "nullCount": 0, "distinctCount": 3} for c in columns]}
+    if lineage_from:
+        facets["columnLineage"] = [{"field": "c0", "inputFields": [
+            {"namespace": "pg", "name": lineage_from, "field": "c0",
+             "transformations": [{"type": "DIRECT"}]}]}]
+    ds: dict[str, Any] = {"namespace": "pg", "name": name, "facets": facets}
+    if version:
+        ds["version"] = version
+    return ds
+
+
+def _ev(run: str, etype: str, t: int, eid: str, facets: dict[str, Any] | None = None,
+        **body: Any) -> LineageEvent:
+    ev = event(run, etype, t, eid, **body)
+    return ev.model_copy(update={"run": Run.model_validate({"runId": run,
+                                                            "facets": facets or {}})})
+
+
+def _run_events(run: str) -> dict[str, bytes]:
+    """START, RUNNING, COMPLETE of ``run`` (t 10, 20, 30) and three late events."""
+    params = {"facets": {"parameters": {"lr": "0.1"}}}
+    done = {"facets": {"parameters": {"lr": "0.1"}, "metrics": {"acc": 0.9}}}
+    ins = [_dataset("raw"), _dataset("ref", version="r7")]
+    outs = [_dataset("out", lineage_from="raw")]
+    stats_outs = [_dataset("out", stats=True, lineage_from="raw")]
+    evs = {
+        "start": _ev(run, "START", 10, "e-start", inputs=ins, outputs=outs, **params),
+        "running": _ev(run, "RUNNING", 20, "e-running", inputs=ins, **params),
+        "complete": _ev(run, "COMPLETE", 30, "e-complete", inputs=ins, outputs=outs, **done),
+        # late: a duplicate COMPLETE, a late RUNNING, a COMPLETE with more facets
+        "dup_complete": _ev(run, "COMPLETE", 30, "e-complete", inputs=ins, outputs=outs,
+                            **done),
+        "late_running": _ev(run, "RUNNING", 25, "e-late-running", inputs=ins, **params),
+        "late_complete": _ev(run, "COMPLETE", 31, "e-late-complete", inputs=ins,
+                             outputs=stats_outs),
+    }
+    return {k: CODEC.encode(v) for k, v in evs.items()}
+
+
+class Graph:
+    """The graph_sink's merge rules (graph_sink.statements) over graph records: observed_at
+    min, updated_at max, a terminal Run.state never replaced by a non-terminal one, other
+    props last write wins, None never written."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[tuple[str, str], dict[str, Any]] = {}
+        self.edges: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    @staticmethod
+    def _fold(into: dict[str, Any], props: dict[str, Any]) -> None:
+        for key, value in props.items():
+            if value is None:
+                continue
+            old = into.get(key)
+            if key == "observed_at" and old is not None:
+                value = min(old, value)
+            elif key == "updated_at" and old is not None:
+                value = max(old, value)
+            elif key == "state" and old in TERMINAL_STATES and value not in TERMINAL_STATES:
+                value = old
+            into[key] = value
+
+    def write(self, records: list[GraphMutations]) -> None:
+        for m in records:
+            for n in m.nodes:
+                self._fold(self.nodes.setdefault((n.label.value, n.uid), {}), n.props)
+            for e in m.edges:
+                self._fold(self.edges.setdefault((e.type.value, e.from_uid, e.to_uid), {}),
+                           e.props)
+
+
+def _through(order: list[str], late: str | None, evict: bool) -> tuple[Graph, Harness]:
+    """Feed ``order`` then ``late`` (after the grace window and a sweep when ``evict``)."""
+    h = Harness(finished_grace_s=HOUR_S)
+    h.versions.record("pg:raw", "v1", 1)
+    msgs = _run_events("r1")
+    graph = Graph()
+    for name in order:
+        graph.write(graph_records(h.batch(msgs[name])))
+    h.versions.record("pg:raw", "v2", 100)  # a newer version: a late event must not pick it
+    if evict:
+        h.clock.now += HOUR_S + 120
+        h.batch(CODEC.encode(event("other", "START", 1)))  # any message triggers the sweep
+        stored = h.runs.get("r1")
+        assert stored is not None and stored.departed
+        assert stored.state == departed_summary(stored.state)
+    if late is not None:
+        graph.write(graph_records(h.batch(msgs[late])))
+    return graph, h
+
+
+@pytest.mark.parametrize("late", ["dup_complete", "late_running", "late_complete"])
+def test_a_late_event_of_a_departed_run_lands_without_regressing_the_graph(late: str) -> None:
+    before, _ = _through(["start", "running", "complete"], None, evict=False)
+    whole, _ = _through(["start", "running", "complete"], late, evict=False)
+    after, h = _through(["start", "running", "complete"], late, evict=True)
+    run_before, run_after = before.nodes[("Run", "r1")], after.nodes[("Run", "r1")]
+    for key in ("state", "startTime", "endTime", "observed_at", "updated_at"):
+        assert run_after[key] == whole.nodes[("Run", "r1")][key], key
+    assert run_after["parameters"] == run_before["parameters"]  # never overwritten partially
+    assert run_after["metrics"] == run_before["metrics"]
+    assert set(after.edges) <= set(whole.edges)  # no edge the whole run would not have
+    assert set(before.edges) <= set(after.edges)
+    for edge, props in before.edges.items():
+        assert props["observed_at"] == after.edges[edge]["observed_at"]
+    assert ("DatasetVersion", "pg:raw@v2") not in after.nodes
+    stored = h.runs.get("r1")
+    assert stored is not None and stored.departed and len(encode_state(stored.state)) < 400
+
+
+@settings(max_examples=40, deadline=None)
+@given(order=st.permutations(["start", "running", "complete"]),
+       late=st.lists(st.sampled_from(["dup_complete", "late_running", "late_complete",
+                                      "start", "running"]), max_size=3))
+def test_late_events_in_any_order_keep_the_run_state_and_times(order: list[str],
+                                                               late: list[str]) -> None:
+    h = Harness(finished_grace_s=HOUR_S)
+    msgs = _run_events("r1")
+    graph = Graph()
+    for name in order:
+        graph.write(graph_records(h.batch(msgs[name])))
+    expected = dict(graph.nodes[("Run", "r1")])
+    h.clock.now += HOUR_S + 120
+    h.batch(CODEC.encode(event("other", "START", 1)))
+    for name in late:
+        graph.write(graph_records(h.batch(msgs[name])))
+    got = graph.nodes[("Run", "r1")]
+    for key in ("state", "startTime", "parameters", "observed_at"):
+        assert got[key] == expected[key], key
+    assert got["endTime"] == (31 if "late_complete" in late else 30)
+    assert got["updated_at"] == (31 if "late_complete" in late else 30)
+
+
+def test_finished_runs_leave_the_state_and_open_runs_stay() -> None:
+    h = Harness(finished_grace_s=HOUR_S, departed_memory_s=24 * HOUR_S)
+    for i in range(50):
+        h.batch(CODEC.encode(event(f"done{i}", "START", 1)),
+                CODEC.encode(event(f"done{i}", "COMPLETE", 2)))
+    h.batch(CODEC.encode(event("open", "START", 1)))
+    full = sum(len(encode_state(s.state)) for s in h.runs.data.values())
+    h.clock.now += HOUR_S - 1
+    h.batch(CODEC.encode(event("tick1", "START", 1)))
+    assert not any(s.departed for s in h.runs.data.values())  # within the grace window
+    h.clock.now += 120
+    h.batch(CODEC.encode(event("tick2", "START", 1)))
+    assert all(s.departed for k, s in h.runs.data.items() if k.startswith("done"))
+    assert sum(len(encode_state(s.state)) for s in h.runs.data.values()) < full
+    h.clock.now += 24 * HOUR_S + 120
+    h.batch(CODEC.encode(event("tick3", "START", 1)))
+    assert sorted(h.runs.data) == ["open", "tick1", "tick2", "tick3"]
+
+
+def test_a_grace_window_of_zero_keeps_every_run() -> None:
+    h = Harness(finished_grace_s=0)
+    h.batch(CODEC.encode(event("r", "START", 1)), CODEC.encode(event("r", "COMPLETE", 2)))
+    h.clock.now += 1e9
+    h.batch(CODEC.encode(event("tick", "START", 1)))
+    stored = h.runs.get("r")
+    assert stored is not None and not stored.departed
+
+
+# -- compact encoding -------------------------------------------------------------------
+def _events_state() -> Any:
+    msgs = _run_events("r1")
+    return stitch([CODEC.decode(msgs[k]) for k in ("start", "running", "late_complete")])
+
+
+def test_the_compact_encoding_round_trips_and_is_small() -> None:
+    state = _events_state()
+    text = encode_state(state)
+    assert decode_state(text) == state
+    assert len(text) < len(state.model_dump_json()) / 4
+
+
+def test_columns_a_facet_cannot_rebuild_are_kept() -> None:
+    state = _events_state()
+    ds = state.outputs["pg:out"]
+    ds.columns["extra"] = ds.columns["c0"]  # a column only an earlier schema named
+    assert decode_state(encode_state(state)) == state
+
+
+class _Recovered:
+    """Faust's memory store: the partition each key was recovered from."""
+
+    _key_partition = {"text": 0}
+
+
+class _Table(dict[str, Any]):
+    """A dict standing in for a Faust Table (one partition)."""
+
+    data = _Recovered()
+
+    def partition_for_key(self, key: str) -> int:
+        return 0
+
+
+def test_the_faust_run_store_reads_every_older_value_format() -> None:
+    state = _events_state()
+    table = _Table()
+    store = FaustRunStore(table)
+    table["text"] = {"state": state.model_dump_json(), "touched_ms": 5, "terminal": True}
+    table["dict"] = {"state": state.to_json(), "touched_ms": 5, "terminal": True}
+    store.put("new", StoredRun(state, 5))
+    assert set(table["new"]) == {"z", "touched_ms", "terminal", "p"}
+    for key in ("text", "dict", "new"):
+        assert store.get(key) == StoredRun(state, 5)
+    json.dumps(table["new"])  # what Faust's json serializer writes
+    store.retire("new", StoredRun(departed_summary(state), 5, departed=True))
+    assert store.get("new") == StoredRun(departed_summary(state), 5, departed=True)
+    # "dict" has no "p" and was not recovered: its partition is unknown, it stays
+    assert len(list(store.finished_runs_idle_since(5, 0))) == 2
+    assert list(store.finished_runs_idle_since(5, 1)) == []  # another partition's
+    store.retire("new", None)
+    assert store.get("new") is None
+
+
+# -- identity short cut -----------------------------------------------------------------
+def test_the_identity_pass_returns_an_event_untouched_when_no_alias_can_apply() -> None:
+    ev = CODEC.decode(_run_events("r1")["start"])
+    learned = MemoryAliasStore()
+    ident = DatasetIdentity(learned=learned)
+    assert ident.apply(ev) is ev
+    learned.put("pg:raw", ("hive", "db.raw"))  # a learned alias applies again
+    assert ident.apply(ev).inputs[0].name == "db.raw"
+    assert DatasetIdentity({"pg:raw": "hive:db.raw"}).apply(ev).inputs[0].name == "db.raw"
+
+
+# -- dedupe bound -----------------------------------------------------------------------
+def test_dedupe_keys_recovered_from_the_changelog_are_dropped_after_two_windows() -> None:
+    import time
+    from datetime import timedelta
+
+    import faust
+
+    from stream_processor.table_stores import FaustDedupeStore
+
+    app = faust.App("lean-dedupe-test", broker="kafka://localhost:1", store="memory://")
+    window = timedelta(hours=1)
+    windowed = app.Table("dedupe", default=None, key_type=str, partitions=1).tumbling(
+        window, expires=2 * window)
+    store = FaustDedupeStore(windowed, 3600)
+    data: Any = windowed.table.data
+    now = time.time()
+    for age_h in range(5):  # as Faust's recovery leaves them: in the store and its index
+        window_of: Any = windowed.table.window
+        key = (f"id{age_h}", tuple(window_of.ranges(now - age_h * 3600)[0]))
+        data[key] = 1
+        data._key_partition[key] = 0
+    assert store.sweep(now) == 2
+    assert sorted(k[0] for k in data) == ["id0", "id1", "id2"]
+    assert len(data._key_partition) == 3
