@@ -48,6 +48,10 @@ CONSUMER_LAG = Gauge(
     "Messages behind the end of the topic, by consumer and topic.",
     ["consumer", "topic"],
 )
+OFFSET_GAPS = Counter(
+    "lineage_processor_offset_gaps_total",
+    "Input offset ranges the consumer skipped, read again from the broker and handled.",
+)
 STALE_RUNS = Counter(
     "lineage_processor_stale_runs_total", "Runs marked STALE after no terminal event."
 )

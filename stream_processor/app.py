@@ -8,11 +8,15 @@ and publishes the batch's graph and DLQ records through the producer's own batch
 acks (and later commits) a batch's offsets only after the agent body returns, and flushes the
 producer before each offset commit, so processing is at-least-once; the graph writes are
 idempotent. :mod:`stream_processor.delivery` closes the two gaps Faust leaves in that
-(a flush that gives up, a batch acked when a stop cancels its publication).
+(a flush that gives up, a batch acked when a stop cancels its publication), and
+:mod:`stream_processor.gaps` a third (an input message acked without reaching the agent):
+the agent reads skipped offsets from the broker and handles them first.
 
 State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog``):
 
-- ``runs`` (Table, co-partitioned with ``topics.events``): runId -> stitched run state;
+- ``runs`` (Table, co-partitioned with ``topics.events``): runId -> stitched run state; a
+  finished run becomes a small summary after ``processor.finished_grace_s`` and leaves
+  after ``processor.departed_memory_s`` (:mod:`stream_processor.processor`);
 - ``dedupe`` (tumbling-window Table of ``processor.dedupe_window_s``, expiring after two
   windows): event ids seen; an id counts as seen in the current or the previous window, so a
   duplicate within ``dedupe_window_s`` is always caught. Duplicates that slip through (after
@@ -66,6 +70,7 @@ from lineage_pipeline.settings import (
 from stream_processor.decode import message_headers
 from stream_processor.delivery import finish_publishing, make_buffer_flush_complete
 from stream_processor.dlq import OutRecord, SourceMessage
+from stream_processor.gaps import OffsetGaps, skipped_before, watch_gaps
 from stream_processor.identity import DatasetIdentity
 from stream_processor.lag import register_lag_timer
 from stream_processor.processor import EventProcessor
@@ -279,6 +284,8 @@ def _event_processor(settings: LineageSettings, tables: _Tables) -> EventProcess
         codec=event_codec,
         graph_codec=graph_codec,
         stale_after_s=proc_settings.stale_after_s,
+        finished_grace_s=proc_settings.finished_grace_s,
+        departed_memory_s=proc_settings.departed_memory_s,
         openlineage_topic=topics.openlineage,
         identity=DatasetIdentity.from_settings(settings.identity, FaustAliasStore(tables.aliases)),
     )
@@ -298,9 +305,10 @@ def _source_message(msg: Any) -> SourceMessage:
 
 
 def _add_agent(app: faust.App, events_topic: Any, proc_settings: ProcessorSettings,
-               processor: EventProcessor, publish: Publish) -> None:
+               processor: EventProcessor, publish: Publish, gaps: OffsetGaps) -> None:
     """The agent: batches of ``batch_size`` (or what ``batch_timeout_s`` brought), each
-    message handled as Faust's current event, the batch's records published at its end."""
+    message handled as Faust's current event (after any offsets skipped before it, see
+    :mod:`stream_processor.gaps`), the batch's records published at its end."""
 
     @app.agent(events_topic, name="lineage-events")
     async def process_events(stream: Any) -> None:
@@ -308,7 +316,10 @@ def _add_agent(app: faust.App, events_topic: Any, proc_settings: ProcessorSettin
                                               within=proc_settings.batch_timeout_s):
             for event in batch:
                 _as_current_event(event)  # tables write to this event's partition
-                processor.handle(_source_message(event.message))
+                msg = _source_message(event.message)
+                for missed in await skipped_before(gaps, msg):
+                    processor.handle(missed)
+                processor.handle(msg)
             _as_current_event(None)
             records = processor.drain()
             # a stop cancelling us here must not get the batch acked before it is handed over
@@ -356,7 +367,8 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
     processor = _event_processor(
         settings, _tables(app, settings.processor.dedupe_window_s, parts)
     )
-    _add_agent(app, events_topic, settings.processor, processor, publish)
+    _add_agent(app, events_topic, settings.processor, processor, publish,
+               watch_gaps(app, settings))
     _add_stale_timer(app, settings.processor.stale_after_s, processor, publish)
     _log_when_ready(app, settings)
     init_label_values("processor")  # DLQ reasons exported at 0 from the start
