@@ -6,10 +6,11 @@ never blocks and never raises: when the queue is full the event is dropped, coun
 ``lineage_emitter_dropped_total{reason="queue_full"}`` and logged at most once per
 ``drop_log_interval_s``.
 
-The sender thread applies the size cap (:mod:`emitters.size_cap`), encodes with
-:class:`~lineage_pipeline.codec.EventCodec` and hands the bytes to the transport
-(:mod:`emitters.transports`). Transport failures are counted
-(``lineage_emitter_events_total{outcome="failed"}``) and logged, rate-limited.
+The sender thread takes every queued event at each wake-up, applies the size cap
+(:mod:`emitters.size_cap`), encodes with :class:`~emitters.avro_writer.EventEncoder` (the
+bytes of :class:`~lineage_pipeline.codec.EventCodec`, from a writer compiled for the schema)
+and hands the bytes to the transport (:mod:`emitters.transports`). Transport failures are
+counted (``lineage_emitter_events_total{outcome="failed"}``) and logged, rate-limited.
 
 Lifecycle: threads start with the first ``emit``; ``flush()`` waits for the queue and the
 transport; ``close()`` flushes and stops. Every client still open at interpreter exit is
@@ -30,6 +31,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from emitters.avro_writer import EventEncoder
 from emitters.config import EmitterConfig, load_emitter_config
 from emitters.size_cap import SizeCap
 from emitters.transports import DropLog, Envelope, Transport, create_transport
@@ -39,6 +41,8 @@ from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.metrics import EMITTER_EVENTS
 
 log = logging.getLogger("emitters.client")
+_QUEUED = EMITTER_EVENTS.labels("queued")
+_FAILED = EMITTER_EVENTS.labels("failed")
 
 _LIVE: weakref.WeakSet[LineageClient] = weakref.WeakSet()
 
@@ -69,7 +73,8 @@ class LineageClient:
         self.topic = topic
         self.config = config
         self.codec = codec or EventCodec()
-        self.size_cap = SizeCap(self.codec, max_event_bytes)
+        self.encoder = EventEncoder(self.codec)
+        self.size_cap = SizeCap(self.encoder, max_event_bytes)
         self.queue_size = queue_size
         self.close_timeout_s = close_timeout_s
         self.drops = DropLog(drop_log_interval_s)
@@ -172,7 +177,7 @@ class LineageClient:
 
     def _send(self, event: LineageEvent) -> None:
         try:
-            EMITTER_EVENTS.labels("queued").inc()
+            _QUEUED.inc()
             fitted = self.size_cap.fit(event)
             if fitted is None:
                 self.drops.drop(
@@ -182,7 +187,7 @@ class LineageClient:
             capped, data = fitted
             self.transport.send(Envelope(capped, capped.partition_key(), data, self.topic))
         except Exception as exc:
-            EMITTER_EVENTS.labels("failed").inc()
+            _FAILED.inc()
             self._warn.warning(
                 f"send:{type(exc).__name__}", "lineage event not sent (%s): %s",
                 type(exc).__name__, exc,

@@ -29,8 +29,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
-from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import Dataset, LineageEvent
 
 _TRACE_KEEP = 2048
@@ -125,13 +125,21 @@ def _cuts(event: LineageEvent) -> list[_Cut]:
     return cuts
 
 
+class Encoder(Protocol):
+    """Encodes an event to its wire bytes (an :class:`~lineage_pipeline.codec.EventCodec` or
+    an :class:`~emitters.avro_writer.EventEncoder`); raises ``EventError``."""
+
+    def encode(self, event: LineageEvent) -> bytes: ...
+
+
 class SizeCap:
     """Fits events under ``max_bytes`` of encoded size (see the module docstring).
 
-    ``codec``: encodes the event (its framing counts toward the cap).
+    ``codec``: encodes the event (its framing counts toward the cap); an event within the
+    cap is encoded once.
     """
 
-    def __init__(self, codec: EventCodec, max_bytes: int) -> None:
+    def __init__(self, codec: Encoder, max_bytes: int) -> None:
         self.codec = codec
         self.max_bytes = max_bytes
 

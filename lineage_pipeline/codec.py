@@ -141,9 +141,15 @@ class AvroCodec:
             raise EventError(
                 f"record does not fit schema {self.name} v{self.version}: {exc}"
             ) from exc
+        return self.header() + body.getvalue()
+
+    def header(self) -> bytes:
+        """Return the framing in front of every encoded body: ``0xC3 0x01`` + fingerprint,
+        or ``0x00`` + the 4-byte schema id (the schema is registered on the first call; the
+        registry client's errors propagate)."""
         if self._registry is not None:
-            return CONFLUENT_MAGIC + struct.pack(">I", self._schema_id()) + body.getvalue()
-        return SINGLE_OBJECT_MAGIC + self.fingerprint + body.getvalue()
+            return CONFLUENT_MAGIC + struct.pack(">I", self._schema_id())
+        return SINGLE_OBJECT_MAGIC + self.fingerprint
 
     def _schema_id(self) -> int:
         if self._registry_id is None:

@@ -38,6 +38,8 @@ from lineage_pipeline.errors import TransportError
 from lineage_pipeline.metrics import EMITTER_EVENTS
 
 log = logging.getLogger("emitters.kafka")
+_DELIVERED = EMITTER_EVENTS.labels("delivered")
+_SPOOLED = EMITTER_EVENTS.labels("spooled")
 
 _DOWN_CODES = {
     KafkaError._ALL_BROKERS_DOWN,
@@ -159,13 +161,13 @@ class KafkaTransport(Transport):
             self.drops.drop("spool_error", f"cannot write spool {self.spool.directory}: {exc}")
             return
         if ok:
-            EMITTER_EVENTS.labels("spooled").inc()
+            _SPOOLED.inc()
         else:
             self.drops.drop("spool_full", f"spool {self.spool.directory} is full")
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
-            EMITTER_EVENTS.labels("delivered").inc()
+            _DELIVERED.inc()
             return
         if err.code() in _DOWN_CODES:
             self._mark_down(err)
