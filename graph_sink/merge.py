@@ -12,10 +12,10 @@ onto the canonical nodes:
    fills the gaps; ``namespace``/``name``/``dataset_uid``/``version_uid`` are rewritten;
    ``observed_at`` keeps the minimum and ``updated_at`` the maximum of both;
 3. re-point every relationship of every alias node to its canonical node (all outgoing
-   edges first, then the incoming ones), one fixed
+   relationships first, then the incoming ones), one fixed
    statement per (label, relationship type, direction) from the :class:`NodeLabel` and
    :class:`RelType` allow-lists (relationship properties copied, ``observed_at`` min,
-   ``updated_at`` max; an edge between an alias node and its own canonical node is dropped);
+   ``updated_at`` max; a relationship between an alias node and its own canonical node is dropped);
 4. only after 2-3 succeeded, in a second batch: ``DETACH DELETE`` the alias nodes.
 
 Plain Cypher both FalkorDB and Neo4j accept (no APOC), always parameterised. Idempotent: a
@@ -78,9 +78,9 @@ def _min_max(var: str) -> str:
 
 
 def _repoint(label: NodeLabel, rel: RelType, outgoing: bool) -> str:
-    """Statement moving ``rel`` edges of alias nodes ``row.old`` to ``row.new``.
+    """Statement moving ``rel`` relationships of alias nodes ``row.old`` to ``row.new``.
 
-    Incoming edges from other alias nodes (``$old_uids``) are skipped: the outgoing pass of
+    Incoming relationships from other alias nodes (``$old_uids``) are skipped: the outgoing pass of
     their source has already re-created them from its canonical node."""
     pattern = "(x)-[r:{t}]->(m)" if outgoing else "(m)-[r:{t}]->(x)"
     merge = "(y)-[s:{t}]->(m)" if outgoing else "(m)-[s:{t}]->(y)"
@@ -232,7 +232,7 @@ def _repoints(moves: Moves) -> list[Statement]:
     """Step 3: re-point every relationship of every alias node to its canonical node."""
     statements: list[Statement] = []
     old_uids = [old for items in moves.values() for old, _, _, _ in items]
-    # every outgoing pass before any incoming pass: an edge between two alias nodes is first
+    # every outgoing pass before any incoming pass: a relationship between two alias nodes is first
     # re-created from the source's canonical node, then moved onto the target's
     for outgoing in (True, False):
         for label, items in moves.items():

@@ -29,7 +29,7 @@ class SinkBatch:
     """One batch as it went through the sink.
 
     ``records``: records consumed; ``written``: mutation records written to the graph;
-    ``mutations``: node + edge upserts written; ``dead_letters``: records sent to the DLQ;
+    ``mutations``: node + relationship upserts written; ``dead_letters``: records sent to the DLQ;
     ``offsets``: next offset to commit per (topic, partition); ``write_seconds``: graph write
     time including retries; ``written_at_ms``: when the graph write succeeded (epoch ms).
     """
@@ -97,7 +97,8 @@ class SinkObserver:
         log.info("freshness seeded from the graph: %d datasets", len(history))
 
     def dataset_writes(self, m: GraphMutations) -> None:
-        """Record a write of every dataset a GENERATED edge of a COMPLETE run of ``m`` wrote,
+        """Record a write of every dataset that a GENERATED relationship of a COMPLETE run of
+        ``m`` wrote,
         in the freshness tracker that publishes the last-write and expected-interval (SLA)
         gauges (the writes ``lineage freshness`` counts).
 
@@ -106,7 +107,7 @@ class SinkObserver:
         """
         complete = {n.uid for n in m.nodes
                     if n.label is NodeLabel.RUN and n.props.get("state") == "COMPLETE"}
-        generated = {e.to_uid for e in m.edges
+        generated = {e.to_uid for e in m.relationships
                      if e.type is RelType.GENERATED and e.from_uid in complete}
         if not generated:
             return

@@ -3,7 +3,8 @@
 - :func:`purge`: finished runs (COMPLETE, FAIL, ABORT) that ended before a cutoff are
   compacted into a summary on their Job (``runSummary``, JSON text: runs per state, earliest
   start, latest end, added up over purges) and deleted with their relationships. Dataset
-  versions, fields and version-level ``DERIVED_FROM`` edges stay, so upstream walks over data
+  versions, fields and version-level ``DERIVED_FROM`` relationships stay, so upstream walks over
+  data
   keep working; a version's ``producedByRunId`` names the purged run.
 - :func:`erase`: removes a dataset's PII-bearing metadata — the statistics of every field of
   every version (``nullCount``, ``distinctCount``, ``min``, ``max``, ``mean``; min/max can be

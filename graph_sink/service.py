@@ -256,7 +256,7 @@ class _Sink:
         if dead:
             self._retry(lambda: self.dead_letters.send(dead), "dead-letter delivery")
         batch.written = len(written)
-        batch.mutations = sum(len(m.nodes) + len(m.edges) for m in written)
+        batch.mutations = sum(len(m.nodes) + len(m.relationships) for m in written)
         batch.dead_letters = len(dead)
         if self.hooks.after_write is not None:
             self.hooks.after_write(batch)

@@ -5,11 +5,11 @@ writer only ever picks one of these texts and passes the data as the ``$rows`` p
 Every statement is ``UNWIND $rows AS row MERGE ... SET ...`` and works unchanged on FalkorDB
 and Neo4j.
 
-Row shapes (built by :mod:`graph_sink.writer`, one row per distinct node or edge)::
+Row shapes (built by :mod:`graph_sink.writer`, one row per distinct node or relationship)::
 
     node: {"uid": str, "first": int|None, "last": int|None, "props": {...}}
           (+ "state": str|None for Run)
-    edge: {"src": str, "dst": str, "first": int|None, "last": int|None, "props": {...}}
+    relationship: {"src": str, "dst": str, "first": int|None, "last": int|None, "props": {...}}
 
 Property rules (the graph-properties contract):
 
@@ -18,8 +18,9 @@ Property rules (the graph-properties contract):
 - ``Run.state``: a stored terminal state (COMPLETE, FAIL, ABORT) is never replaced by a
   non-terminal one; otherwise the newer write wins.
 - every other property: ``SET n += row.props`` (last write wins).
-- an edge MERGEs its two endpoint nodes by ``uid`` first, creating bare nodes when missing, so
-  the order in which nodes and edges arrive does not matter.
+- a relationship MERGEs its two endpoint nodes by ``uid`` first, creating bare nodes when
+  missing, so
+  the order in which nodes and relationships arrive does not matter.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _node_cypher(label: NodeLabel) -> str:
     )
 
 
-def _edge_cypher(rel: RelType, src: NodeLabel, dst: NodeLabel) -> str:
+def _relationship_cypher(rel: RelType, src: NodeLabel, dst: NodeLabel) -> str:
     return (
         "UNWIND $rows AS row\n"
         f"MERGE (a:{src.value} {{uid: row.src}})\n"
@@ -70,8 +71,8 @@ def _edge_cypher(rel: RelType, src: NodeLabel, dst: NodeLabel) -> str:
 NODE_UPSERT: dict[NodeLabel, str] = {label: _node_cypher(label) for label in NodeLabel}
 
 #: ``(type, from label, to label) -> UNWIND ... MERGE`` statement text.
-EDGE_UPSERT: dict[tuple[RelType, NodeLabel, NodeLabel], str] = {
-    (rel, src, dst): _edge_cypher(rel, src, dst)
+RELATIONSHIP_UPSERT: dict[tuple[RelType, NodeLabel, NodeLabel], str] = {
+    (rel, src, dst): _relationship_cypher(rel, src, dst)
     for rel in RelType
     for src in NodeLabel
     for dst in NodeLabel

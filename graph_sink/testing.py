@@ -2,7 +2,7 @@
 
 :func:`run_mutations` builds the mutations of one finished run the way the graph model
 describes them (Job, Run, Dataset, DatasetVersion, Field nodes; RUN_OF, CONSUMED_BY,
-GENERATED, VERSION_OF, HAS_FIELD, DERIVED_FROM edges), without going through lineage events
+GENERATED, VERSION_OF, HAS_FIELD, DERIVED_FROM relationships), without going through lineage events
 or the stream processor. :func:`snapshot` reads a whole graph back for equality checks.
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 
 from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph_model import (
-    EdgeUpsert,
     GraphMutations,
     NodeLabel,
     NodeUpsert,
     PropValue,
+    RelationshipUpsert,
     RelType,
     dataset_uid,
     field_uid,
@@ -82,24 +82,27 @@ def run_mutations(
             "gitSha": git_sha, "observed_at": seen,
         }),
     ]
-    edges = [EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, run_id, NodeLabel.JOB, juid,
+    relationships = [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, run_id, NodeLabel.JOB, juid,
                         {"observed_at": seen})]
     for spec in inputs:
-        _add_version(nodes, edges, spec, run_id, seen, produced=False)
-        edges.append(EdgeUpsert(RelType.CONSUMED_BY, NodeLabel.DATASET_VERSION, spec.uid,
+        _add_version(nodes, relationships, spec, run_id, seen, produced=False)
+        relationships.append(RelationshipUpsert(RelType.CONSUMED_BY, NodeLabel.DATASET_VERSION,
+                                                 spec.uid,
                                 NodeLabel.RUN, run_id, {"observed_at": seen}))
     for spec in outputs:
-        _add_version(nodes, edges, spec, run_id, seen, produced=True)
-        edges.append(EdgeUpsert(RelType.GENERATED, NodeLabel.RUN, run_id,
+        _add_version(nodes, relationships, spec, run_id, seen, produced=True)
+        relationships.append(RelationshipUpsert(RelType.GENERATED, NodeLabel.RUN, run_id,
                                 NodeLabel.DATASET_VERSION, spec.uid, {"observed_at": seen}))
         for src in inputs:
-            edges.append(EdgeUpsert(RelType.DERIVED_FROM, NodeLabel.DATASET_VERSION, spec.uid,
+            relationships.append(RelationshipUpsert(RelType.DERIVED_FROM,
+                                                     NodeLabel.DATASET_VERSION, spec.uid,
                                     NodeLabel.DATASET_VERSION, src.uid,
                                     {"runId": run_id, "observed_at": seen}))
-    return GraphMutations(event_id or f"event-{run_id}-{state}", seen, seen, nodes, edges)
+    return GraphMutations(event_id or f"event-{run_id}-{state}", seen, seen, nodes, relationships)
 
 
-def _add_version(nodes: list[NodeUpsert], edges: list[EdgeUpsert], spec: VersionSpec,
+def _add_version(nodes: list[NodeUpsert], relationships: list[RelationshipUpsert],
+                 spec: VersionSpec,
                  run_id: str, seen: int, *, produced: bool) -> None:
     """Add a version's Dataset, DatasetVersion and Field nodes with VERSION_OF and HAS_FIELD."""
     props: dict[str, PropValue] = {
@@ -116,31 +119,33 @@ def _add_version(nodes: list[NodeUpsert], edges: list[EdgeUpsert], spec: Version
         "namespace": spec.namespace, "name": spec.name, "kind": spec.kind,
         "observed_at": seen}))
     nodes.append(NodeUpsert(NodeLabel.DATASET_VERSION, spec.uid, props))
-    edges.append(EdgeUpsert(RelType.VERSION_OF, NodeLabel.DATASET_VERSION, spec.uid,
+    relationships.append(RelationshipUpsert(RelType.VERSION_OF, NodeLabel.DATASET_VERSION, spec.uid,
                             NodeLabel.DATASET, spec.dataset_uid, {"observed_at": seen}))
     for column, stats in spec.fields.items():
         fuid = field_uid(spec.uid, column)
         nodes.append(NodeUpsert(NodeLabel.FIELD, fuid, {
             "name": column, "type": "double", "version_uid": spec.uid,
             "dataset_uid": spec.dataset_uid, **stats, "observed_at": seen}))
-        edges.append(EdgeUpsert(RelType.HAS_FIELD, NodeLabel.DATASET_VERSION, spec.uid,
+        relationships.append(RelationshipUpsert(RelType.HAS_FIELD, NodeLabel.DATASET_VERSION,
+                                                 spec.uid,
                                 NodeLabel.FIELD, fuid, {"observed_at": seen}))
 
 
 def snapshot(backend: GraphBackend) -> dict[str, Any]:
     """Return every node and relationship of the graph, sorted, for equality checks.
 
-    ``{"nodes": [(label, uid, props)], "edges": [(type, from uid, to uid, props)]}`` with
+    ``{"nodes": [(label, uid, props)], "relationships": [(type, from uid, to uid, props)]}`` with
     props as sorted item tuples.
     """
     nodes = backend.query("MATCH (n) RETURN labels(n)[0] AS label, properties(n) AS props")
-    edges = backend.query(
+    relationships = backend.query(
         "MATCH (a)-[r]->(b) RETURN type(r) AS type, a.uid AS src, b.uid AS dst, "
         "properties(r) AS props"
     )
     return {
         "nodes": sorted((n["label"], n["props"]["uid"], _items(n["props"])) for n in nodes),
-        "edges": sorted((e["type"], e["src"], e["dst"], _items(e["props"])) for e in edges),
+        "relationships": sorted((e["type"], e["src"], e["dst"], _items(e["props"]))
+                                for e in relationships),
     }
 
 

@@ -2,15 +2,15 @@
 
 :meth:`GraphWriter.plan` turns a list of :class:`GraphMutations` into statements:
 
-1. node upserts are grouped by label, edge upserts by (type, from label, to label);
-2. inside a group, upserts of the same node (``uid``) or edge (``from``, ``to``) are folded
+1. node upserts are grouped by label, relationship upserts by (type, from label, to label);
+2. inside a group, upserts of the same node (``uid``) or relationship (``from``, ``to``) are folded
    into one row with the same rules the Cypher applies (``first`` = min of the mutations'
    ``observed_at``, ``last`` = max of their ``updated_at``, props last-write-wins, Run.state
    terminal-wins). Besides saving work this keeps a statement free of duplicate keys, which
    FalkorDB 4.16 needs: a relationship MERGEd twice in one UNWIND whose SET reads the
    relationship crashes the server;
 3. each group becomes ``ceil(rows / batch_size)`` statements chosen from
-   :mod:`graph_sink.statements` (node groups first, then edge groups).
+   :mod:`graph_sink.statements` (node groups first, then relationship groups).
 
 So N mutations take at most ``ceil(N / batch_size)`` statements per group, and
 :meth:`GraphWriter.write` sends them all in one :meth:`GraphBackend.write_batch` call.
@@ -44,7 +44,7 @@ from functools import partial
 from typing import Any
 
 from graph_sink.retention import ErasureList
-from graph_sink.statements import EDGE_UPSERT, NODE_UPSERT
+from graph_sink.statements import NODE_UPSERT, RELATIONSHIP_UPSERT
 from lineage_pipeline.errors import GraphError
 from lineage_pipeline.graph.base import GraphBackend, Statement, WriteSummary
 from lineage_pipeline.graph_model import (
@@ -66,7 +66,7 @@ UID_PROPS = frozenset({"job_uid", "dataset_uid", "version_uid"})
 
 @dataclass(slots=True)
 class _Row:
-    """One distinct node or edge of a batch, with its mutations folded together."""
+    """One distinct node or relationship of a batch, with its mutations folded together."""
 
     first: int | None = None
     last: int | None = None
@@ -124,15 +124,16 @@ def _times(props: dict[str, PropValue], fallback: int) -> tuple[int, int]:
 class WriteResult:
     """What one :meth:`GraphWriter.write` did.
 
-    ``records``: mutation records written; ``mutations``: node + edge upserts in them;
-    ``node_rows``/``edge_rows``: distinct nodes/edges after folding; ``statements``: Cypher
+    ``records``: mutation records written; ``mutations``: node + relationship upserts in them;
+    ``node_rows``/``relationship_rows``: distinct nodes/relationships after folding;
+    ``statements``: Cypher
     statements sent; ``summary``: the server's counters.
     """
 
     records: int
     mutations: int
     node_rows: int
-    edge_rows: int
+    relationship_rows: int
     statements: int
     summary: WriteSummary
 
@@ -156,16 +157,16 @@ class GraphWriter:
     def plan(self, mutations: Iterable[GraphMutations]) -> tuple[list[Statement], int]:
         """Return the statements writing ``mutations`` and the number of upserts they hold."""
         nodes: dict[NodeLabel, dict[str, _Row]] = {}
-        edges: dict[tuple[RelType, NodeLabel, NodeLabel], dict[tuple[str, str], _Row]] = {}
+        relationships: dict[tuple[RelType, NodeLabel, NodeLabel], dict[tuple[str, str], _Row]] = {}
         count = 0
         for m in mutations:
             for n in m.nodes:
                 count += 1
                 row = nodes.setdefault(n.label, {}).setdefault(bounded_uid(n.uid), _Row())
                 row.fold(*_times(n.props, m.event_time), n.props, n.label is NodeLabel.RUN)
-            for e in m.edges:
+            for e in m.relationships:
                 count += 1
-                group = edges.setdefault((e.type, e.from_label, e.to_label), {})
+                group = relationships.setdefault((e.type, e.from_label, e.to_label), {})
                 ends = (bounded_uid(e.from_uid), bounded_uid(e.to_uid))
                 erow = group.setdefault(ends, _Row())
                 erow.fold(*_times(e.props, m.event_time), e.props, False)
@@ -175,11 +176,11 @@ class GraphWriter:
             if group_rows:
                 rows = [_node_row(uid, r, label) for uid, r in group_rows.items()]
                 statements += self._chunks(NODE_UPSERT[label], rows, f"upsert {label.value}")
-        for key, edge_rows in edges.items():
+        for key, relationship_rows in relationships.items():
             rel, src, dst = key
-            rows = [_edge_row(f, t, r) for (f, t), r in edge_rows.items()]
+            rows = [_relationship_row(f, t, r) for (f, t), r in relationship_rows.items()]
             name = f"upsert ({src.value})-[{rel.value}]->({dst.value})"
-            statements += self._chunks(EDGE_UPSERT[key], rows, name)
+            statements += self._chunks(RELATIONSHIP_UPSERT[key], rows, name)
         return statements, count
 
     def _chunks(self, cypher: str, rows: list[dict[str, Any]], name: str) -> list[Statement]:
@@ -200,8 +201,9 @@ class GraphWriter:
         statements, count = self.plan(mutations)
         summary = self.backend.write_batch(statements)
         node_rows = sum(len(s.params["rows"]) for s in statements if s.cypher in _NODE_TEXTS)
-        edge_rows = sum(len(s.params["rows"]) for s in statements) - node_rows
-        return WriteResult(len(mutations), count, node_rows, edge_rows, len(statements), summary)
+        relationship_rows = sum(len(s.params["rows"]) for s in statements) - node_rows
+        return WriteResult(len(mutations), count, node_rows, relationship_rows, len(statements),
+                           summary)
 
     def write_isolating(
         self, mutations: Sequence[GraphMutations], attempt: Attempt | None = None
@@ -247,7 +249,7 @@ def _once(write: Callable[[], WriteResult]) -> WriteResult:
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A record the graph refused on its own: its index in the batch, the field at fault
-    (``Label.property``, ``Label.uid``, ``TYPE.property`` for an edge) and what is wrong."""
+    (``Label.property``, ``Label.uid``, ``TYPE.property`` for a relationship) and what is wrong."""
 
     index: int
     field: str
@@ -287,8 +289,8 @@ def diagnose(m: GraphMutations, exc: GraphError, backend: str = "") -> tuple[str
     graph = f"graph: {str(exc)[:300]}"
     items: list[tuple[str, str, dict[str, PropValue]]] = [
         (n.label.value, f"node {n.uid[:120]!r}", n.props) for n in m.nodes]
-    items += [(e.type.value, f"edge {e.from_uid[:60]!r}->{e.to_uid[:60]!r}", e.props)
-              for e in m.edges]
+    items += [(e.type.value, f"relationship {e.from_uid[:60]!r}->{e.to_uid[:60]!r}", e.props)
+              for e in m.relationships]
     for owner, where, props in items:
         for key, value in props.items():
             if key in RESERVED:
@@ -353,5 +355,5 @@ def _node_row(uid: str, row: _Row, label: NodeLabel) -> dict[str, Any]:
     return out
 
 
-def _edge_row(src: str, dst: str, row: _Row) -> dict[str, Any]:
+def _relationship_row(src: str, dst: str, row: _Row) -> dict[str, Any]:
     return {"src": src, "dst": dst, "first": row.first, "last": row.last, "props": row.props}

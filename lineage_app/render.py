@@ -3,7 +3,7 @@
 Input is the Subgraph JSON every query returns::
 
     {"nodes": [{"id", "kind", "namespace", "name", "version", ...}],
-     "edges": [{"from", "to", "type"}]}
+     "relationships": [{"from", "to", "type"}]}
 
 DOT comes from the ``graphviz`` package; PNG and SVG need Graphviz's ``dot`` program
 (Debian package ``graphviz``; ``make test`` installs it). The HTML page embeds the SVG and a
@@ -73,10 +73,10 @@ def to_dot(sub: Subgraph, title: str | None = None) -> graphviz.Digraph:
         if _graph_label(node) == "Run" and node.get("state") in _STATE_COLOR:
             style["fillcolor"] = _STATE_COLOR[str(node["state"])]
         dot.node(names[str(node["id"])], node_label(node), tooltip=str(node["id"]), **style)
-    for edge in sub.get("edges", []):
-        tail, head = names.get(str(edge["from"])), names.get(str(edge["to"]))
+    for relationship in sub.get("relationships", []):
+        tail, head = names.get(str(relationship["from"])), names.get(str(relationship["to"]))
         if tail and head:
-            dot.edge(tail, head, label=str(edge.get("type", "")))
+            dot.edge(tail, head, label=str(relationship.get("type", "")))
     return dot
 
 

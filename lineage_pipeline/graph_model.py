@@ -175,7 +175,7 @@ class NodeUpsert:
 
 
 @dataclass(slots=True)
-class EdgeUpsert:
+class RelationshipUpsert:
     """Create or update one ``type`` relationship between two nodes (created if missing)."""
 
     type: RelType
@@ -198,7 +198,7 @@ class GraphMutations:
     event_time: int
     published_at: int
     nodes: list[NodeUpsert] = field(default_factory=list)
-    edges: list[EdgeUpsert] = field(default_factory=list)
+    relationships: list[RelationshipUpsert] = field(default_factory=list)
 
     def to_record(self) -> dict[str, Any]:
         """Return the Avro record of ``schemas/graph_mutations.v1.avsc``."""
@@ -207,7 +207,7 @@ class GraphMutations:
             "eventTime": self.event_time,
             "publishedAt": self.published_at,
             "nodes": [{"label": n.label.value, "uid": n.uid, "props": n.props} for n in self.nodes],
-            "edges": [
+            "edges": [  # the v1 wire name of the relationships
                 {
                     "type": e.type.value,
                     "fromLabel": e.from_label.value,
@@ -216,7 +216,7 @@ class GraphMutations:
                     "toUid": e.to_uid,
                     "props": e.props,
                 }
-                for e in self.edges
+                for e in self.relationships
             ],
         }
 
@@ -231,8 +231,8 @@ class GraphMutations:
                 NodeUpsert(NodeLabel(n["label"]), n["uid"], dict(n["props"]))
                 for n in record["nodes"]
             ],
-            edges=[
-                EdgeUpsert(
+            relationships=[
+                RelationshipUpsert(
                     RelType(e["type"]),
                     NodeLabel(e["fromLabel"]),
                     e["fromUid"],

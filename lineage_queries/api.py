@@ -17,7 +17,7 @@ Subgraph (``upstream``/``downstream`` and the ``subgraph`` of every other answer
     {"root": id, "direction": "upstream"|"downstream", "depth": int, ["column": name,]
      ["kinds": [kind...],]
      "nodes": [{"id", "label", "kind", "namespace", "name", "version", "depth", ...}],
-     "edges": [{"from", "to", "type", ...}]}
+     "relationships": [{"from", "to", "type", ...}]}
 
 ``label`` is the graph label (Job, Run, Dataset, DatasetVersion, Field); ``kind`` is what the
 node is to a person: ``job``, ``run``, ``field``, or the dataset's kind (``table``, ``file``,
@@ -25,9 +25,10 @@ node is to a person: ``job``, ``run``, ``field``, or the dataset's kind (``table
 the number of lineage hops from the root. Runs also carry ``runId``, ``state``,
 ``startTime``, ``endTime``, ``job``; versions ``dataset``, ``digest``, ``rowCount``, ``bytes``,
 ``producedByRunId``; fields ``dataset``, ``version`` (the version uid), ``type`` and their
-statistics. Edges keep their stored direction; column edges carry ``runId`` and, when
+statistics. Relationships keep their stored direction; column relationships carry ``runId``
+and, when
 followed by name rather than declared, ``inferred``. Nodes: the root first, then by depth,
-label, id; edges by from, to, type. Walks: :mod:`lineage_queries.walk`.
+label, id; relationships by from, to, type. Walks: :mod:`lineage_queries.walk`.
 
 Answers of the incident queries (shapes in each module): :meth:`LineageGraph.impact`
 (:mod:`lineage_queries.impact`), :meth:`LineageGraph.diff_runs`, :meth:`LineageGraph.root_cause`
@@ -203,7 +204,7 @@ class LineageGraph:
                  kinds: Iterable[str] | None = None, column: str | None = None) -> Subgraph:
         """Return what ``node`` was made from, up to ``depth`` hops (Subgraph shape above).
 
-        ``as_of`` (epoch ms) answers from the graph as it was then: edges first observed
+        ``as_of`` (epoch ms) answers from the graph as it was then: relationships first observed
         later are ignored (and a root that did not exist yet is an error). ``kinds`` keeps
         only the root and nodes of those kinds (e.g. ``["model"]``), bridging the others.
         ``column``: walk one column of ``node`` (see :meth:`resolve`). Raises

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 from lineage_pipeline.freshness import DEFAULT_POLICY, Freshness, FreshnessPolicy
 from lineage_pipeline.graph.history import DatasetHistory, dataset_writes
 from lineage_pipeline.graph_model import NodeLabel
-from lineage_queries.answers import Cause, Edge, FreshnessReport, FreshnessRow, Node, Subgraph
+from lineage_queries.answers import (
+    Cause,
+    FreshnessReport,
+    FreshnessRow,
+    Node,
+    Relationship,
+    Subgraph,
+)
 from lineage_queries.shapes import BAD_STATES, run_summary, run_time
 
 if TYPE_CHECKING:
@@ -225,7 +232,7 @@ def _without_root(cause: Cause) -> Cause:
 def _subgraph(stale: list[FreshnessRow], now_ms: int) -> Subgraph:
     """Stale datasets, their last versions and writer runs and jobs, and failed runs."""
     nodes: dict[str, Node] = {}
-    edges: set[tuple[str, str, str]] = set()
+    relationships: set[tuple[str, str, str]] = set()
 
     def node(uid: str, label: NodeLabel, kind: str) -> Node | None:
         """Add a node; return it when it is new (for its extra keys), else ``None``."""
@@ -246,22 +253,23 @@ def _subgraph(stale: list[FreshnessRow], now_ms: int) -> Subgraph:
             n["stale"], n["overdueS"] = True, row["overdueS"]
         if (n := node(version, NodeLabel.DATASET_VERSION, row["kind"])) is not None:
             n["version"], n["dataset"] = version.rsplit("@", 1)[-1], ds
-        edges.add((version, ds, "VERSION_OF"))
+        relationships.add((version, ds, "VERSION_OF"))
         writer = row["writer"]
         if writer["run"]:
             run_node(writer["run"], writer["job"], "COMPLETE")
-            edges.add((writer["run"], version, "GENERATED"))
+            relationships.add((writer["run"], version, "GENERATED"))
             if writer["job"]:
                 node(writer["job"], NodeLabel.JOB, "job")
-                edges.add((writer["run"], writer["job"], "RUN_OF"))
+                relationships.add((writer["run"], writer["job"], "RUN_OF"))
         cause = row["cause"]
         failed = cause["run"] if cause else None
         if cause and failed and cause["job"]:
             rid = str(failed["runId"])
             run_node(rid, cause["job"], failed["state"])
             node(cause["job"], NodeLabel.JOB, "job")
-            edges.add((rid, cause["job"], "RUN_OF"))
-    edge_list: list[Edge] = [{"from": f, "to": t, "type": ty} for f, t, ty in sorted(edges)]
+            relationships.add((rid, cause["job"], "RUN_OF"))
+    relationship_list: list[Relationship] = [{"from": f, "to": t, "type": ty}
+                                             for f, t, ty in sorted(relationships)]
     return {"root": stale[0]["dataset"] if stale else "", "direction": "upstream", "depth": 0,
             "asOf": now_ms, "nodes": sorted(nodes.values(), key=lambda n: (n["label"], n["id"])),
-            "edges": edge_list}
+            "relationships": relationship_list}

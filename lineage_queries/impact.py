@@ -116,9 +116,9 @@ class _Reach:
     run_ids: set[str] = field(default_factory=set)
 
     def collect(self, w: Walk, roots: set[str]) -> None:
-        # downstream edges run from the derived node to its source
+        # downstream relationships run from the derived node to its source
         how = {derived: extra.get("inferred") or "declared"
-               for (derived, _, ty), extra in w.edges.items() if ty == "DERIVED_FROM"}
+               for (derived, _, ty), extra in w.relationships.items() if ty == "DERIVED_FROM"}
         for uid, (label, props, dist) in w.nodes.items():
             if uid in roots:
                 continue

@@ -51,7 +51,7 @@ def trained_on(graph: LineageGraph, node: str, *, as_of: int | None = None) -> T
     w = graph.walk(node, "downstream", DEPTH, as_of=as_of)
     found: list[tuple[str, str]] = []  # (model version, the run that generated it)
     seen: set[str] = set()
-    for (src, dst, rel) in sorted(w.edges):
+    for (src, dst, rel) in sorted(w.relationships):
         if rel != "GENERATED" or dst not in w.nodes or dst in seen:
             continue
         label, props, _ = w.nodes[dst]
@@ -133,7 +133,7 @@ def model_inputs(graph: LineageGraph, model: str) -> ModelInputs:
     """
     root = find_model(graph, model)
     w = graph.walk(root, "upstream", DEPTH)
-    generated = {dst: src for (src, dst, rel) in w.edges if rel == "GENERATED"}
+    generated = {dst: src for (src, dst, rel) in w.relationships if rel == "GENERATED"}
     full = run_props(graph, w.of_label(NodeLabel.RUN))
     inputs: list[ModelInput] = []
     runs: list[ModelRun] = []
@@ -197,10 +197,11 @@ def paths_to(w: Walk, targets: set[str]) -> Subgraph:
                 keep.add(src)
                 stack.append(src)
     keep.add(w.root.uid)
-    attached = {dst for (src, dst, rel) in w.edges
+    attached = {dst for (src, dst, rel) in w.relationships
                 if rel in ("RUN_OF", "VERSION_OF") and src in keep}
     keep |= attached
     sub = to_subgraph(w)
     sub["nodes"] = [n for n in sub["nodes"] if n["id"] in keep]
-    sub["edges"] = [e for e in sub["edges"] if e["from"] in keep and e["to"] in keep]
+    sub["relationships"] = [e for e in sub["relationships"]
+                            if e["from"] in keep and e["to"] in keep]
     return sub

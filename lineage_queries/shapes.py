@@ -25,9 +25,9 @@ from typing import Any
 from lineage_pipeline.graph_model import NodeLabel
 from lineage_queries.answers import (
     BaselineRun,
-    Edge,
     FieldProps,
     Node,
+    Relationship,
     RunDetail,
     RunSummary,
     Subgraph,
@@ -212,7 +212,7 @@ def runs_subgraph(runs: list[RunDetail], changed: set[str]) -> Subgraph:
     """A picture of runs (from :meth:`~lineage_queries.api.LineageGraph.run`) with their
     inputs and outputs; the versions of ``changed`` datasets are marked ``changed: true``."""
     nodes: dict[str, Node] = {}
-    edges: list[Edge] = []
+    relationships: list[Relationship] = []
     for r in runs:
         rid = r["runId"]
         node = node_dict(NodeLabel.RUN, rid, r, 0)
@@ -222,12 +222,12 @@ def runs_subgraph(runs: list[RunDetail], changed: set[str]) -> Subgraph:
             for v in r["inputs"] if role == "inputs" else r["outputs"]:
                 nodes.setdefault(v["id"], _version_node(v, v["dataset_uid"] in changed))
                 if role == "inputs":
-                    edges.append({"from": v["id"], "to": rid, "type": "CONSUMED_BY"})
+                    relationships.append({"from": v["id"], "to": rid, "type": "CONSUMED_BY"})
                 else:
-                    edges.append({"from": rid, "to": v["id"], "type": "GENERATED"})
+                    relationships.append({"from": rid, "to": v["id"], "type": "GENERATED"})
     return {"root": runs[0]["runId"], "direction": "upstream", "depth": 1,
             "nodes": list(nodes.values()),
-            "edges": sorted(edges, key=lambda e: (e["from"], e["to"], e["type"]))}
+            "relationships": sorted(relationships, key=lambda e: (e["from"], e["to"], e["type"]))}
 
 
 def _version_node(v: VersionDetail, changed: bool) -> Node:

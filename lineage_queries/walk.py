@@ -1,7 +1,7 @@
 """Breadth-first lineage walks over the graph, at dataset, version, run, job and column level.
 
 One catalog query per (level, label) of the frontier, so a walk of depth ``d`` costs at most
-about ``d`` round trips whatever the fan-out. Edges count only when first observed at or
+about ``d`` round trips whatever the fan-out. Relationships count only when first observed at or
 before ``as_of`` (epoch ms; ``None`` = now), so a walk ``as_of`` a past time answers from the
 graph as it was then.
 
@@ -12,19 +12,19 @@ Steps (``depth`` counts hops; a processing step is two: input -> run -> output):
 - Field (a column, two hops per step): declared column lineage
   ``(Field)-[:DERIVED_FROM {runId}]->(Field)``; for a run that declared none for an output,
   the column of the same name on the other side, else that version as a whole (a model
-  trained on a table, say), from where the walk goes on at version level. Such edges are
+  trained on a table, say), from where the walk goes on at version level. Such relationships are
   ``DERIVED_FROM`` with ``inferred`` = ``"name"`` or ``"dataset"`` and the ``runId``. The
   run of each column hop and the versions holding the columns come along as context
-  (CONSUMED_BY, GENERATED, HAS_FIELD edges) but the walk goes on only from the columns;
+  (CONSUMED_BY, GENERATED, HAS_FIELD relationships) but the walk goes on only from the columns;
 - roots: a Dataset stands for its versions and a Job for its runs (depth 0); a dataset
   column (``dataset#column``) for that column of every version (Field nodes at depth 0,
   with their versions).
 
-Each run's Job and each version's Dataset are attached (RUN_OF, VERSION_OF edges).
+Each run's Job and each version's Dataset are attached (RUN_OF, VERSION_OF relationships).
 
 :func:`to_subgraph` turns a walk into the Subgraph JSON; with ``kinds`` only the root and
 nodes of those kinds stay, and nodes the filter hides are bridged: two kept nodes linked
-through hidden ones get a ``DERIVED_FROM`` edge (``collapsed: true``, ``hops``), from the
+through hidden ones get a ``DERIVED_FROM`` relationship (``collapsed: true``, ``hops``), from the
 derived node to the one it derives from.
 """
 
@@ -35,14 +35,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
 from lineage_pipeline.graph_model import NodeLabel, RelType
-from lineage_queries.answers import Edge, EdgeProps, Node, Subgraph
+from lineage_queries.answers import Node, Relationship, RelationshipProps, Subgraph
 from lineage_queries.shapes import node_dict
 
 Direction = Literal["upstream", "downstream"]
 #: ``query(name, **params) -> rows``: runs one catalog query (``LineageGraph.query``).
 QueryFn = Callable[..., list[dict[str, Any]]]
 
-# (direction, frontier label) -> (catalog query, neighbour label, edge type, edge from neighbour?)
+# (direction, frontier label) -> (catalog query, neighbour label, relationship type,
+#                                 relationship from neighbour?)
 _STEPS: dict[tuple[str, NodeLabel], tuple[str, NodeLabel, RelType, bool]] = {
     ("upstream", NodeLabel.DATASET_VERSION): (
         "upstream_producers", NodeLabel.RUN, RelType.GENERATED, True),
@@ -79,7 +80,8 @@ class ResolvedNode:
 class Walk:
     """What a walk found.
 
-    ``nodes``: uid -> (label, props, depth); ``edges``: (from, to, type) -> extra edge
+    ``nodes``: uid -> (label, props, depth); ``relationships``: (from, to, type) -> extra
+    relationship
     properties (stored direction); ``flow``: walk-direction adjacency (node -> nodes found
     from it), used to bridge hidden nodes.
     """
@@ -88,7 +90,7 @@ class Walk:
     direction: Direction
     depth: int
     nodes: dict[str, tuple[NodeLabel, dict[str, Any], int]] = field(default_factory=dict)
-    edges: dict[tuple[str, str, str], EdgeProps] = field(default_factory=dict)
+    relationships: dict[tuple[str, str, str], RelationshipProps] = field(default_factory=dict)
     flow: dict[str, set[str]] = field(default_factory=dict)
     #: runs and versions whose Job / Dataset is already attached
     attached: set[str] = field(default_factory=set)
@@ -100,12 +102,12 @@ class Walk:
         self.nodes[uid] = (label, props, depth)
         return True
 
-    def link(self, src: str, dst: str, rel: RelType, extra: EdgeProps | None = None
+    def link(self, src: str, dst: str, rel: RelType, extra: RelationshipProps | None = None
              ) -> None:
-        """Add edge ``src -[rel]-> dst`` (stored direction)."""
+        """Add relationship ``src -[rel]-> dst`` (stored direction)."""
         key = (src, dst, rel.value)
-        if key not in self.edges or extra:
-            self.edges[key] = extra.copy() if extra else {}
+        if key not in self.relationships or extra:
+            self.relationships[key] = extra.copy() if extra else {}
 
     def attach(self, uid: str, label: NodeLabel, props: dict[str, Any] | None) -> None:
         """Attach the Job (of a run) or Dataset (of a version) ``props`` to node ``uid``."""
@@ -220,7 +222,7 @@ class Walker:
 
     def _expand(self, w: Walk, query: str, frontier: list[str], label: NodeLabel,
                 rel: RelType, from_neighbour: bool, depth: int, as_of: int | None) -> list[str]:
-        """Run one step query; add neighbours and edges; return the new nodes."""
+        """Run one step query; add neighbours and relationships; return the new nodes."""
         new: list[str] = []
         for row in self.query(query, uids=frontier, as_of=as_of):
             uid, src = row["uid"], row["src"]
@@ -244,7 +246,7 @@ class Walker:
                 uid, label, props = row["uid"], NodeLabel.FIELD, row["props"]
             else:
                 uid, label, props = row["version"], NodeLabel.DATASET_VERSION, row["version_props"]
-            extra: EdgeProps = {"runId": row["run"]}
+            extra: RelationshipProps = {"runId": row["run"]}
             if how == "declared":
                 extra["transformation"] = row["transformation"]
             else:
@@ -282,7 +284,7 @@ class Walker:
 
     def _attach(self, w: Walk, query: str, of: NodeLabel, label: NodeLabel, rel: RelType
                 ) -> None:
-        """Attach each ``of`` node's Job/Dataset not attached yet (edge from node ->
+        """Attach each ``of`` node's Job/Dataset not attached yet (relationship from node ->
         attached node)."""
         uids = [uid for uid in w.of_label(of) if uid not in w.attached]
         if not uids:
@@ -312,10 +314,12 @@ def node_list(w: Walk, keep: Iterable[str] | None = None) -> list[Node]:
     return out
 
 
-def edge_list(edges: dict[tuple[str, str, str], EdgeProps]) -> list[Edge]:
-    """Edge dicts ``{"from", "to", "type", ...extra}`` sorted by from, to, type."""
+def relationship_list(
+    relationships: dict[tuple[str, str, str], RelationshipProps],
+) -> list[Relationship]:
+    """Relationship dicts ``{"from", "to", "type", ...extra}`` sorted by from, to, type."""
     return [{"from": f, "to": t, "type": ty, **extra}
-            for (f, t, ty), extra in sorted(edges.items())]
+            for (f, t, ty), extra in sorted(relationships.items())]
 
 
 def to_subgraph(w: Walk, kinds: Iterable[str] | None = None) -> Subgraph:
@@ -325,24 +329,24 @@ def to_subgraph(w: Walk, kinds: Iterable[str] | None = None) -> Subgraph:
     if w.root.column is not None:
         head["column"] = w.root.column
     if kinds is None:
-        return {**head, "nodes": node_list(w), "edges": edge_list(w.edges)}
+        return {**head, "nodes": node_list(w), "relationships": relationship_list(w.relationships)}
     wanted = set(kinds)
     head["kinds"] = sorted(wanted)
     nodes = node_list(w)
     keep = {n["id"] for n in nodes if n["kind"] in wanted or n["id"] == w.root.uid}
-    edges = {k: v for k, v in w.edges.items() if k[0] in keep and k[1] in keep}
+    relationships = {k: v for k, v in w.relationships.items() if k[0] in keep and k[1] in keep}
     for src in sorted(keep):
         for dst, hops in _bridges(w, src, keep).items():
             derived, source = (src, dst) if w.direction == "upstream" else (dst, src)
             key = (derived, source, RelType.DERIVED_FROM.value)
-            if key not in edges:
-                edges[key] = {"collapsed": True, "hops": hops}
+            if key not in relationships:
+                relationships[key] = {"collapsed": True, "hops": hops}
     return {**head, "nodes": [n for n in nodes if n["id"] in keep],
-            "edges": edge_list(edges)}
+            "relationships": relationship_list(relationships)}
 
 
 class _Head(TypedDict):
-    """The keys of a Subgraph before its nodes and edges (the JSON's key order)."""
+    """The keys of a Subgraph before its nodes and relationships (the JSON's key order)."""
 
     root: str
     direction: str
@@ -354,7 +358,7 @@ class _Head(TypedDict):
 
 def _bridges(w: Walk, start: str, keep: set[str]) -> dict[str, int]:
     """Kept nodes reachable from ``start`` along the walk through hidden nodes only, with
-    the number of hops (at least 2: a direct edge is not a bridge)."""
+    the number of hops (at least 2: a direct relationship is not a bridge)."""
     found: dict[str, int] = {}
     seen = {start}
     frontier = [start]

@@ -1,17 +1,18 @@
-"""Builds the node and edge upserts of one graph record (:mod:`stream_processor.mapping`)."""
+"""Builds the node and relationship upserts of one graph record
+(:mod:`stream_processor.mapping`)."""
 
 from __future__ import annotations
 
 from lineage_pipeline.graph_model import (
-    EdgeUpsert,
     NodeLabel,
     NodeUpsert,
     PropValue,
+    RelationshipUpsert,
     RelType,
     graph_value,
 )
 
-#: How repeats of a node or edge in one record fold their times.
+#: How repeats of a node or relationship in one record fold their times.
 _TIME_PICK = {"observed_at": min, "updated_at": max}
 
 
@@ -21,14 +22,14 @@ def times(first: int, last: int) -> dict[str, PropValue]:
 
 
 class MutationBuilder:
-    """Collects the node and edge upserts of one graph record, merging repeats of the same
-    node (label, uid) or edge (type, from uid, to uid): props last-write-wins, except
+    """Collects the node and relationship upserts of one graph record, merging repeats of the same
+    node (label, uid) or relationship (type, from uid, to uid): props last-write-wins, except
     ``observed_at`` (min) and ``updated_at`` (max). Every value goes through
     :func:`~lineage_pipeline.graph_model.graph_value`."""
 
     def __init__(self) -> None:
         self.nodes: dict[tuple[NodeLabel, str], NodeUpsert] = {}
-        self.edges: dict[tuple[RelType, str, str], EdgeUpsert] = {}
+        self.relationships: dict[tuple[RelType, str, str], RelationshipUpsert] = {}
 
     @staticmethod
     def _merge_props(into: dict[str, PropValue], props: dict[str, PropValue]) -> None:
@@ -47,7 +48,7 @@ class MutationBuilder:
         else:
             self._merge_props(existing.props, props)
 
-    def edge(
+    def relationship(
         self,
         rel: RelType,
         src: tuple[NodeLabel, str],
@@ -56,8 +57,9 @@ class MutationBuilder:
     ) -> None:
         key = (rel, src[1], dst[1])
         props = {k: graph_value(v) for k, v in props.items()}
-        existing = self.edges.get(key)
+        existing = self.relationships.get(key)
         if existing is None:
-            self.edges[key] = EdgeUpsert(rel, src[0], src[1], dst[0], dst[1], dict(props))
+            self.relationships[key] = RelationshipUpsert(rel, src[0], src[1], dst[0], dst[1],
+                                                         dict(props))
         else:
             self._merge_props(existing.props, props)

@@ -1,7 +1,8 @@
 """From a stitched run to graph mutations: nodes, relationships and their properties.
 
 :func:`event_to_mutations` is the contract other parts code against. It is pure: the same
-``(event, run_state)`` always gives the same nodes and edges (only ``published_at`` reads the
+``(event, run_state)`` always gives the same nodes and relationships (only ``published_at``
+reads the
 clock, unless ``now_ms`` is given). The properties are exactly those of the project brief's
 "Graph properties" section and :mod:`lineage_pipeline.graph_model`:
 
@@ -29,7 +30,7 @@ terminal (before that the version does not exist yet, and publishing it early wo
 ghost version when a later event names the real one). Likewise a columnLineage source the run
 does not list as an input waits for the terminal event, then takes its pinned version.
 
-``observed_at`` / ``updated_at`` (epoch ms) on every node and edge are the earliest / latest
+``observed_at`` / ``updated_at`` (epoch ms) on every node and relationship are the earliest / latest
 eventTime of the run that showed the element. Both only move outwards as events merge in, so
 the graph's min / max of them is the same whatever order, batching or replay (a restarted
 processor may publish a run's state first without its earliest events) brought the records.
@@ -155,7 +156,7 @@ def _add_foreign_run(
     job_key = (NodeLabel.JOB, job_uid(job_ns, job_name))
     b.node(*run_key, {"runId": run_id, "job_uid": job_key[1], **seen})
     b.node(*job_key, {"namespace": job_ns, "name": job_name, **seen})
-    b.edge(RelType.RUN_OF, run_key, job_key, seen)
+    b.relationship(RelType.RUN_OF, run_key, job_key, seen)
     return run_key
 
 
@@ -197,7 +198,7 @@ def _add_version(
             }
         ),
     )
-    b.edge(RelType.VERSION_OF, v_key, ds_key, seen)
+    b.relationship(RelType.VERSION_OF, v_key, ds_key, seen)
     columns: dict[str, dict[str, PropValue]] = {}
     for col_name, col_type in ds.column_types().items():
         columns.setdefault(col_name, {})["type"] = col_type
@@ -228,7 +229,7 @@ def _add_field(
                                    **seen}
     props.update(extra or {})
     b.node(*f_key, _compact(props))
-    b.edge(RelType.HAS_FIELD, v_key, f_key, seen)
+    b.relationship(RelType.HAS_FIELD, v_key, f_key, seen)
     return f_key
 
 
@@ -259,11 +260,11 @@ def _column_lineage(
             b.node(*in_vkey, {"namespace": inp.namespace, "name": inp.name,
                               "dataset_uid": in_duid, "version": version,
                               **seen})
-            b.edge(RelType.VERSION_OF, in_vkey, (NodeLabel.DATASET, in_duid), seen)
+            b.relationship(RelType.VERSION_OF, in_vkey, (NodeLabel.DATASET, in_duid), seen)
         in_field = _add_field(b, in_vkey, in_duid, inp.field, seen)
         kinds = sorted({t.type for t in inp.transformations})
         subtypes = sorted({t.subtype for t in inp.transformations if t.subtype})
-        b.edge(
+        b.relationship(
             RelType.DERIVED_FROM,
             out_field,
             in_field,
@@ -291,12 +292,12 @@ def state_to_mutations(
     job_key = (NodeLabel.JOB, job_uid(state.job_namespace, state.job_name))
     b.node(*job_key, _job_props(state))
     b.node(*run_key, run_props(state))
-    b.edge(RelType.RUN_OF, run_key, job_key, seen)
+    b.relationship(RelType.RUN_OF, run_key, job_key, seen)
 
     parent = state.parent_run
     if parent is not None:
         parent_key = _add_foreign_run(b, parent.runId, parent.job.namespace, parent.job.name, seen)
-        b.edge(RelType.CHILD_OF, run_key, parent_key, seen)
+        b.relationship(RelType.CHILD_OF, run_key, parent_key, seen)
         root = parent.root
         if root is not None and root.runId != parent.runId:
             _add_foreign_run(b, root.runId, root.job.namespace, root.job.name, seen)
@@ -305,7 +306,7 @@ def state_to_mutations(
     for uid in sorted(state.inputs):
         ds = state.inputs[uid]
         v_key = _add_version(b, ds, input_version(ds), None)
-        b.edge(RelType.CONSUMED_BY, v_key, run_key, times(ds.firstSeen, ds.last_seen))
+        b.relationship(RelType.CONSUMED_BY, v_key, run_key, times(ds.firstSeen, ds.last_seen))
         input_keys.append((ds, v_key))
 
     for uid in sorted(state.outputs):
@@ -314,10 +315,10 @@ def state_to_mutations(
         if version is None:
             continue
         v_key = _add_version(b, ds, version, state.runId)
-        b.edge(RelType.GENERATED, run_key, v_key, times(ds.firstSeen, ds.last_seen))
+        b.relationship(RelType.GENERATED, run_key, v_key, times(ds.firstSeen, ds.last_seen))
         for in_ds, in_key in input_keys:
             if in_key[1] != v_key[1]:
-                b.edge(RelType.DERIVED_FROM, v_key, in_key,
+                b.relationship(RelType.DERIVED_FROM, v_key, in_key,
                        {"runId": state.runId, **_both(ds, in_ds)})
         _column_lineage(b, state, ds, v_key)
 
@@ -326,7 +327,7 @@ def state_to_mutations(
         event_time=event_time,
         published_at=now_ms if now_ms is not None else int(time.time() * 1000),
         nodes=list(b.nodes.values()),
-        edges=list(b.edges.values()),
+        relationships=list(b.relationships.values()),
     )
 
 

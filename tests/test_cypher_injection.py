@@ -143,7 +143,7 @@ def check_graph(graph: GraphSettings, expected_shape: dict[str, int], job: str, 
     """Run one run with these names through the pipeline into the empty ``graph``; check its
     shape is ``expected_shape`` and that API and CLI return the names verbatim."""
     run_id = pipeline(job, src, dst, column, graph)
-    assert shape(graph) == expected_shape, "the same nodes and edges as with plain names"
+    assert shape(graph) == expected_shape, "the same nodes and relationships as with plain names"
 
     backend = open_backend(graph)
     try:

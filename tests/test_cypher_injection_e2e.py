@@ -233,7 +233,7 @@ def test_graph_has_exactly_the_sent_runs_and_the_canary_survives(injected: Injec
     uids = injected.canary_uids
     assert {
         "nodes": [n for n in now["nodes"] if n[1] in uids],
-        "edges": [e for e in now["edges"] if e[1] in uids and e[2] in uids],
+        "relationships": [e for e in now["relationships"] if e[1] in uids and e[2] in uids],
     } == injected.canary, "the canary run is unchanged"
     rows = injected.backend.query(f"MATCH (c:{CANARY_LABEL}) RETURN properties(c) AS props")
     assert [r["props"] for r in rows] == [CANARY_NODE], "the node outside the model is untouched"

@@ -238,7 +238,7 @@ def test_generated_tables_name_only_allow_listed_labels_and_types() -> None:
 
     labels = {label.value for label in NodeLabel}
     types = {rel.value for rel in RelType}
-    texts = [*statements.NODE_UPSERT.values(), *statements.EDGE_UPSERT.values(),
+    texts = [*statements.NODE_UPSERT.values(), *statements.RELATIONSHIP_UPSERT.values(),
              *falkordb.INDEX_DDL.values()]
     try:
         from graph_sink import merge

@@ -154,7 +154,7 @@ def test_an_alias_added_later_merges_the_nodes_already_written(
         assert "amount" in rows[0]["schema"]
         consumed = q("MATCH (v:DatasetVersion {uid: $v})-[:CONSUMED_BY]->(r:Run) "
                      "RETURN count(r) AS n", {"v": version})
-        assert consumed[0]["n"] == 1  # both producers' CONSUMED_BY edges are one now
+        assert consumed[0]["n"] == 1  # both producers' CONSUMED_BY relationships are one now
         fields = q("MATCH (o:Field)-[e:DERIVED_FROM]->(i:Field)<-[:HAS_FIELD]-(v:DatasetVersion) "
                    "RETURN i.uid AS uid, i.dataset_uid AS duid, e.subtype AS subtype, v.uid AS v")
         assert [(f["uid"], f["duid"], f["subtype"], f["v"]) for f in fields] == [

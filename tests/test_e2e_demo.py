@@ -154,7 +154,7 @@ def test_cli_upstream_of_model_lists_training_runs_and_inputs_down_to_raw_file(
     }
     assert landing_versions == set(demo.landing_digests)
     ids = {n["id"] for n in sub["nodes"]}
-    assert all(e["from"] in ids and e["to"] in ids for e in sub["edges"])
+    assert all(e["from"] in ids and e["to"] in ids for e in sub["relationships"])
 
 
 def test_upstream_of_predictions_reaches_checkpoint_training_run_and_its_inputs(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from pydantic import SecretStr
 
-from graph_sink.statements import EDGE_UPSERT, NODE_UPSERT
+from graph_sink.statements import NODE_UPSERT, RELATIONSHIP_UPSERT
 from graph_sink.testing import VersionSpec, counts, run_mutations, snapshot
 from graph_sink.writer import GraphWriter
 from lineage_app.localstack.processes import free_port
@@ -18,10 +18,10 @@ from lineage_pipeline.errors import GraphError, GraphUnavailable
 from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph.base import Statement
 from lineage_pipeline.graph_model import (
-    EdgeUpsert,
     GraphMutations,
     NodeLabel,
     NodeUpsert,
+    RelationshipUpsert,
     RelType,
 )
 from lineage_pipeline.settings import GraphSettings
@@ -125,10 +125,11 @@ def test_arrival_order_does_not_matter(
         try:
             other.ensure_schema()
             writer = GraphWriter(other, batch_size=3)
-            # edges of every record first (bare endpoint nodes), then the nodes, newest first
+            # relationships of every record first (bare endpoint nodes), then the nodes, newest
+            # first
             for m in reversed(mutations):
                 writer.write([GraphMutations(m.source_event_id, m.event_time, m.published_at,
-                                             [], m.edges)])
+                                             [], m.relationships)])
             for m in reversed(mutations):
                 writer.write([GraphMutations(m.source_event_id, m.event_time, m.published_at,
                                              m.nodes, [])])
@@ -171,20 +172,21 @@ def test_observed_at_is_the_first_observation_and_updated_at_the_last(
     def rec(t: int) -> GraphMutations:
         return GraphMutations(f"e{t}", t, t,
                               [NodeUpsert(NodeLabel.JOB, "ns:j", {"observed_at": t})],
-                              [EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, "run", NodeLabel.JOB,
+                              [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, "run",
+                                                  NodeLabel.JOB,
                                           "ns:j", {"observed_at": t})])
 
     batch = [rec(200), rec(100), rec(300), rec(150)]
     writer = GraphWriter(backend)
     if same_batch:
-        writer.write(batch)  # the same edge four times in one statement, folded
+        writer.write(batch)  # the same relationship four times in one statement, folded
     else:
         for m in batch:
             writer.write([m])
     job = _node(backend, "Job", "ns:j")
     assert (job["observed_at"], job["updated_at"]) == (100, 300)
-    edge = backend.query("MATCH (:Run)-[r:RUN_OF]->(:Job) RETURN properties(r) AS p")
-    assert [(e["p"]["observed_at"], e["p"]["updated_at"]) for e in edge] == [(100, 300)]
+    relationship = backend.query("MATCH (:Run)-[r:RUN_OF]->(:Job) RETURN properties(r) AS p")
+    assert [(e["p"]["observed_at"], e["p"]["updated_at"]) for e in relationship] == [(100, 300)]
     # the run node exists only as a bare endpoint: no times of its own
     assert _node(backend, "Run", "run") == {"uid": "run"}
 
@@ -228,7 +230,7 @@ def test_n_mutations_take_at_most_ceil_n_over_batch_size_statements_per_group(
                        [NodeUpsert(NodeLabel.RUN, f"run-{i}",
                                    {"state": "COMPLETE", "observed_at": i}),
                         NodeUpsert(NodeLabel.JOB, f"ns:job-{i}", {"observed_at": i})],
-                       [EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, f"run-{i}", NodeLabel.JOB,
+                       [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, f"run-{i}", NodeLabel.JOB,
                                    f"ns:job-{i}", {"observed_at": i})])
         for i in range(n)
     ]
@@ -239,7 +241,7 @@ def test_n_mutations_take_at_most_ceil_n_over_batch_size_statements_per_group(
     groups = {
         "Run": per_group[NODE_UPSERT[NodeLabel.RUN]],
         "Job": per_group[NODE_UPSERT[NodeLabel.JOB]],
-        "RUN_OF": per_group[EDGE_UPSERT[(RelType.RUN_OF, NodeLabel.RUN, NodeLabel.JOB)]],
+        "RUN_OF": per_group[RELATIONSHIP_UPSERT[(RelType.RUN_OF, NodeLabel.RUN, NodeLabel.JOB)]],
     }
     assert groups == {"Run": bound, "Job": bound, "RUN_OF": bound}
     assert sum(per_group.values()) == 3 * bound
@@ -252,7 +254,7 @@ def test_n_mutations_take_at_most_ceil_n_over_batch_size_statements_per_group(
 def test_nodes_and_relationships_are_read_back_as_property_dicts(backend: GraphBackend) -> None:
     GraphWriter(backend).write([GraphMutations("e", 7, 7, [
         NodeUpsert(NodeLabel.JOB, "ns:j", {"name": "j", "observed_at": 7})], [
-        EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, "r", NodeLabel.JOB, "ns:j",
+        RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, "r", NodeLabel.JOB, "ns:j",
                    {"observed_at": 7})])])
     rows = backend.query("MATCH (r:Run)-[e:RUN_OF]->(j:Job) "
                          "RETURN r, e, j, [j] AS js, {rel: e} AS m")
@@ -265,11 +267,11 @@ def test_cypher_text_never_contains_data(backend: GraphBackend) -> None:
     evil = "x'}) DETACH DELETE n //"
     m = GraphMutations("e", 1, 1,
                        [NodeUpsert(NodeLabel.JOB, evil, {"name": evil, "observed_at": 1})],
-                       [EdgeUpsert(RelType.RUN_OF, NodeLabel.RUN, evil, NodeLabel.JOB, evil,
+                       [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, evil, NodeLabel.JOB, evil,
                                    {"observed_at": 1})])
     writer = GraphWriter(backend)
     statements, _ = writer.plan([m])
-    fixed = set(NODE_UPSERT.values()) | set(EDGE_UPSERT.values())
+    fixed = set(NODE_UPSERT.values()) | set(RELATIONSHIP_UPSERT.values())
     assert all(s.cypher in fixed and evil not in s.cypher for s in statements)
     writer.write([m])
     assert _node(backend, "Job", evil)["name"] == evil

@@ -1,4 +1,4 @@
-"""event_to_mutations: the nodes, edges and properties of the brief's "Graph properties"."""
+"""event_to_mutations: the nodes, relationships and properties of the brief's "Graph properties"."""
 
 from __future__ import annotations
 
@@ -67,8 +67,8 @@ def nodes_by_uid(m: GraphMutations) -> dict[tuple[str, str], dict[str, Any]]:
     return {(n.label.value, n.uid): n.props for n in m.nodes}
 
 
-def edge_set(m: GraphMutations) -> set[tuple[str, str, str]]:
-    return {(e.type.value, e.from_uid, e.to_uid) for e in m.edges}
+def relationship_set(m: GraphMutations) -> set[tuple[str, str, str]]:
+    return {(e.type.value, e.from_uid, e.to_uid) for e in m.relationships}
 
 
 def test_full_run_maps_to_the_documented_graph() -> None:
@@ -90,7 +90,7 @@ def test_full_run_maps_to_the_documented_graph() -> None:
         ("Dataset", "file:/data/clean.parquet"), ("DatasetVersion", out_v),
         ("Field", f"{out_v}#radius"),
     }
-    assert edge_set(m) == {
+    assert relationship_set(m) == {
         ("RUN_OF", RUN, "ml:clean"),
         ("RUN_OF", "pipeline-run", "ml:pipeline"),
         ("RUN_OF", "root-run", "ml:nightly"),
@@ -105,8 +105,8 @@ def test_full_run_maps_to_the_documented_graph() -> None:
         ("DERIVED_FROM", out_v, raw_v), ("DERIVED_FROM", out_v, lookup_v),
         ("DERIVED_FROM", f"{out_v}#radius", f"{raw_v}#radius"),
     }
-    # every node and edge carries its first and last observation (event times)
-    for props in [n.props for n in m.nodes] + [e.props for e in m.edges]:
+    # every node and relationship carries its first and last observation (event times)
+    for props in [n.props for n in m.nodes] + [e.props for e in m.relationships]:
         assert isinstance(props["observed_at"], int) and isinstance(props["updated_at"], int)
         assert props["observed_at"] <= props["updated_at"]
 
@@ -143,14 +143,14 @@ def test_full_run_maps_to_the_documented_graph() -> None:
                       "distinctCount": 456, "min": 6.9, "max": 28.1, "mean": 14.1,
                       "observed_at": 1_000, "updated_at": 2_000}  # COMPLETE's column lineage
 
-    field_edge = next(e for e in m.edges if e.type is RelType.DERIVED_FROM
+    field_relationship = next(e for e in m.relationships if e.type is RelType.DERIVED_FROM
                       and e.from_label is NodeLabel.FIELD)
-    assert field_edge.props == {"runId": RUN, "transformation": "DIRECT",
+    assert field_relationship.props == {"runId": RUN, "transformation": "DIRECT",
                                 "subtype": "TRANSFORMATION", "masking": False,
                                 "observed_at": 1_000, "updated_at": 2_000}
-    version_edge = next(e for e in m.edges if e.type is RelType.DERIVED_FROM
+    version_relationship = next(e for e in m.relationships if e.type is RelType.DERIVED_FROM
                         and e.to_uid == raw_v)
-    assert version_edge.props["runId"] == RUN
+    assert version_relationship.props["runId"] == RUN
 
 
 def test_mutations_fit_the_avro_schema() -> None:
@@ -166,7 +166,7 @@ def test_output_without_version_appears_only_once_the_run_is_terminal() -> None:
     m = event_to_mutations(start, stitch([start]), now_ms=0)
     labels = {(n.label.value, n.uid) for n in m.nodes}
     assert ("Dataset", "file:/data/clean.parquet") not in labels
-    assert not any(e.type is RelType.GENERATED for e in m.edges)
+    assert not any(e.type is RelType.GENERATED for e in m.relationships)
     assert nodes_by_uid(m)[("Run", RUN)]["endTime"] is None
 
 
@@ -174,7 +174,7 @@ def test_input_without_version_uses_the_version_resolved_for_it() -> None:
     consumer = event("START", 10, "c1", inputs=[{"namespace": "file", "name": "/data/x.csv"}])
     state = stitch([consumer], resolve=lambda uid: "sha-x" if uid == "file:/data/x.csv" else None)
     m = event_to_mutations(consumer, state, now_ms=0)
-    assert ("CONSUMED_BY", "file:/data/x.csv@sha-x", RUN) in edge_set(m)
+    assert ("CONSUMED_BY", "file:/data/x.csv@sha-x", RUN) in relationship_set(m)
 
 
 def test_consumer_without_kind_does_not_overwrite_the_producers_kind() -> None:
@@ -193,7 +193,7 @@ def test_stale_marks_only_the_run_state() -> None:
     start = full_run()[0]
     m = stale_mutations(stitch([start]), now_ms=3)
     assert [(n.label.value, n.uid, n.props["state"]) for n in m.nodes] == [("Run", RUN, "STALE")]
-    assert m.edges == []
+    assert m.relationships == []
 
 
 def test_column_lineage_from_an_unlisted_source_waits_for_the_terminal_event() -> None:
@@ -208,4 +208,4 @@ def test_column_lineage_from_an_unlisted_source_waits_for_the_terminal_event() -
     state = stitch([running, done],
                    resolve=lambda uid: "sha-src" if uid == "file:/src.csv" else None)
     m = event_to_mutations(done, state, now_ms=0)
-    assert ("DERIVED_FROM", "file:/out.csv@o1#y", "file:/src.csv@sha-src#x") in edge_set(m)
+    assert ("DERIVED_FROM", "file:/out.csv@o1#y", "file:/src.csv@sha-src#x") in relationship_set(m)

@@ -330,9 +330,9 @@ def test_openlineage_python_client_events_reach_the_graph_with_their_facets(stac
     assert schema_row["ds"] == "postgres://db:5432:shop.public.orders"
     assert json.loads(schema_row["schema"]) == [{"name": "id", "type": "BIGINT"},
                                                 {"name": "amount", "type": "DOUBLE"}]
-    edge = stack.q("MATCH (o:Field {name: 'total'})-[e:DERIVED_FROM {runId: $r}]->(i:Field) "
-                   "RETURN i.name AS col, i.dataset_uid AS ds, e.subtype AS subtype", r=run_id)
-    assert [(e["col"], e["ds"], e["subtype"]) for e in edge] == [
+    rel = stack.q("MATCH (o:Field {name: 'total'})-[e:DERIVED_FROM {runId: $r}]->(i:Field) "
+                  "RETURN i.name AS col, i.dataset_uid AS ds, e.subtype AS subtype", r=run_id)
+    assert [(e["col"], e["ds"], e["subtype"]) for e in rel] == [
         ("amount", "postgres://db:5432:shop.public.orders", "AGGREGATION")]
 
 

@@ -187,10 +187,10 @@ def pii(kafka_broker: str, graphs: GraphFactory,
                 done = backend.query(
                     "MATCH (r:Run) WHERE r.uid IN $ids AND r.state = $s RETURN count(r) AS n",
                     {"ids": run_ids, "s": "COMPLETE"})[0]["n"]
-                edges = backend.query("MATCH (:Field)-[e:DERIVED_FROM]->(:Field) "
+                relationships = backend.query("MATCH (:Field)-[e:DERIVED_FROM]->(:Field) "
                                       "RETURN count(e) AS n")[0]["n"]
                 return bool(done == len(run_ids)
-                            and edges == len(CLEAN_LINEAGE) + len(REPORT_LINEAGE))
+                            and relationships == len(CLEAN_LINEAGE) + len(REPORT_LINEAGE))
             wait_for(landed, "every run COMPLETE with its column lineage", timeout_s=90)
         finally:
             backend.close()

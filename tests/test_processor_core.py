@@ -130,7 +130,7 @@ def test_duplicates_change_no_state_and_a_batch_publishes_each_run_once() -> Non
     again = graph_records(h.batch(complete, start))
     assert len(again) == 1
     assert run_state(again[0], "r1") == "COMPLETE"
-    assert again[0].nodes == first[0].nodes and again[0].edges == first[0].edges
+    assert again[0].nodes == first[0].nodes and again[0].relationships == first[0].relationships
     assert REGISTRY.get_sample_value("lineage_processor_duplicates_total") == dups_before + 3
 
 
@@ -142,13 +142,14 @@ def test_inputs_without_version_resolve_to_the_latest_generated_version() -> Non
     consumer = graph_records(h.batch(CODEC.encode(event(
         "consumer", "START", 30, inputs=[{"namespace": "file", "name": "file:///d/features.parquet/"}]
     ))))[0]
-    consumed = {(e.type.value, e.from_uid) for e in consumer.edges if e.to_uid == "consumer"}
+    consumed = {(e.type.value, e.from_uid) for e in consumer.relationships
+                if e.to_uid == "consumer"}
     assert ("CONSUMED_BY", "file:/d/features.parquet@run:producer-2") in consumed
 
     unknown = graph_records(h.batch(CODEC.encode(event(
         "consumer-2", "START", 30, inputs=[{"namespace": "file", "name": "/d/other.csv"}]
     ))))[0]
-    assert any(e.from_uid == "file:/d/other.csv@unversioned" for e in unknown.edges)
+    assert any(e.from_uid == "file:/d/other.csv@unversioned" for e in unknown.relationships)
 
 
 def test_open_runs_idle_too_long_are_published_stale_once() -> None:
@@ -185,7 +186,7 @@ def test_openlineage_json_is_stitched_with_avro_events_of_the_same_run() -> None
     done = graph_records(h.batch(CODEC.encode(event(run, "COMPLETE", 2))))[0]
     assert run_state(done, run) == "COMPLETE"
     assert ("CONSUMED_BY", "file:/data/in.csv@v1", run) in {
-        (e.type.value, e.from_uid, e.to_uid) for e in done.edges}
+        (e.type.value, e.from_uid, e.to_uid) for e in done.relationships}
     assert REGISTRY.get_sample_value(
         "lineage_processor_events_in_total", {"source": "openlineage", "event_type": "START"}
     ) is not None

@@ -227,7 +227,7 @@ def test_bad_input_is_dead_lettered_and_later_good_events_reach_the_graph(
     uids = {n.uid for n in final.nodes}
     assert {"file:/tmp/e2e/raw.csv@sha-1", "file:/tmp/e2e/clean.csv@sha-2"} <= uids
     assert ("DERIVED_FROM", "file:/tmp/e2e/clean.csv@sha-2", "file:/tmp/e2e/raw.csv@sha-1") in {
-        (e.type.value, e.from_uid, e.to_uid) for e in final.edges}
+        (e.type.value, e.from_uid, e.to_uid) for e in final.relationships}
 
     metrics = processor.metrics()
     for reason in bad:

@@ -79,7 +79,7 @@ class Graph:
 
     def __init__(self) -> None:
         self.nodes: dict[tuple[str, str], dict[str, Any]] = {}
-        self.edges: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.relationships: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     @staticmethod
     def _fold(into: dict[str, Any], props: dict[str, Any]) -> None:
@@ -99,8 +99,8 @@ class Graph:
         for m in records:
             for n in m.nodes:
                 self._fold(self.nodes.setdefault((n.label.value, n.uid), {}), n.props)
-            for e in m.edges:
-                self._fold(self.edges.setdefault((e.type.value, e.from_uid, e.to_uid), {}),
+            for e in m.relationships:
+                self._fold(self.relationships.setdefault((e.type.value, e.from_uid, e.to_uid), {}),
                            e.props)
 
 
@@ -134,10 +134,11 @@ def test_a_late_event_of_a_departed_run_lands_without_regressing_the_graph(late:
         assert run_after[key] == whole.nodes[("Run", "r1")][key], key
     assert run_after["parameters"] == run_before["parameters"]  # never overwritten partially
     assert run_after["metrics"] == run_before["metrics"]
-    assert set(after.edges) <= set(whole.edges)  # no edge the whole run would not have
-    assert set(before.edges) <= set(after.edges)
-    for edge, props in before.edges.items():
-        assert props["observed_at"] == after.edges[edge]["observed_at"]
+    # no relationship the whole run would not have
+    assert set(after.relationships) <= set(whole.relationships)
+    assert set(before.relationships) <= set(after.relationships)
+    for relationship, props in before.relationships.items():
+        assert props["observed_at"] == after.relationships[relationship]["observed_at"]
     assert ("DatasetVersion", "pg:raw@v2") not in after.nodes
     stored = h.runs.get("r1")
     assert stored is not None and stored.departed and len(encode_state(stored.state)) < 400

@@ -71,8 +71,8 @@ def ids(sub: Mapping[str, Any], **match: Any) -> list[str]:
     return [n["id"] for n in sub["nodes"] if all(n.get(k) == v for k, v in match.items())]
 
 
-def edges(sub: Mapping[str, Any]) -> set[tuple[str, str, str]]:
-    return {(e["from"], e["to"], e["type"]) for e in sub["edges"]}
+def relationships(sub: Mapping[str, Any]) -> set[tuple[str, str, str]]:
+    return {(e["from"], e["to"], e["type"]) for e in sub["relationships"]}
 
 
 # -- catalog --------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_upstream_of_a_model_dataset_lists_training_runs_and_versions_down_to_th
     train = next(n for n in sub["nodes"] if n["id"] == "train-2")
     assert (train["namespace"], train["name"], train["job"], train["state"], train["depth"]) == (
         "demo", "train", "demo:train", "COMPLETE", 1)
-    assert edges(sub) == {
+    assert relationships(sub) == {
         ("file:/data/model.pkl@m1", "file:/data/model.pkl", "VERSION_OF"),
         ("file:/data/model.pkl@m2", "file:/data/model.pkl", "VERSION_OF"),
         ("train-1", "file:/data/model.pkl@m1", "GENERATED"),

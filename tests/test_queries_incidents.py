@@ -132,7 +132,7 @@ def test_column_level_lineage_followed_by_name(graph: LineageGraph, ids: Ids,
     assert {(n["dataset"], n["depth"]) for n in fields} == {
         (ids.features, 0), (ids.clean, 2), (ids.raw, 4), (ids.landing, 6)}
     hops = {(e["from"].split("@")[0], e["to"].split("@")[0]): e.get("inferred", "declared")
-            for e in sub["edges"] if e["type"] == "DERIVED_FROM"}
+            for e in sub["relationships"] if e["type"] == "DERIVED_FROM"}
     assert hops == {(ids.features, ids.clean): "name", (ids.clean, ids.raw): "name",
                     (ids.raw, ids.landing): "name"}
     # the runs of each column hop come along
@@ -145,7 +145,7 @@ def test_column_level_lineage_followed_by_name(graph: LineageGraph, ids: Ids,
         (ids.landing, DEFECT_COLUMN), (ids.raw, DEFECT_COLUMN), (ids.clean, DEFECT_COLUMN),
         (ids.features, DEFECT_COLUMN)}
     # the scaler has no 'worst radius' column: the column flows into it as a whole
-    assert {(e["from"].split("@")[0], e.get("inferred")) for e in down["edges"]
+    assert {(e["from"].split("@")[0], e.get("inferred")) for e in down["relationships"]
             if e["type"] == "DERIVED_FROM" and e["to"].split("@")[0] == ids.clean} == {
         (ids.features, "name"), (ids.scaler, "dataset")}
     with pytest.raises(QueryError, match="has a column 'nope'"):
@@ -157,7 +157,7 @@ def test_kind_filter_keeps_models_and_bridges_the_rest(graph: LineageGraph, ids:
     assert sub["kinds"] == ["model"]
     assert {n["kind"] for n in sub["nodes"] if n["id"] != ids.landing} == {"model"}
     assert datasets_of(sub) == {ids.scaler, ids.model}
-    bridges = {(e["from"].split("@")[0], e["to"].split("@")[0]) for e in sub["edges"]
+    bridges = {(e["from"].split("@")[0], e["to"].split("@")[0]) for e in sub["relationships"]
                if e.get("collapsed")}
     assert bridges == {(ids.scaler, ids.landing), (ids.model, ids.landing),
                        (ids.model, ids.scaler)}

@@ -21,9 +21,9 @@ from graph_sink.testing import VersionSpec, run_mutations
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import (
-    EdgeUpsert,
     GraphMutations,
     NodeLabel,
+    RelationshipUpsert,
     RelType,
     field_uid,
 )
@@ -52,7 +52,7 @@ def _dim(n: int) -> VersionSpec:
 def _declared(run: str, n: int, t: int) -> GraphMutations:
     out = field_uid(_report(n).uid, "amount")
     src = field_uid(_orders(n).uid, "amount_cents")
-    return GraphMutations(f"cl-{run}", t, t, [], [EdgeUpsert(
+    return GraphMutations(f"cl-{run}", t, t, [], [RelationshipUpsert(
         RelType.DERIVED_FROM, NodeLabel.FIELD, out, NodeLabel.FIELD, src,
         {"runId": run, "transformation": "INDIRECT", "observed_at": t})])
 
@@ -93,7 +93,7 @@ def test_declared_column_lineage_follows_renames_and_suppresses_name_matching(
     assert fields == {("file:/d/report.csv", "amount", 0),
                       ("file:/d/orders.parquet", "amount_cents", 2),
                       ("file:/d/src.csv", "amount_cents", 4)}
-    declared = [e for e in up["edges"] if e["type"] == "DERIVED_FROM"
+    declared = [e for e in up["relationships"] if e["type"] == "DERIVED_FROM"
                 and e.get("transformation") == "INDIRECT"]
     assert [(e["from"], e["to"], e["runId"]) for e in declared] == [
         (f"{_report(1).uid}#amount", f"{_orders(1).uid}#amount_cents", "agg-1")]

@@ -5,7 +5,7 @@ On the demo graph (:mod:`tests.queries_demo_graph`: real runs of the demo pipeli
 into a fresh graph of each backend), for each query command: the CLI's ``--json`` output
 equals the Python API's answer, and both have exactly the keys the answer's ``TypedDict``
 declares -- every required key, no undeclared one -- at the top level and in the nested
-shapes below it (a ``Subgraph``'s nodes and edges, a candidate's chain, a row's cause...).
+shapes below it (a ``Subgraph``'s nodes and relationships, a candidate's chain, a row's cause...).
 """
 
 from __future__ import annotations
@@ -116,17 +116,19 @@ def _pick(shapes: list[Any], item: Mapping[str, Any]) -> Any:
 
 
 def test_the_key_check_finds_missing_and_undeclared_keys() -> None:
-    edge = {"from": "a", "to": "b", "type": "RUN_OF"}
+    relationship = {"from": "a", "to": "b", "type": "RUN_OF"}
     node = {"id": "a", "label": "Job", "kind": "job", "namespace": "n", "name": "a",
             "version": None, "depth": 0}
-    sub = {"root": "a", "direction": "upstream", "depth": 1, "nodes": [node], "edges": [edge]}
+    sub = {"root": "a", "direction": "upstream", "depth": 1, "nodes": [node],
+           "relationships": [relationship]}
     assert key_problems(sub, answers.Subgraph) == []
     assert key_problems({**sub, "nodes": [{**node, "colour": "red"}]}, answers.Subgraph) == [
         "answer.nodes[0]: Node does not declare ['colour']"]
-    assert key_problems({k: v for k, v in sub.items() if k != "edges"}, answers.Subgraph) == [
-        "answer: Subgraph misses ['edges']"]
-    assert key_problems({**sub, "edges": [{"from": "a", "to": "b"}]}, answers.Subgraph) == [
-        "answer.edges[0]: Edge misses ['type']"]
+    rest = {k: v for k, v in sub.items() if k != "relationships"}
+    assert key_problems(rest, answers.Subgraph) == [
+        "answer: Subgraph misses ['relationships']"]
+    assert key_problems({**sub, "relationships": [{"from": "a", "to": "b"}]}, answers.Subgraph) == [
+        "answer.relationships[0]: Relationship misses ['type']"]
 
 
 # -- the answers ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 through the ``lineage`` CLI.
 
 - ``lineage purge --older-than 30d`` compacts old finished runs into job summaries, deletes
-  them, and keeps every dataset version, field and version-level DERIVED_FROM edge;
+  them, and keeps every dataset version, field and version-level DERIVED_FROM relationship;
 - ``lineage erase NAMESPACE:NAME`` removes the dataset's field statistics and records the
   erasure (on the Dataset node, and on the erasure topic of the session's Kafka broker);
   replaying every graph record through the sink's writer afterwards does not bring them back

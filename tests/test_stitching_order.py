@@ -4,7 +4,7 @@ Properties, for random runs and every permutation of their events with random du
 
 - the stitched run state and the graph mutations of the final state are identical;
 - the graph a sink accumulates from *every* intermediate publication is identical (nodes,
-  edges, their properties and run states), for producers that name each dataset's version
+  relationships, their properties and run states), for producers that name each dataset's version
   consistently within a run.
 """
 
@@ -149,7 +149,7 @@ class SinkModel:
 
     def __init__(self) -> None:
         self.nodes: dict[tuple[str, str], dict[str, Any]] = {}
-        self.edges: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.relationships: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def _apply(self, stored: dict[str, Any], props: dict[str, Any], is_run: bool) -> None:
         first, last = props["observed_at"], props.get("updated_at", props["observed_at"])
@@ -170,8 +170,8 @@ class SinkModel:
         for n in m.nodes:
             self._apply(self.nodes.setdefault((n.label.value, n.uid), {}), n.props,
                         n.label.value == "Run")
-        for e in m.edges:
-            self._apply(self.edges.setdefault((e.type.value, e.from_uid, e.to_uid), {}),
+        for e in m.relationships:
+            self._apply(self.relationships.setdefault((e.type.value, e.from_uid, e.to_uid), {}),
                         e.props, False)
 
 
@@ -196,15 +196,15 @@ def test_any_permutation_with_duplicates_builds_an_identical_graph(
     expected = graph_after_processing(run)
     got = graph_after_processing(shuffled)
     assert got.nodes == expected.nodes  # run states included
-    assert got.edges == expected.edges
+    assert got.relationships == expected.relationships
 
 
 def graph_of(mutations: GraphMutations) -> tuple[list[Any], list[Any]]:
     nodes = sorted((n.label.value, n.uid, sorted(n.props.items(), key=str))
                    for n in mutations.nodes)
-    edges = sorted((e.type.value, e.from_uid, e.to_uid, sorted(e.props.items(), key=str))
-                   for e in mutations.edges)
-    return nodes, edges
+    relationships = sorted((e.type.value, e.from_uid, e.to_uid, sorted(e.props.items(), key=str))
+                   for e in mutations.relationships)
+    return nodes, relationships
 
 
 @settings(max_examples=200, deadline=None)

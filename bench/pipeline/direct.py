@@ -35,7 +35,8 @@ from stream_processor.stitch import RunState, merge_event
 @dataclass
 class DirectResult:
     """Events written, total wall seconds, the split (stitch+map vs graph write), statements
-    and mutations (node + edge upserts) sent, and the final run states (for :func:`state_size`).
+    and mutations (node + relationship upserts) sent, and the final run states (for
+    :func:`state_size`).
     """
 
     events: int

@@ -4,7 +4,7 @@ graph backend (Neo4j Community and FalkorDB), printed side by side.
 The graph is built the way the sink builds it: :class:`graph_sink.writer.GraphWriter` writes
 the mutations of finished runs (:func:`graph_sink.testing.run_mutations`: Job, Run, Dataset,
 DatasetVersion, Field nodes; RUN_OF, CONSUMED_BY, GENERATED, VERSION_OF, HAS_FIELD and
-version DERIVED_FROM edges) into a graph server the benchmark starts itself
+version DERIVED_FROM relationships) into a graph server the benchmark starts itself
 (:func:`bench.graphs.start_graph`: Neo4j from the Maven jars, or FalkorDB) and stops by pid;
 one backend after the other, so they never share the two cores.
 

@@ -77,7 +77,7 @@ def emit(data: Any, subgraph: Subgraph, render: Callable[[], RenderableType], *,
         raise QueryError(f"--format {chosen.value} writes a file: give it with -o FILE")
     pictures.render(picture, chosen.value, output, title)
     typer.echo(f"wrote {output} ({chosen.value}: {len(picture['nodes'])} nodes, "
-               f"{len(picture['edges'])} edges)")
+               f"{len(picture['relationships'])} relationships)")
 
 
 def _write_text(text: str, output: Path | None) -> None:
@@ -99,4 +99,4 @@ def to_picture(sub: Subgraph) -> dict[str, list[dict[str, Any]]]:
         if n.get("rank") is not None:
             p["name"] = f"{n.get('name') or n['id']} [cause #{n['rank']}]"
         nodes.append(p)
-    return {"nodes": nodes, "edges": [dict(e) for e in sub["edges"]]}
+    return {"nodes": nodes, "relationships": [dict(e) for e in sub["relationships"]]}

@@ -36,7 +36,7 @@ from lineage_queries.walk import MAX_DEPTH
 
 if TYPE_CHECKING:
     from lineage_pipeline.freshness import FreshnessPolicy
-    from lineage_queries.answers import Edge, Node, RunSummary, Subgraph
+    from lineage_queries.answers import Node, Relationship, RunSummary, Subgraph
     from lineage_queries.api import LineageGraph
 
 GraphFactory = Callable[[], "LineageGraph"]
@@ -283,10 +283,11 @@ def _runs_picture(job: str, rows: list[RunSummary]) -> Subgraph:
     namespace, _, name = job.partition(":")
     nodes: list[Node] = [{"id": job, "label": "Job", "kind": "job", "namespace": namespace,
                           "name": name, "version": None, "depth": 0}]
-    edges: list[Edge] = []
+    relationships: list[Relationship] = []
     for r in rows:
         nodes.append({"id": r["runId"], "label": "Run", "kind": "run", "namespace": namespace,
                       "name": name, "version": None, "depth": 1, "job": job,
                       "state": r["state"], "startTime": r["startTime"]})
-        edges.append({"from": r["runId"], "to": job, "type": "RUN_OF"})
-    return {"root": job, "direction": "upstream", "depth": 1, "nodes": nodes, "edges": edges}
+        relationships.append({"from": r["runId"], "to": job, "type": "RUN_OF"})
+    return {"root": job, "direction": "upstream", "depth": 1, "nodes": nodes,
+            "relationships": relationships}

@@ -107,7 +107,7 @@ def _tree_children(sub: Subgraph) -> dict[str, list[tuple[str, str]]]:
     depth0 = {n["id"] for n in sub["nodes"] if n.get("depth") == 0}
     jobs = {n["id"]: n.get("job") for n in sub["nodes"] if n["label"] == "Run"}
     children: dict[str, list[tuple[str, str]]] = {}
-    for e in sub["edges"]:
+    for e in sub["relationships"]:
         a, b, ty = e["from"], e["to"], e["type"]
         note = ""
         if ty in ("VERSION_OF", "RUN_OF"):
@@ -144,7 +144,8 @@ def render_subgraph(sub: Subgraph) -> Tree:
     kinds = f", kinds {', '.join(sub['kinds'])}" if sub.get("kinds") else ""
     as_of = f", as of {fmt_time(sub['asOf'])}" if sub.get("asOf") is not None else ""
     title = (f"[bold]{sub['direction']}[/bold] of {escape(sub['root'])} (depth {sub['depth']}"
-             f"{kinds}{as_of}): {len(sub['nodes'])} nodes, {len(sub['edges'])} edges")
+             f"{kinds}{as_of}): {len(sub['nodes'])} nodes, "
+             f"{len(sub['relationships'])} relationships")
     tree = Tree(title)
     seen: set[str] = set()
 

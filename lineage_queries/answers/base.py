@@ -1,4 +1,4 @@
-"""Answer shapes: graph property maps, subgraph nodes and edges, runs.
+"""Answer shapes: graph property maps, subgraph nodes and relationships, runs.
 
 :class:`~lineage_queries.api.LineageGraph` returns these; the ``lineage`` CLI prints the same
 objects with ``--json`` and renders them for people (:mod:`lineage_app.cli.views`). They are
@@ -130,8 +130,8 @@ class Node(NodeIdentity):
     overdueS: NotRequired[float | None]
 
 
-class EdgeProps(TypedDict, total=False):
-    """The extra keys of an edge: column hops (``runId``, ``transformation`` when declared,
+class RelationshipProps(TypedDict, total=False):
+    """The extra keys of a relationship: column hops (``runId``, ``transformation`` when declared,
     ``inferred`` = ``"name"``/``"dataset"`` when followed by name), bridges of a ``kinds``
     filter (``collapsed``, ``hops``)."""
 
@@ -142,8 +142,9 @@ class EdgeProps(TypedDict, total=False):
     hops: int
 
 
-#: One edge of a :class:`Subgraph` (stored direction); ``from`` is a keyword, hence this form.
-Edge = TypedDict("Edge", {
+#: One relationship of a :class:`Subgraph` (stored direction); ``from`` is a keyword, hence
+#: this form.
+Relationship = TypedDict("Relationship", {
     "from": str, "to": str, "type": str,
     "runId": NotRequired[str | None], "transformation": NotRequired[str | None],
     "inferred": NotRequired[str], "collapsed": NotRequired[bool], "hops": NotRequired[int],
@@ -151,7 +152,8 @@ Edge = TypedDict("Edge", {
 
 
 class Subgraph(TypedDict):
-    """Nodes and edges of an answer (``upstream``/``downstream``, and every ``subgraph``)."""
+    """Nodes and relationships of an answer (``upstream``/``downstream``, and every
+    ``subgraph``)."""
 
     root: str
     direction: str
@@ -159,7 +161,7 @@ class Subgraph(TypedDict):
     column: NotRequired[str]
     kinds: NotRequired[list[str]]
     nodes: list[Node]
-    edges: list[Edge]
+    relationships: list[Relationship]
     asOf: NotRequired[int]
 
 

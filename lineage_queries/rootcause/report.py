@@ -10,8 +10,8 @@ from lineage_queries.answers import (
     CandidateDraft,
     ChainNode,
     Consequence,
-    Edge,
     Node,
+    Relationship,
     Subgraph,
 )
 from lineage_queries.rootcause.evidence import data_summary
@@ -79,7 +79,7 @@ def consequences(st: WalkState, roots: set[str]) -> list[Consequence]:
 def subgraph(st: WalkState, root: str, candidates: list[Candidate]) -> Subgraph:
     """The chains of every candidate as a Subgraph (versions, runs, run-level causes)."""
     nodes: dict[str, Node] = {}
-    edges: set[tuple[str, str, str]] = set()
+    relationships: set[tuple[str, str, str]] = set()
     for cand in candidates:
         chain = cand["chain"]
         for i, info in enumerate(chain):
@@ -90,16 +90,17 @@ def subgraph(st: WalkState, root: str, candidates: list[Candidate]) -> Subgraph:
         ids = [c["id"] for c in chain]
         for a, b in itertools.pairwise(ids):
             if a in st.changes and b in st.runs:
-                edges.add((a, b, "CONSUMED_BY"))
+                relationships.add((a, b, "CONSUMED_BY"))
             elif a in st.runs and b in st.changes:
-                edges.add((a, b, "GENERATED"))
+                relationships.add((a, b, "GENERATED"))
             else:  # a run-level cause, a failed run or a structural change -> its run
-                edges.add((b, a, "DERIVED_FROM"))
+                relationships.add((b, a, "DERIVED_FROM"))
     ordered = sorted(nodes.values(), key=lambda n: (n["id"] != root, n["depth"], n["id"]))
-    edge_list: list[Edge] = [{"from": f, "to": t, "type": ty} for f, t, ty in sorted(edges)]
+    relationship_list: list[Relationship] = [{"from": f, "to": t, "type": ty}
+                                             for f, t, ty in sorted(relationships)]
     return {"root": root, "direction": "upstream",
             "depth": max((n["depth"] for n in ordered), default=0), "nodes": ordered,
-            "edges": edge_list}
+            "relationships": relationship_list}
 
 
 def _picture_node(st: WalkState, info: ChainNode, depth: int) -> Node:

@@ -328,17 +328,19 @@ def duplicates(backend: GraphBackend) -> int:
     first."""
     nodes = backend.query("MATCH (n) WITH n.uid AS u, count(*) AS c WHERE c > 1 "
                           "RETURN coalesce(sum(c - 1), 0) AS d")
-    edges = backend.query("MATCH (a)-[r]->(b) WITH a.uid AS s, b.uid AS t, type(r) AS k, "
+    relationships = backend.query("MATCH (a)-[r]->(b) WITH a.uid AS s, b.uid AS t, type(r) AS k, "
                           "r.runId AS run, count(*) AS c WHERE c > 1 "
                           "RETURN coalesce(sum(c - 1), 0) AS d")
-    return int(nodes[0]["d"]) + int(edges[0]["d"])
+    return int(nodes[0]["d"]) + int(relationships[0]["d"])
 
 
 def graph_diff(reference: GraphBackend, actual: GraphBackend) -> GraphDiff:
     """Compare ``actual`` with ``reference`` (every node and relationship with its props)."""
     ref, act = snapshot(reference), snapshot(actual)
-    ref_items = Counter([("node", *n) for n in ref["nodes"]] + [("edge", *e) for e in ref["edges"]])
-    act_items = Counter([("node", *n) for n in act["nodes"]] + [("edge", *e) for e in act["edges"]])
+    ref_items = Counter([("node", *n) for n in ref["nodes"]]
+                        + [("relationship", *e) for e in ref["relationships"]])
+    act_items = Counter([("node", *n) for n in act["nodes"]]
+                        + [("relationship", *e) for e in act["relationships"]])
     missing = ref_items - act_items
     extra = act_items - ref_items
     examples = _explain(missing, extra)

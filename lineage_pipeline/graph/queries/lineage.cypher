@@ -1,7 +1,7 @@
 // Lineage walks, one breadth-first level per call: $uids is the frontier, each row is
-// (src = frontier uid, uid = neighbour uid, props = neighbour properties). Only edges
+// (src = frontier uid, uid = neighbour uid, props = neighbour properties). Only relationships
 // observed at or before $as_of (epoch ms) count; $as_of null means now.
-// Walk edges: (DatasetVersion)-[:CONSUMED_BY]->(Run)-[:GENERATED]->(DatasetVersion);
+// Walk relationships: (DatasetVersion)-[:CONSUMED_BY]->(Run)-[:GENERATED]->(DatasetVersion);
 // a Dataset stands for its versions (VERSION_OF), a Job for its runs (RUN_OF).
 // Runs and versions come back as a projection of the properties a walk shows (not the
 // JSON texts: parameters, metrics, environment, schema), which keeps answers small.

@@ -17,7 +17,7 @@ SET j.runSummary = $summary
 
 // name: retention_delete_old_runs
 // Delete the finished runs that ended before $cutoff with their relationships (dataset
-// versions and their DERIVED_FROM edges stay); returns how many were deleted.
+// versions and their DERIVED_FROM relationships stay); returns how many were deleted.
 MATCH (r:Run)
 WHERE r.state IN ['COMPLETE', 'FAIL', 'ABORT'] AND coalesce(r.endTime, r.updated_at) < $cutoff
 DETACH DELETE r
