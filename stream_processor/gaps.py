@@ -68,6 +68,17 @@ class OffsetGaps:
         each partition starts at now (its committed offset), when known."""
         self._next = dict(starts or {})
 
+    def in_order(self, msg: SourceMessage) -> bool:
+        """``True`` (and ``msg`` recorded as seen) when nothing can be missing before ``msg``:
+        its partition's expectation is known and ``msg`` is not past it. No I/O; when
+        ``False`` nothing changed and :meth:`before` must be called."""
+        key = (msg.topic, msg.partition)
+        expected = self._next.get(key)
+        if expected is None or msg.offset > expected:
+            return False
+        self._next[key] = msg.offset + 1
+        return True
+
     def before(self, msg: SourceMessage) -> list[SourceMessage]:
         """The messages of ``msg``'s partition that were skipped before it, oldest first
         (usually none); ``msg`` becomes the last offset seen.
@@ -175,8 +186,11 @@ class GapReader:
 
 
 async def skipped_before(gaps: OffsetGaps, msg: SourceMessage) -> list[SourceMessage]:
-    """:meth:`OffsetGaps.before` in a worker thread, tried again every second while the
-    broker cannot answer (the offsets after a gap must not commit before it is read)."""
+    """``[]`` when :meth:`OffsetGaps.in_order`; else :meth:`OffsetGaps.before` in a worker
+    thread, tried again every second while the broker cannot answer (the offsets after a gap
+    must not commit before it is read)."""
+    if gaps.in_order(msg):
+        return []
     failures = 0
     while True:
         try:
