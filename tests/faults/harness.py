@@ -199,9 +199,11 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Mess
 def end_offsets_read(bootstrap: str, topic: str,
                      timeout_s: float = 30.0) -> dict[int, tuple[int, int]]:
     """Per non-empty partition of ``topic``: ``(high watermark, offset after the last record
-    actually there)``, the second read from ``high - 1`` on until the broker reports the
-    partition's end. Equal on Kafka; Tansu reported the first as the last record *batch*'s
-    base offset + 1, which made Faust stop restoring a table early."""
+    actually there)``, both read at the partition's end: records are read from the high
+    watermark - 1 on until the broker reports the end, whose offset is the high watermark at
+    that moment (a processor still writing only moves both). Equal on Kafka; Tansu reported
+    the first as the last record *batch*'s base offset + 1, which made Faust stop restoring a
+    table early."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ends-{uuid.uuid4()}",
                          "enable.auto.commit": False, "enable.partition.eof": True})
     try:
@@ -224,6 +226,7 @@ def end_offsets_read(bootstrap: str, topic: str,
             err = msg.error()
             if err is not None and err.code() == KafkaError._PARTITION_EOF:
                 waiting.discard(part)
+                highs[part] = msg.offset() or 0  # the high watermark the end was reached at
             elif err is None:
                 ends[part] = max(ends[part], (msg.offset() or 0) + 1)
         return {part: (highs[part], ends[part]) for part in highs}
