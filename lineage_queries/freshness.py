@@ -32,10 +32,11 @@ from lineage_queries.answers import (
     FreshnessReport,
     FreshnessRow,
     Node,
-    Relationship,
+    RelationshipProps,
     Subgraph,
 )
 from lineage_queries.shapes import BAD_STATES, run_summary, run_time
+from lineage_queries.walk import relationship_list
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
@@ -268,8 +269,7 @@ def _subgraph(stale: list[FreshnessRow], now_ms: int) -> Subgraph:
             run_node(rid, cause["job"], failed["state"])
             node(cause["job"], NodeLabel.JOB, "job")
             relationships.add((rid, cause["job"], "RUN_OF"))
-    relationship_list: list[Relationship] = [{"from": f, "to": t, "type": ty}
-                                             for f, t, ty in sorted(relationships)]
+    relationship_dicts = relationship_list(dict.fromkeys(relationships, RelationshipProps()))
     return {"root": stale[0]["dataset"] if stale else "", "direction": "upstream", "depth": 0,
             "asOf": now_ms, "nodes": sorted(nodes.values(), key=lambda n: (n["label"], n["id"])),
-            "relationships": relationship_list}
+            "relationships": relationship_dicts}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from lineage_pipeline.graph_model import NodeLabel
 from lineage_queries.answers import (
@@ -124,10 +124,28 @@ def node_kind(label: NodeLabel, props: Mapping[str, Any]) -> str:
     return str(props.get("kind") or "dataset")
 
 
+def _same(*names: str) -> tuple[tuple[str, str], ...]:
+    """``(answer key, graph property)`` pairs of properties answered under their own name."""
+    return tuple((name, name) for name in names)
+
+
+#: Per label, the extra keys of its Subgraph node dict: ``(answer key, graph property)``.
+_LABEL_KEYS: dict[NodeLabel, tuple[tuple[str, str], ...]] = {
+    NodeLabel.JOB: _same("jobType", "integration", "processingType"),
+    NodeLabel.RUN: (("job", "job_uid"),
+                    *_same("runId", "state", "startTime", "endTime", "parentRunId")),
+    NodeLabel.DATASET_VERSION: (("dataset", "dataset_uid"),
+                                *_same("digestAlgorithm", "digest", "rowCount", "bytes",
+                                       "producedByRunId")),
+    NodeLabel.FIELD: (("dataset", "dataset_uid"), ("version", "version_uid"),
+                      *_same("type", "nullCount", "distinctCount", "min", "max", "mean")),
+}
+
+
 def node_dict(label: NodeLabel, uid: str, props: Mapping[str, Any], depth: int) -> Node:
     """Return the Subgraph node dict of a node (see the module docstring)."""
     get = props.get
-    out: Node = {
+    out: dict[str, Any] = {
         "id": uid,
         "label": label.value,
         "kind": node_kind(label, props),
@@ -136,37 +154,11 @@ def node_dict(label: NodeLabel, uid: str, props: Mapping[str, Any], depth: int) 
         "version": get("version"),
         "depth": depth,
     }
-    if label is NodeLabel.RUN:
-        out["job"] = get("job_uid")
-    if label in (NodeLabel.DATASET_VERSION, NodeLabel.FIELD):
-        out["dataset"] = get("dataset_uid")
-    if label is NodeLabel.JOB:
-        out["jobType"] = get("jobType")
-        out["integration"] = get("integration")
-        out["processingType"] = get("processingType")
-    elif label is NodeLabel.RUN:
-        out["runId"] = get("runId")
-        out["state"] = get("state")
-        out["startTime"] = get("startTime")
-        out["endTime"] = get("endTime")
-        out["parentRunId"] = get("parentRunId")
-    elif label is NodeLabel.DATASET_VERSION:
-        out["digestAlgorithm"] = get("digestAlgorithm")
-        out["digest"] = get("digest")
-        out["rowCount"] = get("rowCount")
-        out["bytes"] = get("bytes")
-        out["producedByRunId"] = get("producedByRunId")
-    elif label is NodeLabel.FIELD:
-        out["version"] = get("version_uid")
-        out["type"] = get("type")
-        out["nullCount"] = get("nullCount")
-        out["distinctCount"] = get("distinctCount")
-        out["min"] = get("min")
-        out["max"] = get("max")
-        out["mean"] = get("mean")
+    for key, prop in _LABEL_KEYS.get(label, ()):
+        out[key] = get(prop)
     out["observed_at"] = get("observed_at")
     out["updated_at"] = get("updated_at")
-    return out
+    return cast(Node, out)
 
 
 def version_detail(uid: str, props: Mapping[str, Any], fields: list[FieldProps]

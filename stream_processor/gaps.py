@@ -39,6 +39,7 @@ from lineage_pipeline.metrics import OFFSET_GAPS
 from lineage_pipeline.settings import KafkaSettings, LineageSettings
 from stream_processor.decode import message_headers
 from stream_processor.dlq import SourceMessage
+from stream_processor.lag import group_positions
 
 log = logging.getLogger(__name__)
 
@@ -125,27 +126,16 @@ class GapReader:
         return self._consumer
 
     def starts(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
-        """The offset each partition's consumption starts at: the group's committed offset,
-        or the partition's first offset when nothing is committed. Raises
+        """The offset each partition's consumption starts at
+        (:func:`~stream_processor.lag.group_positions`). Raises
         :class:`TransportError` when the broker does not answer."""
         wanted = [TopicPartition(t, p) for t, p in partitions]
-        if not wanted:
-            return {}
-        client = self._client()
         try:
-            starts: dict[Partition, int] = {}
-            for tp in client.committed(wanted, timeout=self.timeout_s):
-                if tp.offset < 0:  # nothing committed: the partition's start
-                    low, _ = client.get_watermark_offsets(
-                        TopicPartition(tp.topic, tp.partition), timeout=self.timeout_s,
-                        cached=False)
-                    starts[(tp.topic, tp.partition)] = low
-                else:
-                    starts[(tp.topic, tp.partition)] = tp.offset
-            return starts
+            positions = group_positions(self._client(), wanted, self.timeout_s)
         except KafkaException as exc:
             raise TransportError(f"cannot read the committed offsets of {self.group}: {exc}") \
                 from exc
+        return {key: start for key, (start, _) in positions.items()}
 
     def start_of(self, topic: str, partition: int) -> int:
         """:meth:`starts` of one partition."""

@@ -46,6 +46,24 @@ LAG_INTERVAL_S = 5.0
 REQUEST_TIMEOUT_S = 5.0
 
 
+def group_positions(consumer: Consumer, partitions: Sequence[TopicPartition],
+                    timeout_s: float) -> dict[tuple[str, int], tuple[int, int]]:
+    """``{(topic, partition): (start, high watermark)}`` for the group of ``consumer``: start
+    is where the group's consumption of the partition stands, its committed offset, or the
+    partition's first offset (low watermark) when nothing is committed or the committed
+    offset was deleted. Blocking; raises :class:`confluent_kafka.KafkaException` when the
+    broker does not answer within ``timeout_s`` seconds per request."""
+    out: dict[tuple[str, int], tuple[int, int]] = {}
+    if not partitions:
+        return out
+    for tp in consumer.committed(list(partitions), timeout=timeout_s):
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(tp.topic, tp.partition), timeout=timeout_s, cached=False
+        )
+        out[(tp.topic, tp.partition)] = (max(tp.offset, low), high)  # negative: no commit
+    return out
+
+
 class GroupLag:
     """Measures a consumer group's lag on some topics (see the module docstring).
 
@@ -80,14 +98,9 @@ class GroupLag:
                 continue  # not created yet: nothing to lag behind
             partitions += [TopicPartition(topic, p) for p in sorted(meta.partitions)]
         lag: dict[str, int] = dict.fromkeys(self.topics, 0)
-        if not partitions:
-            return lag
-        for tp in consumer.committed(partitions, timeout=self.timeout_s):
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), timeout=self.timeout_s, cached=False
-            )
-            position = tp.offset if tp.offset >= 0 else low  # negative: nothing committed
-            lag[tp.topic] += high - max(position, low)
+        for (topic, _), (start, high) in group_positions(consumer, partitions,
+                                                          self.timeout_s).items():
+            lag[topic] += high - start
         return lag
 
     def publish(self, lag: dict[str, int]) -> None:

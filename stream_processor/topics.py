@@ -45,6 +45,8 @@ def changelog_topics(app: Any) -> list[NewTopic]:
     it (``faust.transport.drivers.aiokafka.Transport._topic_config``): ``cleanup.policy``
     ``compact`` (``compact,delete`` for windowed tables), ``retention.ms`` from the window's
     expiry, the table's partitions and replicas."""
+    from mode.utils.times import want_seconds  # Faust's own Seconds -> float
+
     new: list[NewTopic] = []
     for table in app.tables.values():
         topic = table.changelog_topic
@@ -52,17 +54,12 @@ def changelog_topics(app: Any) -> list[NewTopic]:
                  if on]
         config = {"cleanup.policy": ",".join(flags)} if flags else {}
         if topic.retention:
-            config["retention.ms"] = str(int(_seconds(topic.retention) * 1000))
+            config["retention.ms"] = str(int(want_seconds(topic.retention) * 1000))
         config.update({k: str(v) for k, v in (topic.config or {}).items()})
         replicas = topic.replicas or app.conf.topic_replication_factor
         new.append(NewTopic(topic.get_topic_name(), topic.partitions or app.conf.topic_partitions,
                             replicas, config=config))
     return new
-
-
-def _seconds(value: Any) -> float:
-    """Seconds of a Faust ``Seconds`` value (a number or a :class:`datetime.timedelta`)."""
-    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
 
 
 def ensure_topics(settings: LineageSettings, timeout_s: float = 30.0) -> int:

@@ -11,11 +11,12 @@ from lineage_queries.answers import (
     ChainNode,
     Consequence,
     Node,
-    Relationship,
+    RelationshipProps,
     Subgraph,
 )
 from lineage_queries.rootcause.evidence import data_summary
 from lineage_queries.rootcause.state import WalkState
+from lineage_queries.walk import relationship_list
 
 _SEVERITY = {"high": 0, "medium": 1, "low": 2}
 
@@ -96,11 +97,10 @@ def subgraph(st: WalkState, root: str, candidates: list[Candidate]) -> Subgraph:
             else:  # a run-level cause, a failed run or a structural change -> its run
                 relationships.add((b, a, "DERIVED_FROM"))
     ordered = sorted(nodes.values(), key=lambda n: (n["id"] != root, n["depth"], n["id"]))
-    relationship_list: list[Relationship] = [{"from": f, "to": t, "type": ty}
-                                             for f, t, ty in sorted(relationships)]
+    relationship_dicts = relationship_list(dict.fromkeys(relationships, RelationshipProps()))
     return {"root": root, "direction": "upstream",
             "depth": max((n["depth"] for n in ordered), default=0), "nodes": ordered,
-            "relationships": relationship_list}
+            "relationships": relationship_dicts}
 
 
 def _picture_node(st: WalkState, info: ChainNode, depth: int) -> Node:
