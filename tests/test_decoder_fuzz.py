@@ -70,12 +70,12 @@ def mutated(draw: st.DrawFn) -> bytes:
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(mutated(), st.binary(max_size=300)))
 def test_decoder_raises_only_defined_errors_quickly(data: bytes) -> None:
-    start = time.perf_counter()
+    start = time.thread_time()  # this thread's CPU time: a loaded machine does not count
     try:
         CODEC.decode(data)
     except DecodeError as exc:
         assert exc.reason
-    assert time.perf_counter() - start < 0.1
+    assert time.thread_time() - start < 0.1, "a hostile input made the decoder spin"
 
 
 @settings(max_examples=1500, deadline=None)
