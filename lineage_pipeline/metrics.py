@@ -52,6 +52,10 @@ OFFSET_GAPS = Counter(
     "lineage_processor_offset_gaps_total",
     "Input offset ranges the consumer skipped, read again from the broker and handled.",
 )
+PROCESSOR_RESTARTS = Counter(
+    "lineage_processor_restarts_total",
+    "Times the processor restarted itself in place (recovery stalled, or SIGHUP).",
+)
 STALE_RUNS = Counter(
     "lineage_processor_stale_runs_total", "Runs marked STALE after no terminal event."
 )

@@ -178,6 +178,9 @@ class ProcessorSettings(_Section):
     #: Seconds that summary stays after the grace window; then the run is forgotten and a
     #: still later event of it counts as a new run's first.
     departed_memory_s: float = 7 * 24 * 3600.0
+    #: Seconds table recovery may read nothing while changelog records remain before the
+    #: processor restarts itself in place (``stream_processor.watchdog``; 0 or less: never).
+    recovery_stall_s: float = 30.0
     batch_size: int = 500
     batch_timeout_s: float = 0.05
     metrics_port: int = DEFAULT_PROCESSOR_METRICS_PORT

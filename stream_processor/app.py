@@ -80,6 +80,7 @@ from stream_processor.table_stores import (
     FaustRunStore,
     FaustVersionStore,
 )
+from stream_processor.watchdog import register_watchdog
 
 log = logging.getLogger(__name__)
 
@@ -373,4 +374,5 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
     _log_when_ready(app, settings)
     init_label_values("processor")  # DLQ reasons exported at 0 from the start
     register_lag_timer(app, settings)  # lineage_consumer_lag_messages of the processor group
+    register_watchdog(app, settings.processor.recovery_stall_s)  # restart when recovery stalls
     return app

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.waiting import wait_for
 
@@ -286,3 +287,14 @@ def is_number(expr: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def scrape(url: str) -> dict[tuple[str, str], float]:
+    """``{(sample name, dataset or ''): value}`` of a /metrics endpoint (empty if down)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    return {(s.name, s.labels.get("dataset", "")): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}

@@ -28,7 +28,6 @@ import json
 import math
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from confluent_kafka import Producer
-from prometheus_client.parser import text_string_to_metric_families
 
 from emitters.batch import job_run
 from emitters.client import LineageClient
@@ -61,6 +59,7 @@ from tests.prometheus_support import (
     is_number,
     namespace_variable_query,
     running_prometheus,
+    scrape,
     split_comparison,
     stale_in_panel,
 )
@@ -185,17 +184,6 @@ class Stack:
 
         wait_for(exported, "the sink's gauges to hold the last writes", 15)
         self.settled = True
-
-
-def scrape(url: str) -> dict[tuple[str, str], float]:
-    """``{(sample name, dataset or ''): value}`` of a /metrics endpoint (empty if down)."""
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return {}
-    return {(s.name, s.labels.get("dataset", "")): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 @pytest.fixture(scope="module")

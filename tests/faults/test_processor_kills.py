@@ -29,6 +29,7 @@ from contextlib import closing
 from functools import partial
 from pathlib import Path
 
+from lineage_app.localstack.processes import ManagedProcess
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import LineageSettings
 from tests.faults.harness import (
@@ -45,6 +46,7 @@ from tests.faults.harness import (
     start_processor,
     start_sink,
 )
+from tests.prometheus_support import scrape
 from tests.support.waiting import wait_until
 
 READY = "stream processor ready"
@@ -53,6 +55,19 @@ READY = "stream processor ready"
 def assigned_again(log: Path, readies: int) -> bool:
     """Whether the processor log holds more ready lines than ``readies``."""
     return log_count(log, READY) > readies
+
+
+def restart_in_place(processor: ManagedProcess, settings: LineageSettings, log: Path) -> bool:
+    """SIGHUP ``processor``; True when the same pid assigned again and its metrics count one
+    restart in place (``lineage_processor_restarts_total``)."""
+    readies = log_count(log, READY)
+    assert processor.popen is not None
+    processor.popen.send_signal(signal.SIGHUP)
+    url = f"http://127.0.0.1:{settings.processor.metrics_port}/metrics"
+    return (wait_until(partial(assigned_again, log, readies), 90)
+            and processor.alive()
+            and wait_until(lambda: scrape(url).get(("lineage_processor_restarts_total", "")) == 1.0,
+                           30))
 
 
 def test_processor_killed_repeatedly_mid_stream_loses_and_duplicates_nothing(
@@ -71,12 +86,17 @@ def test_processor_killed_repeatedly_mid_stream_loses_and_duplicates_nothing(
     try:
         assert wait_until(lambda: log_count(log, READY) >= 1, 60), "processor never assigned"
         stream = feeder.paced(events, rate_per_s=6.0)
-        signals = [signal.SIGTERM, signal.SIGINT, signal.SIGKILL]
+        signals = [signal.SIGTERM, signal.SIGINT, signal.SIGKILL, signal.SIGHUP]
         rng.shuffle(signals)
         signals.append(signal.SIGKILL)
         for sig in signals:
             time.sleep(rng.uniform(0.3, 2.5))
             processor_pid = processor.pid
+            if sig == signal.SIGHUP:  # restart in place: same process, state from changelogs
+                restarted = restart_in_place(processor, settings, log)
+                kills.append(f"{sig.name}@{feeder.sent}")
+                assert restarted, "the processor did not restart in place on SIGHUP"
+                continue
             processor.popen.send_signal(sig) if processor.popen else None
             assert processor.popen is not None
             processor.popen.wait(timeout=30)
@@ -102,7 +122,7 @@ def test_processor_killed_repeatedly_mid_stream_loses_and_duplicates_nothing(
                kills=",".join(kills), changelog_ends=sorted(ends.values()))
         assert diff.clean, (diff.examples, graph_topic_states(settings, diff.examples))
         assert dead == []
-        assert len(kills) == 4
+        assert len(kills) == 5
         assert ends and all(high == end for high, end in ends.values()), \
             "the broker's high watermark is the end of the changelog"
     finally:
