@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from graph_sink.freshness_gauges import DatasetWriteTracker
 from lineage_pipeline import metrics
 from lineage_pipeline.errors import LineageError
-from lineage_pipeline.freshness import DatasetWriteTracker
 from lineage_pipeline.graph import GraphBackend
 from lineage_pipeline.graph.history import write_history
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, RelType

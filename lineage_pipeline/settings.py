@@ -19,7 +19,6 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -300,6 +299,8 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
     """
     if path is None:
         return {}
+    import yaml  # deferred: most processes (every CLI command without a file) never need it
+
     try:
         loaded = yaml.safe_load(path.read_text("utf-8"))
     except OSError as exc:

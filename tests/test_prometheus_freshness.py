@@ -7,9 +7,9 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY
 
+from graph_sink.freshness_gauges import DatasetWriteTracker
 from lineage_pipeline.errors import ConfigError
 from lineage_pipeline.freshness import (
-    DatasetWriteTracker,
     Freshness,
     FreshnessPolicy,
     freshness,
