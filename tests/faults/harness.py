@@ -10,6 +10,7 @@
   topic gives (:class:`~stream_processor.processor.EventProcessor` with in-memory state, one
   message at a time, then :class:`~graph_sink.writer.GraphWriter`) — what every faulty run
   must equal; :func:`reference_graph` writes it on a Neo4j server leased for the purpose;
+- :func:`converged_diff`: wait until a graph equals the reference graph of a topic;
 - :func:`acked_accounting`: acknowledged events missing from, or repeated in, a topic;
 - :func:`graph_diff`: missing / extra / duplicated counts between two graphs;
 - :func:`start_processor` / :func:`start_sink`: the real services as processes (by pid);
@@ -24,7 +25,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,6 +56,7 @@ from stream_processor.dlq import OutRecord, SourceMessage
 from stream_processor.processor import EventProcessor
 from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
 from tests.e2e_stack import stack_env
+from tests.support.waiting import wait_until
 
 CODEC = EventCodec()
 GRAPH_CODEC = AvroCodec("graph_mutations")
@@ -348,6 +350,19 @@ def graph_diff(reference: GraphBackend, actual: GraphBackend) -> GraphDiff:
     extra = act_items - ref_items
     examples = _explain(missing, extra)
     return GraphDiff(sum(missing.values()), sum(extra.values()), duplicates(actual), examples)
+
+
+def converged_diff(graphs: GraphLeases, bootstrap: str, topic: str, graph: GraphSettings,
+                   timeout_s: float) -> tuple[GraphDiff, int]:
+    """Build the reference graph of events ``topic`` (:func:`reference_graph`), wait up to
+    ``timeout_s`` seconds until the graph at ``graph`` equals it, and return the last
+    :class:`GraphDiff` and the number of Run nodes in the graph."""
+    with reference_graph(graphs, bootstrap, topic) as reference, \
+            closing(open_backend(graph)) as actual:
+        wait_until(lambda: graph_diff(reference, actual).clean, timeout_s, step_s=1.0)
+        diff = graph_diff(reference, actual)
+        runs = int(actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"])
+    return diff, runs
 
 
 def _explain(missing: Counter[Any], extra: Counter[Any], limit: int = 40) -> list[Any]:

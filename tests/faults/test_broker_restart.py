@@ -15,7 +15,6 @@ the topic exactly once.
 from __future__ import annotations
 
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -23,18 +22,16 @@ import pytest
 from lineage_app.localstack.kafka_server import start_kafka
 from lineage_app.localstack.processes import ManagedProcess, free_port, port_open
 from lineage_app.localstack.stack import create_topics
-from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings
 from tests.e2e_stack import make_settings
 from tests.faults.harness import (
     Feeder,
     GraphLeases,
     acked_accounting,
-    graph_diff,
+    converged_diff,
     log_count,
     make_runs,
     read_topic,
-    reference_graph,
     report,
     start_processor,
     start_sink,
@@ -79,11 +76,8 @@ def test_kafka_sigkilled_and_restarted_mid_stream_loses_and_duplicates_nothing(
     stream.join(timeout=240)
     assert not stream.is_alive(), "the producer's messages were not all acknowledged"
 
-    with reference_graph(graphs, bootstrap, settings.topics.events) as reference, \
-            closing(open_backend(settings.graph)) as actual:
-        wait_until(lambda: graph_diff(reference, actual).clean, 120, step_s=1.0)
-        diff = graph_diff(reference, actual)
-        runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
+    diff, runs_in_graph = converged_diff(graphs, bootstrap, settings.topics.events,
+                                         settings.graph, 120)
     lost, duplicated = acked_accounting(feeder, bootstrap, settings.topics.events)
     dead = read_topic(bootstrap, settings.topics.dlq)
     report("kafka-sigkill-restart", lost=lost + diff.missing,

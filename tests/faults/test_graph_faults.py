@@ -38,6 +38,7 @@ from tests.faults.harness import (
     GRAPH_CODEC,
     Feeder,
     GraphLeases,
+    converged_diff,
     graph_diff,
     linear_pass,
     log_count,
@@ -152,11 +153,8 @@ def test_neo4j_sigkilled_mid_batch_and_restarted_the_sink_waits_and_resumes(
     stream.join(timeout=90)
     assert not stream.is_alive()
 
-    with reference_graph(graphs, kafka_broker, settings.topics.events) as reference, \
-            closing(open_backend(graph)) as actual:
-        wait_until(lambda: graph_diff(reference, actual).clean, 90, step_s=1.0)
-        diff = graph_diff(reference, actual)
-        runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
+    diff, runs_in_graph = converged_diff(graphs, kafka_broker, settings.topics.events, graph,
+                                         90)
     retries = log_count(sink.log_path, RETRY_LINE)
     report("neo4j-sigkill-restart", lost=diff.missing, duplicated=diff.duplicated,
            skipped=0, extra=diff.extra, killed_inside_write=in_write,

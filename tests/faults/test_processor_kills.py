@@ -25,23 +25,20 @@ from __future__ import annotations
 import random
 import signal
 import time
-from contextlib import closing
 from functools import partial
 from pathlib import Path
 
 from lineage_app.localstack.processes import ManagedProcess
-from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import LineageSettings
 from tests.faults.harness import (
     Feeder,
     GraphLeases,
+    converged_diff,
     end_offsets_read,
-    graph_diff,
     graph_topic_states,
     log_count,
     make_runs,
     read_topic,
-    reference_graph,
     report,
     start_processor,
     start_sink,
@@ -110,10 +107,8 @@ def test_processor_killed_repeatedly_mid_stream_loses_and_duplicates_nothing(
         assert not stream.is_alive()
 
         bootstrap = settings.kafka.bootstrap_servers
-        with reference_graph(graphs, bootstrap, settings.topics.events) as reference, \
-                closing(open_backend(settings.graph)) as actual:
-            wait_until(lambda: graph_diff(reference, actual).clean, 60, step_s=1.0)
-            diff = graph_diff(reference, actual)
+        diff, _runs = converged_diff(graphs, bootstrap, settings.topics.events, settings.graph,
+                                     60)
         dead = read_topic(bootstrap, settings.topics.dlq)
         # what Faust's table recovery reads up to: the runs changelog's high watermark
         ends = end_offsets_read(bootstrap, f"{settings.processor.app_id}-runs-changelog")

@@ -12,26 +12,23 @@ id), so the two sinks write the same Job and column-lineage relationships concur
 from __future__ import annotations
 
 import signal
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from lineage_app.localstack.processes import ManagedProcess, free_port
 from lineage_app.localstack.stack import create_topics
-from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings, LineageSettings
 from tests.e2e_stack import make_settings
 from tests.faults.harness import (
     Feeder,
     GraphLeases,
     acked_accounting,
-    graph_diff,
+    converged_diff,
     graph_topic_states,
     log_count,
     make_runs,
     read_topic,
-    reference_graph,
     report,
     start_processor,
     start_sink,
@@ -97,11 +94,8 @@ def test_two_processors_and_two_sinks_lose_nothing_when_one_of_each_is_killed(
         assert not stream.is_alive(), "the producer's messages were not all acknowledged"
 
         bootstrap = settings.kafka.bootstrap_servers
-        with reference_graph(graphs, bootstrap, settings.topics.events) as reference, \
-                closing(open_backend(settings.graph)) as actual:
-            wait_until(lambda: graph_diff(reference, actual).clean, 150, step_s=1.0)
-            diff = graph_diff(reference, actual)
-            runs_in_graph = actual.query("MATCH (r:Run) RETURN count(r) AS c")[0]["c"]
+        diff, runs_in_graph = converged_diff(graphs, bootstrap, settings.topics.events,
+                                             settings.graph, 150)
         lost, duplicated = acked_accounting(feeder, bootstrap, settings.topics.events)
         dead = read_topic(bootstrap, settings.topics.dlq)
         report("scale-out-3p-2x2", lost=lost + diff.missing,

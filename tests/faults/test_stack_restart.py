@@ -49,11 +49,10 @@ from tests.faults.harness import (
     Feeder,
     GraphLeases,
     acked_accounting,
-    graph_diff,
+    converged_diff,
     graph_topic_states,
     make_runs,
     read_topic,
-    reference_graph,
     report,
     source_message,
 )
@@ -146,10 +145,8 @@ def test_stack_down_and_up_with_unconsumed_events_loses_and_duplicates_nothing(
         restarted = stack.up(settings)
         assert sorted(restarted) == sorted(stack.SERVICES)
 
-        with reference_graph(graphs, bootstrap, topics.events) as reference:
-            with closing(open_backend(stack_graph(settings))) as actual:
-                wait_until(lambda: graph_diff(reference, actual).clean, 120, step_s=1.0)
-                diff = graph_diff(reference, actual)
+        diff, _runs = converged_diff(graphs, bootstrap, topics.events, stack_graph(settings),
+                                     120)
         runs = run_count(settings)
         wait_until(lambda: dlq_keys(settings)[BAD[1][0]] >= 1, 60)
         dead = dlq_keys(settings)
