@@ -64,9 +64,17 @@ ANCHOR: dict[RelType, Literal["out", "in"]] = {
 Counts = dict[str, dict[str, int]]
 
 
-def _count_cypher(pattern: str, var: str) -> str:
-    counts = ", ".join(f"count({var}.{old}) AS p{i}" for i, (old, _) in enumerate(RENAMES))
-    return f"MATCH {pattern} RETURN {counts}"
+def _count_columns(var: str) -> str:
+    """``count(<var>.<old>) AS p<i>`` for every old name (non-null values are counted)."""
+    return ", ".join(f"count({var}.{old}) AS p{i}" for i, (old, _) in enumerate(RENAMES))
+
+
+def _count_nodes(label: NodeLabel) -> str:
+    return f"MATCH (n:{label.value}) RETURN {_count_columns('n')}"
+
+
+def _count_relationships(rel: RelType) -> str:
+    return f"MATCH ()-[r:{rel.value}]->() RETURN {_count_columns('r')}"
 
 
 def _rename(var: str, old: str, new: str) -> tuple[str, str]:
@@ -87,18 +95,27 @@ def _rename(var: str, old: str, new: str) -> tuple[str, str]:
             f"{where}SET {var}.{old} = NULL")
 
 
-def _node_rename(label: NodeLabel, old: str, new: str) -> tuple[str, str]:
-    head = f"UNWIND $uids AS u\nMATCH (n:{label.value} {{uid: u}})\n"
-    copy, drop = _rename("n", old, new)
-    return head + copy, head + drop
+def _headed(head: str, var: str) -> dict[str, tuple[str, str]]:
+    """``old -> (copy, drop)`` for every old name, each after ``head`` (which binds ``var``)."""
+    out: dict[str, tuple[str, str]] = {}
+    for old, new in RENAMES:
+        copy, drop = _rename(var, old, new)
+        out[old] = (head + copy, head + drop)
+    return out
 
 
-def _relationship_rename(label: NodeLabel, rel: RelType, old: str, new: str
-                         ) -> tuple[str, str]:
-    arrow = f"-[r:{rel.value}]->()" if ANCHOR[rel] == "out" else f"<-[r:{rel.value}]-()"
-    head = f"UNWIND $uids AS u\nMATCH (a:{label.value} {{uid: u}}){arrow}\n"
-    copy, drop = _rename("r", old, new)
-    return head + copy, head + drop
+def _node_renames(label: NodeLabel) -> dict[str, tuple[str, str]]:
+    return _headed(f"UNWIND $uids AS u\nMATCH (n:{label.value} {{uid: u}})\n", "n")
+
+
+def _arrow(rel: RelType) -> str:
+    """The relationship pattern seen from its anchor (:data:`ANCHOR`)."""
+    return f"-[r:{rel.value}]->()" if ANCHOR[rel] == "out" else f"<-[r:{rel.value}]-()"
+
+
+def _relationship_renames(label: NodeLabel, rel: RelType) -> dict[str, tuple[str, str]]:
+    return _headed(f"UNWIND $uids AS u\nMATCH (a:{label.value} {{uid: u}}){_arrow(rel)}\n",
+                   "r")
 
 
 def _page(label: NodeLabel, first: bool) -> str:
@@ -109,16 +126,15 @@ def _page(label: NodeLabel, first: bool) -> str:
             "RETURN n.uid AS uid ORDER BY n.uid LIMIT $limit")
 
 
-#: The fixed statement texts, built once from the rename table and the allow-lists.
-COUNT_NODES = {label: _count_cypher(f"(n:{label.value})", "n") for label in NodeLabel}
-COUNT_RELATIONSHIPS = {rel: _count_cypher(f"()-[r:{rel.value}]->()", "r") for rel in RelType}
-#: ``(label, old) -> (copy, drop)``: rename ``old`` on the nodes of a page.
-RENAME_NODES = {(label, old): _node_rename(label, old, new)
-                for label in NodeLabel for old, new in RENAMES}
-#: ``(anchor label, type, old) -> (copy, drop)``: rename ``old`` on the relationships of
+#: The fixed statement texts, built once at import from the allow-lists and the rename table.
+COUNT_NODES = {label: _count_nodes(label) for label in NodeLabel}
+COUNT_RELATIONSHIPS = {rel: _count_relationships(rel) for rel in RelType}
+#: ``label -> {old: (copy, drop)}``: rename ``old`` on the nodes of a page.
+RENAME_NODES = {label: _node_renames(label) for label in NodeLabel}
+#: ``(anchor label, type) -> {old: (copy, drop)}``: rename ``old`` on the relationships of
 #: that type anchored at the nodes of a page (:data:`ANCHOR`).
-RENAME_RELATIONSHIPS = {(label, rel, old): _relationship_rename(label, rel, old, new)
-                        for label in NodeLabel for rel in RelType for old, new in RENAMES}
+RENAME_RELATIONSHIPS = {(label, rel): _relationship_renames(label, rel)
+                        for label in NodeLabel for rel in RelType}
 PAGE_UIDS = {(label, first): _page(label, first) for label in NodeLabel for first in (True, False)}
 
 
@@ -215,9 +231,9 @@ def _plan(found: LegacyCounts) -> dict[NodeLabel, list[Statement]]:
     those anchored at the page)."""
     plan: dict[NodeLabel, list[Statement]] = {}
     for label in NodeLabel:
-        pairs = [(RENAME_NODES[(label, old)], f"{label.value}.{old}")
+        pairs = [(RENAME_NODES[label][old], f"{label.value}.{old}")
                  for old, _ in RENAMES if label.value in found.nodes.get(old, {})]
-        pairs += [(RENAME_RELATIONSHIPS[(label, rel, old)],
+        pairs += [(RENAME_RELATIONSHIPS[(label, rel)][old],
                    f"{label.value} {ANCHOR[rel]} {rel.value}.{old}")
                   for rel in RelType for old, _ in RENAMES
                   if rel.value in found.relationships.get(old, {})]
