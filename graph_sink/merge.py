@@ -6,16 +6,16 @@ nodes, and the canonical one (perhaps not yet written). :func:`merge_dataset` mo
 onto the canonical nodes:
 
 1. read the alias nodes: the ``Dataset`` ``uid = alias``, the ``DatasetVersion`` and ``Field``
-   nodes whose ``dataset_uid`` is the alias; compute each one's canonical uid with the
+   nodes whose ``datasetUid`` is the alias; compute each one's canonical uid with the
    :mod:`lineage_pipeline.graph_model` uid helpers (``ns:name@version``, ``...#column``);
 2. upsert the canonical nodes: properties the canonical node already has win, the alias
-   fills the gaps; ``namespace``/``name``/``dataset_uid``/``version_uid`` are rewritten;
-   ``observed_at`` keeps the minimum and ``updated_at`` the maximum of both;
+   fills the gaps; ``namespace``/``name``/``datasetUid``/``versionUid`` are rewritten;
+   ``observedAt`` keeps the minimum and ``updatedAt`` the maximum of both;
 3. re-point every relationship of every alias node to its canonical node (all outgoing
    relationships first, then the incoming ones), one fixed
    statement per (label, relationship type, direction) from the :class:`NodeLabel` and
-   :class:`RelType` allow-lists (relationship properties copied, ``observed_at`` min,
-   ``updated_at`` max; a relationship between an alias node and its own canonical node is dropped);
+   :class:`RelType` allow-lists (relationship properties copied, ``observedAt`` min,
+   ``updatedAt`` max; a relationship between an alias node and its own canonical node is dropped);
 4. only after 2-3 succeeded, in a second batch: ``DETACH DELETE`` the alias nodes.
 
 Plain Cypher both FalkorDB and Neo4j accept (no APOC), always parameterised. Idempotent: a
@@ -40,15 +40,15 @@ from lineage_pipeline.graph_model import (
 #: Labels of the nodes a dataset owns.
 DATASET_LABELS = (NodeLabel.DATASET, NodeLabel.DATASET_VERSION, NodeLabel.FIELD)
 
-_TIMES = ("observed_at", "updated_at")
+_TIMES = ("observedAt", "updatedAt")
 
 _READ_DATASET = "MATCH (n:Dataset {uid: $uid}) RETURN n.uid AS uid, properties(n) AS props"
 _READ_VERSIONS = (
-    "MATCH (n:DatasetVersion) WHERE n.dataset_uid = $uid "
+    "MATCH (n:DatasetVersion) WHERE n.datasetUid = $uid "
     "RETURN n.uid AS uid, properties(n) AS props"
 )
 _READ_FIELDS = (
-    "MATCH (n:Field) WHERE n.dataset_uid = $uid RETURN n.uid AS uid, properties(n) AS props"
+    "MATCH (n:Field) WHERE n.datasetUid = $uid RETURN n.uid AS uid, properties(n) AS props"
 )
 
 
@@ -70,9 +70,9 @@ def _upsert(label: NodeLabel) -> str:
 
 def _min_max(var: str) -> str:
     return (
-        f"SET s.observed_at = CASE WHEN so IS NULL THEN {var}o "
+        f"SET s.observedAt = CASE WHEN so IS NULL THEN {var}o "
         f"WHEN {var}o IS NULL OR so <= {var}o THEN so ELSE {var}o END,\n"
-        f"    s.updated_at = CASE WHEN su IS NULL THEN {var}u "
+        f"    s.updatedAt = CASE WHEN su IS NULL THEN {var}u "
         f"WHEN {var}u IS NULL OR su >= {var}u THEN su ELSE {var}u END"
     )
 
@@ -92,8 +92,8 @@ def _repoint(label: NodeLabel, rel: RelType, outgoing: bool) -> str:
         f"WHERE m.uid <> row.new{skip}\n"
         f"MATCH (y:{label.value} {{uid: row.new}})\n"
         f"MERGE {merge.format(t=rel.value)}\n"
-        "WITH r, s, r.observed_at AS ro, r.updated_at AS ru, s.observed_at AS so, "
-        "s.updated_at AS su\n"
+        "WITH r, s, r.observedAt AS ro, r.updatedAt AS ru, s.observedAt AS so, "
+        "s.updatedAt AS su\n"
         "SET s += properties(r)\n"
         f"{_min_max('r')}"
     )
@@ -145,7 +145,7 @@ def _combine(canonical: dict[str, Any] | None, alias: dict[str, Any],
     existing = canonical or {}
     props.update({k: v for k, v in existing.items()
                   if k not in ("uid", *_TIMES, *rewrite) and v is not None})
-    for key, pick in (("observed_at", min), ("updated_at", max)):
+    for key, pick in (("observedAt", min), ("updatedAt", max)):
         values = [v for v in (existing.get(key), alias.get(key)) if isinstance(v, int | float)]
         if values:
             props[key] = pick(values)
@@ -196,19 +196,19 @@ def _plan(backend: GraphBackend, alias: str, canonical: str, namespace: str, nam
         new = version_uid(namespace, name, version)
         version_map[old] = new
         moves[NodeLabel.DATASET_VERSION].append(
-            (old, new, props, {"namespace": namespace, "name": name, "dataset_uid": canonical,
+            (old, new, props, {"namespace": namespace, "name": name, "datasetUid": canonical,
                                "version": version}))
     for row in backend.query(_READ_FIELDS, {"uid": alias}):
         old, props = str(row["uid"]), row["props"]
         old_version, _, column = old.rpartition("#")
-        old_version = str(props.get("version_uid") or old_version)
+        old_version = str(props.get("versionUid") or old_version)
         new_version = version_map.get(old_version)
         if new_version is None:  # a field whose version node is gone: rebuild its uid
             new_version = canonical + old_version[len(alias):]
         column = str(props.get("name") or column)
         moves[NodeLabel.FIELD].append(
             (old, field_uid(new_version, column), props,
-             {"version_uid": new_version, "dataset_uid": canonical}))
+             {"versionUid": new_version, "datasetUid": canonical}))
     return moves
 
 

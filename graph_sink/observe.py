@@ -102,7 +102,7 @@ class SinkObserver:
         in the freshness tracker that publishes the last-write and expected-interval (SLA)
         gauges (the writes ``lineage freshness`` counts).
 
-        The write time is the version's ``observed_at`` (its first observation), so the
+        The write time is the version's ``observedAt`` (its first observation), so the
         same version republished with a later run state is one write, not several.
         """
         complete = {n.uid for n in m.nodes
@@ -114,10 +114,10 @@ class SinkObserver:
         for n in m.nodes:
             if n.label is not NodeLabel.DATASET_VERSION or n.uid not in generated:
                 continue
-            dataset = n.props.get("dataset_uid")
+            dataset = n.props.get("datasetUid")
             if not isinstance(dataset, str):
                 continue
-            observed = n.props.get("observed_at")
+            observed = n.props.get("observedAt")
             when_ms = observed if isinstance(observed, int | float) else m.event_time
             self.freshness.record(
                 dataset,

@@ -226,7 +226,7 @@ class ErasureList:
 
 def _erased(node: NodeUpsert, erased: dict[str, ErasureRecord]) -> bool:
     if node.label is NodeLabel.FIELD:
-        return node.props.get("dataset_uid") in erased
+        return node.props.get("datasetUid") in erased
     return node.label is NodeLabel.DATASET and node.uid in erased
 
 

@@ -13,7 +13,7 @@ Row shapes (built by :mod:`graph_sink.writer`, one row per distinct node or rela
 
 Property rules (the graph-properties contract):
 
-- ``observed_at`` keeps the smallest observation (``first``), ``updated_at`` the largest
+- ``observedAt`` keeps the smallest observation (``first``), ``updatedAt`` the largest
   (``last``); a missing value on either side never wins.
 - ``Run.state``: a stored terminal state (COMPLETE, FAIL, ABORT) is never replaced by a
   non-terminal one; otherwise the newer write wins.
@@ -32,10 +32,10 @@ _TERMINAL = "[" + ", ".join(f"'{s}'" for s in TERMINAL_STATES) + "]"
 
 def _time_rules(var: str) -> str:
     return (
-        f"SET {var}.observed_at = CASE WHEN row.first IS NULL OR ({var}.observed_at IS NOT NULL "
-        f"AND {var}.observed_at <= row.first) THEN {var}.observed_at ELSE row.first END,\n"
-        f"    {var}.updated_at = CASE WHEN row.last IS NULL OR ({var}.updated_at IS NOT NULL "
-        f"AND {var}.updated_at >= row.last) THEN {var}.updated_at ELSE row.last END"
+        f"SET {var}.observedAt = CASE WHEN row.first IS NULL OR ({var}.observedAt IS NOT NULL "
+        f"AND {var}.observedAt <= row.first) THEN {var}.observedAt ELSE row.first END,\n"
+        f"    {var}.updatedAt = CASE WHEN row.last IS NULL OR ({var}.updatedAt IS NOT NULL "
+        f"AND {var}.updatedAt >= row.last) THEN {var}.updatedAt ELSE row.last END"
     )
 
 

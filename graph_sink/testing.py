@@ -73,31 +73,31 @@ def run_mutations(
     seen = time_ms + duration_ms if terminal else time_ms
     juid = job_uid(ns, name)
     nodes = [
-        NodeUpsert(NodeLabel.JOB, juid, {"namespace": ns, "name": name, "observed_at": seen}),
+        NodeUpsert(NodeLabel.JOB, juid, {"namespace": ns, "name": name, "observedAt": seen}),
         NodeUpsert(NodeLabel.RUN, run_id, {
-            "runId": run_id, "job_uid": juid, "state": state, "startTime": time_ms,
+            "runId": run_id, "jobUid": juid, "state": state, "startTime": time_ms,
             "endTime": time_ms + duration_ms if terminal else None,
             "metrics": json.dumps(metrics or {}, sort_keys=True),
             "parameters": json.dumps(parameters or {}, sort_keys=True),
-            "gitSha": git_sha, "observed_at": seen,
+            "gitSha": git_sha, "observedAt": seen,
         }),
     ]
     relationships = [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, run_id, NodeLabel.JOB, juid,
-                        {"observed_at": seen})]
+                        {"observedAt": seen})]
     for spec in inputs:
         _add_version(nodes, relationships, spec, run_id, seen, produced=False)
         relationships.append(RelationshipUpsert(RelType.CONSUMED_BY, NodeLabel.DATASET_VERSION,
                                                  spec.uid,
-                                NodeLabel.RUN, run_id, {"observed_at": seen}))
+                                NodeLabel.RUN, run_id, {"observedAt": seen}))
     for spec in outputs:
         _add_version(nodes, relationships, spec, run_id, seen, produced=True)
         relationships.append(RelationshipUpsert(RelType.GENERATED, NodeLabel.RUN, run_id,
-                                NodeLabel.DATASET_VERSION, spec.uid, {"observed_at": seen}))
+                                NodeLabel.DATASET_VERSION, spec.uid, {"observedAt": seen}))
         for src in inputs:
             relationships.append(RelationshipUpsert(RelType.DERIVED_FROM,
                                                      NodeLabel.DATASET_VERSION, spec.uid,
                                     NodeLabel.DATASET_VERSION, src.uid,
-                                    {"runId": run_id, "observed_at": seen}))
+                                    {"runId": run_id, "observedAt": seen}))
     return GraphMutations(event_id or f"event-{run_id}-{state}", seen, seen, nodes, relationships)
 
 
@@ -106,29 +106,29 @@ def _add_version(nodes: list[NodeUpsert], relationships: list[RelationshipUpsert
                  run_id: str, seen: int, *, produced: bool) -> None:
     """Add a version's Dataset, DatasetVersion and Field nodes with VERSION_OF and HAS_FIELD."""
     props: dict[str, PropValue] = {
-        "namespace": spec.namespace, "name": spec.name, "dataset_uid": spec.dataset_uid,
+        "namespace": spec.namespace, "name": spec.name, "datasetUid": spec.dataset_uid,
         "version": spec.version, "kind": spec.kind, "digest": spec.digest,
         "digestAlgorithm": "sha256" if spec.digest else None, "rowCount": spec.row_count,
         "schema": json.dumps([{"name": c, "type": str(s.get("type", "double"))}
                               for c, s in spec.fields.items()]),
-        "observed_at": seen,
+        "observedAt": seen,
     }
     if produced:
         props["producedByRunId"] = run_id
     nodes.append(NodeUpsert(NodeLabel.DATASET, spec.dataset_uid, {
         "namespace": spec.namespace, "name": spec.name, "kind": spec.kind,
-        "observed_at": seen}))
+        "observedAt": seen}))
     nodes.append(NodeUpsert(NodeLabel.DATASET_VERSION, spec.uid, props))
     relationships.append(RelationshipUpsert(RelType.VERSION_OF, NodeLabel.DATASET_VERSION, spec.uid,
-                            NodeLabel.DATASET, spec.dataset_uid, {"observed_at": seen}))
+                            NodeLabel.DATASET, spec.dataset_uid, {"observedAt": seen}))
     for column, stats in spec.fields.items():
         fuid = field_uid(spec.uid, column)
         nodes.append(NodeUpsert(NodeLabel.FIELD, fuid, {
-            "name": column, "type": "double", "version_uid": spec.uid,
-            "dataset_uid": spec.dataset_uid, **stats, "observed_at": seen}))
+            "name": column, "type": "double", "versionUid": spec.uid,
+            "datasetUid": spec.dataset_uid, **stats, "observedAt": seen}))
         relationships.append(RelationshipUpsert(RelType.HAS_FIELD, NodeLabel.DATASET_VERSION,
                                                  spec.uid,
-                                NodeLabel.FIELD, fuid, {"observed_at": seen}))
+                                NodeLabel.FIELD, fuid, {"observedAt": seen}))
 
 
 #: How :func:`snapshot` spells a node read without a ``uid``.

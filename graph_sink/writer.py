@@ -5,7 +5,7 @@
 1. node upserts are grouped by label, relationship upserts by (type, from label, to label);
 2. inside a group, upserts of the same node (``uid``) or relationship (``from``, ``to``) are folded
    into one row with the same rules the Cypher applies (``first`` = min of the mutations'
-   ``observed_at``, ``last`` = max of their ``updated_at``, props last-write-wins, Run.state
+   ``observedAt``, ``last`` = max of their ``updatedAt``, props last-write-wins, Run.state
    terminal-wins). Besides saving work this keeps a statement free of duplicate keys, which
    FalkorDB 4.16 needs: a relationship MERGEd twice in one UNWIND whose SET reads the
    relationship crashes the server;
@@ -17,8 +17,8 @@ So N mutations take at most ``ceil(N / batch_size)`` statements per group, and
 
 Values the graph cannot store are dropped from ``props``: ``None`` (a null never erases a
 stored value) and NaN/infinity (FalkorDB's parameter syntax has no literal for them; Neo4j
-would store them, the two backends must agree). ``uid``, ``observed_at`` and ``updated_at``
-are never copied from ``props``: a mutation's ``observed_at`` and ``updated_at`` are its
+would store them, the two backends must agree). ``uid``, ``observedAt`` and ``updatedAt``
+are never copied from ``props``: a mutation's ``observedAt`` and ``updatedAt`` are its
 first and last observation (epoch ms), which the min / max rules fold in. Whatever
 produced a record, its uids (and the uid-valued props :data:`UID_PROPS`) pass through
 :func:`~lineage_pipeline.graph_model.bounded_uid` and its strings through
@@ -59,9 +59,9 @@ from lineage_pipeline.graph_model import (
 )
 
 #: Properties the writer manages itself; never copied from a mutation's ``props``.
-RESERVED = frozenset({"uid", "observed_at", "updated_at"})
+RESERVED = frozenset({"uid", "observedAt", "updatedAt"})
 #: Properties holding another node's uid (bounded like uids, so joins on them hold).
-UID_PROPS = frozenset({"job_uid", "dataset_uid", "version_uid"})
+UID_PROPS = frozenset({"jobUid", "datasetUid", "versionUid"})
 
 
 @dataclass(slots=True)
@@ -105,8 +105,8 @@ def _storable(value: PropValue) -> PropValue:
 
 
 def _times(props: dict[str, PropValue], fallback: int) -> tuple[int, int]:
-    """``(first, last)`` observation of a mutation (epoch ms): its ``observed_at`` and its
-    ``updated_at`` props, each falling back to the other and then to ``fallback`` (the
+    """``(first, last)`` observation of a mutation (epoch ms): its ``observedAt`` and its
+    ``updatedAt`` props, each falling back to the other and then to ``fallback`` (the
     record's event time) when absent or not a finite number."""
 
     def number(key: str) -> int | None:
@@ -115,7 +115,7 @@ def _times(props: dict[str, PropValue], fallback: int) -> tuple[int, int]:
             return int(value)
         return None
 
-    first, last = number("observed_at"), number("updated_at")
+    first, last = number("observedAt"), number("updatedAt")
     first = first if first is not None else (last if last is not None else fallback)
     return first, max(first, last if last is not None else first)
 

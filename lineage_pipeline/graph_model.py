@@ -32,8 +32,13 @@ to any record and the query layer applies it to the name it is given: ``bounded_
 finds the node whatever the name's length. A Field's uid is built from its version's
 (bounded) uid, so ``field_uid(version_uid(...), column)`` is what the queries compute too.
 
-Every node and relationship the processor writes carries ``observed_at`` and ``updated_at``:
-the earliest and the latest eventTime that showed it (epoch ms). Relationships
+Every node and relationship the processor writes carries ``observedAt`` and ``updatedAt``:
+the earliest and the latest eventTime that showed it (epoch ms). Property names are camelCase,
+like OpenLineage's (``runId``, ``startTime``, ``datasetUid``, ...); the node key ``uid`` is
+the one exception. Earlier versions wrote a few in snake_case: :data:`LEGACY_PROPERTY_NAMES`
+maps them to today's names, :meth:`GraphMutations.from_record` translates records still on
+the graph topic and ``lineage migrate`` (:mod:`graph_sink.migrate`) renames them
+in a stored graph. Relationships
 (:class:`RelType`)::
 
     (Run)-[:RUN_OF]->(Job)
@@ -150,6 +155,19 @@ def field_uid(version_uid_: str, column: str) -> str:
     return bounded_uid(f"{version_uid_}#{column}")
 
 
+#: Snake_case property names earlier versions wrote -> today's camelCase name. The one table
+#: of the rename: the sink translates old graph records with it (:func:`current_props`) and
+#: ``lineage migrate`` renames stored properties with it.
+LEGACY_PROPERTY_NAMES: dict[str, str] = {
+    "observed_at": "observedAt",
+    "updated_at": "updatedAt",
+    "job_uid": "jobUid",
+    "dataset_uid": "datasetUid",
+    "version_uid": "versionUid",
+}
+_LEGACY_KEYS = frozenset(LEGACY_PROPERTY_NAMES)
+
+
 #: A property value the graph stores: scalars, or lists of strings / numbers.
 PropValue = None | bool | int | float | str | list[str] | list[float]
 
@@ -163,6 +181,16 @@ def graph_value(value: PropValue) -> PropValue:
         items: list[Any] = [graph_text(v) if isinstance(v, str) else v for v in value]
         return items
     return value
+
+
+def current_props(props: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of property map ``props`` with the names of :data:`LEGACY_PROPERTY_NAMES`
+    replaced by today's; when a map carries both names of one property, today's wins."""
+    if _LEGACY_KEYS.isdisjoint(props):
+        return dict(props)
+    out = {LEGACY_PROPERTY_NAMES.get(k, k): v for k, v in props.items() if k in _LEGACY_KEYS}
+    out.update((k, v) for k, v in props.items() if k not in _LEGACY_KEYS)
+    return out
 
 
 @dataclass(slots=True)
@@ -222,13 +250,16 @@ class GraphMutations:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> GraphMutations:
-        """Build from an Avro record; raises ``ValueError``/``KeyError`` on a bad shape."""
+        """Build from an Avro record; raises ``ValueError``/``KeyError`` on a bad shape.
+
+        Property names an earlier version wrote are translated (:func:`current_props`), so
+        records already on the graph topic are stored under today's names."""
         return cls(
             source_event_id=record["sourceEventId"],
             event_time=record["eventTime"],
             published_at=record["publishedAt"],
             nodes=[
-                NodeUpsert(NodeLabel(n["label"]), n["uid"], dict(n["props"]))
+                NodeUpsert(NodeLabel(n["label"]), n["uid"], current_props(n["props"]))
                 for n in record["nodes"]
             ],
             relationships=[
@@ -238,7 +269,7 @@ class GraphMutations:
                     e["fromUid"],
                     NodeLabel(e["toLabel"]),
                     e["toUid"],
-                    dict(e["props"]),
+                    current_props(e["props"]),
                 )
                 for e in record["edges"]
             ],

@@ -224,7 +224,7 @@ class LineageGraph:
         if not 0 <= depth <= MAX_DEPTH:
             raise QueryError(f"depth must be between 0 and {MAX_DEPTH}, got {depth}")
         root = node if isinstance(node, ResolvedNode) else self.resolve(node, column=column)
-        seen = root.props.get("observed_at")
+        seen = root.props.get("observedAt")
         if as_of is not None and isinstance(seen, int) and seen > as_of:
             raise QueryError(f"{root.id!r} was first observed at {_iso(seen)}, after the "
                              f"as-of time {_iso(as_of)}: it was not in the graph yet")
@@ -244,7 +244,7 @@ class LineageGraph:
 
         Each: ``runId``, ``job``, ``state``, ``startTime``, ``endTime``, ``durationMs``,
         ``nominalStartTime``, ``metrics`` (dict), ``parameters`` (dict), ``gitSha``,
-        ``errorMessage``, ``parentRunId``, ``observed_at``, ``updated_at``.
+        ``errorMessage``, ``parentRunId``, ``observedAt``, ``updatedAt``.
         Raises :class:`QueryError` for an unknown job.
         """
         if not self.has_job(job):
@@ -256,7 +256,7 @@ class LineageGraph:
     def run(self, run_id: str) -> RunDetail:
         """Return every property of run ``run_id`` (JSON parsed) plus ``job`` (dict),
         ``durationMs``, ``children`` (run ids), ``inputs`` and ``outputs``: dataset versions
-        (node dicts with ``dataset_uid``, ``schema`` and ``fields``: their columns'
+        (node dicts with ``datasetUid``, ``schema`` and ``fields``: their columns'
         statistics, by name).
 
         Raises :class:`QueryError` when there is no such run.

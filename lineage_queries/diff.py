@@ -154,7 +154,7 @@ def _version_ref(
         "version": props.get("version"),
         "digest": props.get("digest"),
         "producedByRunId": run,
-        "job": run_props.get("job_uid"),
+        "job": run_props.get("jobUid"),
     }
 
 

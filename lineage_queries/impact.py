@@ -86,8 +86,8 @@ def _root_dataset(w: Walk) -> str | None:
     if root.label is NodeLabel.DATASET_VERSION:
         return dataset_of(root.uid, root.props)
     if root.label is NodeLabel.FIELD:
-        return str(root.props.get("dataset_uid") or dataset_of(
-            str(root.props.get("version_uid") or root.uid.rsplit("#", 1)[0])))
+        return str(root.props.get("datasetUid") or dataset_of(
+            str(root.props.get("versionUid") or root.uid.rsplit("#", 1)[0])))
     return None
 
 
@@ -143,12 +143,12 @@ class _Reach:
         entry.distance = min(entry.distance, dist)
         producer = props.get("producedByRunId")
         if producer in w.nodes:
-            job = w.nodes[producer][1].get("job_uid")
+            job = w.nodes[producer][1].get("jobUid")
             if job:
                 entry.jobs.add(job)
 
     def _column(self, props: dict[str, Any], dist: int, how: str) -> None:
-        ds = str(props.get("dataset_uid") or dataset_of(str(props.get("version_uid"))))
+        ds = str(props.get("datasetUid") or dataset_of(str(props.get("versionUid"))))
         if ds == self.root_dataset:
             return
         name = str(props.get("name"))
@@ -158,7 +158,7 @@ class _Reach:
 
     def _run(self, uid: str, props: dict[str, Any], dist: int) -> None:
         self.run_ids.add(uid)
-        job = props.get("job_uid")
+        job = props.get("jobUid")
         if job:
             entry = self.jobs.setdefault(job, {"id": job, "distance": dist, "runs": 0})
             entry["runs"] += 1

@@ -67,7 +67,7 @@ def trained_on(graph: LineageGraph, node: str, *, as_of: int | None = None) -> T
         models.append({
             "id": dst, "dataset": dataset_of(dst, props), "version": props.get("version"),
             "digest": props.get("digest"), "distance": dist,
-            "run": run_summary(trainer, trainer.get("job_uid")),
+            "run": run_summary(trainer, trainer.get("jobUid")),
         })
     models.sort(key=lambda m: (m["distance"], m["id"]))
     n = len(models)
@@ -149,7 +149,7 @@ def model_inputs(graph: LineageGraph, model: str) -> ModelInputs:
         elif label is NodeLabel.RUN:
             props = full.get(uid) or props
             parsed = parse_json_props(props)
-            runs.append({**run_summary(props, props.get("job_uid")), "distance": dist,
+            runs.append({**run_summary(props, props.get("jobUid")), "distance": dist,
                          "environment": parsed.get("environment")})
     inputs.sort(key=lambda i: (i["distance"], i["id"]))
     runs.sort(key=lambda r: (r["distance"], str(r["runId"])))
@@ -160,7 +160,7 @@ def model_inputs(graph: LineageGraph, model: str) -> ModelInputs:
     produced_by: RunSummary | None = None
     if producer is not None:
         p = full.get(producer) or w.nodes[producer][1]
-        produced_by = run_summary(p, p.get("job_uid"))
+        produced_by = run_summary(p, p.get("jobUid"))
     return {
         "model": {"id": root.uid, "dataset": dataset_of(root.uid, root.props),
                   "kind": node_kind(NodeLabel.DATASET_VERSION, root.props),

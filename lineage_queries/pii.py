@@ -49,7 +49,7 @@ class PiiView:
 
     def fields(self, node: str, role: str | None = None) -> list[FieldView]:
         """The fields of dataset version ``node`` (see :meth:`resolve_version`), sorted by
-        name: each Field's properties plus ``effective_tags`` (own + inherited, sorted) and
+        name: each Field's properties plus ``effectiveTags`` (own + inherited, sorted) and
         ``sensitive`` (bool); statistics of sensitive fields are ``"<redacted>"`` unless
         ``role`` is allowed. Raises :class:`QueryError` for an unknown dataset."""
         version = self.resolve_version(node)
@@ -60,7 +60,7 @@ class PiiView:
         for field in found:
             effective = tags.get(str(field["uid"]), [])
             shown = as_field_props(self.policy.redact(field, effective, role))
-            out.append({**shown, "effective_tags": effective,
+            out.append({**shown, "effectiveTags": effective,
                         "sensitive": self.policy.is_sensitive(effective)})
         if not out:
             raise QueryError(f"dataset version {version!r} has no fields in the graph")
@@ -86,7 +86,7 @@ class PiiView:
 
         ``data`` is any answer of :class:`~lineage_queries.api.LineageGraph` (Subgraph, run detail,
         impact...): every dict in it that is a Field (a node dict with ``label`` ``Field``, or
-        a Field's properties with ``uid`` and ``version_uid``) is checked against the field's
+        a Field's properties with ``uid`` and ``versionUid``) is checked against the field's
         effective tags (:meth:`effective_tags`), as in :meth:`fields`.
         """
         if self.policy.may_see(role):
@@ -98,7 +98,7 @@ class PiiView:
             if isinstance(item, dict):
                 if item.get("label") == "Field" and isinstance(item.get("id"), str):
                     found.append((item["id"], item))
-                elif isinstance(item.get("uid"), str) and "version_uid" in item:
+                elif isinstance(item.get("uid"), str) and "versionUid" in item:
                     found.append((item["uid"], item))
                 stack.extend(item.values())
             elif isinstance(item, list | tuple):

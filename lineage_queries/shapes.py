@@ -8,7 +8,7 @@ Pure functions over property maps read from the graph; no graph access here. Sha
 Node dict (one node of a Subgraph)::
 
     {"id", "label", "kind", "namespace", "name", "version", "depth", <label extras>,
-     "observed_at", "updated_at"}
+     "observedAt", "updatedAt"}
 
 ``label`` is the graph label (Job, Run, Dataset, DatasetVersion, Field); ``kind`` is what the
 node is to a person: ``job``, ``run``, ``field``, or the dataset's kind (``table``, ``file``,
@@ -73,7 +73,7 @@ def duration(props: Mapping[str, Any]) -> int | None:
 def run_time(props: Mapping[str, Any]) -> int:
     """Return when a run started (startTime, else nominalStartTime, else first observation;
     0 when none is known), in epoch ms: the order runs of a job are compared in."""
-    for key in ("startTime", "nominalStartTime", "observed_at"):
+    for key in ("startTime", "nominalStartTime", "observedAt"):
         value = props.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return int(value)
@@ -85,7 +85,7 @@ def run_summary(props: Mapping[str, Any], job: str | None) -> RunSummary:
     p = parse_json_props(props)
     return {
         "runId": str(p.get("runId") or p.get("uid")),
-        "job": job or p.get("job_uid"),
+        "job": job or p.get("jobUid"),
         "state": p.get("state"),
         "startTime": p.get("startTime"),
         "endTime": p.get("endTime"),
@@ -96,8 +96,8 @@ def run_summary(props: Mapping[str, Any], job: str | None) -> RunSummary:
         "gitSha": p.get("gitSha"),
         "errorMessage": p.get("errorMessage"),
         "parentRunId": p.get("parentRunId"),
-        "observed_at": p.get("observed_at"),
-        "updated_at": p.get("updated_at"),
+        "observedAt": p.get("observedAt"),
+        "updatedAt": p.get("updatedAt"),
     }
 
 
@@ -109,7 +109,7 @@ def baseline_summary(s: RunSummary, reason: str) -> BaselineRun:
         "nominalStartTime": s["nominalStartTime"], "metrics": s["metrics"],
         "parameters": s["parameters"], "gitSha": s["gitSha"],
         "errorMessage": s["errorMessage"], "parentRunId": s["parentRunId"],
-        "observed_at": s["observed_at"], "updated_at": s["updated_at"], "reason": reason,
+        "observedAt": s["observedAt"], "updatedAt": s["updatedAt"], "reason": reason,
     }
 
 
@@ -132,12 +132,12 @@ def _same(*names: str) -> tuple[tuple[str, str], ...]:
 #: Per label, the extra keys of its Subgraph node dict: ``(answer key, graph property)``.
 _LABEL_KEYS: dict[NodeLabel, tuple[tuple[str, str], ...]] = {
     NodeLabel.JOB: _same("jobType", "integration", "processingType"),
-    NodeLabel.RUN: (("job", "job_uid"),
+    NodeLabel.RUN: (("job", "jobUid"),
                     *_same("runId", "state", "startTime", "endTime", "parentRunId")),
-    NodeLabel.DATASET_VERSION: (("dataset", "dataset_uid"),
+    NodeLabel.DATASET_VERSION: (("dataset", "datasetUid"),
                                 *_same("digestAlgorithm", "digest", "rowCount", "bytes",
                                        "producedByRunId")),
-    NodeLabel.FIELD: (("dataset", "dataset_uid"), ("version", "version_uid"),
+    NodeLabel.FIELD: (("dataset", "datasetUid"), ("version", "versionUid"),
                       *_same("type", "nullCount", "distinctCount", "min", "max", "mean")),
 }
 
@@ -156,8 +156,8 @@ def node_dict(label: NodeLabel, uid: str, props: Mapping[str, Any], depth: int) 
     }
     for key, prop in _LABEL_KEYS.get(label, ()):
         out[key] = get(prop)
-    out["observed_at"] = get("observed_at")
-    out["updated_at"] = get("updated_at")
+    out["observedAt"] = get("observedAt")
+    out["updatedAt"] = get("updatedAt")
     return cast(Node, out)
 
 
@@ -170,18 +170,18 @@ def version_detail(uid: str, props: Mapping[str, Any], fields: list[FieldProps]
         "id": uid, "label": NodeLabel.DATASET_VERSION.value,
         "kind": node_kind(NodeLabel.DATASET_VERSION, props), "namespace": get("namespace"),
         "name": get("name"), "version": get("version"), "depth": 0,
-        "dataset": get("dataset_uid"), "digestAlgorithm": get("digestAlgorithm"),
+        "dataset": get("datasetUid"), "digestAlgorithm": get("digestAlgorithm"),
         "digest": get("digest"), "rowCount": get("rowCount"), "bytes": get("bytes"),
-        "producedByRunId": get("producedByRunId"), "observed_at": get("observed_at"),
-        "updated_at": get("updated_at"), "dataset_uid": dataset_of(uid, props),
+        "producedByRunId": get("producedByRunId"), "observedAt": get("observedAt"),
+        "updatedAt": get("updatedAt"), "datasetUid": dataset_of(uid, props),
         "schema": get("schema"), "fields": fields,
     }
 
 
 def dataset_of(version_uid: str, props: Mapping[str, Any] | None = None) -> str:
-    """Return the dataset uid of a dataset version (its ``dataset_uid``, else the uid up to
+    """Return the dataset uid of a dataset version (its ``datasetUid``, else the uid up to
     the last ``@``)."""
-    value = (props or {}).get("dataset_uid")
+    value = (props or {}).get("datasetUid")
     return str(value) if value else version_uid.rsplit("@", 1)[0]
 
 
@@ -208,11 +208,11 @@ def runs_subgraph(runs: list[RunDetail], changed: set[str]) -> Subgraph:
     for r in runs:
         rid = r["runId"]
         node = node_dict(NodeLabel.RUN, rid, r, 0)
-        node["job"] = (r.get("job") or {}).get("uid") or r.get("job_uid")
+        node["job"] = (r.get("job") or {}).get("uid") or r.get("jobUid")
         nodes[rid] = node
         for role in ("inputs", "outputs"):
             for v in r["inputs"] if role == "inputs" else r["outputs"]:
-                nodes.setdefault(v["id"], _version_node(v, v["dataset_uid"] in changed))
+                nodes.setdefault(v["id"], _version_node(v, v["datasetUid"] in changed))
                 if role == "inputs":
                     relationships.append({"from": v["id"], "to": rid, "type": "CONSUMED_BY"})
                 else:
@@ -230,6 +230,6 @@ def _version_node(v: VersionDetail, changed: bool) -> Node:
         "name": v["name"], "version": v["version"], "depth": 1, "dataset": v["dataset"],
         "digestAlgorithm": v["digestAlgorithm"], "digest": v["digest"],
         "rowCount": v["rowCount"], "bytes": v["bytes"], "producedByRunId": v["producedByRunId"],
-        "observed_at": v["observed_at"], "updated_at": v["updated_at"],
-        "dataset_uid": v["dataset_uid"], "changed": changed,
+        "observedAt": v["observedAt"], "updatedAt": v["updatedAt"],
+        "datasetUid": v["datasetUid"], "changed": changed,
     }

@@ -13,18 +13,18 @@ from lineage_pipeline.graph_model import (
 )
 
 #: How repeats of a node or relationship in one record fold their times.
-_TIME_PICK = {"observed_at": min, "updated_at": max}
+_TIME_PICK = {"observedAt": min, "updatedAt": max}
 
 
 def times(first: int, last: int) -> dict[str, PropValue]:
     """The time props of an element first / last observed at ``first`` / ``last`` (epoch ms)."""
-    return {"observed_at": first, "updated_at": last}
+    return {"observedAt": first, "updatedAt": last}
 
 
 class MutationBuilder:
     """Collects the node and relationship upserts of one graph record, merging repeats of the same
     node (label, uid) or relationship (type, from uid, to uid): props last-write-wins, except
-    ``observed_at`` (min) and ``updated_at`` (max). Every value goes through
+    ``observedAt`` (min) and ``updatedAt`` (max). Every value goes through
     :func:`~lineage_pipeline.graph_model.graph_value`."""
 
     def __init__(self) -> None:

@@ -30,7 +30,7 @@ terminal (before that the version does not exist yet, and publishing it early wo
 ghost version when a later event names the real one). Likewise a columnLineage source the run
 does not list as an input waits for the terminal event, then takes its pinned version.
 
-``observed_at`` / ``updated_at`` (epoch ms) on every node and relationship are the earliest / latest
+``observedAt`` / ``updatedAt`` (epoch ms) on every node and relationship are the earliest / latest
 eventTime of the run that showed the element. Both only move outwards as events merge in, so
 the graph's min / max of them is the same whatever order, batching or replay (a restarted
 processor may publish a run's state first without its earliest events) brought the records.
@@ -125,7 +125,7 @@ def run_props(state: RunState) -> dict[str, PropValue]:
         root_id = parent.root.runId if parent.root is not None else parent.runId
     return {
         "runId": state.runId,
-        "job_uid": job_uid(state.job_namespace, state.job_name),
+        "jobUid": job_uid(state.job_namespace, state.job_name),
         "state": state.state,
         "startTime": state.startTime,
         "endTime": state.endTime,
@@ -154,7 +154,7 @@ def _add_foreign_run(
     """A run known only as a parent/root: its node (no state) with its job and RUN_OF."""
     run_key = (NodeLabel.RUN, run_uid(run_id))
     job_key = (NodeLabel.JOB, job_uid(job_ns, job_name))
-    b.node(*run_key, {"runId": run_id, "job_uid": job_key[1], **seen})
+    b.node(*run_key, {"runId": run_id, "jobUid": job_key[1], **seen})
     b.node(*job_key, {"namespace": job_ns, "name": job_name, **seen})
     b.relationship(RelType.RUN_OF, run_key, job_key, seen)
     return run_key
@@ -183,7 +183,7 @@ def _add_version(
             {
                 "namespace": ds.namespace,
                 "name": ds.name,
-                "dataset_uid": d_uid,
+                "datasetUid": d_uid,
                 "version": version,
                 "kind": kind,
                 "digestAlgorithm": digest.algorithm if digest else None,
@@ -225,7 +225,7 @@ def _add_field(
     extra: dict[str, PropValue] | None = None,
 ) -> tuple[NodeLabel, str]:
     f_key = (NodeLabel.FIELD, field_uid(v_key[1], column))
-    props: dict[str, PropValue] = {"name": column, "version_uid": v_key[1], "dataset_uid": d_uid,
+    props: dict[str, PropValue] = {"name": column, "versionUid": v_key[1], "datasetUid": d_uid,
                                    **seen}
     props.update(extra or {})
     b.node(*f_key, _compact(props))
@@ -258,7 +258,7 @@ def _column_lineage(
             b.node(NodeLabel.DATASET, in_duid,
                    {"namespace": inp.namespace, "name": inp.name, **seen})
             b.node(*in_vkey, {"namespace": inp.namespace, "name": inp.name,
-                              "dataset_uid": in_duid, "version": version,
+                              "datasetUid": in_duid, "version": version,
                               **seen})
             b.relationship(RelType.VERSION_OF, in_vkey, (NodeLabel.DATASET, in_duid), seen)
         in_field = _add_field(b, in_vkey, in_duid, inp.field, seen)

@@ -24,7 +24,7 @@ times, winning terminal event: about 250 bytes), and the summary is forgotten af
 message, at most once a minute per partition, over that partition's runs. A late event of a
 departed run (a duplicate COMPLETE, a late RUNNING, a COMPLETE with more facets) is merged
 into the summary and published so that the graph's merge rules (:mod:`graph_sink.statements`:
-``observed_at`` min, ``updated_at`` max, a terminal ``Run.state`` never replaced by a
+``observedAt`` min, ``updatedAt`` max, a terminal ``Run.state`` never replaced by a
 non-terminal one, other props last write wins, ``None`` never written) cannot regress
 anything: the Run node carries only its state and ``startTime``/``endTime`` of the summary's
 winning terminal event and earliest START, and its times; inputs without an explicit version
@@ -80,8 +80,8 @@ DEFAULT_MAX_RECORD_BYTES = 1_000_000
 #: Most often the finished-run sweep runs per partition, ms.
 SWEEP_EVERY_MS = 60_000
 #: The Run node properties a late event of a departed run publishes.
-_LATE_RUN_PROPS = frozenset({"runId", "job_uid", "state", "startTime", "endTime",
-                             "observed_at", "updated_at"})
+_LATE_RUN_PROPS = frozenset({"runId", "jobUid", "state", "startTime", "endTime",
+                             "observedAt", "updatedAt"})
 _DEFAULTS = ProcessorSettings()
 
 

@@ -254,8 +254,8 @@ def test_names_are_stored_verbatim(injected: Injected) -> None:
                              "RETURN d.namespace AS ns, d.name AS name", {"c": "canary"})
     assert sorted((r["ns"], r["name"]) for r in datasets) == sorted(
         [r.src for r in runs] + [r.dst for r in runs])
-    fields = backend.query("MATCH (f:Field) WHERE f.dataset_uid IN $ds "
-                           "RETURN f.dataset_uid AS ds, f.name AS name",
+    fields = backend.query("MATCH (f:Field) WHERE f.datasetUid IN $ds "
+                           "RETURN f.datasetUid AS ds, f.name AS name",
                            {"ds": [r.dst_uid for r in runs]})
     assert sorted((r["ds"], r["name"]) for r in fields) == sorted(
         (r.dst_uid, c) for r in runs for c in r.columns)

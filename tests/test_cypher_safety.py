@@ -27,6 +27,7 @@ PACKAGES = ("lineage_pipeline", "emitters", "stream_processor", "graph_sink", "b
 TABLE_MODULES = {
     "graph_sink/statements.py",
     "graph_sink/merge.py",
+    "graph_sink/migrate.py",
     "lineage_pipeline/graph/falkordb.py",
     "lineage_pipeline/graph/neo4j.py",
 }
@@ -247,9 +248,30 @@ def test_generated_tables_name_only_allow_listed_labels_and_types() -> None:
                   for v in table.values()]
     except ImportError:
         pass
+    from graph_sink import migrate
+
+    texts += [*migrate.COUNT_NODES.values(), *migrate.COUNT_RELATIONSHIPS.values(),
+              *migrate.PAGE_UIDS.values()]
+    texts += [text for table in (migrate.RENAME_NODES, migrate.RENAME_RELATIONSHIPS)
+              for per_old in table.values() for pair in per_old.values() for text in pair]
     assert texts
     for text in texts:
         for found in re.findall(r"\(\w*:(\w+)", text):
             assert found in labels, (found, text)
         for found in re.findall(r"\[\w*:(\w+)\]", text):
             assert found in types, (found, text)
+
+
+def test_the_migration_names_only_properties_of_its_fixed_table() -> None:
+    """``lineage migrate`` puts property names in its statements (they cannot be parameters):
+    only those of the fixed rename table, each a plain identifier."""
+    from graph_sink import migrate
+    from lineage_pipeline.graph_model import LEGACY_PROPERTY_NAMES
+
+    allowed = {*LEGACY_PROPERTY_NAMES, *LEGACY_PROPERTY_NAMES.values(), "uid"}
+    assert all(re.fullmatch(r"[a-z][A-Za-z_]*", name) for name in allowed)
+    texts = [text for table in (migrate.RENAME_NODES, migrate.RENAME_RELATIONSHIPS)
+             for per_old in table.values() for pair in per_old.values() for text in pair]
+    texts += [*migrate.COUNT_NODES.values(), *migrate.COUNT_RELATIONSHIPS.values()]
+    for text in texts:
+        assert set(re.findall(r"\b[nr]\.(\w+)", text)) <= allowed, text

@@ -149,14 +149,14 @@ def test_an_alias_added_later_merges_the_nodes_already_written(
         version = f"{CANONICAL}@v1"
         rows = q("MATCH (r:Run)-[:GENERATED]->(v:DatasetVersion {uid: $v})-[:VERSION_OF]->"
                  "(d:Dataset) RETURN r.uid AS run, d.uid AS ds, v.schema AS schema, "
-                 "v.dataset_uid AS duid", {"v": version})
+                 "v.datasetUid AS duid", {"v": version})
         assert [(r["run"], r["ds"], r["duid"]) for r in rows] == [("load", CANONICAL, CANONICAL)]
         assert "amount" in rows[0]["schema"]
         consumed = q("MATCH (v:DatasetVersion {uid: $v})-[:CONSUMED_BY]->(r:Run) "
                      "RETURN count(r) AS n", {"v": version})
         assert consumed[0]["n"] == 1  # both producers' CONSUMED_BY relationships are one now
         fields = q("MATCH (o:Field)-[e:DERIVED_FROM]->(i:Field)<-[:HAS_FIELD]-(v:DatasetVersion) "
-                   "RETURN i.uid AS uid, i.dataset_uid AS duid, e.subtype AS subtype, v.uid AS v")
+                   "RETURN i.uid AS uid, i.datasetUid AS duid, e.subtype AS subtype, v.uid AS v")
         assert [(f["uid"], f["duid"], f["subtype"], f["v"]) for f in fields] == [
             (f"{version}#amount", CANONICAL, "AGGREGATION", version)]
     finally:

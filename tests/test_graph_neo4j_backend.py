@@ -178,8 +178,8 @@ def test_write_batch_is_one_transaction_of_the_shared_cypher_in_order(
     backend: Neo4jBackend, attempts: list[int],
 ) -> None:
     m = GraphMutations("e", 5, 5, [
-        NodeUpsert(NodeLabel.JOB, "ns:j", {"name": "j", "observed_at": 5}),
-        NodeUpsert(NodeLabel.RUN, "r1", {"state": "START", "observed_at": 5}),
+        NodeUpsert(NodeLabel.JOB, "ns:j", {"name": "j", "observedAt": 5}),
+        NodeUpsert(NodeLabel.RUN, "r1", {"state": "START", "observedAt": 5}),
     ])
     writer = GraphWriter(backend, batch_size=10)
     statements, _ = writer.plan([m])
@@ -187,7 +187,7 @@ def test_write_batch_is_one_transaction_of_the_shared_cypher_in_order(
                                               NODE_UPSERT[NodeLabel.RUN]]
     result = writer.write([m])
     assert attempts == [2], "both statements ran in one transaction function call"
-    # the server's counters: uid, observed_at, updated_at and name / state of each node
+    # the server's counters: uid, observedAt, updatedAt and name / state of each node
     assert (result.summary.nodes_created, result.summary.properties_set) == (2, 8)
     assert (backend.stats.statements, backend.stats.round_trips) == (2, 3)
     # later statements of a batch see the earlier ones' writes (same transaction, in order)

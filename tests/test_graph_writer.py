@@ -139,7 +139,7 @@ def test_arrival_order_does_not_matter(
 
 
 def _run(uid: str, state: str, t: int, **props: object) -> GraphMutations:
-    node = NodeUpsert(NodeLabel.RUN, uid, {"state": state, "observed_at": t, **props})  # type: ignore[dict-item]
+    node = NodeUpsert(NodeLabel.RUN, uid, {"state": state, "observedAt": t, **props})  # type: ignore[dict-item]
     return GraphMutations(f"e-{uid}-{state}-{t}", t, t, [node], [])
 
 
@@ -171,10 +171,10 @@ def test_observed_at_is_the_first_observation_and_updated_at_the_last(
 ) -> None:
     def rec(t: int) -> GraphMutations:
         return GraphMutations(f"e{t}", t, t,
-                              [NodeUpsert(NodeLabel.JOB, "ns:j", {"observed_at": t})],
+                              [NodeUpsert(NodeLabel.JOB, "ns:j", {"observedAt": t})],
                               [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, "run",
                                                   NodeLabel.JOB,
-                                          "ns:j", {"observed_at": t})])
+                                          "ns:j", {"observedAt": t})])
 
     batch = [rec(200), rec(100), rec(300), rec(150)]
     writer = GraphWriter(backend)
@@ -184,9 +184,9 @@ def test_observed_at_is_the_first_observation_and_updated_at_the_last(
         for m in batch:
             writer.write([m])
     job = _node(backend, "Job", "ns:j")
-    assert (job["observed_at"], job["updated_at"]) == (100, 300)
+    assert (job["observedAt"], job["updatedAt"]) == (100, 300)
     relationship = backend.query("MATCH (:Run)-[r:RUN_OF]->(:Job) RETURN properties(r) AS p")
-    assert [(e["p"]["observed_at"], e["p"]["updated_at"]) for e in relationship] == [(100, 300)]
+    assert [(e["p"]["observedAt"], e["p"]["updatedAt"]) for e in relationship] == [(100, 300)]
     # the run node exists only as a bare endpoint: no times of its own
     assert _node(backend, "Run", "run") == {"uid": "run"}
 
@@ -195,29 +195,29 @@ def test_observed_at_is_the_first_observation_and_updated_at_the_last(
 def test_updated_at_is_the_latest_of_the_records_last_observations(
     backend: GraphBackend, order: tuple[int, ...]
 ) -> None:
-    """A record's ``updated_at`` is its element's last observation (a replayed, partial run
+    """A record's ``updatedAt`` is its element's last observation (a replayed, partial run
     state can be published after a fuller one): the graph keeps the max in any order."""
     times = [(200, 250), (100, 120), (150, 400)]
     writer = GraphWriter(backend)
     for i in order:
         first, last = times[i]
         writer.write([GraphMutations(f"e{i}", first, first, [NodeUpsert(
-            NodeLabel.JOB, "ns:j", {"observed_at": first, "updated_at": last})])])
+            NodeLabel.JOB, "ns:j", {"observedAt": first, "updatedAt": last})])])
     job = _node(backend, "Job", "ns:j")
-    assert (job["observed_at"], job["updated_at"]) == (100, 400)
+    assert (job["observedAt"], job["updatedAt"]) == (100, 400)
 
 
 def test_null_and_non_finite_values_never_erase_stored_ones(backend: GraphBackend) -> None:
     writer = GraphWriter(backend)
     uid = "file:/x@1"
     writer.write([GraphMutations("a", 1, 1, [NodeUpsert(
-        NodeLabel.DATASET_VERSION, uid, {"rowCount": 5, "digest": "abc", "observed_at": 1})])])
+        NodeLabel.DATASET_VERSION, uid, {"rowCount": 5, "digest": "abc", "observedAt": 1})])])
     writer.write([GraphMutations("b", 2, 2, [NodeUpsert(
         NodeLabel.DATASET_VERSION, uid,
-        {"rowCount": None, "digest": "abd", "bytes": math.nan, "observed_at": 2,
-         "uid": "hijack", "updated_at": math.inf})])])
+        {"rowCount": None, "digest": "abd", "bytes": math.nan, "observedAt": 2,
+         "uid": "hijack", "updatedAt": math.inf})])])
     assert _node(backend, "DatasetVersion", uid) == {
-        "uid": uid, "rowCount": 5, "digest": "abd", "observed_at": 1, "updated_at": 2}
+        "uid": uid, "rowCount": 5, "digest": "abd", "observedAt": 1, "updatedAt": 2}
 
 
 def test_n_mutations_take_at_most_ceil_n_over_batch_size_statements_per_group(
@@ -228,10 +228,10 @@ def test_n_mutations_take_at_most_ceil_n_over_batch_size_statements_per_group(
     mutations = [
         GraphMutations(f"e{i}", i, i,
                        [NodeUpsert(NodeLabel.RUN, f"run-{i}",
-                                   {"state": "COMPLETE", "observed_at": i}),
-                        NodeUpsert(NodeLabel.JOB, f"ns:job-{i}", {"observed_at": i})],
+                                   {"state": "COMPLETE", "observedAt": i}),
+                        NodeUpsert(NodeLabel.JOB, f"ns:job-{i}", {"observedAt": i})],
                        [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, f"run-{i}", NodeLabel.JOB,
-                                   f"ns:job-{i}", {"observed_at": i})])
+                                   f"ns:job-{i}", {"observedAt": i})])
         for i in range(n)
     ]
     before = backend.stats.round_trips
@@ -253,22 +253,22 @@ def test_n_mutations_take_at_most_ceil_n_over_batch_size_statements_per_group(
 
 def test_nodes_and_relationships_are_read_back_as_property_dicts(backend: GraphBackend) -> None:
     GraphWriter(backend).write([GraphMutations("e", 7, 7, [
-        NodeUpsert(NodeLabel.JOB, "ns:j", {"name": "j", "observed_at": 7})], [
+        NodeUpsert(NodeLabel.JOB, "ns:j", {"name": "j", "observedAt": 7})], [
         RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, "r", NodeLabel.JOB, "ns:j",
-                   {"observed_at": 7})])])
+                   {"observedAt": 7})])])
     rows = backend.query("MATCH (r:Run)-[e:RUN_OF]->(j:Job) "
                          "RETURN r, e, j, [j] AS js, {rel: e} AS m")
-    job = {"uid": "ns:j", "name": "j", "observed_at": 7, "updated_at": 7}
-    rel = {"observed_at": 7, "updated_at": 7}
+    job = {"uid": "ns:j", "name": "j", "observedAt": 7, "updatedAt": 7}
+    rel = {"observedAt": 7, "updatedAt": 7}
     assert rows == [{"r": {"uid": "r"}, "e": rel, "j": job, "js": [job], "m": {"rel": rel}}]
 
 
 def test_cypher_text_never_contains_data(backend: GraphBackend) -> None:
     evil = "x'}) DETACH DELETE n //"
     m = GraphMutations("e", 1, 1,
-                       [NodeUpsert(NodeLabel.JOB, evil, {"name": evil, "observed_at": 1})],
+                       [NodeUpsert(NodeLabel.JOB, evil, {"name": evil, "observedAt": 1})],
                        [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, evil, NodeLabel.JOB, evil,
-                                   {"observed_at": 1})])
+                                   {"observedAt": 1})])
     writer = GraphWriter(backend)
     statements, _ = writer.plan([m])
     fixed = set(NODE_UPSERT.values()) | set(RELATIONSHIP_UPSERT.values())

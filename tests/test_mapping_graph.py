@@ -107,22 +107,22 @@ def test_full_run_maps_to_the_documented_graph() -> None:
     }
     # every node and relationship carries its first and last observation (event times)
     for props in [n.props for n in m.nodes] + [e.props for e in m.relationships]:
-        assert isinstance(props["observed_at"], int) and isinstance(props["updated_at"], int)
-        assert props["observed_at"] <= props["updated_at"]
+        assert isinstance(props["observedAt"], int) and isinstance(props["updatedAt"], int)
+        assert props["observedAt"] <= props["updatedAt"]
 
     run = nodes[("Run", RUN)]
     assert run["state"] == "COMPLETE"
     assert (run["startTime"], run["endTime"]) == (1_000, 2_000)
-    assert run["job_uid"] == "ml:clean"
+    assert run["jobUid"] == "ml:clean"
     assert (run["gitSha"], run["gitDirty"], run["branch"]) == ("abc123", False, "main")
     assert run["nominalStartTime"] == 999
     assert json.loads(str(run["parameters"])) == {"impute": "median"}
     assert json.loads(str(run["metrics"])) == {"rows_dropped": 3.0}
     assert (run["parentRunId"], run["rootRunId"]) == ("pipeline-run", "root-run")
     assert run["producer"] == "tests/1.0"
-    assert (run["observed_at"], run["updated_at"]) == (1_000, 2_000)
+    assert (run["observedAt"], run["updatedAt"]) == (1_000, 2_000)
     out = nodes[("Dataset", "file:/data/clean.parquet")]
-    assert (out["observed_at"], out["updated_at"]) == (1_000, 2_000), "listed by both events"
+    assert (out["observedAt"], out["updatedAt"]) == (1_000, 2_000), "listed by both events"
 
     job = nodes[("Job", "ml:clean")]
     assert (job["jobType"], job["integration"], job["processingType"], job["sql"]) == (
@@ -138,16 +138,16 @@ def test_full_run_maps_to_the_documented_graph() -> None:
     assert nodes[("Dataset", "file:/data/clean.parquet")]["kind"] == "features"
 
     radius = nodes[("Field", f"{raw_v}#radius")]
-    assert radius == {"name": "radius", "type": "double", "version_uid": raw_v,
-                      "dataset_uid": "file:/data/raw.csv", "nullCount": 0,
+    assert radius == {"name": "radius", "type": "double", "versionUid": raw_v,
+                      "datasetUid": "file:/data/raw.csv", "nullCount": 0,
                       "distinctCount": 456, "min": 6.9, "max": 28.1, "mean": 14.1,
-                      "observed_at": 1_000, "updated_at": 2_000}  # COMPLETE's column lineage
+                      "observedAt": 1_000, "updatedAt": 2_000}  # COMPLETE's column lineage
 
     field_relationship = next(e for e in m.relationships if e.type is RelType.DERIVED_FROM
                       and e.from_label is NodeLabel.FIELD)
     assert field_relationship.props == {"runId": RUN, "transformation": "DIRECT",
                                 "subtype": "TRANSFORMATION", "masking": False,
-                                "observed_at": 1_000, "updated_at": 2_000}
+                                "observedAt": 1_000, "updatedAt": 2_000}
     version_relationship = next(e for e in m.relationships if e.type is RelType.DERIVED_FROM
                         and e.to_uid == raw_v)
     assert version_relationship.props["runId"] == RUN

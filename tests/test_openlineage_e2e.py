@@ -254,8 +254,8 @@ def test_a_dbt_project_run_with_dbt_ol_lands_in_the_graph(stack: Stack, tmp_path
     assert len({p["parent"] for p in parents}) == 1
 
     # column lineage from dbt's columnLineage facets: Field DERIVED_FROM Field
-    pairs = stack.q("MATCH (o:Field)-[:DERIVED_FROM]->(i:Field) WHERE o.dataset_uid IN $outs "
-                    "RETURN o.dataset_uid AS od, o.name AS oc, i.dataset_uid AS idu, i.name AS ic",
+    pairs = stack.q("MATCH (o:Field)-[:DERIVED_FROM]->(i:Field) WHERE o.datasetUid IN $outs "
+                    "RETURN o.datasetUid AS od, o.name AS oc, i.datasetUid AS idu, i.name AS ic",
                     outs=list(uid.values()))
     got = {(p["od"], p["oc"], p["idu"], p["ic"]) for p in pairs}
     assert {(uid["revenue_by_country"], "revenue", uid["customer_orders"], "amount"),
@@ -326,12 +326,12 @@ def test_openlineage_python_client_events_reach_the_graph_with_their_facets(stac
         "select sum(amount) as total from orders", "PYTHON", "QUERY")
     assert row["end"] - row["start"] == 60_000
     schema_row = stack.q("MATCH (v:DatasetVersion)-[:CONSUMED_BY]->(:Run {uid: $r}) "
-                         "RETURN v.schema AS schema, v.dataset_uid AS ds", r=run_id)[0]
+                         "RETURN v.schema AS schema, v.datasetUid AS ds", r=run_id)[0]
     assert schema_row["ds"] == "postgres://db:5432:shop.public.orders"
     assert json.loads(schema_row["schema"]) == [{"name": "id", "type": "BIGINT"},
                                                 {"name": "amount", "type": "DOUBLE"}]
     rel = stack.q("MATCH (o:Field {name: 'total'})-[e:DERIVED_FROM {runId: $r}]->(i:Field) "
-                  "RETURN i.name AS col, i.dataset_uid AS ds, e.subtype AS subtype", r=run_id)
+                  "RETURN i.name AS col, i.datasetUid AS ds, e.subtype AS subtype", r=run_id)
     assert [(e["col"], e["ds"], e["subtype"]) for e in rel] == [
         ("amount", "postgres://db:5432:shop.public.orders", "AGGREGATION")]
 

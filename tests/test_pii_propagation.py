@@ -151,12 +151,12 @@ def test_tags_propagate_downstream_and_stop_at_masking(
     view = PiiView(backend, current_policy())
     clean = by_name(view.fields("crm:clean@1"))
     report = by_name(view.fields("crm:report"))
-    assert clean["email"]["effective_tags"] == ["pii.email"]
-    assert clean["contact"]["effective_tags"] == ["pii.phone"]
-    assert clean["email_hash"]["effective_tags"] == [], "masking stops the propagation"
-    assert clean["id"]["effective_tags"] == []
-    assert report["who"]["effective_tags"] == ["pii.email"], "two hops, unmasked"
-    assert report["hash"]["effective_tags"] == []
+    assert clean["email"]["effectiveTags"] == ["pii.email"]
+    assert clean["contact"]["effectiveTags"] == ["pii.phone"]
+    assert clean["email_hash"]["effectiveTags"] == [], "masking stops the propagation"
+    assert clean["id"]["effectiveTags"] == []
+    assert report["who"]["effectiveTags"] == ["pii.email"], "two hops, unmasked"
+    assert report["hash"]["effectiveTags"] == []
     print("PII propagation: raw.email -> clean.email -> report.who tagged; "
           "masked clean.email_hash and report.hash untagged")
 

@@ -223,8 +223,8 @@ def test_tags_from_the_emitter_an_openlineage_facet_and_patterns_are_stored(
 def test_tags_propagate_two_hops_and_stop_at_masking(pii: PiiStack) -> None:
     clean = fields(pii, "clean")
     report = fields(pii, "report")
-    effective = {f"clean.{k}": v["effective_tags"] for k, v in clean.items()}
-    effective.update({f"report.{k}": v["effective_tags"] for k, v in report.items()})
+    effective = {f"clean.{k}": v["effectiveTags"] for k, v in clean.items()}
+    effective.update({f"report.{k}": v["effectiveTags"] for k, v in report.items()})
     assert effective == {
         "clean.id": [], "clean.email": ["pii.email"], "clean.email_hash": [],
         "clean.contact_no": ["pii.phone"], "clean.contact_name": ["pii.name"],
@@ -265,8 +265,8 @@ def field_stats(answer: object) -> dict[tuple[str, str], tuple[Any, Any]]:
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if item.get("label") == "Field" or "version_uid" in item:
-                out[(str(item.get("dataset") or item.get("dataset_uid")), str(item["name"]))] = (
+            if item.get("label") == "Field" or "versionUid" in item:
+                out[(str(item.get("dataset") or item.get("datasetUid")), str(item["name"]))] = (
                     item.get("nullCount"), item.get("distinctCount"))
             stack.extend(item.values())
         elif isinstance(item, list):

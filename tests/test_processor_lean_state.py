@@ -73,8 +73,8 @@ def _run_events(run: str) -> dict[str, bytes]:
 
 
 class Graph:
-    """The graph_sink's merge rules (graph_sink.statements) over graph records: observed_at
-    min, updated_at max, a terminal Run.state never replaced by a non-terminal one, other
+    """The graph_sink's merge rules (graph_sink.statements) over graph records: observedAt
+    min, updatedAt max, a terminal Run.state never replaced by a non-terminal one, other
     props last write wins, None never written."""
 
     def __init__(self) -> None:
@@ -87,9 +87,9 @@ class Graph:
             if value is None:
                 continue
             old = into.get(key)
-            if key == "observed_at" and old is not None:
+            if key == "observedAt" and old is not None:
                 value = min(old, value)
-            elif key == "updated_at" and old is not None:
+            elif key == "updatedAt" and old is not None:
                 value = max(old, value)
             elif key == "state" and old in TERMINAL_STATES and value not in TERMINAL_STATES:
                 value = old
@@ -130,7 +130,7 @@ def test_a_late_event_of_a_departed_run_lands_without_regressing_the_graph(late:
     whole, _ = _through(["start", "running", "complete"], late, evict=False)
     after, h = _through(["start", "running", "complete"], late, evict=True)
     run_before, run_after = before.nodes[("Run", "r1")], after.nodes[("Run", "r1")]
-    for key in ("state", "startTime", "endTime", "observed_at", "updated_at"):
+    for key in ("state", "startTime", "endTime", "observedAt", "updatedAt"):
         assert run_after[key] == whole.nodes[("Run", "r1")][key], key
     assert run_after["parameters"] == run_before["parameters"]  # never overwritten partially
     assert run_after["metrics"] == run_before["metrics"]
@@ -138,7 +138,7 @@ def test_a_late_event_of_a_departed_run_lands_without_regressing_the_graph(late:
     assert set(after.relationships) <= set(whole.relationships)
     assert set(before.relationships) <= set(after.relationships)
     for relationship, props in before.relationships.items():
-        assert props["observed_at"] == after.relationships[relationship]["observed_at"]
+        assert props["observedAt"] == after.relationships[relationship]["observedAt"]
     assert ("DatasetVersion", "pg:raw@v2") not in after.nodes
     stored = h.runs.get("r1")
     assert stored is not None and stored.departed and len(encode_state(stored.state)) < 400
@@ -161,10 +161,10 @@ def test_late_events_in_any_order_keep_the_run_state_and_times(order: list[str],
     for name in late:
         graph.write(graph_records(h.batch(msgs[name])))
     got = graph.nodes[("Run", "r1")]
-    for key in ("state", "startTime", "parameters", "observed_at"):
+    for key in ("state", "startTime", "parameters", "observedAt"):
         assert got[key] == expected[key], key
     assert got["endTime"] == (31 if "late_complete" in late else 30)
-    assert got["updated_at"] == (31 if "late_complete" in late else 30)
+    assert got["updatedAt"] == (31 if "late_complete" in late else 30)
 
 
 def test_finished_runs_leave_the_state_and_open_runs_stay() -> None:

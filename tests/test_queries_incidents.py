@@ -171,7 +171,7 @@ def test_as_of_before_delivery_2_answers_with_the_lineage_of_that_time(
     assert then["asOf"] == demo.between_ms
     assert node_ids(then, label="DatasetVersion", dataset=ids.landing) == {landing(demo, ids, 1)}
     assert len(node_ids(then, label="Run")) * 2 == len(node_ids(now, label="Run"))
-    assert all(n["observed_at"] is not None and n["observed_at"] <= demo.between_ms
+    assert all(n["observedAt"] is not None and n["observedAt"] <= demo.between_ms
                for n in then["nodes"]
                if n["label"] in ("Run", "DatasetVersion"))
     with pytest.raises(QueryError, match="not in the graph yet"):

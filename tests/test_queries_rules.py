@@ -54,7 +54,7 @@ def _declared(run: str, n: int, t: int) -> GraphMutations:
     src = field_uid(_orders(n).uid, "amount_cents")
     return GraphMutations(f"cl-{run}", t, t, [], [RelationshipUpsert(
         RelType.DERIVED_FROM, NodeLabel.FIELD, out, NodeLabel.FIELD, src,
-        {"runId": run, "transformation": "INDIRECT", "observed_at": t})])
+        {"runId": run, "transformation": "INDIRECT", "observedAt": t})])
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

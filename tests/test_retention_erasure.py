@@ -86,7 +86,7 @@ def lineage(graph: GraphSettings, *args: str, env_extra: dict[str, str] | None =
 
 
 def field_stats(backend: GraphBackend, dataset: str) -> list[dict[str, Any]]:
-    return backend.query("MATCH (f:Field) WHERE f.dataset_uid = $d RETURN f.uid AS uid, "
+    return backend.query("MATCH (f:Field) WHERE f.datasetUid = $d RETURN f.uid AS uid, "
                          "f.distinctCount AS distinct, f.min AS min ORDER BY uid", {"d": dataset})
 
 

@@ -139,9 +139,9 @@ def consistent_runs(draw: st.DrawFn) -> list[LineageEvent]:
 
 class SinkModel:
     """The graph as the sink builds it from mutation records (the brief's "Graph
-    properties"): MERGE by uid, ``observed_at`` kept at the minimum of the records'
-    ``observed_at`` and ``updated_at`` at the maximum of their ``updated_at`` (their
-    ``observed_at`` when they carry none), as :mod:`graph_sink.writer` does, other props
+    properties"): MERGE by uid, ``observedAt`` kept at the minimum of the records'
+    ``observedAt`` and ``updatedAt`` at the maximum of their ``updatedAt`` (their
+    ``observedAt`` when they carry none), as :mod:`graph_sink.writer` does, other props
     ``SET += props`` (a null removes the prop), and a stored terminal Run.state is never
     replaced by a non-terminal one."""
 
@@ -152,11 +152,11 @@ class SinkModel:
         self.relationships: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def _apply(self, stored: dict[str, Any], props: dict[str, Any], is_run: bool) -> None:
-        first, last = props["observed_at"], props.get("updated_at", props["observed_at"])
-        stored["observed_at"] = min(stored.get("observed_at", first), first)
-        stored["updated_at"] = max(stored.get("updated_at", last), last)
+        first, last = props["observedAt"], props.get("updatedAt", props["observedAt"])
+        stored["observedAt"] = min(stored.get("observedAt", first), first)
+        stored["updatedAt"] = max(stored.get("updatedAt", last), last)
         for key, value in props.items():
-            if key in ("observed_at", "updated_at"):
+            if key in ("observedAt", "updatedAt"):
                 continue
             elif is_run and key == "state" and stored.get("state") in self.TERMINAL \
                     and value not in self.TERMINAL:

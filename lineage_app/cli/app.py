@@ -23,6 +23,7 @@ from lineage_app.cli import (
     context,
     dlq_commands,
     identity_commands,
+    migrate_commands,
     query_commands,
     retention_commands,
     stack_commands,
@@ -87,6 +88,7 @@ stack_commands.register(app)
 app.add_typer(dlq_commands.dlq_app, name="dlq")
 identity_commands.register(app)
 retention_commands.register(app)
+migrate_commands.register(app)
 query_commands.register(app, context.open_graph)
 
 

@@ -54,11 +54,11 @@ def fields(
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     table = Table(title=f"fields of {dataset}")
-    for col in ("name", "type", "effective_tags", *STAT_KEYS):
+    for col in ("name", "type", "effectiveTags", *STAT_KEYS):
         table.add_column(col)
     for row in rows:
         table.add_row(str(row.get("name")), str(row.get("type") or ""),
-                      ",".join(row["effective_tags"]),
+                      ",".join(row["effectiveTags"]),
                       *(str(row.get(k, "")) if row.get(k) is not None else ""
                         for k in STAT_KEYS))
     console.print(table)

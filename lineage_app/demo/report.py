@@ -153,7 +153,7 @@ def render_chain(console: Console, chain: Chain) -> None:
     good_value = (chain.good_run.get("metrics") or {}).get(metric)
     tree = Tree(
         f"[bold]{metric}[/bold] {good_value:.3f} -> [red]{bad_value:.3f}[/red]  "
-        f"run {chain.bad_run['runId']} of {chain.bad_run.get('job_uid')} "
+        f"run {chain.bad_run['runId']} of {chain.bad_run.get('jobUid')} "
         f"(baseline {chain.good_run['runId']})"
         if isinstance(bad_value, float) and isinstance(good_value, float)
         else f"run {chain.bad_run['runId']}"
@@ -166,7 +166,7 @@ def render_chain(console: Console, chain: Chain) -> None:
             f"{label} {link.dataset_uid}\n"
             f"{_algorithm(link)} {_short(link.good_version)} -> "
             f"[red]{_short(link.bad_version)}[/red]"
-            f"  (read by {link.consumer_run.get('job_uid')})"
+            f"  (read by {link.consumer_run.get('jobUid')})"
         )
         if link.also_changed:
             node.add("also changed as input of the same run: " + ", ".join(link.also_changed))

@@ -28,16 +28,16 @@ class FieldProps(TypedDict, total=False):
     uid: str
     name: str
     type: str | None
-    version_uid: str
-    dataset_uid: str
+    versionUid: str
+    datasetUid: str
     tags: list[str] | None
     nullCount: Stat
     distinctCount: Stat
     min: Stat
     max: Stat
     mean: Stat
-    observed_at: int | None
-    updated_at: int | None
+    observedAt: int | None
+    updatedAt: int | None
 
 
 class RunProps(TypedDict, total=False):
@@ -45,7 +45,7 @@ class RunProps(TypedDict, total=False):
 
     uid: str
     runId: str
-    job_uid: str | None
+    jobUid: str | None
     state: str | None
     startTime: int | None
     endTime: int | None
@@ -64,8 +64,8 @@ class RunProps(TypedDict, total=False):
     parentRunId: str | None
     rootRunId: str | None
     extraFacets: dict[str, Any] | None
-    observed_at: int | None
-    updated_at: int | None
+    observedAt: int | None
+    updatedAt: int | None
 
 
 def as_field_props(props: dict[str, Any]) -> FieldProps:
@@ -98,7 +98,7 @@ class Node(NodeIdentity):
     ``runId``, ``state``, ``startTime``, ``endTime``, ``parentRunId``; DatasetVersion:
     ``dataset``, ``digestAlgorithm``, ``digest``, ``rowCount``, ``bytes``,
     ``producedByRunId``; Field: ``dataset``, ``type`` and the statistics) and by answer
-    (``changed``, ``rank``, ``stale``, ``overdueS``, ``dataset_uid``)."""
+    (``changed``, ``rank``, ``stale``, ``overdueS``, ``datasetUid``)."""
 
     job: NotRequired[str | None]
     dataset: NotRequired[str | None]
@@ -121,9 +121,9 @@ class Node(NodeIdentity):
     min: NotRequired[Stat]
     max: NotRequired[Stat]
     mean: NotRequired[Stat]
-    observed_at: NotRequired[int | None]
-    updated_at: NotRequired[int | None]
-    dataset_uid: NotRequired[str]
+    observedAt: NotRequired[int | None]
+    updatedAt: NotRequired[int | None]
+    datasetUid: NotRequired[str]
     changed: NotRequired[bool]
     rank: NotRequired[int]
     stale: NotRequired[bool]
@@ -181,8 +181,8 @@ class RunSummary(TypedDict):
     gitSha: str | None
     errorMessage: str | None
     parentRunId: str | None
-    observed_at: int | None
-    updated_at: int | None
+    observedAt: int | None
+    updatedAt: int | None
 
 
 class BaselineRun(RunSummary):
@@ -202,9 +202,9 @@ class VersionDetail(NodeIdentity):
     rowCount: int | None
     bytes: int | None
     producedByRunId: str | None
-    observed_at: int | None
-    updated_at: int | None
-    dataset_uid: str
+    observedAt: int | None
+    updatedAt: int | None
+    datasetUid: str
     schema: list[dict[str, Any]] | None
     fields: list[FieldProps]
 

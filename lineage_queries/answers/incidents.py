@@ -291,5 +291,5 @@ class FieldView(FieldProps):
     """``lineage fields DATASET``: a Field's properties (statistics ``"<redacted>"`` unless
     the role may see them), its effective PII tags (own and inherited) and ``sensitive``."""
 
-    effective_tags: list[str]
+    effectiveTags: list[str]
     sensitive: bool

@@ -78,7 +78,7 @@ def baseline_run(graph: LineageGraph, run_id: str, *, metric: str | None = None,
     """
     bad = graph.resolve(run_id, NodeLabel.RUN)
     bad_props = parse_json_props(bad.props)
-    job = bad_props.get("job_uid")
+    job = bad_props.get("jobUid")
     limit = 1 if metric is None else 1000
     rows = graph.query("baseline_candidates", run_id=bad.uid, limit=limit)
     reason = f"the last COMPLETE run of {job} before {bad.uid}"

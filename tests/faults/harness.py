@@ -447,7 +447,7 @@ def graph_topic_states(settings: LineageSettings, examples: list[Any]) -> dict[s
             if node.label.value == "Run" and any(r in node.uid for r in runs):
                 p = node.props
                 out.setdefault(node.uid, []).append(
-                    f"{p.get('state')} first={p.get('observed_at')} last={p.get('updated_at')}"
+                    f"{p.get('state')} first={p.get('observedAt')} last={p.get('updatedAt')}"
                     f" @{msg.partition()}:{msg.offset()}")
     return out
 

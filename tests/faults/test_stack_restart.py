@@ -23,7 +23,7 @@ coordinates and are reported as ``dlq_copies``, not hidden and not counted as lo
 
 Open (1 of 4 runs with a CPU-bound process beside it, after the fixes in
 :mod:`stream_processor.delivery`): one run came back without its START in the state or the
-graph topic (the Run's ``observed_at`` was its RUNNING's time) while later events of it were
+graph topic (the Run's ``observedAt`` was its RUNNING's time) while later events of it were
 stitched, so START's offset was committed unhandled. Suspect: Faust's recovery resumes the
 stream partitions before it seeks them to the committed offsets, and the consumer drops
 re-fetched offsets below the last one it read (``DROPPED MESSAGE ROFF``). A failure prints

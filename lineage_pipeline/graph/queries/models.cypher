@@ -19,5 +19,5 @@ LIMIT $limit
 // The most recently observed version of dataset $dataset.
 MATCH (v:DatasetVersion)-[e:VERSION_OF]->(d:Dataset {uid: $dataset})
 RETURN v.uid AS uid, properties(v) AS props
-ORDER BY e.observed_at DESC, v.uid DESC
+ORDER BY e.observedAt DESC, v.uid DESC
 LIMIT 1

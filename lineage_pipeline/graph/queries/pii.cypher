@@ -11,7 +11,7 @@ RETURN properties(f) AS field
 // The newest version uid of dataset $dataset (by first observation).
 MATCH (v:DatasetVersion)-[:VERSION_OF]->(d:Dataset {uid: $dataset})
 RETURN v.uid AS uid
-ORDER BY v.observed_at DESC, v.uid DESC
+ORDER BY v.observedAt DESC, v.uid DESC
 LIMIT 1
 
 // name: pii_effective_tags

@@ -6,9 +6,9 @@
 // Finished runs (COMPLETE, FAIL, ABORT) that ended before $cutoff (epoch ms), per job and
 // state: how many, and the earliest start / latest end among them.
 MATCH (r:Run)-[:RUN_OF]->(j:Job)
-WHERE r.state IN ['COMPLETE', 'FAIL', 'ABORT'] AND coalesce(r.endTime, r.updated_at) < $cutoff
+WHERE r.state IN ['COMPLETE', 'FAIL', 'ABORT'] AND coalesce(r.endTime, r.updatedAt) < $cutoff
 RETURN j.uid AS job, j.runSummary AS summary, r.state AS state, count(r) AS runs,
-       min(coalesce(r.startTime, r.observed_at)) AS first, max(coalesce(r.endTime, r.updated_at)) AS last
+       min(coalesce(r.startTime, r.observedAt)) AS first, max(coalesce(r.endTime, r.updatedAt)) AS last
 
 // name: retention_set_job_summary
 // Store the run summary (JSON text) of job $job.
@@ -19,20 +19,20 @@ SET j.runSummary = $summary
 // Delete the finished runs that ended before $cutoff with their relationships (dataset
 // versions and their DERIVED_FROM relationships stay); returns how many were deleted.
 MATCH (r:Run)
-WHERE r.state IN ['COMPLETE', 'FAIL', 'ABORT'] AND coalesce(r.endTime, r.updated_at) < $cutoff
+WHERE r.state IN ['COMPLETE', 'FAIL', 'ABORT'] AND coalesce(r.endTime, r.updatedAt) < $cutoff
 DETACH DELETE r
 
 // name: erasure_field_count
 // How many fields (of every version) dataset $dataset has, and whether it exists.
 OPTIONAL MATCH (d:Dataset {uid: $dataset})
 OPTIONAL MATCH (f:Field)
-WHERE f.dataset_uid = $dataset
+WHERE f.datasetUid = $dataset
 RETURN d.uid AS uid, count(f) AS fields
 
 // name: erasure_scrub_fields
 // Remove the statistics of every field of every version of dataset $dataset.
 MATCH (f:Field)
-WHERE f.dataset_uid = $dataset
+WHERE f.datasetUid = $dataset
 SET f.nullCount = NULL, f.distinctCount = NULL, f.min = NULL, f.max = NULL, f.mean = NULL
 
 // name: erasure_record

@@ -14,8 +14,8 @@ RETURN r.uid AS uid, properties(r) AS props, j.uid AS job
 UNWIND $uids AS uid
 MATCH (v:DatasetVersion)-[:CONSUMED_BY]->(r:Run {uid: uid})
 OPTIONAL MATCH (p:Run)-[:GENERATED]->(v)
-WITH r, v, collect({uid: p.uid, job: p.job_uid, state: p.state,
-                    startTime: coalesce(p.startTime, p.nominalStartTime, p.observed_at)})
+WITH r, v, collect({uid: p.uid, job: p.jobUid, state: p.state,
+                    startTime: coalesce(p.startTime, p.nominalStartTime, p.observedAt)})
           AS producers
 OPTIONAL MATCH (v)-[:HAS_FIELD]->(f:Field)
 RETURN r.uid AS run, v.uid AS uid, properties(v) AS props, producers,
@@ -26,9 +26,9 @@ RETURN r.uid AS run, v.uid AS uid, properties(v) AS props, producers,
 // at most $limit.
 MATCH (r:Run {uid: $run_id})-[:RUN_OF]->(j:Job)<-[:RUN_OF]-(b:Run)
 WHERE b.uid <> r.uid AND b.state = 'COMPLETE'
-  AND coalesce(b.startTime, b.nominalStartTime, b.observed_at)
-      < coalesce(r.startTime, r.nominalStartTime, r.observed_at)
-WITH b ORDER BY coalesce(b.startTime, b.nominalStartTime, b.observed_at) DESC, b.uid DESC
+  AND coalesce(b.startTime, b.nominalStartTime, b.observedAt)
+      < coalesce(r.startTime, r.nominalStartTime, r.observedAt)
+WITH b ORDER BY coalesce(b.startTime, b.nominalStartTime, b.observedAt) DESC, b.uid DESC
 LIMIT $limit
 RETURN properties(b) AS run
 
@@ -40,6 +40,6 @@ MATCH (p:Run {uid: row.producer})
 WITH p, row
 MATCH (p)-[:RUN_OF]->(j:Job)<-[:RUN_OF]-(o:Run)
 WHERE o.state IN ['FAIL', 'ABORT', 'STALE']
-  AND coalesce(o.startTime, o.nominalStartTime, o.observed_at) > row.after
-  AND coalesce(o.startTime, o.nominalStartTime, o.observed_at) < row.before
+  AND coalesce(o.startTime, o.nominalStartTime, o.observedAt) > row.after
+  AND coalesce(o.startTime, o.nominalStartTime, o.observedAt) < row.before
 RETURN row.producer AS producer, j.uid AS job, properties(o) AS run

@@ -9,7 +9,7 @@ MATCH (j:Job {uid: $job}) RETURN j.uid AS uid
 // observation), at most $limit.
 MATCH (r:Run)-[:RUN_OF]->(j:Job {uid: $job})
 WITH r
-ORDER BY coalesce(r.startTime, r.nominalStartTime, r.observed_at) DESC, r.uid DESC
+ORDER BY coalesce(r.startTime, r.nominalStartTime, r.observedAt) DESC, r.uid DESC
 LIMIT $limit
 RETURN properties(r) AS run
 
