@@ -5,7 +5,8 @@
 - ``graphs``: the session's graph servers (:class:`GraphFactory`): ``graphs.fresh("neo4j")``
   or ``graphs.fresh("falkordb")`` is a context manager yielding settings of an empty graph.
 - ``graph_settings``: an empty Neo4j graph for one test.
-- ``any_graph``: an empty graph for one test, once per backend (``BACKENDS``).
+- ``any_graph``: an empty graph for one test, once per backend (``BACKENDS``); ``backend``:
+  the open backend of it, schema made.
 - ``falkordb_server`` / ``graph_name``: the FalkorDB server's port and a fresh graph key.
 - ``topic_names``: fresh topic names per test (``lineage.events`` etc. with a suffix).
 """
@@ -23,6 +24,7 @@ import pytest
 
 from lineage_app.localstack.kafka_server import start_kafka
 from lineage_app.localstack.processes import ManagedProcess, start_falkordb
+from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.settings import GraphSettings, TopicSettings
 from tests.graph_servers import Neo4jPool, falkordb_settings
 
@@ -107,6 +109,16 @@ def graph_settings(graphs: GraphFactory) -> Iterator[GraphSettings]:
 def any_graph(request: pytest.FixtureRequest, graphs: GraphFactory) -> Iterator[GraphSettings]:
     with graphs.fresh(request.param) as settings:
         yield settings
+
+
+@pytest.fixture
+def backend(any_graph: GraphSettings) -> Iterator[GraphBackend]:
+    """An open backend with its schema on a fresh graph of each backend (parametrised); a
+    test module may define its own ``backend``."""
+    b = open_backend(any_graph)
+    b.ensure_schema()
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="session")

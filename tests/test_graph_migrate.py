@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import types
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from graph_sink.writer import GraphWriter
 from lineage_app.cli import context
 from lineage_app.cli.app import app
 from lineage_pipeline.codec import AvroCodec
-from lineage_pipeline.graph import GraphBackend, open_backend
+from lineage_pipeline.graph import GraphBackend
 from lineage_pipeline.graph.base import Statement
 from lineage_pipeline.graph_model import (
     LEGACY_PROPERTY_NAMES,
@@ -93,14 +92,6 @@ def _answers(graph: LineageGraph) -> dict[str, Any]:
         "fields": graph.fields(["file:/data/raw.parquet@r2"]),
         "impact": graph.impact("file:/data/landing.csv"),
     }
-
-
-@pytest.fixture
-def backend(any_graph: GraphSettings) -> Iterator[GraphBackend]:
-    b = open_backend(any_graph)
-    b.ensure_schema()
-    yield b
-    b.close()
 
 
 # -- the record translation ------------------------------------------------------------------

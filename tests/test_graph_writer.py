@@ -4,7 +4,6 @@ and FalkorDB): property rules, round trips, schema, error mapping."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -29,14 +28,6 @@ from tests.graph_servers import falkordb_settings
 
 if TYPE_CHECKING:
     from tests.conftest import GraphFactory
-
-
-@pytest.fixture
-def backend(any_graph: GraphSettings) -> Iterator[GraphBackend]:
-    b = open_backend(any_graph)
-    b.ensure_schema()
-    yield b
-    b.close()
 
 
 def _down(backend: str) -> GraphBackend:

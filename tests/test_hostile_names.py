@@ -137,14 +137,6 @@ def test_nul_and_lone_surrogates_become_the_replacement_character() -> None:
 
 
 # -- the real backends, in process -----------------------------------------------------------------
-@pytest.fixture
-def backend(any_graph: GraphSettings) -> Iterator[GraphBackend]:
-    b = open_backend(any_graph)
-    b.ensure_schema()
-    yield b
-    b.close()
-
-
 def assert_found_by_name(graph: LineageGraph, run_a: str, run_b: str) -> None:
     """Every hostile name resolves through the API, given raw (NUL included) or normalised."""
     for name in (JOB_5K, graph_text(JOB_5K)):
