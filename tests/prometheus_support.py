@@ -289,12 +289,21 @@ def is_number(expr: str) -> bool:
     return True
 
 
-def scrape(url: str) -> dict[tuple[str, str], float]:
-    """``{(sample name, dataset or ''): value}`` of a /metrics endpoint (empty if down)."""
+def samples(url: str) -> list[Any]:
+    """Every sample (``name``, ``labels``, ``value``) of a /metrics endpoint (empty if down)."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             text = response.read().decode()
     except OSError:
-        return {}
-    return {(s.name, s.labels.get("dataset", "")): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+        return []
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def scrape(url: str) -> dict[tuple[str, str], float]:
+    """``{(sample name, dataset or ''): value}`` of a /metrics endpoint (empty if down)."""
+    return {(s.name, s.labels.get("dataset", "")): s.value for s in samples(url)}
+
+
+def sample_sum(url: str, name: str) -> float:
+    """The sum of the samples named ``name`` over all their label sets (0 if none or down)."""
+    return float(sum(s.value for s in samples(url) if s.name == name))

@@ -33,7 +33,7 @@ from tests.faults.harness import (
     start_processor,
     start_sink,
 )
-from tests.prometheus_support import scrape
+from tests.prometheus_support import sample_sum
 from tests.support.waiting import wait_until
 
 READY = "stream processor ready"
@@ -52,9 +52,8 @@ def instance(settings: LineageSettings, data_dir: Path) -> LineageSettings:
 
 
 def counter(port: int, name: str) -> float:
-    """The sum of counter ``name``'s samples on the /metrics endpoint at ``port``."""
-    return sum(value for (sample, _), value in scrape(f"http://127.0.0.1:{port}/metrics").items()
-               if sample == name)
+    """Counter ``name`` summed over its labels on the /metrics endpoint at ``port``."""
+    return sample_sum(f"http://127.0.0.1:{port}/metrics", name)
 
 
 @pytest.mark.timeout(420)
