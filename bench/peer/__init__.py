@@ -70,7 +70,7 @@ def run(quick: bool = False, events: int | None = None, backends: tuple[str, ...
     """Measure each backend of this project, then data-rentgen, on the same events; return
     the figures (``peer``, one object per backend under ``backends`` with ``ratios`` and
     ``goals``, ``goal_met``). Units: events/s, CPU seconds per 1,000 events, MiB."""
-    from bench.peer.sides import run_ours, run_peer
+    from bench.peer.sides import prepare_peer, run_ours, run_peer
 
     n = events or (QUICK_EVENTS if quick else FULL_EVENTS)
     n += n % 2
@@ -86,13 +86,20 @@ def run(quick: bool = False, events: int | None = None, backends: tuple[str, ...
                      "bytes_avg": work.bytes_avg(), "warmup_events": len(warm.messages),
                      "generate_s": round(time.perf_counter() - t0, 1)},
         "backends": {}}
+    prepared = None
+    if only != "ours":  # install first: a peer that cannot be installed fails at once
+        try:
+            prepared = prepare_peer()
+        except Exception as exc:
+            print(f"[data-rentgen] cannot be set up: {exc}", file=sys.stderr, flush=True)
+            result["peer"] = {"error": f"{type(exc).__name__}: {exc}"}
     if only != "peer":
         for backend in backends:
             result["backends"][backend] = _side(
                 f"ours/{backend}", lambda b=backend: run_ours(b, warm, work, timeout_s))
-    if only != "ours":
+    if prepared is not None:
         result["peer"] = _side("data-rentgen",
-                               lambda: run_peer(warm, work, earliest, timeout_s))
+                               lambda: run_peer(prepared, warm, work, earliest, timeout_s))
     peer = result.get("peer", {})
     for figures in result["backends"].values():
         if "error" not in figures and peer and "error" not in peer:

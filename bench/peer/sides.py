@@ -134,16 +134,22 @@ def run_ours(backend: str, warm: OpenLineageWorkload, work: OpenLineageWorkload,
         return figures
 
 
-def run_peer(warm: OpenLineageWorkload, work: OpenLineageWorkload, earliest_ms: int,
-             timeout_s: float) -> dict[str, Any]:
-    """Install (if needed) and measure data-rentgen (see the module docstring); return its
-    figures. Raises :class:`~bench.peer.rentgen.PeerInstallError` when it cannot be
-    installed."""
+def prepare_peer() -> tuple[Any, Path]:
+    """Install data-rentgen if needed and find (or apt-install) PostgreSQL; return (the
+    :class:`~bench.peer.rentgen.PeerInstall`, PostgreSQL's bin dir). Raises
+    :class:`~bench.peer.rentgen.PeerInstallError` (naming each package version that failed)
+    or :class:`~lineage_pipeline.errors.StackError`."""
     from bench.peer.postgres import postgres_bindir
     from bench.peer.rentgen import ensure_peer
 
-    peer = ensure_peer()
-    bindir = postgres_bindir()
+    return ensure_peer(), postgres_bindir()
+
+
+def run_peer(prepared: tuple[Any, Path], warm: OpenLineageWorkload,
+             work: OpenLineageWorkload, earliest_ms: int, timeout_s: float) -> dict[str, Any]:
+    """Measure data-rentgen (``prepared`` by :func:`prepare_peer`; see the module
+    docstring); return its figures."""
+    peer, bindir = prepared
     with tempfile.TemporaryDirectory(prefix="bench-peer-rentgen-") as tmp, ExitStack() as es:
         Path(tmp).chmod(0o755)  # the postgres user needs to reach its data dir inside
         t0 = time.perf_counter()
