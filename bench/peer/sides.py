@@ -124,6 +124,7 @@ def run_ours(backend: str, warm: OpenLineageWorkload, work: OpenLineageWorkload,
         total = len(warm.messages) + len(work.messages)
         _, done = progress.wait_drained(total, warm.runs + work.runs, graph, timeout_s)
         cpu_s = meter.stop()
+        del producer  # flushed: destroyed before its broker stops (no reconnect noise)
         figures = _figures(work, meter, cpu_s, started, published, done)
         figures.update({
             "system": "lineage-pipeline", "backend": backend, "stack_start_s": start_s,
@@ -231,6 +232,7 @@ def _measure_peer(peer: Any, kafka: Any, pg: Any, tmp: Path, warm: OpenLineageWo
         raise TimeoutError(f"{exc}: {succeeded_runs(probe) - warm.runs} of {work.runs} runs "
                            f"stored; consumer log:\n{tail(consumer.log_path)}") from exc
     cpu_s = meter.stop()
+    del producer  # flushed: destroyed before its broker stops (no reconnect noise)
     figures = _figures(work, meter, cpu_s, started, published, done)
     try:  # aiokafka auto-commits every 5 s: untimed, a check only
         lag_t: float | None = _wait(lambda: group_lag(bootstrap, topic, group) == 0, 60,
