@@ -3,11 +3,10 @@
 - :func:`purge`: finished runs (COMPLETE, FAIL, ABORT) that ended before a cutoff are
   compacted into a summary on their Job (``runSummary``, JSON text: runs per state, earliest
   start, latest end, added up over purges) and deleted with their relationships. Dataset
-  versions, fields and version-level ``DERIVED_FROM`` relationships stay, so upstream walks over
-  data
-  keep working; a version's ``producedByRunId`` names the purged run.
-- :func:`erase`: removes a dataset's PII-bearing metadata — the statistics of every field of
-  every version (``nullCount``, ``distinctCount``, ``min``, ``max``, ``mean``; min/max can be
+  versions, schemas, fields and column lineage stay; a version's ``producedByRunId`` names the
+  purged run.
+- :func:`erase`: removes a dataset's PII-bearing metadata — the column statistics of every
+  version (``columnStats``: null and distinct counts, min, max, mean; min/max can be
   values) — and records the erasure on the Dataset (``erasedAt``, ``erasureReason``) and,
   through ``publish`` (the CLI passes :func:`graph_sink.erasure_log.publish_erasure`), on the
   compacted topic ``topics.erasures``, which outlives the graph.
@@ -34,7 +33,6 @@ from lineage_pipeline.errors import GraphError, GraphUnavailable, QueryError
 from lineage_pipeline.graph.base import GraphBackend, Statement
 from lineage_pipeline.graph.catalog import named_query
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert, bounded_uid
-from lineage_pipeline.pii import STAT_KEYS
 
 _log = logging.getLogger(__name__)
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -108,7 +106,8 @@ def erase(backend: GraphBackend, dataset: str, *, reason: str = "erasure request
           now_ms: int | None = None,
           publish: Callable[[ErasureRecord], None] | None = None) -> dict[str, Any]:
     """Erase dataset ``dataset`` (uid ``namespace:name``): record the erasure, then scrub its
-    fields' statistics. Returns ``{"dataset", "fields", "erasedAt"}``.
+    versions' column statistics. Returns ``{"dataset", "versions", "erasedAt"}``
+    (``versions``: how many held column statistics).
 
     ``publish``: called with the :class:`ErasureRecord` after the dataset was found and
     before the graph is changed (the CLI appends it to ``topics.erasures``); when it raises,
@@ -118,7 +117,7 @@ def erase(backend: GraphBackend, dataset: str, *, reason: str = "erasure request
     """
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     dataset = bounded_uid(dataset)  # the uid of a long name is computed from it
-    found = _run(backend, "erasure_field_count", dataset=dataset)
+    found = _run(backend, "erasure_version_count", dataset=dataset)
     if not found or found[0]["uid"] is None:
         raise QueryError(f"no dataset {dataset!r} in the graph")
     record = ErasureRecord(dataset, now, reason)
@@ -133,16 +132,17 @@ def erase(backend: GraphBackend, dataset: str, *, reason: str = "erasure request
             f"{exc}; the erasure of {dataset} is recorded on the erasure topic (sinks will not "
             f"write its statistics again): run `lineage erase {dataset}` again once the graph "
             f"answers, to remove the stored ones") from exc
-    return {"dataset": dataset, "fields": int(found[0]["fields"]), "erasedAt": now}
+    return {"dataset": dataset, "versions": int(found[0]["versions"]), "erasedAt": now}
 
 
 def _scrub(backend: GraphBackend, *records: ErasureRecord) -> None:
-    """Record each erasure on its Dataset and remove its fields' statistics (one batch)."""
+    """Record each erasure on its Dataset and remove its versions' column statistics (one
+    batch)."""
     calls: list[tuple[str, dict[str, Any]]] = []
     for r in records:
         calls += [("erasure_record", {"dataset": r.dataset, "now": r.erased_at,
                                       "reason": r.reason}),
-                  ("erasure_scrub_fields", {"dataset": r.dataset})]
+                  ("erasure_scrub_versions", {"dataset": r.dataset})]
     if calls:
         _write(backend, *calls)
 
@@ -209,7 +209,7 @@ class ErasureList:
         return merged
 
     def scrub(self, mutations: Sequence[GraphMutations]) -> Sequence[GraphMutations]:
-        """``mutations`` without statistics of fields of erased datasets, their Dataset
+        """``mutations`` without column statistics of versions of erased datasets, their Dataset
         upserts stamped with the erasure (same objects when nothing is erased)."""
         erased = self.records()
         if not erased:
@@ -224,8 +224,12 @@ class ErasureList:
         return out
 
 
+#: Version properties that hold column statistics (removed for erased datasets).
+ERASED_VERSION_PROPS = ("columnStats",)
+
+
 def _erased(node: NodeUpsert, erased: dict[str, ErasureRecord]) -> bool:
-    if node.label is NodeLabel.FIELD:
+    if node.label is NodeLabel.DATASET_VERSION:
         return node.props.get("datasetUid") in erased
     return node.label is NodeLabel.DATASET and node.uid in erased
 
@@ -235,4 +239,6 @@ def _scrubbed(node: NodeUpsert, erased: dict[str, ErasureRecord]) -> NodeUpsert:
         rec = erased[node.uid]
         return replace(node, props={**node.props, "erasedAt": rec.erased_at,
                                     "erasureReason": rec.reason})
-    return replace(node, props={k: v for k, v in node.props.items() if k not in STAT_KEYS})
+    return replace(node, props={k: v for k, v in node.props.items()
+                                if k not in ERASED_VERSION_PROPS},
+                   weak={k: v for k, v in node.weak.items() if k not in ERASED_VERSION_PROPS})

@@ -8,8 +8,10 @@ Loop (:func:`run_sink`)::
     `lineage freshness` counts), so datasets whose jobs have stopped keep their series
     take up to sink.batch_size records: wait at most sink.batch_timeout_s for the first,
     then the ones already fetched
-    decode each with AvroCodec("graph_mutations")    -> undecodable: dead letter
-    write all mutations with GraphWriter (one round trip, UNWIND ... MERGE per group)
+    decode each (GraphRecordCodec: graph records; generic records of earlier versions)
+                                                        -> undecodable: dead letter
+    expand them into upserts and write them with GraphWriter (one round trip,
+    UNWIND ... MERGE per group)
     send dead letters to topics.dlq and wait for the broker's ack
     hooks.after_write(batch)                            (tests simulate a crash here)
     commit the batch's offsets (synchronous)            -> only now is the batch done
@@ -68,10 +70,11 @@ from graph_sink.retention import ErasureList
 from graph_sink.retry import PausingRetry
 from graph_sink.writer import GraphWriter
 from lineage_pipeline import kafka, metrics
-from lineage_pipeline.codec import AvroCodec
+from lineage_pipeline.codec import registry_client
 from lineage_pipeline.errors import DecodeError, GraphUnavailable, LineageError
 from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.settings import LineageSettings
 
 log = logging.getLogger(__name__)
@@ -146,7 +149,7 @@ class _Sink:
         self.erasure_log = ErasureLog(settings)  # no I/O here: loaded by run()
         self.erasures = ErasureList(backend, log=self.erasure_log)
         self.writer = GraphWriter(backend, settings.sink.batch_size, erasures=self.erasures)
-        self.codec = AvroCodec("graph_mutations")
+        self.codec = GraphRecordCodec(registry_client(settings.kafka.schema_registry_url))
         self.observer = SinkObserver(settings)
         self.dead_letters = DeadLetterSender(settings)
         self._retry = PausingRetry(settings.sink.max_retries, stop_event)
@@ -267,10 +270,9 @@ class _Sink:
             self.hooks.after_commit(batch)
 
     def _decode(self, value: bytes | None) -> GraphMutations:
-        record = self.codec.decode(value or b"")
         try:
-            return GraphMutations.from_record(record)
-        except (KeyError, ValueError, TypeError) as exc:
+            return self.codec.decode(value or b"")
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
             raise DecodeError("invalid_mutations", f"{type(exc).__name__}: {exc}") from exc
 
     def _write(

@@ -8,8 +8,9 @@ and Neo4j.
 Row shapes (built by :mod:`graph_sink.writer`, one row per distinct node or relationship)::
 
     node: {"uid": str, "first": int|None, "last": int|None, "props": {...}}
-          (+ "state": str|None for Run)
+          (+ "state": str|None for Run, + "weak": {...} for labels with WEAK_KEYS)
     relationship: {"src": str, "dst": str, "first": int|None, "last": int|None, "props": {...}}
+          (+ "key": str for the KEYED_RELATIONSHIPS, merged on that property too)
 
 Property rules (the graph-properties contract):
 
@@ -17,6 +18,9 @@ Property rules (the graph-properties contract):
   (``last``); a missing value on either side never wins.
 - ``Run.state``: a stored terminal state (COMPLETE, FAIL, ABORT) is never replaced by a
   non-terminal one; otherwise the newer write wins.
+- *weak* properties (:data:`~lineage_pipeline.graph_model.WEAK_KEYS`, what a run knows of a
+  version it read): each set only where the node has no value yet (``coalesce``), before
+  ``row.props``, so a producer's value wins in any order;
 - every other property: ``SET n += row.props`` (last write wins).
 - a relationship MERGEs its two endpoint nodes by ``uid`` first, creating bare nodes when
   missing, so
@@ -25,7 +29,13 @@ Property rules (the graph-properties contract):
 
 from __future__ import annotations
 
-from lineage_pipeline.graph_model import TERMINAL_STATES, NodeLabel, RelType
+from lineage_pipeline.graph_model import (
+    KEYED_RELATIONSHIPS,
+    TERMINAL_STATES,
+    WEAK_KEYS,
+    NodeLabel,
+    RelType,
+)
 
 _TERMINAL = "[" + ", ".join(f"'{s}'" for s in TERMINAL_STATES) + "]"
 
@@ -48,20 +58,24 @@ _STATE_RULE = (
 
 def _node_cypher(label: NodeLabel) -> str:
     state = _STATE_RULE if label is NodeLabel.RUN else ""
+    weak = "".join(f",\n    n.{key} = coalesce(n.{key}, row.weak.{key})"
+                   for key in WEAK_KEYS.get(label, ()))
     return (
         "UNWIND $rows AS row\n"
         f"MERGE (n:{label.value} {{uid: row.uid}})\n"
-        f"{_time_rules('n')}{state}\n"
+        f"{_time_rules('n')}{state}{weak}\n"
         "SET n += row.props"
     )
 
 
 def _relationship_cypher(rel: RelType, src: NodeLabel, dst: NodeLabel) -> str:
+    key = KEYED_RELATIONSHIPS.get((rel, src, dst))
+    keyed = f" {{{key}: row.key}}" if key else ""
     return (
         "UNWIND $rows AS row\n"
         f"MERGE (a:{src.value} {{uid: row.src}})\n"
         f"MERGE (b:{dst.value} {{uid: row.dst}})\n"
-        f"MERGE (a)-[r:{rel.value}]->(b)\n"
+        f"MERGE (a)-[r:{rel.value}{keyed}]->(b)\n"
         f"{_time_rules('r')}\n"
         "SET r += row.props"
     )

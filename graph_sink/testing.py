@@ -1,9 +1,9 @@
 """Hand-built graph mutations and graph snapshots, for tests and benchmarks.
 
-:func:`run_mutations` builds the mutations of one finished run the way the graph model
-describes them (Job, Run, Dataset, DatasetVersion, Field nodes; RUN_OF, CONSUMED_BY,
-GENERATED, VERSION_OF, HAS_FIELD, DERIVED_FROM relationships), without going through lineage events
-or the stream processor. :func:`snapshot` reads a whole graph back for equality checks.
+:func:`run_mutations` builds the upserts of one run the way the processor's graph record
+describes them (Job, Run, Dataset, DatasetVersion, Schema, Field nodes; RUN_OF,
+CONSUMED_BY, GENERATED, VERSION_OF, HAS_FIELD relationships), without going through lineage
+events or the stream processor. :func:`snapshot` reads a whole graph back for equality checks.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from typing import Any
 from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph_model import (
     GraphMutations,
-    NodeLabel,
-    NodeUpsert,
     PropValue,
-    RelationshipUpsert,
-    RelType,
+    SchemaColumn,
     dataset_uid,
-    field_uid,
     job_uid,
+    lineage_uid,
+    schema_hash,
     version_uid,
 )
+from lineage_pipeline.graph_record import GraphRecord, expand, new_record
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,18 @@ class VersionSpec:
         return version_uid(self.namespace, self.name, self.version)
 
 
+@dataclass(frozen=True)
+class ColumnLineage:
+    """One declared column lineage pair: ``output``'s ``out_column`` derives from ``input``'s
+    ``in_column`` (OpenLineage transformation type ``transformation``)."""
+
+    output: VersionSpec
+    out_column: str
+    input: VersionSpec
+    in_column: str
+    transformation: str | None = "DIRECT"
+
+
 def run_mutations(
     job: tuple[str, str],
     run_id: str,
@@ -62,73 +73,81 @@ def run_mutations(
     parameters: dict[str, Any] | None = None,
     git_sha: str | None = None,
     event_id: str | None = None,
+    column_lineage: Sequence[ColumnLineage] = (),
 ) -> GraphMutations:
-    """Return the mutations of run ``run_id`` of job ``(namespace, name)``.
+    """Return the upserts of run ``run_id`` of job ``(namespace, name)``: the expansion
+    (:func:`~lineage_pipeline.graph_record.expand`) of the graph record the processor would
+    publish for it with nothing published before (job, datasets, versions with their
+    schemas, ``columnStats`` and no column lineage).
 
     The run started at ``time_ms`` and (for terminal states) ended ``duration_ms`` later;
-    every upsert is observed at the end time (the start time for START/RUNNING).
+    every element is observed at the end time (the start time for START/RUNNING). A
+    version's schema lists its ``fields`` in order, each typed by its ``type`` entry
+    (default ``double``); the other entries are the column's statistics.
+    ``column_lineage``: the run's declared column lineage, one :class:`ColumnLineage` per
+    (output column, input column) pair; both versions must be among ``outputs`` and
+    ``inputs``.
     """
     ns, name = job
     terminal = state in ("COMPLETE", "FAIL", "ABORT")
     seen = time_ms + duration_ms if terminal else time_ms
-    juid = job_uid(ns, name)
-    nodes = [
-        NodeUpsert(NodeLabel.JOB, juid, {"namespace": ns, "name": name, "observedAt": seen}),
-        NodeUpsert(NodeLabel.RUN, run_id, {
-            "runId": run_id, "jobUid": juid, "state": state, "startTime": time_ms,
-            "endTime": time_ms + duration_ms if terminal else None,
-            "metrics": json.dumps(metrics or {}, sort_keys=True),
-            "parameters": json.dumps(parameters or {}, sort_keys=True),
-            "gitSha": git_sha, "observedAt": seen,
-        }),
-    ]
-    relationships = [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, run_id, NodeLabel.JOB, juid,
-                        {"observedAt": seen})]
-    for spec in inputs:
-        _add_version(nodes, relationships, spec, run_id, seen, produced=False)
-        relationships.append(RelationshipUpsert(RelType.CONSUMED_BY, NodeLabel.DATASET_VERSION,
-                                                 spec.uid,
-                                NodeLabel.RUN, run_id, {"observedAt": seen}))
-    for spec in outputs:
-        _add_version(nodes, relationships, spec, run_id, seen, produced=True)
-        relationships.append(RelationshipUpsert(RelType.GENERATED, NodeLabel.RUN, run_id,
-                                NodeLabel.DATASET_VERSION, spec.uid, {"observedAt": seen}))
-        for src in inputs:
-            relationships.append(RelationshipUpsert(RelType.DERIVED_FROM,
-                                                     NodeLabel.DATASET_VERSION, spec.uid,
-                                    NodeLabel.DATASET_VERSION, src.uid,
-                                    {"runId": run_id, "observedAt": seen}))
-    return GraphMutations(event_id or f"event-{run_id}-{state}", seen, seen, nodes, relationships)
-
-
-def _add_version(nodes: list[NodeUpsert], relationships: list[RelationshipUpsert],
-                 spec: VersionSpec,
-                 run_id: str, seen: int, *, produced: bool) -> None:
-    """Add a version's Dataset, DatasetVersion and Field nodes with VERSION_OF and HAS_FIELD."""
+    record = new_record(event_id or f"event-{run_id}-{state}", seen, seen)
     props: dict[str, PropValue] = {
-        "namespace": spec.namespace, "name": spec.name, "datasetUid": spec.dataset_uid,
-        "version": spec.version, "kind": spec.kind, "digest": spec.digest,
-        "digestAlgorithm": "sha256" if spec.digest else None, "rowCount": spec.row_count,
-        "schema": json.dumps([{"name": c, "type": str(s.get("type", "double"))}
-                              for c, s in spec.fields.items()]),
-        "observedAt": seen,
-    }
-    if produced:
-        props["producedByRunId"] = run_id
-    nodes.append(NodeUpsert(NodeLabel.DATASET, spec.dataset_uid, {
-        "namespace": spec.namespace, "name": spec.name, "kind": spec.kind,
-        "observedAt": seen}))
-    nodes.append(NodeUpsert(NodeLabel.DATASET_VERSION, spec.uid, props))
-    relationships.append(RelationshipUpsert(RelType.VERSION_OF, NodeLabel.DATASET_VERSION, spec.uid,
-                            NodeLabel.DATASET, spec.dataset_uid, {"observedAt": seen}))
-    for column, stats in spec.fields.items():
-        fuid = field_uid(spec.uid, column)
-        nodes.append(NodeUpsert(NodeLabel.FIELD, fuid, {
-            "name": column, "type": "double", "versionUid": spec.uid,
-            "datasetUid": spec.dataset_uid, **stats, "observedAt": seen}))
-        relationships.append(RelationshipUpsert(RelType.HAS_FIELD, NodeLabel.DATASET_VERSION,
-                                                 spec.uid,
-                                NodeLabel.FIELD, fuid, {"observedAt": seen}))
+        "startTime": time_ms, "endTime": time_ms + duration_ms if terminal else None,
+        "metrics": json.dumps(metrics or {}, sort_keys=True),
+        "parameters": json.dumps(parameters or {}, sort_keys=True), "gitSha": git_sha}
+    record["runs"].append({"runId": run_id, "jobNamespace": ns, "jobName": name,
+                           "parentRunId": None, "state": state, "first": seen, "last": seen,
+                           "props": {k: v for k, v in props.items() if v is not None}})
+    record["jobs"].append({"namespace": ns, "name": name, "first": seen, "last": seen,
+                           "props": {}})
+    indexes = {}
+    for spec in inputs:
+        indexes[spec.dataset_uid] = index = _add_version(record, spec, seen, produced=False)
+        record["consumed"].append({"dataset": index, "version": spec.version, "first": seen,
+                                   "last": seen})
+    for spec in outputs:
+        indexes[spec.dataset_uid] = _add_version(record, spec, seen, produced=True)
+    for out_uid in sorted({c.output.dataset_uid for c in column_lineage}):
+        pairs = [c for c in column_lineage if c.output.dataset_uid == out_uid]
+        uid = lineage_uid(job_uid(ns, name), out_uid, [
+            (c.out_column, c.input.dataset_uid, c.in_column, c.transformation, None, False)
+            for c in pairs])
+        record["lineages"].append({"uid": uid, "output": indexes[out_uid], "first": seen,
+                                   "last": seen, "pairs": [
+            {"outField": c.out_column, "input": indexes[c.input.dataset_uid],
+             "inField": c.in_column, "transformation": c.transformation, "subtype": None,
+             "masking": False} for c in pairs]})
+        for v in record["versions"]:
+            if v["produced"] and v["dataset"] == indexes[out_uid]:
+                v["lineage"] = uid
+    return expand(record)
+
+
+def _add_version(record: GraphRecord, spec: VersionSpec, seen: int, *, produced: bool
+                 ) -> int:
+    """Add ``spec``'s dataset, version and schema rows to ``record``; return the dataset's
+    index."""
+    record["datasets"].append({"namespace": spec.namespace, "name": spec.name, "write": True,
+                               "kind": spec.kind, "first": seen, "last": seen})
+    index = len(record["datasets"]) - 1
+    columns: list[SchemaColumn] = [(c, str(s.get("type", "double")), ())
+                                   for c, s in spec.fields.items()]
+    hash_ = schema_hash(columns) if columns else None
+    if hash_ is not None:
+        record["schemas"].append({"dataset": index, "hash": hash_, "first": seen, "last": seen,
+                                  "fields": [{"name": c, "type": t, "tags": []}
+                                             for c, t, _ in columns]})
+    stats = {c: {k: v for k, v in s.items() if k != "type" and v is not None}
+             for c, s in spec.fields.items()}
+    stats = {c: v for c, v in stats.items() if v}
+    record["versions"].append({
+        "dataset": index, "version": spec.version, "produced": produced, "lineage": None,
+        "schema": hash_, "kind": spec.kind, "digestAlgorithm": "sha256" if spec.digest else None,
+        "digest": spec.digest, "rowCount": spec.row_count, "bytes": None,
+        "columnStats": json.dumps(stats, sort_keys=True, separators=(",", ":")) if stats else None,
+        "first": seen, "last": seen})
+    return index
 
 
 #: How :func:`snapshot` spells a node read without a ``uid``.

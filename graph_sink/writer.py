@@ -48,7 +48,9 @@ from graph_sink.statements import NODE_UPSERT, RELATIONSHIP_UPSERT
 from lineage_pipeline.errors import GraphError
 from lineage_pipeline.graph.base import GraphBackend, Statement, WriteSummary
 from lineage_pipeline.graph_model import (
+    KEYED_RELATIONSHIPS,
     TERMINAL_STATES,
+    WEAK_KEYS,
     GraphMutations,
     NodeLabel,
     PropValue,
@@ -72,6 +74,7 @@ class _Row:
     last: int | None = None
     props: dict[str, PropValue] = field(default_factory=dict)
     state: str | None = None
+    weak: dict[str, PropValue] = field(default_factory=dict)
 
     def fold(self, first: int, last: int, props: dict[str, PropValue], is_run: bool) -> None:
         self.first = first if self.first is None else min(self.first, first)
@@ -90,6 +93,18 @@ class _Row:
                 self.state in TERMINAL_STATES and new not in TERMINAL_STATES
             ):
                 self.state = new
+
+
+def _fold_weak(row: _Row, weak: dict[str, PropValue], allowed: tuple[str, ...]) -> None:
+    """Fold a mutation's weak props into ``row``: the first storable value of each allowed
+    key wins (any consumer's view will do; a producer's strong props override them)."""
+    for key, value in weak.items():
+        if key in allowed and key not in row.weak:
+            clean = _storable(value)
+            if key in UID_PROPS and isinstance(clean, str):
+                clean = bounded_uid(clean)
+            if clean is not None:
+                row.weak[key] = clean
 
 
 def _storable(value: PropValue) -> PropValue:
@@ -157,17 +172,22 @@ class GraphWriter:
     def plan(self, mutations: Iterable[GraphMutations]) -> tuple[list[Statement], int]:
         """Return the statements writing ``mutations`` and the number of upserts they hold."""
         nodes: dict[NodeLabel, dict[str, _Row]] = {}
-        relationships: dict[tuple[RelType, NodeLabel, NodeLabel], dict[tuple[str, str], _Row]] = {}
+        relationships: dict[tuple[RelType, NodeLabel, NodeLabel],
+                            dict[tuple[str, str, str | None], _Row]] = {}
         count = 0
         for m in mutations:
             for n in m.nodes:
                 count += 1
                 row = nodes.setdefault(n.label, {}).setdefault(bounded_uid(n.uid), _Row())
                 row.fold(*_times(n.props, m.event_time), n.props, n.label is NodeLabel.RUN)
+                if n.weak:
+                    _fold_weak(row, n.weak, WEAK_KEYS.get(n.label, ()))
             for e in m.relationships:
                 count += 1
-                group = relationships.setdefault((e.type, e.from_label, e.to_label), {})
-                ends = (bounded_uid(e.from_uid), bounded_uid(e.to_uid))
+                group_key = (e.type, e.from_label, e.to_label)
+                group = relationships.setdefault(group_key, {})
+                ends = (bounded_uid(e.from_uid), bounded_uid(e.to_uid),
+                        _relationship_key(group_key, e.props))
                 erow = group.setdefault(ends, _Row())
                 erow.fold(*_times(e.props, m.event_time), e.props, False)
         statements: list[Statement] = []
@@ -178,7 +198,7 @@ class GraphWriter:
                 statements += self._chunks(NODE_UPSERT[label], rows, f"upsert {label.value}")
         for key, relationship_rows in relationships.items():
             rel, src, dst = key
-            rows = [_relationship_row(f, t, r) for (f, t), r in relationship_rows.items()]
+            rows = [_relationship_row(f, t, k, r) for (f, t, k), r in relationship_rows.items()]
             name = f"upsert ({src.value})-[{rel.value}]->({dst.value})"
             statements += self._chunks(RELATIONSHIP_UPSERT[key], rows, name)
         return statements, count
@@ -348,12 +368,28 @@ def _in_range(value: Any) -> bool:
 _NODE_TEXTS = frozenset(NODE_UPSERT.values())
 
 
+def _relationship_key(group: tuple[RelType, NodeLabel, NodeLabel],
+                      props: dict[str, PropValue]) -> str | None:
+    """The merge key of a keyed relationship (:data:`KEYED_RELATIONSHIPS`; ``""`` when its
+    props lack it), ``None`` for the others."""
+    name = KEYED_RELATIONSHIPS.get(group)
+    if name is None:
+        return None
+    value = props.get(name)
+    return graph_text(value) if isinstance(value, str) else ""
+
+
 def _node_row(uid: str, row: _Row, label: NodeLabel) -> dict[str, Any]:
     out: dict[str, Any] = {"uid": uid, "first": row.first, "last": row.last, "props": row.props}
     if label is NodeLabel.RUN:
         out["state"] = row.state
+    if label in WEAK_KEYS:
+        out["weak"] = {k: v for k, v in row.weak.items() if k not in row.props}
     return out
 
 
-def _relationship_row(src: str, dst: str, row: _Row) -> dict[str, Any]:
-    return {"src": src, "dst": dst, "first": row.first, "last": row.last, "props": row.props}
+def _relationship_row(src: str, dst: str, key: str | None, row: _Row) -> dict[str, Any]:
+    out = {"src": src, "dst": dst, "first": row.first, "last": row.last, "props": row.props}
+    if key is not None:
+        out["key"] = key
+    return out

@@ -188,6 +188,20 @@ class AvroCodec:
             return self._read(data, 5, self._registry_writer(schema_id))
         raise DecodeError("bad_magic", f"first bytes {data[:2].hex()} are no known framing")
 
+    def knows(self, data: bytes) -> bool:
+        """``True`` when ``data`` is framed with a writer schema of this family: a known
+        fingerprint, or a Schema Registry id whose schema has this family's record name.
+        Never raises (an unreachable registry or unknown id answers ``False``)."""
+        if data[:2] == SINGLE_OBJECT_MAGIC:
+            return data[2:10] in self._writers
+        if data[:1] != CONFLUENT_MAGIC or len(data) < 5 or self._registry is None:
+            return False
+        try:
+            writer = self._registry_writer(struct.unpack(">I", data[1:5])[0])
+        except DecodeError:
+            return False
+        return isinstance(writer, dict) and writer.get("name") == self.schema.get("name")
+
     def _registry_writer(self, schema_id: int) -> Any:
         if self._registry is None:
             raise DecodeError("no_schema_registry", "Confluent framing but no registry configured")

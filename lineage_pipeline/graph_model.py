@@ -2,15 +2,27 @@
 
 Nodes (each has a unique, indexed ``uid`` property; labels from :class:`NodeLabel`):
 
-========================  ==========================================  =====================
-label                     uid                                         built by
-========================  ==========================================  =====================
-``Job``                   ``<namespace>:<name>``                      :func:`job_uid`
-``Run``                   ``<runId>``                                 :func:`run_uid`
-``Dataset``               ``<namespace>:<name>``                      :func:`dataset_uid`
-``DatasetVersion``        ``<namespace>:<name>@<version>``            :func:`version_uid`
-``Field``                 ``<version uid>#<column>``                  :func:`field_uid`
-========================  ==========================================  =====================
+========================  ==============================================  =================
+label                     uid                                             built by
+========================  ==============================================  =================
+``Job``                   ``<namespace>:<name>``                          :func:`job_uid`
+``Run``                   ``<runId>``                                     :func:`run_uid`
+``Dataset``               ``<namespace>:<name>``                          :func:`dataset_uid`
+``DatasetVersion``        ``<namespace>:<name>@<version>``                :func:`version_uid`
+``Schema``                ``<dataset uid>#schema:<schema hash>``          :func:`schema_uid`
+``Field``                 ``<dataset uid>#<column>``                      :func:`column_uid`
+========================  ==============================================  =================
+
+The graph is written by what changed (content-addressed): a schema is a node per dataset and
+schema hash (:func:`schema_hash`) with its columns (``Field``, one per dataset column, shared
+by every schema of the dataset) hanging off it; a version points at its schema by
+``schemaUid`` and holds its column statistics compactly (``columnStats``, JSON text). Column
+lineage is written once per job, output dataset and lineage hash (:func:`lineage_uid`) as
+``DERIVED_FROM`` relationships between Fields keyed by ``lineageUid``; the ``GENERATED``
+relationship of each output version names the lineage its run applied. Version-to-version
+lineage is derived through runs (CONSUMED_BY, GENERATED) at query time. A column of one
+version, as answers show it, is the pair (version, column): :func:`field_uid` of the version
+uid and the column.
 
 Every uid is the text of that column passed through :func:`bounded_uid`, which is the
 identity for the ordinary case and otherwise applies two documented rules:
@@ -44,11 +56,10 @@ in a stored graph. Relationships
     (Run)-[:RUN_OF]->(Job)
     (Run)-[:CHILD_OF]->(Run)
     (DatasetVersion)-[:CONSUMED_BY]->(Run)
-    (Run)-[:GENERATED]->(DatasetVersion)
+    (Run)-[:GENERATED {lineageUid}]->(DatasetVersion)
     (DatasetVersion)-[:VERSION_OF]->(Dataset)
-    (DatasetVersion)-[:DERIVED_FROM {runId}]->(DatasetVersion)
-    (DatasetVersion)-[:HAS_FIELD]->(Field)
-    (Field)-[:DERIVED_FROM {runId, transformation, subtype}]->(Field)
+    (Schema)-[:HAS_FIELD {type, position}]->(Field)
+    (Field)-[:DERIVED_FROM {lineageUid, jobUid, transformation, subtype, masking}]->(Field)
 
 ML artefacts are datasets with a ``kind`` (``table``, ``file``, ``model``, ``features``,
 ``predictions``, ``metrics``), so one traversal covers data and models. Labels and
@@ -58,7 +69,9 @@ relationship types are closed allow-lists: Cypher text is never built from data.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -71,6 +84,7 @@ class NodeLabel(str, Enum):
     RUN = "Run"
     DATASET = "Dataset"
     DATASET_VERSION = "DatasetVersion"
+    SCHEMA = "Schema"
     FIELD = "Field"
 
 
@@ -149,10 +163,56 @@ def version_uid(namespace: str, name: str, version: str) -> str:
     return bounded_uid(f"{namespace}:{name}@{version}")
 
 
-def field_uid(version_uid_: str, column: str) -> str:
-    """Return the uid of column ``column`` of the dataset version whose uid is
-    ``version_uid_``: ``<version uid>#<column>``, bounded."""
-    return bounded_uid(f"{version_uid_}#{column}")
+def field_uid(owner_uid: str, column: str) -> str:
+    """Return ``<owner uid>#<column>``, bounded: with a dataset uid the uid of the ``Field``
+    node of that column (:func:`column_uid`); with a version uid the id answers give one
+    column of that version (a (version, column) pair, no node of its own)."""
+    return bounded_uid(f"{owner_uid}#{column}")
+
+
+def column_uid(dataset_uid_: str, column: str) -> str:
+    """Return the uid of the ``Field`` node of column ``column`` of the dataset whose uid is
+    ``dataset_uid_``: ``<dataset uid>#<column>``, bounded."""
+    return field_uid(dataset_uid_, column)
+
+
+def schema_uid(dataset_uid_: str, schema_hash_: str) -> str:
+    """Return the uid of the ``Schema`` node of the dataset whose uid is ``dataset_uid_`` with
+    hash ``schema_hash_`` (:func:`schema_hash`): ``<dataset uid>#schema:<hash>``, bounded."""
+    return bounded_uid(f"{dataset_uid_}#schema:{schema_hash_}")
+
+
+def _digest(parts: Any, hex_chars: int) -> str:
+    text = json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:hex_chars]
+
+
+#: A schema column as hashed and stored: ``(name, type or None, sorted tags)``.
+SchemaColumn = tuple[str, str | None, tuple[str, ...]]
+
+
+def schema_hash(columns: Iterable[SchemaColumn]) -> str:
+    """Return the content hash of a schema: the first 16 hex digits (64 bits) of the SHA-256
+    of the JSON list of its columns in order, each ``[name, type, tags]``. Two schemas of one
+    dataset share a hash exactly when they list the same columns, types and tags in the same
+    order."""
+    return _digest([[name, type_, list(tags)] for name, type_, tags in columns], 16)
+
+
+#: One column lineage pair as hashed and stored: ``(output column, input dataset uid, input
+#: column, transformation, subtype, masking)``.
+LineagePairKey = tuple[str, str, str, str | None, str | None, bool]
+
+
+def lineage_uid(job_uid_: str, output_dataset_uid: str, pairs: Iterable[LineagePairKey]) -> str:
+    """Return the uid of the column lineage one job declares for one output dataset:
+    ``lineage:<32 hex digits>``, the first 128 bits of the SHA-256 of the JSON of the job
+    uid, the output dataset uid and the sorted pairs. Runs of the job that declare the same
+    lineage share it, so it is written once (``lineageUid`` on ``DERIVED_FROM`` and on the
+    output's ``GENERATED``)."""
+    return "lineage:" + _digest([job_uid_, output_dataset_uid, sorted(pairs,
+                                 key=lambda p: tuple("" if v is None else str(v) for v in p))],
+                                32)
 
 
 #: Snake_case property names earlier versions wrote -> today's camelCase name. The one table
@@ -193,13 +253,30 @@ def current_props(props: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Per label, the properties a *weak* upsert may carry (:attr:`NodeUpsert.weak`): what a
+#: consumer run knows of a version it read, stored only where the graph has no value yet, so a
+#: producer's values win whatever the order the records arrive in.
+WEAK_KEYS: dict[NodeLabel, tuple[str, ...]] = {
+    NodeLabel.DATASET_VERSION: ("kind", "digestAlgorithm", "digest", "rowCount", "bytes",
+                                "schemaUid", "columnStats"),
+}
+
+#: Relationships merged on a key property besides their two ends: two Fields may be linked
+#: by several column lineages (one per job, output and lineage hash).
+KEYED_RELATIONSHIPS: dict[tuple[RelType, NodeLabel, NodeLabel], str] = {
+    (RelType.DERIVED_FROM, NodeLabel.FIELD, NodeLabel.FIELD): "lineageUid",
+}
+
+
 @dataclass(slots=True)
 class NodeUpsert:
-    """Create or update node ``label``/``uid``, setting ``props`` (merged into existing)."""
+    """Create or update node ``label``/``uid``, setting ``props`` (merged into existing) and
+    each of ``weak`` (keys of :data:`WEAK_KEYS`) only where the node has no value yet."""
 
     label: NodeLabel
     uid: str
     props: dict[str, PropValue] = field(default_factory=dict)
+    weak: dict[str, PropValue] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -53,7 +53,7 @@ from lineage_pipeline.errors import QueryError
 from lineage_pipeline.freshness import FreshnessPolicy
 from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph.catalog import run_query
-from lineage_pipeline.graph_model import NodeLabel, bounded_uid, field_uid, graph_text
+from lineage_pipeline.graph_model import NodeLabel, bounded_uid, graph_text
 from lineage_queries import diff, impact, models, rootcause
 from lineage_queries import freshness as freshness_report
 from lineage_queries.answers import (
@@ -69,7 +69,6 @@ from lineage_queries.answers import (
     TrainedOn,
     UpstreamChange,
     VersionDetail,
-    as_field_props,
     as_run_props,
 )
 from lineage_queries.compare import DRIFT_THRESHOLD
@@ -81,7 +80,9 @@ from lineage_queries.shapes import (
     node_dict,
     parse_json_props,
     run_summary,
+    schema_json,
     version_detail,
+    version_fields,
 )
 from lineage_queries.walk import MAX_DEPTH, Direction, ResolvedNode, Walk, Walker, to_subgraph
 
@@ -134,7 +135,7 @@ class LineageGraph:
         if column is not None:
             base = self.resolve(node)
             if base.label is NodeLabel.DATASET_VERSION:
-                return self.resolve(field_uid(base.uid, column), NodeLabel.FIELD)
+                return self._version_column(base, column)
             if base.label is NodeLabel.DATASET:
                 return self._dataset_column(base, column)
             raise QueryError(f"{node!r} is a {base.label.value}: only datasets and dataset "
@@ -149,11 +150,24 @@ class LineageGraph:
                 if base_found is not None:
                     return self._dataset_column(base_found, node[i + 1:])
                 version = self._exact(node[:i], NodeLabel.DATASET_VERSION)
-                if version is not None:  # a field of a version with a shortened uid
-                    found = self._exact(field_uid(version.uid, node[i + 1:]), NodeLabel.FIELD)
+                if version is not None:  # a column of one version
+                    found = self._find_column(version, node[i + 1:])
                     if found is not None:
                         return found
         raise QueryError(self._unknown(node, label))
+
+    def _find_column(self, version: ResolvedNode, column: str) -> ResolvedNode | None:
+        column = graph_text(column)  # stored names went through the same rule
+        for f in self.fields([version.uid]).get(version.uid, []):
+            if f.get("name") == column:
+                return ResolvedNode(NodeLabel.FIELD, str(f["uid"]), dict(f))
+        return None
+
+    def _version_column(self, version: ResolvedNode, column: str) -> ResolvedNode:
+        found = self._find_column(version, column)
+        if found is None:
+            raise QueryError(f"dataset version {version.uid!r} has no column {column!r}")
+        return found
 
     def _exact(self, node: str, label: NodeLabel | None) -> ResolvedNode | None:
         candidates = [node]
@@ -271,9 +285,8 @@ class LineageGraph:
                           "durationMs": duration(props), "inputs": [], "outputs": [],
                           "children": []}
         for row in self.query("run_versions", run_id=run_id):
-            version = parse_json_props(row["version"])
-            fields = sorted((as_field_props(dict(f)) for f in row["fields"] if f),
-                            key=lambda f: str(f.get("name")))
+            version = {**row["version"], "schema": schema_json(row["columns"]) or None}
+            fields = version_fields(str(version["uid"]), version, row["columns"])
             detail = version_detail(version["uid"], version, fields)
             (out["inputs"] if row["role"] == "input" else out["outputs"]).append(detail)
         for versions in (out["inputs"], out["outputs"]):
@@ -293,12 +306,16 @@ class LineageGraph:
         return diff.changed_upstream(self, bad_run, good_run)
 
     def fields(self, version_uids: Iterable[str]) -> dict[str, list[FieldProps]]:
-        """Return the Field property maps of each dataset version (version uid -> fields)."""
+        """Return the fields of each dataset version (version uid -> its columns' properties
+        with their statistics, sorted by name; :func:`~lineage_queries.shapes.version_fields`).
+        Versions without a known column are left out."""
         uids = sorted(set(version_uids))
         out: dict[str, list[FieldProps]] = {}
         if uids:
             for row in self.query("version_fields", uids=uids):
-                out.setdefault(row["version_uid"], []).append(as_field_props(dict(row["field"])))
+                found = version_fields(row["version_uid"], row["version"], row["columns"])
+                if found:
+                    out[row["version_uid"]] = found
         return out
 
     # -- incident queries ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, cast
 
-from lineage_pipeline.graph_model import NodeLabel
+from lineage_pipeline.graph_model import NodeLabel, field_uid
 from lineage_queries.answers import (
     BaselineRun,
     FieldProps,
@@ -187,11 +187,68 @@ def dataset_of(version_uid: str, props: Mapping[str, Any] | None = None) -> str:
 
 def columns_of(props: Mapping[str, Any], fields: list[FieldProps]
                ) -> list[Mapping[str, Any]]:
-    """The columns of a version: its Field nodes, else its ``schema`` JSON."""
+    """The columns of a version: its fields, else its ``schema`` JSON."""
     if fields:
         return list(fields)
     schema = parse_json_props(props).get("schema")
     return [c for c in schema if isinstance(c, dict)] if isinstance(schema, list) else []
+
+
+def column_stats(props: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The ``columnStats`` of a version's properties, parsed: column -> statistics."""
+    text = (props or {}).get("columnStats")
+    if not isinstance(text, str):
+        return {}
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): v for k, v in parsed.items() if isinstance(v, dict)} if isinstance(
+        parsed, dict) else {}
+
+
+def column_props(version_uid: str, version: Mapping[str, Any] | None, name: str,
+                 type_: str | None = None, tags: list[str] | None = None,
+                 stats: Mapping[str, Any] | None = None) -> FieldProps:
+    """The properties of column ``name`` of a dataset version, as answers show a field: its
+    id (``<version uid>#<column>``), name, type, tags (when any), version and dataset uids, its
+    statistics from the version's ``columnStats`` (``stats`` when already parsed) and the
+    version's times."""
+    props = version or {}
+    out: dict[str, Any] = {"uid": field_uid(version_uid, name), "name": name, "type": type_,
+                           "versionUid": version_uid,
+                           "datasetUid": dataset_of(version_uid, props)}
+    if tags:
+        out["tags"] = list(tags)
+    out.update(stats if stats is not None else column_stats(props).get(name, {}))
+    out["observedAt"] = props.get("observedAt")
+    out["updatedAt"] = props.get("updatedAt")
+    return cast(FieldProps, out)
+
+
+def version_fields(version_uid: str, version: Mapping[str, Any] | None,
+                   columns: list[Mapping[str, Any]] | None) -> list[FieldProps]:
+    """The fields of a dataset version, sorted by name: the columns of its schema (``columns``:
+    ``{name, type, tags}`` maps read through ``HAS_FIELD``; entries without a name are
+    ignored) and any other column its ``columnStats`` describes, each as :func:`column_props`."""
+    stats = column_stats(version)
+    out: dict[str, FieldProps] = {}
+    for col in columns or ():
+        name = col.get("name")
+        if isinstance(name, str) and name not in out:
+            out[name] = column_props(version_uid, version, name, col.get("type"),
+                                     col.get("tags"), stats.get(name, {}))
+    for name, values in stats.items():
+        if name not in out:
+            out[name] = column_props(version_uid, version, name, None, None, values)
+    return [out[name] for name in sorted(out)]
+
+
+def schema_json(columns: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """A version's schema as answers give it: ``[{"name", "type"}]`` in schema order."""
+    cols = [c for c in columns or () if isinstance(c.get("name"), str)]
+    cols.sort(key=lambda c: c.get("position") if isinstance(c.get("position"), int) else 0)
+    return [{"name": c["name"], "type": c.get("type")} for c in cols]
 
 
 def short(value: Any, n: int = 12) -> str:

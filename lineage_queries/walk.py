@@ -9,8 +9,10 @@ Steps (``depth`` counts hops; a processing step is two: input -> run -> output):
 
 - DatasetVersion: upstream the runs that GENERATED it, downstream the runs that CONSUMED it;
 - Run: upstream the versions it CONSUMED, downstream the versions it GENERATED;
-- Field (a column, two hops per step): declared column lineage
-  ``(Field)-[:DERIVED_FROM {runId}]->(Field)``; for a run that declared none for an output,
+- Field (a column of a version, two hops per step): declared column lineage, the
+  ``(Field)-[:DERIVED_FROM {lineageUid}]->(Field)`` relationships of the lineage the run that
+  generated the output applied (``GENERATED.lineageUid``); for a run that declared none for
+  an output,
   the column of the same name on the other side, else that version as a whole (a model
   trained on a table, say), from where the walk goes on at version level. Such relationships are
   ``DERIVED_FROM`` with ``inferred`` = ``"name"`` or ``"dataset"`` and the ``runId``. The
@@ -34,9 +36,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
-from lineage_pipeline.graph_model import NodeLabel, RelType
+from lineage_pipeline.graph_model import NodeLabel, RelType, column_uid
 from lineage_queries.answers import Node, Relationship, RelationshipProps, Subgraph
-from lineage_queries.shapes import node_dict
+from lineage_queries.shapes import column_props, column_stats, dataset_of, node_dict
 
 Direction = Literal["upstream", "downstream"]
 #: ``query(name, **params) -> rows``: runs one catalog query (``LineageGraph.query``).
@@ -163,13 +165,14 @@ class Walker:
         if root.label is NodeLabel.DATASET and root.column is not None:
             rows = self.query("dataset_column_fields", uids=[root.uid], column=root.column,
                               as_of=as_of)
-            for row in sorted(rows, key=lambda r: str(r["uid"])):
+            for uid, props, row in sorted(((*far_column(r), r) for r in rows),
+                                          key=lambda x: x[0]):
                 w.add(row["version"], NodeLabel.DATASET_VERSION, dict(row["version_props"]), 0)
                 w.link(row["version"], root.uid, RelType.VERSION_OF)
-                w.add(row["uid"], NodeLabel.FIELD, dict(row["props"] or {}), 0)
-                w.link(row["version"], row["uid"], RelType.HAS_FIELD)
-                w.flow.setdefault(root.uid, set()).add(row["uid"])
-                schedule(row["uid"], NodeLabel.FIELD, 0)
+                w.add(uid, NodeLabel.FIELD, props, 0)
+                w.link(row["version"], uid, RelType.HAS_FIELD)
+                w.flow.setdefault(root.uid, set()).add(uid)
+                schedule(uid, NodeLabel.FIELD, 0)
         elif root.label is NodeLabel.DATASET:
             for uid in self._expand(w, "dataset_versions", [root.uid], NodeLabel.DATASET_VERSION,
                                     RelType.VERSION_OF, True, 0, as_of):
@@ -235,15 +238,17 @@ class Walker:
     def _field_step(self, w: Walk, uids: list[str], at: int, as_of: int | None,
                     schedule: Callable[[str, NodeLabel, int], None]) -> None:
         up = w.direction == "upstream"
+        cols = [_column_param(uid, w.nodes[uid][1]) for uid in uids]
         rows = [(row, "declared") for row in self.query(
-            "field_derived_up" if up else "field_derived_down", uids=uids, as_of=as_of)]
-        rows += [(row, "name" if row["uid"] is not None else "dataset") for row in self.query(
-            "field_flow_up" if up else "field_flow_down", uids=uids, as_of=as_of)]
+            "field_derived_up" if up else "field_derived_down", cols=cols, as_of=as_of)]
+        rows += [(row, "name" if row["column"] is not None else "dataset") for row in self.query(
+            "field_flow_up" if up else "field_flow_down", cols=cols, as_of=as_of)]
         found: list[tuple[str, NodeLabel]] = []
         for row, how in rows:
             src = row["src"]
-            if row["uid"] is not None:
-                uid, label, props = row["uid"], NodeLabel.FIELD, row["props"]
+            if row["column"] is not None:
+                uid, props = far_column(row)
+                label = NodeLabel.FIELD
             else:
                 uid, label, props = row["version"], NodeLabel.DATASET_VERSION, row["version_props"]
             extra: RelationshipProps = {"runId": row["run"]}
@@ -272,8 +277,8 @@ class Walker:
             w.link(src_v, row["src"], RelType.HAS_FIELD)
         if dst_v is not None:
             w.add(dst_v, NodeLabel.DATASET_VERSION, dict(row["version_props"] or {}), at)
-            if row["uid"] is not None:
-                w.link(dst_v, row["uid"], RelType.HAS_FIELD)
+            if row["column"] is not None:
+                w.link(dst_v, far_column(row)[0], RelType.HAS_FIELD)
         if run is not None and row.get("run_props") is not None:
             w.add(run, NodeLabel.RUN, dict(row["run_props"]), at - 1)
             inp, out = (dst_v, src_v) if up else (src_v, dst_v)
@@ -292,6 +297,24 @@ class Walker:
         for row in self.query(query, uids=uids):
             w.link(row["src"], row["uid"], rel)
             w.add(row["uid"], label, dict(row["props"] or {}), w.nodes[row["src"]][2])
+
+
+def _column_param(uid: str, props: dict[str, Any]) -> dict[str, Any]:
+    """The ``$cols`` entry of a column node of a walk: its id, version, dataset column (the
+    Field uid) and name."""
+    version, name = str(props.get("versionUid")), str(props.get("name"))
+    return {"uid": uid, "version": version, "name": name,
+            "field": column_uid(dataset_of(version, props), name)}
+
+
+def far_column(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The id and properties of the column a column-level row leads to (its ``version``,
+    ``column``, ``type``, ``tags``, ``stats`` and ``version_props``)."""
+    version, name = str(row["version"]), str(row["column"])
+    stats = column_stats({"columnStats": row.get("stats")}).get(name, {})
+    props = column_props(version, row.get("version_props"), name, row.get("type"),
+                         row.get("tags"), stats)
+    return str(props["uid"]), dict(props)
 
 
 # -- Subgraph JSON ---

@@ -1,7 +1,9 @@
 """Versioned Avro schemas of the project's topics.
 
 - ``lineage_event.v<N>.avsc`` — records on ``lineage.events`` (see lineage_pipeline.events).
-- ``graph_mutations.v<N>.avsc`` — records on ``lineage.graph`` (see lineage_pipeline.mutations).
+- ``graph_record.v<N>.avsc`` — records on ``lineage.graph`` (see lineage_pipeline.graph_record).
+- ``graph_mutations.v<N>.avsc`` — the generic node/relationship records an earlier version
+  published on ``lineage.graph``; still read by the sink.
 
 A schema file is never edited once released; a change is a new version file that stays
 readable by the previous reader (Avro schema resolution), checked by the compatibility test.
@@ -15,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 #: Schema names shipped in this package.
-SCHEMA_NAMES = ("lineage_event", "graph_mutations")
+SCHEMA_NAMES = ("lineage_event", "graph_mutations", "graph_record")
 
 
 @cache

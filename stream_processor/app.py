@@ -60,6 +60,7 @@ import faust.streams
 from lineage_pipeline import kafka as kafka_clients
 from lineage_pipeline.codec import AvroCodec, EventCodec
 from lineage_pipeline.errors import ConfigError
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.metrics import init_label_values
 from lineage_pipeline.settings import (
     KafkaSettings,
@@ -193,20 +194,20 @@ def _as_current_event(event: Any) -> None:
     faust.streams._current_event.set(weakref.ref(event) if event is not None else None)
 
 
-def _codecs(settings: LineageSettings) -> tuple[EventCodec, AvroCodec]:
+def _codecs(settings: LineageSettings) -> tuple[EventCodec, GraphRecordCodec]:
     url = settings.kafka.schema_registry_url
     if not url:
-        return EventCodec(), AvroCodec("graph_mutations")
+        return EventCodec(), GraphRecordCodec()
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
     registry = SchemaRegistryClient({"url": url})
     return (
         EventCodec(AvroCodec("lineage_event", registry=registry)),
-        AvroCodec("graph_mutations", registry=registry),
+        GraphRecordCodec(registry),
     )
 
 
-#: Publishes a batch's output records (graph mutations and dead letters) to their topics.
+#: Publishes a batch's output records (graph records and dead letters) to their topics.
 Publish = Callable[[list[OutRecord]], Awaitable[None]]
 
 
@@ -323,8 +324,13 @@ def _add_agent(app: faust.App, events_topic: Any, proc_settings: ProcessorSettin
                 processor.handle(msg)
             _as_current_event(None)
             records = processor.drain()
-            # a stop cancelling us here must not get the batch acked before it is handed over
-            await finish_publishing(publish(records))
+            try:
+                # a stop cancelling us here must not get the batch acked before it is handed
+                # over
+                await finish_publishing(publish(records))
+            except BaseException:
+                processor.forget_published()  # what the batch carried may not have landed
+                raise
 
 
 def _add_stale_timer(app: faust.App, stale_after_s: float, processor: EventProcessor,

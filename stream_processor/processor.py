@@ -12,10 +12,18 @@ Per consumed message (:meth:`EventProcessor.handle`), in this order:
    (:class:`~stream_processor.identity.DatasetIdentity`: alias table, symlinks facets);
 4. stitch: merge the event into its run's state (:func:`~stream_processor.stitch.merge_event`,
    names normalised, version-less inputs resolved against the
-   :class:`~stream_processor.state.VersionStore`);
-5. map the stitched state to :class:`~lineage_pipeline.graph_model.GraphMutations`
-   (:func:`~stream_processor.mapping.event_to_mutations`) and encode it (Avro);
-6. only then commit: store the run state, record generated versions, mark the event id.
+   :class:`~stream_processor.state.VersionStore`), and commit it: store the run state, record
+   generated versions, mark the event id.
+
+Mapping happens once per run per batch (:meth:`EventProcessor.drain`): each run touched in the
+batch is mapped from its latest stitched state to one graph record
+(:func:`~stream_processor.mapping.state_to_record`: the run and only what this process has not
+published yet, :class:`~stream_processor.published.Published`) and encoded (Avro,
+:class:`~lineage_pipeline.graph_record.GraphRecordCodec`), so a run with several events in a
+batch is mapped once. When a run's record cannot be built (a bug, or a record over
+``max_record_bytes``), its state goes back to what it was before the batch and its events are
+handled one at a time, each one whose record fails going to the DLQ with reason
+``handler_error`` and left out of the state (so a replay after a fix merges it anew).
 
 Finished runs leave the state: a terminal run untouched for ``finished_grace_s`` (default
 an hour) is replaced by its :func:`~stream_processor.state.departed_summary` (run id, job,
@@ -34,11 +42,11 @@ pinned when the run was whole; resolving it again could name another). Its run-l
 graph, which the summary cannot complete. After ``departed_memory_s`` a late event counts as
 a new run's first.
 
-Any exception in 2-6 sends the message to the DLQ with reason ``handler_error`` and the
-exception text, and leaves the state untouched (so a replay after a fix is not a duplicate).
-:meth:`EventProcessor.drain` returns one graph record per run touched in the batch (its final
-stitched state: the graph always holds the merged run) plus the DLQ records; graph records
-are keyed by runId so one run's records stay ordered on one partition.
+Any exception in 1-4 sends the message to the DLQ with reason ``handler_error`` and the
+exception text, and leaves the state untouched. :meth:`EventProcessor.drain` returns one
+graph record per run touched in the batch (the graph always holds the merged run), one per
+late event of a departed run, then the DLQ records; graph records are keyed by runId so one
+run's records stay ordered on one partition.
 """
 
 from __future__ import annotations
@@ -47,23 +55,20 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from lineage_pipeline.codec import AvroCodec, EventCodec
+from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.errors import EventError
 from lineage_pipeline.events import LineageEvent
-from lineage_pipeline.graph_model import (
-    GraphMutations,
-    NodeLabel,
-    NodeUpsert,
-    dataset_uid,
-    run_uid,
-)
+from lineage_pipeline.graph_model import dataset_uid
+from lineage_pipeline.graph_record import GraphRecord, GraphRecordCodec
 from lineage_pipeline.metrics import DUPLICATES, EVENTS_IN, MUTATIONS_OUT, STALE_RUNS
 from lineage_pipeline.settings import ProcessorSettings
 from stream_processor.decode import decode_message, decode_openlineage_message
 from stream_processor.dlq import REASON_HANDLER_ERROR, OutRecord, SourceMessage, dlq_record
 from stream_processor.identity import DatasetIdentity
-from stream_processor.mapping import event_to_mutations, output_version, stale_mutations
+from stream_processor.mapping import Note, output_version, stale_record, state_to_record
+from stream_processor.published import Published
 from stream_processor.state import (
     DedupeStore,
     RunStore,
@@ -79,23 +84,33 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_RECORD_BYTES = 1_000_000
 #: Most often the finished-run sweep runs per partition, ms.
 SWEEP_EVERY_MS = 60_000
-#: The Run node properties a late event of a departed run publishes.
-_LATE_RUN_PROPS = frozenset({"runId", "jobUid", "state", "startTime", "endTime",
-                             "observedAt", "updatedAt"})
+#: The Run properties (besides runId, job and state) a late event of a departed run publishes.
+_LATE_RUN_PROPS = frozenset({"startTime", "endTime"})
 _DEFAULTS = ProcessorSettings()
 
 
+@dataclass(slots=True)
+class _Touched:
+    """A run touched in the current batch: its state before the batch's first event of it,
+    its events (message, event after identity), and its latest stitched state."""
+
+    before: StoredRun | None
+    state: RunState
+    events: list[tuple[SourceMessage, LineageEvent]] = field(default_factory=list)
+
+
 class EventProcessor:
-    """Turns consumed lineage-event messages into graph-mutation and DLQ records.
+    """Turns consumed lineage-event messages into graph and DLQ records.
 
     ``graph_topic``/``dlq_topic``: output topic names; messages from ``openlineage_topic`` are
     OpenLineage JSON, all others Avro lineage events; ``runs``/``dedupe``/``versions``: the
     state stores; ``identity`` maps dataset names to canonical ones (default: symlinks
-    only, no alias table); ``stale_after_s``: seconds without news after which an open run is
-    published as ``STALE`` (0 disables); ``finished_grace_s`` / ``departed_memory_s``: how long
-    a finished run's full state / its departed summary stays after its last change (seconds;
-    a ``finished_grace_s`` of 0 or less keeps every run forever; see the module docstring);
-    ``clock`` returns seconds (epoch).
+    only, no alias table); ``published``: what this process already published
+    (:class:`~stream_processor.published.Published`; default a new one); ``stale_after_s``:
+    seconds without news after which an open run is published as ``STALE`` (0 disables);
+    ``finished_grace_s`` / ``departed_memory_s``: how long a finished run's full state / its
+    departed summary stays after its last change (seconds; a ``finished_grace_s`` of 0 or less
+    keeps every run forever; see the module docstring); ``clock`` returns seconds (epoch).
     Not thread-safe: one instance per stream task.
     """
 
@@ -108,11 +123,12 @@ class EventProcessor:
         dedupe: DedupeStore,
         versions: VersionStore,
         codec: EventCodec | None = None,
-        graph_codec: AvroCodec | None = None,
+        graph_codec: GraphRecordCodec | None = None,
         stale_after_s: float = 0.0,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         openlineage_topic: str | None = None,
         identity: DatasetIdentity | None = None,
+        published: Published | None = None,
         clock: Callable[[], float] = time.time,
         finished_grace_s: float = _DEFAULTS.finished_grace_s,
         departed_memory_s: float = _DEFAULTS.departed_memory_s,
@@ -123,13 +139,15 @@ class EventProcessor:
         self.dedupe = dedupe
         self.versions = versions
         self.codec = codec if codec is not None else EventCodec()
-        self.graph_codec = graph_codec if graph_codec is not None else AvroCodec("graph_mutations")
+        self.graph_codec = graph_codec if graph_codec is not None else GraphRecordCodec()
         self.stale_after_ms = int(stale_after_s * 1000)
         self.max_record_bytes = max_record_bytes
         self.openlineage_topic = openlineage_topic
         self.identity = identity if identity is not None else DatasetIdentity()
+        self.published = published if published is not None else Published()
         self.clock = clock
-        self._pending: dict[str, OutRecord] = {}
+        self._touched: dict[str, _Touched] = {}
+        self._late: list[OutRecord] = []
         self._dlq: list[OutRecord] = []
         self._batch_ids: set[str] = set()
         self._stale_published: set[str] = set()
@@ -146,15 +164,17 @@ class EventProcessor:
         try:
             self._handle(msg, now)
         except Exception as exc:  # any bug or bad data: dead-letter, never silently ack
-            log.exception("handler error on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-            self._dlq.append(
-                dlq_record(msg, REASON_HANDLER_ERROR, f"{type(exc).__name__}: {exc}",
-                           self.dlq_topic, now)
-            )
+            self._dead_letter(msg, exc, now)
         try:
             self._sweep(msg.partition, now)
         except Exception:  # a failed sweep leaves the runs as they were; retried next time
             log.exception("finished-run sweep failed on partition %d", msg.partition)
+
+    def _dead_letter(self, msg: SourceMessage, exc: Exception, now: int) -> None:
+        log.error("handler error on %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset,
+                  type(exc).__name__, exc, exc_info=not isinstance(exc, EventError))
+        self._dlq.append(dlq_record(msg, REASON_HANDLER_ERROR, f"{type(exc).__name__}: {exc}",
+                                    self.dlq_topic, now))
 
     def _sweep(self, partition: int, now: int) -> None:
         """Retire ``partition``'s finished runs past their grace window: the full state
@@ -166,6 +186,8 @@ class EventProcessor:
         for stored in self.runs.finished_runs_idle_since(now - self.finished_grace_ms,
                                                          partition):
             run_id = stored.state.runId
+            if run_id in self._touched:
+                continue  # its record is still to be built in this batch
             if not stored.departed:
                 self.runs.retire(run_id, StoredRun(departed_summary(stored.state),
                                                    stored.touched_ms, departed=True))
@@ -173,7 +195,9 @@ class EventProcessor:
                 self.runs.retire(run_id, None)
             self._stale_published.discard(run_id)
 
-    def _handle(self, msg: SourceMessage, now: int) -> None:
+    def _decode(self, msg: SourceMessage, now: int) -> LineageEvent | None:
+        """The event of ``msg`` with canonical dataset names, or ``None`` (dead-lettered, or
+        a repeat within this batch)."""
         openlineage = msg.topic == self.openlineage_topic
         if openlineage:
             decoded = decode_openlineage_message(msg, self.dlq_topic, now,
@@ -184,39 +208,47 @@ class EventProcessor:
             log.warning("DLQ %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset,
                         dict(decoded.headers).get("reason", b"").decode())
             self._dlq.append(decoded)
-            return
+            return None
         event = decoded
-        source = "openlineage" if openlineage else "lineage"
-        EVENTS_IN.labels(source=source, event_type=event.eventType.value).inc()
+        EVENTS_IN.labels(source="openlineage" if openlineage else "lineage",
+                         event_type=event.eventType.value).inc()
         if event.eventId in self._batch_ids:
             DUPLICATES.inc()
-            return
+            return None
         if self.dedupe.seen(event.eventId):
             # Counted, then merged again: stitching is idempotent, so a duplicate whose effect
             # is stored changes nothing, while one whose state write was lost in a crash (the
             # dedupe mark survived, the run state did not) is restored. Either way the run's
             # state is published again, which the sink writes idempotently: at-least-once.
             DUPLICATES.inc()
-        event = self.identity.apply(event)  # one name per dataset (aliases, symlinks)
+        return self.identity.apply(event)  # one name per dataset (aliases, symlinks)
+
+    def _handle(self, msg: SourceMessage, now: int) -> None:
+        event = self._decode(msg, now)
+        if event is None:
+            return
         run_id = event.run.runId
-        stored = self.runs.get(run_id)
-        departed = stored is not None and stored.departed
-        if departed:
-            assert stored is not None
+        touched = self._touched.get(run_id)
+        stored = StoredRun(touched.state, now) if touched else self.runs.get(run_id)
+        if stored is not None and stored.departed:
             state = merge_event(stored.state, event)
-            mutations = late_mutations(event, state, now)
-            state = departed_summary(state)
-        else:
-            state = merge_event(stored.state if stored else None, event, self.versions.latest)
-            mutations = event_to_mutations(event, state, now_ms=now)
-        value = self.graph_codec.encode(mutations.to_record())
-        if len(value) > self.max_record_bytes:
-            raise EventError(
-                f"graph record of run {run_id} is {len(value)} bytes, "
-                f"over the {self.max_record_bytes}-byte cap"
-            )
-        # commit: nothing above changed any state
-        self.runs.put(run_id, StoredRun(state, now, departed))
+            value, notes = self._encode(*late_record(event, state, now, self.published))
+            self._commit(run_id, event, StoredRun(departed_summary(state), now, True))
+            self.published.note(notes)
+            # a late event's record holds only what it adds: each is published
+            self._late.append(OutRecord(self.graph_topic, run_id.encode(), value))
+            return
+        state = merge_event(stored.state if stored else None, event, self.versions.latest)
+        self._commit(run_id, event, StoredRun(state, now))
+        if touched is None:
+            touched = self._touched[run_id] = _Touched(stored, state)
+        touched.state = state
+        touched.events.append((msg, event))
+
+    def _commit(self, run_id: str, event: LineageEvent, stored: StoredRun) -> None:
+        """Store ``stored`` for the run, record its generated versions, mark the event."""
+        self.runs.put(run_id, stored)
+        state = stored.state
         for ds in state.outputs.values():
             version = output_version(ds, state)
             if version is not None:
@@ -225,20 +257,73 @@ class EventProcessor:
         self.dedupe.mark(event.eventId)
         self._batch_ids.add(event.eventId)
         self._stale_published.discard(run_id)
-        # a late event's record holds only what it adds: each is published, not the last
-        pending_key = f"{run_id}\0{event.eventId}" if departed else run_id
-        self._pending[pending_key] = OutRecord(self.graph_topic, run_id.encode(), value)
+
+    def _encode(self, record: GraphRecord, notes: list[Note]) -> tuple[bytes, list[Note]]:
+        value = self.graph_codec.encode(record)
+        if len(value) > self.max_record_bytes:
+            raise EventError(
+                f"graph record of run {record['runs'][0]['runId']} is {len(value)} bytes, "
+                f"over the {self.max_record_bytes}-byte cap"
+            )
+        return value, notes
+
+    def _record_of(self, touched: _Touched, now: int) -> OutRecord:
+        """The graph record of a run touched in this batch (its latest state), noted as
+        published."""
+        event = touched.events[-1][1]
+        value, notes = self._encode(*state_to_record(
+            touched.state, source_event_id=event.eventId, event_time=event.eventTime,
+            now_ms=now, published=self.published))
+        self.published.note(notes)
+        return OutRecord(self.graph_topic, touched.state.runId.encode(), value)
+
+    def _one_by_one(self, run_id: str, touched: _Touched, now: int) -> list[OutRecord]:
+        """The run's record failed to build: start again from its state before the batch
+        and handle its events one at a time, dead-lettering each one whose record fails
+        (its effect left out of the state)."""
+        if touched.before is not None:
+            self.runs.put(run_id, touched.before)
+        else:
+            self.runs.retire(run_id, None)
+        state = touched.before.state if touched.before is not None else None
+        out: list[OutRecord] = []
+        for msg, event in touched.events:
+            merged = merge_event(state, event, self.versions.latest)
+            try:
+                one = self._record_of(_Touched(None, merged, [(msg, event)]), now)
+            except Exception as exc:
+                self._dead_letter(msg, exc, now)
+                continue
+            state = merged
+            self._commit(run_id, event, StoredRun(merged, now))
+            out = [one]  # only the latest record of the run counts
+        return out
 
     def drain(self) -> list[OutRecord]:
-        """Return and forget the records of the messages handled since the last drain:
-        one graph record per touched run (its latest state), then the DLQ records."""
-        out = list(self._pending.values())
+        """Return and forget the records of the messages handled since the last drain: one
+        graph record per touched run (built once, from its latest state), the records of
+        late events of departed runs, then the DLQ records."""
+        now = self._now_ms()
+        out: list[OutRecord] = []
+        for run_id, touched in self._touched.items():
+            try:
+                out.append(self._record_of(touched, now))
+            except Exception as exc:
+                log.warning("record of run %s failed (%s); handling its %d events one by one",
+                            run_id, exc, len(touched.events))
+                out += self._one_by_one(run_id, touched, now)
+        out += self._late
         MUTATIONS_OUT.inc(len(out))
-        out.extend(self._dlq)
-        self._pending.clear()
-        self._dlq.clear()
+        out += self._dlq
+        self._touched.clear()
+        self._late = []
+        self._dlq = []
         self._batch_ids.clear()
         return out
+
+    def forget_published(self) -> None:
+        """Forget what was published (call when publishing drained records failed)."""
+        self.published.clear()
 
     def stale_records(self) -> list[OutRecord]:
         """Return ``STALE`` graph records for open runs idle for ``stale_after_s`` (each once
@@ -251,8 +336,7 @@ class EventProcessor:
             run_id = stored.state.runId
             if run_id in self._stale_published:
                 continue
-            record = stale_mutations(stored.state, now_ms=now).to_record()
-            value = self.graph_codec.encode(record)
+            value = self.graph_codec.encode(stale_record(stored.state, now_ms=now))
             out.append(OutRecord(self.graph_topic, run_id.encode(), value))
             self._stale_published.add(run_id)
             STALE_RUNS.inc()
@@ -260,7 +344,8 @@ class EventProcessor:
         return out
 
 
-def late_mutations(event: LineageEvent, state: RunState, now_ms: int) -> GraphMutations:
+def late_record(event: LineageEvent, state: RunState, now_ms: int,
+                published: Published | None = None) -> tuple[GraphRecord, list[Note]]:
     """The graph record of ``event``, a late event of a departed run, given ``state`` (its
     departed summary with the event merged in, no versions resolved): what the event adds
     that the graph's merge rules cannot turn into a regression (see the module docstring).
@@ -272,14 +357,13 @@ def late_mutations(event: LineageEvent, state: RunState, now_ms: int) -> GraphMu
         if len(lineage) != len(ds.lineage):
             view.outputs[uid] = ds.clone()
             view.outputs[uid].lineage = lineage
-    mutations = event_to_mutations(event, view, now_ms=now_ms)
-    uid = run_uid(state.runId)
-    mutations.nodes = [
-        NodeUpsert(n.label, n.uid, {k: v for k, v in n.props.items() if k in _LATE_RUN_PROPS})
-        if n.label is NodeLabel.RUN and n.uid == uid else n
-        for n in mutations.nodes
-    ]
-    return mutations
+    view.lineageSources = {}
+    record, notes = state_to_record(view, source_event_id=event.eventId,
+                                    event_time=event.eventTime, now_ms=now_ms,
+                                    published=published)
+    run = record["runs"][0]
+    run["props"] = {k: v for k, v in run["props"].items() if k in _LATE_RUN_PROPS}
+    return record, notes
 
 
 def _source_uid(lineage_key: str) -> str:

@@ -4,7 +4,7 @@ The demo pipeline (:mod:`lineage_app.demo.pipeline`) runs delivery 1 then delive
 with a :class:`~emitters.client.LineageClient` whose transport keeps the encoded envelopes in
 memory. The Avro bytes then go through the processor's own logic
 (:class:`~stream_processor.processor.EventProcessor`: decode, dedupe, stitch, map) one
-message at a time, each graph record is decoded back to
+message at a time, each graph record is decoded and expanded to
 :class:`~lineage_pipeline.graph_model.GraphMutations` and written with
 :class:`~graph_sink.writer.GraphWriter` -- the same path a record takes through Kafka, minus
 Kafka. The pipeline runs once (:func:`run_demo`); :func:`demo_graph` loads its records
@@ -28,11 +28,11 @@ from emitters.client import LineageClient
 from graph_sink.writer import GraphWriter
 from lineage_app.cli.query_commands import register
 from lineage_app.demo.pipeline import Paths, deliver, ingest, run_pipeline, stop_spark
-from lineage_pipeline.codec import AvroCodec
 from lineage_pipeline.freshness import FreshnessPolicy
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.settings import GraphSettings
 from lineage_queries.api import LineageGraph
 from stream_processor.dlq import SourceMessage
@@ -122,7 +122,7 @@ def run_demo(root: Path, rows: int | None = None, engine: str = "pandas") -> Dem
         graph_topic="lineage.graph", dlq_topic="lineage.dlq", runs=MemoryRunStore(),
         dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore(),
     )
-    codec = AvroCodec("graph_mutations")
+    codec = GraphRecordCodec()
     run = DemoRun(paths, accuracies, digests, between, end, failed, len(transport.sent))
     for offset, env in enumerate(transport.sent):
         processor.handle(SourceMessage(env.topic, 0, offset, env.key, env.value))
@@ -131,7 +131,7 @@ def run_demo(root: Path, rows: int | None = None, engine: str = "pandas") -> Dem
             if record.topic == "lineage.dlq":
                 run.dlq.append(dict(record.headers).get("reason", b"").decode())
                 continue
-            batch.append(GraphMutations.from_record(codec.decode(record.value)))
+            batch.append(codec.decode(record.value))
         run.batches.append(batch)
     return run
 

@@ -31,7 +31,7 @@ from emitters.run import RunContext
 from graph_sink.testing import counts
 from graph_sink.writer import GraphWriter
 from lineage_app.cli.query_commands import register
-from lineage_pipeline.codec import AvroCodec
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.events import Dataset, DatasetFacets, SchemaField
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, RelType
@@ -43,7 +43,7 @@ from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVers
 from tests.conftest import BACKENDS, GraphFactory
 from tests.support.recording import RecordingTransport
 
-GRAPH_CODEC = AvroCodec("graph_mutations")
+GRAPH_CODEC = GraphRecordCodec()
 NAMESPACE = "tests"
 HOSTILE_PIECES = [
     "'", '"', "`", "\u0060", "\\", "\\'", "{", "}", "$", "(", ")", "[", "]", ";", "//", "\n",
@@ -76,7 +76,7 @@ def pipeline(job: str, src: str, dst: str, column: str, graph: GraphSettings) ->
         proc.handle(SourceMessage("events", 0, offset, env.key, env.value))
     records = proc.drain()
     assert [r.topic for r in records] == ["graph"], "nothing dead-lettered"
-    mutations = [GraphMutations.from_record(GRAPH_CODEC.decode(r.value)) for r in records]
+    mutations = [GRAPH_CODEC.decode(r.value) for r in records]
     backend = open_backend(graph)
     try:
         backend.ensure_schema()

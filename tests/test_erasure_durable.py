@@ -52,7 +52,6 @@ from lineage_app.localstack.processes import (
     start_python_service,
 )
 from lineage_app.localstack.stack import create_topics
-from lineage_pipeline.codec import AvroCodec
 from lineage_pipeline.errors import GraphError
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
@@ -60,7 +59,7 @@ from lineage_pipeline.settings import GraphSettings, load_settings
 from tests.e2e_stack import PipelineStack, cli_env, pipeline_stack
 from tests.graph_servers import graph_env
 from tests.support.waiting import wait_for
-from tests.test_retention_erasure import events, field_stats, graph_records
+from tests.test_retention_erasure import events, field_stats, graph_records, graph_values
 
 if TYPE_CHECKING:
     from tests.conftest import GraphFactory
@@ -196,7 +195,7 @@ def test_erasure_survives_a_replay_into_a_fresh_graph(
         # 2. erase crm:users through the CLI
         env = cli_env(stack)
         report = erase(env, "crm:users", "GDPR art. 17 request 7")
-        assert report["fields"] == 4 and report["topic"] == s.topics.erasures
+        assert report["versions"] == 4 and report["topic"] == s.topics.erasures
         assert stats_gone(field_stats(graph_a, "crm:users"))
         assert erasure_of(graph_a, "crm:users") == {"at": report["erasedAt"],
                                                     "why": "GDPR art. 17 request 7"}
@@ -316,11 +315,9 @@ def test_replay_never_writes_erased_statistics_even_briefly(
         sink={"group_id": f"brief-{suffix}", "batch_size": 1, "metrics_port": 0},
     )
     create_topics(settings)
-    records = graph_records(int(time.time() * 1000))
-    codec = AvroCodec("graph_mutations")
     producer = Producer({"bootstrap.servers": kafka_broker})
-    for m in records:
-        producer.produce(settings.topics.graph, value=codec.encode(m.to_record()))
+    for value in graph_values(int(time.time() * 1000)):
+        producer.produce(settings.topics.graph, value=value)
     assert producer.flush(30) == 0
     publish_erasure(settings, ErasureRecord("crm:users", 42, "request 9"))
 

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 import pytest
 
 from graph_sink.writer import GraphWriter
-from lineage_pipeline.codec import AvroCodec, EventCodec
+from lineage_pipeline.graph_record import GraphRecordCodec
+from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import GraphMutations
@@ -35,7 +36,7 @@ from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVers
 from tests.graph_servers import graph_env
 
 CODEC = EventCodec()
-GRAPH_CODEC = AvroCodec("graph_mutations")
+GRAPH_CODEC = GraphRecordCodec()
 PATTERNS = {"pii.phone": "(?i)phone"}
 LINEAGE = str(Path(sys.executable).with_name("lineage"))
 
@@ -117,7 +118,7 @@ def pii_graph(any_graph: GraphSettings, monkeypatch: pytest.MonkeyPatch
     backend = open_backend(graph)
     backend.ensure_schema()
     GraphWriter(backend).write(
-        [GraphMutations.from_record(GRAPH_CODEC.decode(r.value)) for r in records])
+        [GRAPH_CODEC.decode(r.value) for r in records])
     try:
         yield backend, graph
     finally:

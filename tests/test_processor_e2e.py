@@ -26,7 +26,8 @@ from lineage_app.localstack.processes import (
     start_python_service,
     tail,
 )
-from lineage_pipeline.codec import AvroCodec, EventCodec
+from lineage_pipeline.graph_record import GraphRecordCodec
+from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.openlineage import to_openlineage_json
@@ -34,7 +35,7 @@ from lineage_pipeline.settings import TopicSettings
 from stream_processor.dlq import DlqInfo, parse_dlq_headers
 
 CODEC = EventCodec()
-GRAPH = AvroCodec("graph_mutations")
+GRAPH = GraphRecordCodec()
 READY_TIMEOUT_S = 90.0
 RECORD_TIMEOUT_S = 30.0
 
@@ -157,7 +158,7 @@ class ProcessorUnderTest:
 
 
 def decode(msg: Any) -> GraphMutations:
-    return GraphMutations.from_record(GRAPH.decode(msg.value()))
+    return GRAPH.decode(msg.value())
 
 
 def metric_value(text: str, name: str) -> float:

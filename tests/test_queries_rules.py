@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from graph_sink.testing import VersionSpec, run_mutations
+from graph_sink.testing import ColumnLineage, VersionSpec, run_mutations
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import (
@@ -49,12 +49,8 @@ def _dim(n: int) -> VersionSpec:
     return VersionSpec("file", "/d/dim.csv", f"d{n}", digest=f"d{n}")
 
 
-def _declared(run: str, n: int, t: int) -> GraphMutations:
-    out = field_uid(_report(n).uid, "amount")
-    src = field_uid(_orders(n).uid, "amount_cents")
-    return GraphMutations(f"cl-{run}", t, t, [], [RelationshipUpsert(
-        RelType.DERIVED_FROM, NodeLabel.FIELD, out, NodeLabel.FIELD, src,
-        {"runId": run, "transformation": "INDIRECT", "observedAt": t})])
+def _declared(n: int) -> list[ColumnLineage]:
+    return [ColumnLineage(_report(n), "amount", _orders(n), "amount_cents", "INDIRECT")]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -73,15 +69,15 @@ def _write(backend: GraphBackend) -> None:
                       git_sha="sha1"),
         run_mutations(dims, "dims-1", time_ms=T1, outputs=[_dim(1)]),
         run_mutations(agg, "agg-1", time_ms=T1 + 10_000, inputs=[_orders(1), _dim(1)],
-                      outputs=[_report(1)], parameters={"window": 7}),
-        _declared("agg-1", 1, T1 + 11_000),
+                      outputs=[_report(1)], parameters={"window": 7},
+                      column_lineage=_declared(1)),
         run_mutations(load, "load-2", time_ms=T2, inputs=[SRC], outputs=[_orders(2)],
                       git_sha="sha2"),
         run_mutations(dims, "dims-2", time_ms=T2, outputs=[_dim(2)], state="FAIL"),
         run_mutations(load, "load-3", time_ms=T2 + 5_000, inputs=[SRC], state="FAIL"),
         run_mutations(agg, "agg-2", time_ms=T2 + 10_000, inputs=[_orders(2), _dim(2)],
-                      outputs=[_report(2)], parameters={"window": 30}),
-        _declared("agg-2", 2, T2 + 11_000),
+                      outputs=[_report(2)], parameters={"window": 30},
+                      column_lineage=_declared(2)),
     ])
 
 

@@ -27,7 +27,8 @@ from graph_sink.retention import ErasureList
 from graph_sink.testing import counts
 from graph_sink.writer import GraphWriter
 from lineage_app.localstack.stack import create_topics
-from lineage_pipeline.codec import AvroCodec, EventCodec
+from lineage_pipeline.graph_record import GraphRecordCodec
+from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import GraphMutations
@@ -38,7 +39,7 @@ from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVers
 from tests.graph_servers import graph_env
 
 CODEC = EventCodec()
-GRAPH_CODEC = AvroCodec("graph_mutations")
+GRAPH_CODEC = GraphRecordCodec()
 LINEAGE = str(Path(sys.executable).with_name("lineage"))
 DAY_MS = 86_400_000
 
@@ -66,14 +67,20 @@ def events(now: int) -> list[LineageEvent]:
     return out
 
 
-def graph_records(now: int) -> list[GraphMutations]:
+def graph_values(now: int) -> list[bytes]:
+    """The graph records (wire bytes) the processor publishes for :func:`events`."""
     proc = EventProcessor(graph_topic="graph", dlq_topic="dlq", runs=MemoryRunStore(),
                           dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore())
     out = []
     for i, ev in enumerate(events(now)):
         proc.handle(SourceMessage("events", 0, i, b"k", CODEC.encode(ev)))
-        out += [GraphMutations.from_record(GRAPH_CODEC.decode(r.value)) for r in proc.drain()]
+        out += [r.value for r in proc.drain()]
     return out
+
+
+def graph_records(now: int) -> list[GraphMutations]:
+    """The upserts of :func:`graph_values`."""
+    return [GRAPH_CODEC.decode(v) for v in graph_values(now)]
 
 
 def lineage(graph: GraphSettings, *args: str, env_extra: dict[str, str] | None = None) -> Any:
@@ -86,8 +93,16 @@ def lineage(graph: GraphSettings, *args: str, env_extra: dict[str, str] | None =
 
 
 def field_stats(backend: GraphBackend, dataset: str) -> list[dict[str, Any]]:
-    return backend.query("MATCH (f:Field) WHERE f.datasetUid = $d RETURN f.uid AS uid, "
-                         "f.distinctCount AS distinct, f.min AS min ORDER BY uid", {"d": dataset})
+    """Per version of ``dataset``: its uid and the ``email`` column's distinct count and min
+    from its ``columnStats`` (``None`` when absent)."""
+    rows = backend.query("MATCH (v:DatasetVersion) WHERE v.datasetUid = $d RETURN v.uid AS "
+                         "uid, v.columnStats AS stats ORDER BY uid", {"d": dataset})
+    out = []
+    for row in rows:
+        email = json.loads(row["stats"]).get("email", {}) if row["stats"] else {}
+        out.append({"uid": row["uid"], "distinct": email.get("distinctCount"),
+                    "min": email.get("min")})
+    return out
 
 
 def erasure_topic_env(bootstrap: str, topics: TopicSettings) -> dict[str, str]:
@@ -120,7 +135,7 @@ def test_purge_compacts_old_runs_and_keeps_dataset_versions(any_graph: GraphSett
         assert report["runs"] == 3 and report["jobs"] == {"crm:etl": {"COMPLETE": 3}}
         after = counts(backend)
         assert after["Run"] == 1, "the recent run stays"
-        for kept in ("DatasetVersion", "Dataset", "Field", "DERIVED_FROM", "VERSION_OF"):
+        for kept in ("DatasetVersion", "Dataset", "Schema", "Field", "HAS_FIELD", "VERSION_OF"):
             assert after[kept] == before[kept], kept
         job = backend.query("MATCH (j:Job {uid: 'crm:etl'}) RETURN j.runSummary AS s")[0]
         summary = json.loads(job["s"])
@@ -144,7 +159,7 @@ def test_erase_removes_pii_metadata_and_a_replay_does_not_bring_it_back(
         shape = counts(backend)
         report = lineage(graph, "erase", "crm:users", "--reason", "GDPR art. 17 request 42",
                          env_extra=kafka)
-        assert report["fields"] == 4 and report["topic"] == topics.erasures
+        assert report["versions"] == 4 and report["topic"] == topics.erasures
         erased = backend.query("MATCH (d:Dataset {uid: 'crm:users'}) "
                                "RETURN d.erasedAt AS at, d.erasureReason AS why")[0]
         assert erased["at"] == report["erasedAt"] and erased["why"] == "GDPR art. 17 request 42"

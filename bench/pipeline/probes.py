@@ -118,16 +118,16 @@ class GraphTopicTap:
         """Read ``records`` graph records (or until ``timeout_s``); return, sorted, per record
         in seconds: the processor's handling time (``publishedAt``, taken when it began the
         event) - ``eventTime``, and the record's publish timestamp - ``eventTime``."""
-        from lineage_pipeline.codec import AvroCodec
+        from lineage_pipeline.graph_record import GraphRecordCodec
 
-        codec = AvroCodec("graph_mutations")
+        codec = GraphRecordCodec()
         picked: list[float] = []
         out: list[float] = []
         deadline = time.monotonic() + timeout_s
         while len(out) < records and time.monotonic() < deadline:
             for msg in self.consumer.consume(num_messages=1000, timeout=0.5):
                 if msg.error() is None:
-                    record = codec.decode(msg.value() or b"")
+                    record = codec.decode_record(msg.value() or b"")
                     picked.append((record["publishedAt"] - record["eventTime"]) / 1000)
                     out.append((msg.timestamp()[1] - record["eventTime"]) / 1000)
         self.consumer.close()

@@ -4,7 +4,7 @@
   broker round trip on the caller's path (OpenLineage's KafkaTransport flushes after every
   event by default). A background thread serves ``poll()`` (delivery callbacks, errors).
 - Producer settings (:mod:`.kafka_producer`): the ``kafka`` section's ``client_config()``
-  plus ``enable.idempotence``, ``acks=all``, ``linger.ms``, ``message.timeout.ms``
+  plus ``acks=all``, one request in flight (order kept), ``linger.ms``, ``message.timeout.ms``
   (``emitter.kafka_producer.delivery_timeout_ms``) and any
   ``emitter.kafka_producer.properties``. Message key: ``event.partition_key()``.
 - Each message carries the ``lineage-crc32`` integrity header of its value

@@ -116,7 +116,7 @@ def erase(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    console.print(f"erased {dataset}: statistics of {report['fields']} fields removed; "
+    console.print(f"erased {dataset}: column statistics of {report['versions']} versions removed; "
                   f"erasure recorded at {report['erasedAt']} in the graph and on topic "
                   f"{report['topic']}")
 

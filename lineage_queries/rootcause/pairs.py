@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 from lineage_pipeline.errors import QueryError
 from lineage_queries.rootcause.evidence import data_evidence, run_candidates, structural
 from lineage_queries.rootcause.state import Change, Run, WalkState
-from lineage_queries.shapes import dataset_of, parse_json_props, run_time
+from lineage_queries.shapes import (
+    dataset_of,
+    parse_json_props,
+    run_time,
+    schema_json,
+    version_fields,
+)
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
@@ -90,11 +96,11 @@ def load_runs(graph: LineageGraph, st: WalkState, uids: Iterable[str]) -> None:
         run = st.runs.get(row["run"])
         if run is None:
             continue
-        props = parse_json_props(row["props"])
+        props = {**row["props"], "schema": schema_json(row["columns"]) or None}
         producers = [p for p in row["producers"] or [] if p and p.get("uid")]
         run.inputs[dataset_of(row["uid"], props)] = {
             "uid": row["uid"], "props": props, "producers": producers,
-            "fields": [dict(f) for f in row["fields"] or [] if f],
+            "fields": [dict(f) for f in version_fields(row["uid"], props, row["columns"])],
         }
     missing = [u for u in todo if u not in st.runs]
     if missing:

@@ -46,7 +46,8 @@ from lineage_app.localstack.processes import (
     port_open,
     start_python_service,
 )
-from lineage_pipeline.codec import AvroCodec, EventCodec, integrity_header
+from lineage_pipeline.graph_record import GraphRecordCodec
+from lineage_pipeline.codec import EventCodec, integrity_header
 from lineage_pipeline.errors import DecodeError
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
@@ -59,7 +60,7 @@ from tests.e2e_stack import stack_env
 from tests.support.waiting import wait_until
 
 CODEC = EventCodec()
-GRAPH_CODEC = AvroCodec("graph_mutations")
+GRAPH_CODEC = GraphRecordCodec()
 T0 = 1_700_000_000_000
 
 
@@ -261,7 +262,7 @@ def linear_pass(messages: list[Message], graph_topic: str = "graph",
         proc.handle(source_message(msg))
         for rec in proc.drain():
             if rec.topic == graph_topic:
-                mutations.append(GraphMutations.from_record(GRAPH_CODEC.decode(rec.value)))
+                mutations.append(GRAPH_CODEC.decode(rec.value))
             else:
                 dead.append(rec)
     return mutations, dead
@@ -442,7 +443,7 @@ def graph_topic_states(settings: LineageSettings, examples: list[Any]) -> dict[s
             out.setdefault(ev.run.runId, []).append(
                 f"event {ev.eventType.value} t={ev.eventTime} @{msg.partition()}:{msg.offset()}")
     for msg in read_topic(bootstrap, settings.topics.graph):
-        m = GraphMutations.from_record(GRAPH_CODEC.decode(msg.value() or b""))
+        m = GRAPH_CODEC.decode(msg.value() or b"")
         for node in m.nodes:
             if node.label.value == "Run" and any(r in node.uid for r in runs):
                 p = node.props

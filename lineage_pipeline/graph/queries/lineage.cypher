@@ -113,64 +113,75 @@ RETURN v.uid AS src, r.uid AS run,
           .updatedAt} AS run_props,
        next
 
-// Column (Field) level. A column hop is one processing step (two hops of depth). Declared
-// column lineage is the stored (Field)-[:DERIVED_FROM {runId}]->(Field); for a run that
-// declared none for an output, the column is followed by name: the output's column of the
-// same name, else the output version as a whole (e.g. a model trained on the table).
-// Each row also names the run of the hop (props) and the versions holding both columns:
-// (src_version)-[:HAS_FIELD]->(src) and (version)-[:HAS_FIELD]->(uid).
-
-// name: field_derived_down
-// Declared column lineage, downstream: the fields derived from each field in $uids.
-UNWIND $uids AS uid
-MATCH (f:Field {uid: uid})
-WITH f
-MATCH (o:Field)-[e:DERIVED_FROM]->(f)
-WHERE $as_of IS NULL OR e.observedAt <= $as_of
-OPTIONAL MATCH (sv:DatasetVersion)-[:HAS_FIELD]->(f)
-OPTIONAL MATCH (w:DatasetVersion)-[:HAS_FIELD]->(o)
-OPTIONAL MATCH (r:Run {uid: e.runId})
-RETURN f.uid AS src, o.uid AS uid, properties(o) AS props, e.runId AS run,
-       e.transformation AS transformation, sv.uid AS src_version, w.uid AS version,
-       sv {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
-           .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS src_version_props,
-       w {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
-          .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS version_props,
-       r {.uid, .runId, .jobUid, .state, .startTime, .endTime, .parentRunId, .observedAt,
-          .updatedAt} AS run_props
+// Column level. A column of a version is the pair (version, column); $cols holds one map
+// {uid, version, field, name} per column: its answer id, its version's uid, the uid of its
+// dataset column (Field) and its name. A column hop is one processing step (two hops of
+// depth). Declared column lineage: the run that generated the output version names, on
+// GENERATED, the lineage it applied (lineageUid); that lineage's
+// (Field)-[:DERIVED_FROM {lineageUid}]->(Field) relationships lead from the output column
+// to input columns, found in the versions of those inputs the run read. For a run that
+// declared none for an output, the column is followed by name: the column of the same name
+// in the other version's schema, else that version as a whole (e.g. a model trained on the
+// table). Each row names the far column (column null: the version as a whole) with its
+// type, tags and its version's columnStats, and the run of the hop with both versions.
 
 // name: field_derived_up
-// Declared column lineage, upstream: the fields each field in $uids was derived from.
-UNWIND $uids AS uid
-MATCH (f:Field {uid: uid})
-WITH f
-MATCH (f)-[e:DERIVED_FROM]->(i:Field)
-WHERE $as_of IS NULL OR e.observedAt <= $as_of
-OPTIONAL MATCH (sv:DatasetVersion)-[:HAS_FIELD]->(f)
-OPTIONAL MATCH (v:DatasetVersion)-[:HAS_FIELD]->(i)
-OPTIONAL MATCH (r:Run {uid: e.runId})
-RETURN f.uid AS src, i.uid AS uid, properties(i) AS props, e.runId AS run,
-       e.transformation AS transformation, sv.uid AS src_version, v.uid AS version,
-       sv {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
-           .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS src_version_props,
+// Declared column lineage, upstream: the input columns each column of $cols derives from.
+UNWIND $cols AS col
+MATCH (w:DatasetVersion {uid: col.version})
+WITH col, w
+MATCH (r:Run)-[g:GENERATED]->(w)
+WHERE g.lineageUid IS NOT NULL AND ($as_of IS NULL OR g.observedAt <= $as_of)
+MATCH (o:Field {uid: col.field})-[e:DERIVED_FROM]->(i:Field)
+WHERE e.lineageUid = g.lineageUid
+MATCH (v:DatasetVersion)-[c:CONSUMED_BY]->(r)
+WHERE v.datasetUid = i.datasetUid AND ($as_of IS NULL OR c.observedAt <= $as_of)
+OPTIONAL MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(i)
+RETURN col.uid AS src, i.name AS column, h.type AS type, i.tags AS tags,
+       v.columnStats AS stats, r.uid AS run, e.transformation AS transformation,
+       w.uid AS src_version, v.uid AS version,
+       w {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
+          .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS src_version_props,
        v {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
           .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS version_props,
        r {.uid, .runId, .jobUid, .state, .startTime, .endTime, .parentRunId, .observedAt,
           .updatedAt} AS run_props
 
-// name: field_flow_down
-// Column followed by name, downstream: for each field in $uids, every run that read its
-// version and declared no column lineage for an output; per output version, the column of
-// the same name (uid/props null when the output has none: the version as a whole).
-UNWIND $uids AS uid
-MATCH (f:Field {uid: uid})
-WITH f
-MATCH (v:DatasetVersion)-[:HAS_FIELD]->(f)
+// name: field_derived_down
+// Declared column lineage, downstream: the output columns derived from each column of $cols.
+UNWIND $cols AS col
+MATCH (v:DatasetVersion {uid: col.version})
+MATCH (i:Field {uid: col.field})
+WITH col, v, i
 MATCH (v)-[c:CONSUMED_BY]->(r:Run)-[g:GENERATED]->(w:DatasetVersion)
-WHERE ($as_of IS NULL OR (c.observedAt <= $as_of AND g.observedAt <= $as_of))
-  AND NOT (w)-[:HAS_FIELD]->(:Field)-[:DERIVED_FROM {runId: r.uid}]->(:Field)
-OPTIONAL MATCH (w)-[:HAS_FIELD]->(o:Field {name: f.name})
-RETURN f.uid AS src, o.uid AS uid, properties(o) AS props, r.uid AS run,
+WHERE g.lineageUid IS NOT NULL
+  AND ($as_of IS NULL OR (c.observedAt <= $as_of AND g.observedAt <= $as_of))
+MATCH (o:Field)-[e:DERIVED_FROM]->(i)
+WHERE e.lineageUid = g.lineageUid
+OPTIONAL MATCH (s:Schema {uid: w.schemaUid})-[h:HAS_FIELD]->(o)
+RETURN col.uid AS src, o.name AS column, h.type AS type, o.tags AS tags,
+       w.columnStats AS stats, r.uid AS run, e.transformation AS transformation,
+       v.uid AS src_version, w.uid AS version,
+       v {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
+          .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS src_version_props,
+       w {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
+          .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS version_props,
+       r {.uid, .runId, .jobUid, .state, .startTime, .endTime, .parentRunId, .observedAt,
+          .updatedAt} AS run_props
+
+// name: field_flow_down
+// Column followed by name, downstream: for each column of $cols, every run that read its
+// version and declared no column lineage for an output; per output version, the column of
+// the same name (null when the output has none: the version as a whole).
+UNWIND $cols AS col
+MATCH (v:DatasetVersion {uid: col.version})
+WITH col, v
+MATCH (v)-[c:CONSUMED_BY]->(r:Run)-[g:GENERATED]->(w:DatasetVersion)
+WHERE g.lineageUid IS NULL
+  AND ($as_of IS NULL OR (c.observedAt <= $as_of AND g.observedAt <= $as_of))
+OPTIONAL MATCH (s:Schema {uid: w.schemaUid})-[h:HAS_FIELD]->(o:Field {name: col.name})
+RETURN col.uid AS src, o.name AS column, h.type AS type, o.tags AS tags,
+       w.columnStats AS stats, r.uid AS run,
        v.uid AS src_version, w.uid AS version,
        v {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
           .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS src_version_props,
@@ -180,18 +191,18 @@ RETURN f.uid AS src, o.uid AS uid, properties(o) AS props, r.uid AS run,
           .updatedAt} AS run_props
 
 // name: field_flow_up
-// Column followed by name, upstream: for each field in $uids, the run that generated its
+// Column followed by name, upstream: for each column of $cols, the run that generated its
 // version (when it declared no column lineage for it) and each version that run read, with
-// its column of the same name (uid/props null when it has none: the version as a whole).
-UNWIND $uids AS uid
-MATCH (f:Field {uid: uid})
-WITH f
-MATCH (w:DatasetVersion)-[:HAS_FIELD]->(f)
+// its column of the same name (null when it has none: the version as a whole).
+UNWIND $cols AS col
+MATCH (w:DatasetVersion {uid: col.version})
+WITH col, w
 MATCH (v:DatasetVersion)-[c:CONSUMED_BY]->(r:Run)-[g:GENERATED]->(w)
-WHERE ($as_of IS NULL OR (c.observedAt <= $as_of AND g.observedAt <= $as_of))
-  AND NOT (w)-[:HAS_FIELD]->(:Field)-[:DERIVED_FROM {runId: r.uid}]->(:Field)
-OPTIONAL MATCH (v)-[:HAS_FIELD]->(i:Field {name: f.name})
-RETURN f.uid AS src, i.uid AS uid, properties(i) AS props, r.uid AS run,
+WHERE g.lineageUid IS NULL
+  AND ($as_of IS NULL OR (c.observedAt <= $as_of AND g.observedAt <= $as_of))
+OPTIONAL MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(i:Field {name: col.name})
+RETURN col.uid AS src, i.name AS column, h.type AS type, i.tags AS tags,
+       v.columnStats AS stats, r.uid AS run,
        w.uid AS src_version, v.uid AS version,
        w {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
           .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS src_version_props,
@@ -201,13 +212,15 @@ RETURN f.uid AS src, i.uid AS uid, properties(i) AS props, r.uid AS run,
           .updatedAt} AS run_props
 
 // name: dataset_column_fields
-// Column $column of every version of each dataset in $uids (versions observed by $as_of).
+// Column $column of every version of each dataset in $uids (versions observed by $as_of):
+// its type and tags, and the version with its columnStats.
 UNWIND $uids AS uid
 MATCH (d:Dataset {uid: uid})
 WITH d
 MATCH (v:DatasetVersion)-[e:VERSION_OF]->(d)
 WHERE $as_of IS NULL OR e.observedAt <= $as_of
-MATCH (v)-[:HAS_FIELD]->(f:Field {name: $column})
-RETURN d.uid AS dataset, v.uid AS version, f.uid AS uid, properties(f) AS props,
+MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(f:Field {name: $column})
+RETURN d.uid AS dataset, v.uid AS version, f.name AS column, h.type AS type, f.tags AS tags,
+       v.columnStats AS stats,
        v {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
           .rowCount, .bytes, .producedByRunId, .observedAt, .updatedAt} AS version_props

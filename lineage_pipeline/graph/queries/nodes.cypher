@@ -4,7 +4,8 @@
 
 // name: resolve_node
 // Every node whose uid is exactly $id: label and properties (a run id, a dataset version
-// "namespace:name@version", a dataset or a job "namespace:name", a field "...#column").
+// "namespace:name@version", a dataset or a job "namespace:name"). Columns are resolved from
+// their dataset or version (dataset_column_fields, version_fields).
 MATCH (n:Run {uid: $id}) RETURN 'Run' AS label, properties(n) AS props
 UNION ALL
 MATCH (n:DatasetVersion {uid: $id}) RETURN 'DatasetVersion' AS label, properties(n) AS props
@@ -12,8 +13,6 @@ UNION ALL
 MATCH (n:Dataset {uid: $id}) RETURN 'Dataset' AS label, properties(n) AS props
 UNION ALL
 MATCH (n:Job {uid: $id}) RETURN 'Job' AS label, properties(n) AS props
-UNION ALL
-MATCH (n:Field {uid: $id}) RETURN 'Field' AS label, properties(n) AS props
 
 // name: suggest_nodes
 // Datasets and jobs whose uid contains $needle (for "did you mean" hints), at most $limit each.
@@ -34,7 +33,10 @@ MATCH (v:DatasetVersion {uid: uid})-[:VERSION_OF]->(d:Dataset)
 RETURN v.uid AS src, d.uid AS uid, properties(d) AS props
 
 // name: version_fields
-// The fields (columns, with their statistics) of each dataset version in $uids.
+// Each dataset version in $uids with its properties and the columns of its schema
+// ({name, type, tags, position}; columnStats holds their statistics).
 UNWIND $uids AS uid
-MATCH (v:DatasetVersion {uid: uid})-[:HAS_FIELD]->(f:Field)
-RETURN v.uid AS version_uid, properties(f) AS field
+MATCH (v:DatasetVersion {uid: uid})
+OPTIONAL MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(f:Field)
+RETURN v.uid AS version_uid, properties(v) AS version,
+       collect({name: f.name, type: h.type, tags: f.tags, position: h.position}) AS columns

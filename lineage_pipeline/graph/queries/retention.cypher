@@ -1,5 +1,5 @@
 // Retention and erasure: compact old runs into per-job summaries; erase a dataset's
-// PII-bearing metadata (field statistics) and record the erasure on the Dataset node (the
+// PII-bearing metadata (the column statistics of its versions) and record the erasure on the Dataset node (the
 // durable record outside the graph is the erasure topic: graph_sink/erasure_log.py).
 
 // name: retention_old_runs_by_job
@@ -17,23 +17,22 @@ SET j.runSummary = $summary
 
 // name: retention_delete_old_runs
 // Delete the finished runs that ended before $cutoff with their relationships (dataset
-// versions and their DERIVED_FROM relationships stay); returns how many were deleted.
+// versions, schemas, fields and column lineage stay).
 MATCH (r:Run)
 WHERE r.state IN ['COMPLETE', 'FAIL', 'ABORT'] AND coalesce(r.endTime, r.updatedAt) < $cutoff
 DETACH DELETE r
 
-// name: erasure_field_count
-// How many fields (of every version) dataset $dataset has, and whether it exists.
+// name: erasure_version_count
+// Whether dataset $dataset exists, and how many of its versions hold column statistics.
 OPTIONAL MATCH (d:Dataset {uid: $dataset})
-OPTIONAL MATCH (f:Field)
-WHERE f.datasetUid = $dataset
-RETURN d.uid AS uid, count(f) AS fields
+OPTIONAL MATCH (v:DatasetVersion)-[:VERSION_OF]->(d)
+WHERE v.columnStats IS NOT NULL
+RETURN d.uid AS uid, count(v) AS versions
 
-// name: erasure_scrub_fields
-// Remove the statistics of every field of every version of dataset $dataset.
-MATCH (f:Field)
-WHERE f.datasetUid = $dataset
-SET f.nullCount = NULL, f.distinctCount = NULL, f.min = NULL, f.max = NULL, f.mean = NULL
+// name: erasure_scrub_versions
+// Remove the column statistics of every version of dataset $dataset.
+MATCH (v:DatasetVersion)-[:VERSION_OF]->(:Dataset {uid: $dataset})
+SET v.columnStats = NULL
 
 // name: erasure_record
 // Record the erasure of dataset $dataset at $now (epoch ms) with $reason.

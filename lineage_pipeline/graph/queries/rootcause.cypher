@@ -9,17 +9,18 @@ OPTIONAL MATCH (r)-[:RUN_OF]->(j:Job)
 RETURN r.uid AS uid, properties(r) AS props, j.uid AS job
 
 // name: runs_inputs
-// The input versions of each run in $uids: properties, columns (Field property maps) and
-// the runs that generated them (uid, job uid, state, startTime; a null uid when none).
+// The input versions of each run in $uids: properties, the columns of their schema
+// ({name, type, tags, position}) and the runs that generated them (uid, job uid, state,
+// startTime; a null uid when none).
 UNWIND $uids AS uid
 MATCH (v:DatasetVersion)-[:CONSUMED_BY]->(r:Run {uid: uid})
 OPTIONAL MATCH (p:Run)-[:GENERATED]->(v)
 WITH r, v, collect({uid: p.uid, job: p.jobUid, state: p.state,
                     startTime: coalesce(p.startTime, p.nominalStartTime, p.observedAt)})
           AS producers
-OPTIONAL MATCH (v)-[:HAS_FIELD]->(f:Field)
+OPTIONAL MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(f:Field)
 RETURN r.uid AS run, v.uid AS uid, properties(v) AS props, producers,
-       collect(properties(f)) AS fields
+       collect({name: f.name, type: h.type, tags: f.tags, position: h.position}) AS columns
 
 // name: baseline_candidates
 // Runs of the job of run $run_id in state COMPLETE that started before it, newest first,

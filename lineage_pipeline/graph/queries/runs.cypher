@@ -21,16 +21,16 @@ RETURN properties(r) AS run, properties(j) AS job
 
 // name: run_versions
 // The input (CONSUMED_BY) and output (GENERATED) dataset versions of run $run_id, each with
-// its fields.
+// the columns of its schema ({name, type, tags, position}).
 MATCH (v:DatasetVersion)-[:CONSUMED_BY]->(r:Run {uid: $run_id})
-OPTIONAL MATCH (v)-[:HAS_FIELD]->(f:Field)
-WITH v, collect(properties(f)) AS fields
-RETURN 'input' AS role, properties(v) AS version, fields
+OPTIONAL MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(f:Field)
+WITH v, collect({name: f.name, type: h.type, tags: f.tags, position: h.position}) AS columns
+RETURN 'input' AS role, properties(v) AS version, columns
 UNION ALL
 MATCH (r:Run {uid: $run_id})-[:GENERATED]->(v:DatasetVersion)
-OPTIONAL MATCH (v)-[:HAS_FIELD]->(f:Field)
-WITH v, collect(properties(f)) AS fields
-RETURN 'output' AS role, properties(v) AS version, fields
+OPTIONAL MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(f:Field)
+WITH v, collect({name: f.name, type: h.type, tags: f.tags, position: h.position}) AS columns
+RETURN 'output' AS role, properties(v) AS version, columns
 
 // name: run_children
 // Runs that are CHILD_OF run $run_id.

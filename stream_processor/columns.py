@@ -1,0 +1,97 @@
+"""A dataset's columns as the graph stores them: its schema, its column statistics, and the
+column lineage a run declares for an output (:mod:`stream_processor.mapping` uses them).
+
+All three read the stitched :class:`~stream_processor.stitch.DatasetState` registers directly
+(plain JSON values), without building models: they run for every publication of a run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lineage_pipeline.graph_model import (
+    LineagePairKey,
+    SchemaColumn,
+    dataset_uid,
+    schema_hash,
+)
+from lineage_pipeline.pii import current_policy
+from stream_processor.stitch import DatasetState
+
+#: Column statistics kept per column, in this order.
+STAT_KEYS = ("nullCount", "distinctCount", "min", "max", "mean")
+
+
+def schema_columns(ds: DatasetState) -> list[SchemaColumn]:
+    """The columns of ``ds`` as its schema: the latest ``schema`` facet's columns in facet
+    order, then any other column an earlier schema facet or a ``statistics`` facet named
+    (sorted), each with its latest type and its tags (the facet's tags plus those of the PII
+    policy, :func:`lineage_pipeline.pii.current_policy`). Empty when no column is known."""
+    facet = ds.facets.get("schema")
+    rows: list[Any] = facet.v if facet is not None and isinstance(facet.v, list) else []
+    order: list[str] = []
+    declared: dict[str, list[str]] = {}
+    for row in rows:
+        if isinstance(row, dict) and isinstance(row.get("name"), str):
+            name = row["name"]
+            if name not in declared:
+                order.append(name)
+                declared[name] = [str(t) for t in row.get("tags") or ()]
+    extra = sorted((set(ds.columns) | set(ds.columnStats)) - set(declared))
+    policy = current_policy()
+    out: list[SchemaColumn] = []
+    for name in order + extra:
+        reg = ds.columns.get(name)
+        type_ = reg.v if reg is not None and isinstance(reg.v, str) else None
+        out.append((name, type_, tuple(policy.classify(name, declared.get(name, ())))))
+    return out
+
+
+def schema_of(ds: DatasetState) -> tuple[str, list[SchemaColumn]] | None:
+    """``(schema hash, columns)`` of ``ds`` (:func:`schema_columns`), or ``None`` when it has
+    no known column."""
+    columns = schema_columns(ds)
+    return (schema_hash(columns), columns) if columns else None
+
+
+def column_stats_json(ds: DatasetState) -> str | None:
+    """The ``columnStats`` text of ``ds``: JSON of ``{column: {stat: value}}`` for every
+    column with at least one statistic (:data:`STAT_KEYS`; ``None`` and non-finite values left
+    out), sorted, compact; ``None`` when there is none."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, reg in ds.columnStats.items():
+        value = reg.v if isinstance(reg.v, dict) else {}
+        stats = {k: value[k] for k in STAT_KEYS if _finite(value.get(k))}
+        if stats:
+            out[name] = stats
+    if not out:
+        return None
+    return json.dumps(out, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _finite(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    return isinstance(value, int | str)
+
+
+def lineage_pairs(out: DatasetState) -> list[tuple[LineagePairKey, tuple[str, str]]]:
+    """The column lineage declared for output ``out``: per (output column, input column)
+    pair its key ``(out column, input dataset uid, input column, transformation, subtype,
+    masking)`` and the input dataset's ``(namespace, name)``. Several transformations of one
+    pair give the sorted, comma-joined types and subtypes (e.g. ``"DIRECT,INDIRECT"``);
+    ``masking`` is true when any masks."""
+    pairs = []
+    for key, reg in sorted(out.lineage.items()):
+        out_field, namespace, name, in_field = json.loads(key)
+        transformations = [t for t in reg.v or () if isinstance(t, dict)]
+        kinds = sorted({str(t["type"]) for t in transformations if t.get("type")})
+        subtypes = sorted({str(t["subtype"]) for t in transformations if t.get("subtype")})
+        pairs.append(((str(out_field), dataset_uid(namespace, name), str(in_field),
+                       ",".join(kinds) or None, ",".join(subtypes) or None,
+                       any(bool(t.get("masking")) for t in transformations)),
+                      (str(namespace), str(name))))
+    return pairs
