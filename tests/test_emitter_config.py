@@ -13,6 +13,7 @@ from emitters.config import load_emitter_config
 from emitters.transports import create_transport
 from emitters.transports.composite import CompositeTransport
 from emitters.transports.console import ConsoleTransport
+from emitters.transports.kafka_producer import producer_config
 from lineage_pipeline.errors import ConfigError
 from tests.test_emitter_kafka import counter, sample_event
 
@@ -82,6 +83,17 @@ def test_config_builds_named_transports_without_network_io(config_file: Path) ->
     assert [t.kind for t in transport.transports] == ["kafka", "spool"]
     assert transport.policy == "any"
     assert not cfg.spool_dir.exists(), "nothing is touched before the first event"
+
+
+def test_producer_keeps_order_with_one_request_in_flight() -> None:
+    conf = producer_config(load_emitter_config(bootstrap_servers="broker:9092"))
+    assert conf["acks"] == "all"
+    assert conf["max.in.flight.requests.per.connection"] == 1, "order per key kept on retries"
+    assert conf["enable.idempotence"] is False, "idempotent librdkafka spins while 5 in flight"
+    again = producer_config(load_emitter_config(
+        bootstrap_servers="broker:9092",
+        kafka_producer={"properties": {"enable.idempotence": True}}))
+    assert again["enable.idempotence"] is True, "properties win"
 
 
 def _broken() -> ConsoleTransport:

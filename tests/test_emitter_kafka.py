@@ -178,6 +178,28 @@ def test_events_reach_the_broker_keyed_and_decodable(
     assert not (tmp_path / "spool").exists() or not any((tmp_path / "spool").iterdir())
 
 
+def test_a_burst_keeps_each_runs_order(
+    kafka_broker: str, topic_names: TopicSettings, tmp_path: Path
+) -> None:
+    """Thousands of events at once, in batches of 50 (60 requests, one in flight at a time):
+    each key's events arrive in the order they were emitted, each once."""
+    topic = f"{topic_names.events}.burst"
+    create_topic(kafka_broker, topic)
+    sent = [sample_event(f"job{i % 3}") for i in range(3000)]
+    with LineageClient.from_config(
+        bootstrap_servers=kafka_broker, topic=topic, spool_dir=str(tmp_path / "spool"),
+        queue_size=len(sent), kafka_producer={"properties": {"batch.num.messages": 50}},
+    ) as client:
+        for event in sent:
+            client.emit(event)
+        assert client.flush(60.0) == 0
+    received = read_events(kafka_broker, topic, len(sent), timeout_s=60.0)
+    assert len(received) == len(sent)
+    for job in ("job0", "job1", "job2"):
+        assert ([e.eventId for e in received if e.job.name == job]
+                == [e.eventId for e in sent if e.job.name == job])
+
+
 def test_oversize_facets_are_truncated_flagged_and_accepted(
     kafka_broker: str, topic_names: TopicSettings, tmp_path: Path
 ) -> None:

@@ -6,8 +6,8 @@ disk), which the benchmark starts itself
 own topic:
 
 - ours: :class:`emitters.client.LineageClient` with the ``kafka`` transport (defaults:
-  enqueue on the caller's thread; size cap, Avro encoding and the asynchronous idempotent
-  producer on the background thread);
+  enqueue on the caller's thread; size cap, Avro encoding and the asynchronous producer,
+  ``acks=all`` with one request in flight, on the background thread);
 - OpenLineage: ``openlineage.client.transport.kafka.KafkaTransport`` in its default
   configuration (``flush=True``: JSON serialisation and a broker round trip per event),
   given the same event converted with :func:`lineage_pipeline.openlineage.to_openlineage_event`.

@@ -117,8 +117,8 @@ class KafkaTransport(Transport):
             return False
 
     def _replace_fatal_producer(self, old: Producer) -> None:
-        """A fatal error (e.g. an idempotence sequence failure) makes a producer unusable:
-        its messages go to the spool and a new producer takes over."""
+        """A fatal error (e.g. a sequence failure with ``enable.idempotence`` set) makes a
+        producer unusable: its messages go to the spool and a new producer takes over."""
         self._fatal = False
         try:
             old.purge(in_queue=True, in_flight=True, blocking=False)

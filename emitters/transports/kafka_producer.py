@@ -16,7 +16,9 @@ sends nothing else meanwhile, so one key's events (one run hierarchy) stay in or
 idempotence added was no duplicate when a request whose answer was lost is sent again; the
 emitter's spool can repeat an event anyway (see :meth:`KafkaTransport.close
 <emitters.transports.kafka.KafkaTransport.close>`) and the stream processor drops repeated
-event ids. ``properties: {enable.idempotence: true}`` brings it back. ``client.id`` is ``lineage-emitter``; librdkafka's own log lines go to the
+event ids. ``properties: {enable.idempotence: true}`` brings it back.
+
+``client.id`` is ``lineage-emitter``; librdkafka's own log lines go to the
 ``lineage.kafka.lineage-emitter`` logger at DEBUG: connection-refused spam is expected while
 the broker is down, and the transport reports the state change once itself.
 """
