@@ -200,7 +200,8 @@ class AvroCodec:
             writer = self._registry_writer(struct.unpack(">I", data[1:5])[0])
         except DecodeError:
             return False
-        return isinstance(writer, dict) and writer.get("name") == self.schema.get("name")
+        own = self.schema.get("name") if isinstance(self.schema, dict) else None
+        return isinstance(writer, dict) and writer.get("name") == own
 
     def _registry_writer(self, schema_id: int) -> Any:
         if self._registry is None:

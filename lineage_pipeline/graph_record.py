@@ -207,9 +207,10 @@ class _Expansion:
             ruid, juid = run_uid(r["runId"]), job_uid(r["jobNamespace"], r["jobName"])
             seen = _seen(r)
             props: dict[str, PropValue] = {"runId": r["runId"], "jobUid": juid, **r["props"]}
-            for key in ("state", "parentRunId"):
-                if r[key] is not None:  # type: ignore[literal-required]
-                    props[key] = r[key]  # type: ignore[literal-required]
+            if r["state"] is not None:
+                props["state"] = r["state"]
+            if r["parentRunId"] is not None:
+                props["parentRunId"] = r["parentRunId"]
             self.node(NodeLabel.RUN, ruid, {**props, **seen})
             self.rel(RelType.RUN_OF, (NodeLabel.RUN, ruid), (NodeLabel.JOB, juid), seen)
             if i > 0:
@@ -293,9 +294,10 @@ class _Expansion:
                                                "masking": p["masking"], **seen}
                 if self.job is not None:
                     props["jobUid"] = self.job
-                for key in ("transformation", "subtype"):
-                    if p[key] is not None:  # type: ignore[literal-required]
-                        props[key] = p[key]  # type: ignore[literal-required]
+                if p["transformation"] is not None:
+                    props["transformation"] = p["transformation"]
+                if p["subtype"] is not None:
+                    props["subtype"] = p["subtype"]
                 self.rel(RelType.DERIVED_FROM, out_key, in_key, props)
 
 
@@ -349,12 +351,14 @@ class GraphRecordCodec:
     def decode(self, data: bytes) -> GraphMutations:
         """The upserts of the record in ``data``, of either family.
 
-        Raises :class:`~lineage_pipeline.errors.DecodeError` (reasons of :mod:`lineage_pipeline.codec`), or
-        ``ValueError``/``KeyError`` for a legacy record of a bad shape."""
+        Raises :class:`~lineage_pipeline.errors.DecodeError` (reasons of
+        :mod:`lineage_pipeline.codec`), or ``ValueError``/``KeyError`` for a legacy record of
+        a bad shape."""
         if self.legacy.knows(data) and not self.avro.knows(data):
             return GraphMutations.from_record(self.legacy.decode(data))
         return expand(self.decode_record(data))
 
 
-__all__ = ["ConsumedRef", "DatasetRef", "GraphRecord", "GraphRecordCodec", "JobRow", "LineagePair", "LineageRow", "RunRow",
-           "SchemaFieldRow", "SchemaRow", "VersionRow", "element_count", "expand", "new_record"]
+__all__ = ["ConsumedRef", "DatasetRef", "GraphRecord", "GraphRecordCodec", "JobRow",
+           "LineagePair", "LineageRow", "RunRow", "SchemaFieldRow", "SchemaRow", "VersionRow",
+           "element_count", "expand", "new_record"]

@@ -247,7 +247,7 @@ def version_fields(version_uid: str, version: Mapping[str, Any] | None,
 def schema_json(columns: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     """A version's schema as answers give it: ``[{"name", "type"}]`` in schema order."""
     cols = [c for c in columns or () if isinstance(c.get("name"), str)]
-    cols.sort(key=lambda c: c.get("position") if isinstance(c.get("position"), int) else 0)
+    cols.sort(key=lambda c: int(c["position"]) if isinstance(c.get("position"), int) else 0)
     return [{"name": c["name"], "type": c.get("type")} for c in cols]
 
 

@@ -256,7 +256,8 @@ class Walker:
                 extra["transformation"] = row["transformation"]
             else:
                 extra["inferred"] = how
-            w.link(*((src, uid) if up else (uid, src)), RelType.DERIVED_FROM, extra)
+            derived, source = (src, uid) if up else (uid, src)
+            w.link(derived, source, RelType.DERIVED_FROM, extra)
             w.flow.setdefault(src, set()).add(uid)
             if w.add(uid, label, dict(props or {}), at):
                 found.append((uid, label))

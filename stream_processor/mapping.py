@@ -46,6 +46,7 @@ from typing import Any
 
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import (
+    GraphMutations,
     PropValue,
     dataset_uid,
     graph_text,
@@ -59,6 +60,7 @@ from lineage_pipeline.graph_record import (
     LineagePair,
     RunRow,
     VersionRow,
+    expand,
     new_record,
 )
 from stream_processor.columns import column_stats_json, lineage_pairs, schema_of
@@ -286,13 +288,16 @@ def _runs(b: _Builder) -> None:
     state, record = b.state, b.record
     record["runs"].append(_run_row(state))
     parent = state.parent_run
+    stubs = []
     if parent is not None:
-        record["runs"].append(_stub_run(parent.runId, parent.job.namespace, parent.job.name,
-                                        state.firstSeen, state.lastSeen))
+        stubs.append((parent.runId, parent.job.namespace, parent.job.name))
         root = parent.root
         if root is not None and root.runId != parent.runId:
-            record["runs"].append(_stub_run(root.runId, root.job.namespace, root.job.name,
-                                            state.firstSeen, state.lastSeen))
+            stubs.append((root.runId, root.job.namespace, root.job.name))
+    for run_id, namespace, name in stubs:  # parent and root runs, known by id and job
+        if b.fresh("R:" + run_id, _digest(namespace, name)):
+            record["runs"].append(_stub_run(run_id, namespace, name, state.firstSeen,
+                                            state.lastSeen))
     job = _job_props(state)
     if b.fresh("J:" + b.job, _digest(state.job_namespace, state.job_name, job)):
         record["jobs"].append({"namespace": graph_text(state.job_namespace),
@@ -310,9 +315,9 @@ def _datasets(b: _Builder) -> None:
     listed = set(state.inputs)
     for uid in sorted(state.outputs):
         ds = state.outputs[uid]
-        version = output_version(ds, state)
-        if version is not None:
-            b.version(ds, version, produced=True)
+        generated = output_version(ds, state)
+        if generated is not None:
+            b.version(ds, generated, produced=True)
     if state.is_terminal:  # column-lineage sources the run does not list as inputs
         for ds in state.outputs.values():
             for key, (namespace, name) in lineage_pairs(ds):
@@ -355,6 +360,18 @@ def event_to_record(event: LineageEvent, run_state: RunState | None = None, *,
         raise ValueError(f"run state {state.runId} does not belong to event {event.eventId}")
     return state_to_record(state, source_event_id=event.eventId, event_time=event.eventTime,
                            now_ms=now_ms, published=published)
+
+
+def event_to_mutations(event: LineageEvent, run_state: RunState | None = None, *,
+                       now_ms: int | None = None, published: Published | None = None,
+                       ) -> GraphMutations:
+    """The node and relationship upserts of the record :func:`event_to_record` builds
+    (:func:`~lineage_pipeline.graph_record.expand`); with ``published``, what the record
+    carried is noted in it, as the processor does once a record is accepted."""
+    record, notes = event_to_record(event, run_state, now_ms=now_ms, published=published)
+    if published is not None:
+        published.note(notes)
+    return expand(record)
 
 
 def stale_record(state: RunState, *, now_ms: int | None = None) -> GraphRecord:

@@ -31,10 +31,10 @@ from emitters.run import RunContext
 from graph_sink.testing import counts
 from graph_sink.writer import GraphWriter
 from lineage_app.cli.query_commands import register
-from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.events import Dataset, DatasetFacets, SchemaField
 from lineage_pipeline.graph import open_backend
-from lineage_pipeline.graph_model import GraphMutations, NodeLabel, RelType
+from lineage_pipeline.graph_model import NodeLabel, RelType
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.settings import GraphSettings
 from lineage_queries.api import LineageGraph
 from stream_processor.dlq import SourceMessage

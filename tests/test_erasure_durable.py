@@ -315,8 +315,9 @@ def test_replay_never_writes_erased_statistics_even_briefly(
         sink={"group_id": f"brief-{suffix}", "batch_size": 1, "metrics_port": 0},
     )
     create_topics(settings)
+    records = graph_values(int(time.time() * 1000))
     producer = Producer({"bootstrap.servers": kafka_broker})
-    for value in graph_values(int(time.time() * 1000)):
+    for value in records:
         producer.produce(settings.topics.graph, value=value)
     assert producer.flush(30) == 0
     publish_erasure(settings, ErasureRecord("crm:users", 42, "request 9"))

@@ -1,14 +1,24 @@
-"""event_to_mutations: the nodes, relationships and properties of the brief's "Graph properties"."""
+"""event_to_record: the graph record of a stitched run, and the nodes, relationships and
+properties it expands to (docs/contracts.md, "Graph properties")."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from lineage_pipeline.codec import AvroCodec
 from lineage_pipeline.events import LineageEvent
-from lineage_pipeline.graph_model import GraphMutations, NodeLabel, RelType
-from stream_processor.mapping import event_to_mutations, stale_mutations
+from lineage_pipeline.graph_model import (
+    GraphMutations,
+    NodeLabel,
+    RelType,
+    column_uid,
+    lineage_uid,
+    schema_hash,
+    schema_uid,
+)
+from lineage_pipeline.graph_record import GraphRecordCodec, element_count, expand
+from stream_processor.mapping import event_to_mutations, event_to_record, stale_record
+from stream_processor.published import Published
 from stream_processor.stitch import stitch
 
 RUN = "run-1"
@@ -79,17 +89,24 @@ def test_full_run_maps_to_the_documented_graph() -> None:
     raw_v = "file:/data/raw.csv@sha-raw"
     lookup_v = "file:/data/lookup.csv@unversioned"
     out_v = f"file:/data/clean.parquet@run:{RUN}"
+    raw_schema = schema_uid("file:/data/raw.csv", schema_hash(
+        [("radius", "double", ()), ("label", "long", ())]))
+    raw_radius, out_radius = (column_uid("file:/data/raw.csv", "radius"),
+                              column_uid("file:/data/clean.parquet", "radius"))
 
     assert set(nodes) == {
         ("Job", "ml:clean"), ("Run", RUN),
         ("Run", "pipeline-run"), ("Job", "ml:pipeline"),
         ("Run", "root-run"), ("Job", "ml:nightly"),
         ("Dataset", "file:/data/raw.csv"), ("DatasetVersion", raw_v),
-        ("Field", f"{raw_v}#radius"), ("Field", f"{raw_v}#label"),
+        ("Schema", raw_schema), ("Field", raw_radius),
+        ("Field", column_uid("file:/data/raw.csv", "label")),
         ("Dataset", "file:/data/lookup.csv"), ("DatasetVersion", lookup_v),
         ("Dataset", "file:/data/clean.parquet"), ("DatasetVersion", out_v),
-        ("Field", f"{out_v}#radius"),
+        ("Field", out_radius),
     }
+    lineage = lineage_uid("ml:clean", "file:/data/clean.parquet", [
+        ("radius", "file:/data/raw.csv", "radius", "DIRECT", "TRANSFORMATION", False)])
     assert relationship_set(m) == {
         ("RUN_OF", RUN, "ml:clean"),
         ("RUN_OF", "pipeline-run", "ml:pipeline"),
@@ -100,10 +117,9 @@ def test_full_run_maps_to_the_documented_graph() -> None:
         ("VERSION_OF", raw_v, "file:/data/raw.csv"),
         ("VERSION_OF", lookup_v, "file:/data/lookup.csv"),
         ("VERSION_OF", out_v, "file:/data/clean.parquet"),
-        ("HAS_FIELD", raw_v, f"{raw_v}#radius"), ("HAS_FIELD", raw_v, f"{raw_v}#label"),
-        ("HAS_FIELD", out_v, f"{out_v}#radius"),
-        ("DERIVED_FROM", out_v, raw_v), ("DERIVED_FROM", out_v, lookup_v),
-        ("DERIVED_FROM", f"{out_v}#radius", f"{raw_v}#radius"),
+        ("HAS_FIELD", raw_schema, raw_radius),
+        ("HAS_FIELD", raw_schema, column_uid("file:/data/raw.csv", "label")),
+        ("DERIVED_FROM", out_radius, raw_radius),
     }
     # every node and relationship carries its first and last observation (event times)
     for props in [n.props for n in m.nodes] + [e.props for e in m.relationships]:
@@ -128,46 +144,67 @@ def test_full_run_maps_to_the_documented_graph() -> None:
     assert (job["jobType"], job["integration"], job["processingType"], job["sql"]) == (
         "TASK", "PYTHON", "BATCH", "SELECT * FROM raw")
 
-    raw = nodes[("DatasetVersion", raw_v)]
-    assert (raw["digestAlgorithm"], raw["digest"], raw["rowCount"], raw["bytes"]) == (
-        "sha256", "sha-raw", 569, 4096)
-    assert json.loads(str(raw["schema"])) == [{"name": "radius", "type": "double"},
-                                              {"name": "label", "type": "long"}]
-    assert "producedByRunId" not in raw
-    assert nodes[("DatasetVersion", out_v)]["producedByRunId"] == RUN
+    # a version the run read: identity as props, its content weak (a producer's wins)
+    raw = next(n for n in m.nodes if n.uid == raw_v)
+    assert raw.props["datasetUid"] == "file:/data/raw.csv" and "producedByRunId" not in raw.props
+    assert (raw.weak["digestAlgorithm"], raw.weak["digest"], raw.weak["rowCount"],
+            raw.weak["bytes"], raw.weak["schemaUid"]) == ("sha256", "sha-raw", 569, 4096,
+                                                          raw_schema)
+    assert json.loads(str(raw.weak["columnStats"])) == {"radius": {
+        "nullCount": 0, "distinctCount": 456, "min": 6.9, "max": 28.1, "mean": 14.1}}
+    produced = nodes[("DatasetVersion", out_v)]
+    assert produced["producedByRunId"] == RUN and "schemaUid" not in produced
     assert nodes[("Dataset", "file:/data/clean.parquet")]["kind"] == "features"
 
-    radius = nodes[("Field", f"{raw_v}#radius")]
-    assert radius == {"name": "radius", "type": "double", "versionUid": raw_v,
-                      "datasetUid": "file:/data/raw.csv", "nullCount": 0,
-                      "distinctCount": 456, "min": 6.9, "max": 28.1, "mean": 14.1,
-                      "observedAt": 1_000, "updatedAt": 2_000}  # COMPLETE's column lineage
-
+    assert nodes[("Field", raw_radius)] == {"name": "radius", "datasetUid": "file:/data/raw.csv",
+                                           "observedAt": 1_000, "updatedAt": 2_000}
+    has_field = next(e for e in m.relationships if e.type is RelType.HAS_FIELD
+                     and e.to_uid == raw_radius)
+    assert (has_field.props["type"], has_field.props["position"]) == ("double", 0)
     field_relationship = next(e for e in m.relationships if e.type is RelType.DERIVED_FROM
-                      and e.from_label is NodeLabel.FIELD)
-    assert field_relationship.props == {"runId": RUN, "transformation": "DIRECT",
-                                "subtype": "TRANSFORMATION", "masking": False,
-                                "observedAt": 1_000, "updatedAt": 2_000}
-    version_relationship = next(e for e in m.relationships if e.type is RelType.DERIVED_FROM
-                        and e.to_uid == raw_v)
-    assert version_relationship.props["runId"] == RUN
+                              and e.from_label is NodeLabel.FIELD)
+    assert field_relationship.props == {"lineageUid": lineage, "jobUid": "ml:clean",
+                                        "transformation": "DIRECT",
+                                        "subtype": "TRANSFORMATION", "masking": False,
+                                        "observedAt": 1_000, "updatedAt": 2_000}
+    generated = next(e for e in m.relationships if e.type is RelType.GENERATED)
+    assert generated.props["lineageUid"] == lineage
 
 
-def test_mutations_fit_the_avro_schema() -> None:
+def test_records_fit_the_avro_schema_and_are_compact() -> None:
     events = full_run()
-    m = event_to_mutations(events[-1], stitch(events), now_ms=7)
-    codec = AvroCodec("graph_mutations")
-    back = GraphMutations.from_record(codec.decode(codec.encode(m.to_record())))
-    assert back == m
+    record, _ = event_to_record(events[-1], stitch(events), now_ms=7)
+    codec = GraphRecordCodec()
+    value = codec.encode(record)
+    assert codec.decode_record(value) == record
+    assert codec.decode(value) == expand(record)
+    assert len(value) < 1500
+
+
+def test_a_repeat_run_writes_only_its_run_consumed_versions_and_new_outputs() -> None:
+    published = Published()
+    first = full_run()
+    event_to_mutations(first[0], stitch(first[:1]), now_ms=1, published=published)
+    event_to_mutations(first[-1], stitch(first), now_ms=2, published=published)
+    again = [e.model_copy(update={"run": e.run.model_copy(update={"runId": "run-2"}),
+                                  "eventId": e.eventId + "-2"}) for e in first]
+    start, notes = event_to_record(again[0], stitch(again[:1]), now_ms=3, published=published)
+    published.note(notes)
+    assert element_count(start) == 2 + 1 + 2  # run, RUN_OF, CHILD_OF; 2 CONSUMED_BY
+    assert start["versions"] == [] and start["schemas"] == [] and start["jobs"] == []
+    done = event_to_record(again[-1], stitch(again), now_ms=4, published=published)[0]
+    assert [v["version"] for v in done["versions"]] == ["run:run-2"]
+    assert done["schemas"] == [] and done["lineages"] == [] and done["consumed"] == []
+    assert done["versions"][0]["lineage"] is not None  # points at the known lineage
 
 
 def test_output_without_version_appears_only_once_the_run_is_terminal() -> None:
     start = full_run()[0]
     m = event_to_mutations(start, stitch([start]), now_ms=0)
     labels = {(n.label.value, n.uid) for n in m.nodes}
-    assert ("Dataset", "file:/data/clean.parquet") not in labels
+    assert ("DatasetVersion", f"file:/data/clean.parquet@run:{RUN}") not in labels
     assert not any(e.type is RelType.GENERATED for e in m.relationships)
-    assert nodes_by_uid(m)[("Run", RUN)]["endTime"] is None
+    assert nodes_by_uid(m)[("Run", RUN)].get("endTime") is None
 
 
 def test_input_without_version_uses_the_version_resolved_for_it() -> None:
@@ -191,9 +228,9 @@ def test_event_alone_is_stitched_when_no_state_is_given() -> None:
 
 def test_stale_marks_only_the_run_state() -> None:
     start = full_run()[0]
-    m = stale_mutations(stitch([start]), now_ms=3)
+    m = expand(stale_record(stitch([start]), now_ms=3))
     assert [(n.label.value, n.uid, n.props["state"]) for n in m.nodes] == [("Run", RUN, "STALE")]
-    assert m.relationships == []
+    assert [e.type for e in m.relationships] == [RelType.RUN_OF]
 
 
 def test_column_lineage_from_an_unlisted_source_waits_for_the_terminal_event() -> None:
@@ -208,4 +245,6 @@ def test_column_lineage_from_an_unlisted_source_waits_for_the_terminal_event() -
     state = stitch([running, done],
                    resolve=lambda uid: "sha-src" if uid == "file:/src.csv" else None)
     m = event_to_mutations(done, state, now_ms=0)
-    assert ("DERIVED_FROM", "file:/out.csv@o1#y", "file:/src.csv@sha-src#x") in relationship_set(m)
+    rels = relationship_set(m)
+    assert ("DERIVED_FROM", "file:/out.csv#y", "file:/src.csv#x") in rels
+    assert ("CONSUMED_BY", "file:/src.csv@sha-src", RUN) in rels  # the source, as pinned

@@ -21,11 +21,10 @@ from typing import Any, TypeVar
 import pytest
 
 from graph_sink.writer import GraphWriter
-from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
-from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.openlineage import to_openlineage_json
 from lineage_pipeline.pii import REDACTED, PiiPolicy, current_policy
 from lineage_pipeline.settings import GraphSettings

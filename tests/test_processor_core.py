@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.openlineage import to_openlineage_json
 from stream_processor.dlq import OutRecord, SourceMessage, parse_dlq_headers
 from stream_processor.processor import EventProcessor

@@ -26,10 +26,10 @@ from lineage_app.localstack.processes import (
     start_python_service,
     tail,
 )
-from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.openlineage import to_openlineage_json
 from lineage_pipeline.settings import TopicSettings
 from stream_processor.dlq import DlqInfo, parse_dlq_headers

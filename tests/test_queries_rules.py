@@ -20,13 +20,6 @@ import pytest
 from graph_sink.testing import ColumnLineage, VersionSpec, run_mutations
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.graph import GraphBackend, open_backend
-from lineage_pipeline.graph_model import (
-    GraphMutations,
-    NodeLabel,
-    RelationshipUpsert,
-    RelType,
-    field_uid,
-)
 from lineage_queries.api import LineageGraph
 from tests.conftest import BACKENDS, GraphFactory
 

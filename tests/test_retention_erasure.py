@@ -27,11 +27,11 @@ from graph_sink.retention import ErasureList
 from graph_sink.testing import counts
 from graph_sink.writer import GraphWriter
 from lineage_app.localstack.stack import create_topics
-from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.settings import GraphSettings, TopicSettings, load_settings
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor

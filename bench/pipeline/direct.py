@@ -3,8 +3,9 @@
 One process, no Kafka, no Faust, no Avro: each event is stitched into its run's state
 (:func:`stream_processor.stitch.merge_event`, versions resolved from an in-memory
 :class:`~stream_processor.state.MemoryVersionStore`) and mapped
-(:func:`stream_processor.mapping.event_to_mutations`); like the processor, a batch keeps one
-record per run (its latest state), and the batch goes to the graph with
+(:func:`stream_processor.mapping.event_to_mutations`, with a
+:class:`~stream_processor.published.Published` of what was written); like the processor, a
+batch maps each run once (its latest state), and the batch goes to the graph with
 :class:`graph_sink.writer.GraphWriter` (one round trip). What is left is the irreducible work
 of the pipeline: stitching, mapping and the graph's own write time.
 
@@ -25,9 +26,9 @@ from typing import Any
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import open_backend
-from lineage_pipeline.graph_model import GraphMutations
 from lineage_pipeline.settings import GraphSettings
 from stream_processor.mapping import event_to_mutations, output_version
+from stream_processor.published import Published
 from stream_processor.state import MemoryVersionStore, StoredRun
 from stream_processor.stitch import RunState, merge_event
 
@@ -66,16 +67,17 @@ def direct_write(events: list[LineageEvent], graph: GraphSettings, *, batch_even
         writer = GraphWriter(backend, sink_batch)
         states: dict[str, RunState] = {}
         versions = MemoryVersionStore()
+        published = Published()
         map_s = write_s = 0.0
         mutations = statements = 0
         started = time.perf_counter()
         for i in range(0, len(events), batch_events):
             t0 = time.perf_counter()
-            pending: dict[str, GraphMutations] = {}
+            pending: dict[str, LineageEvent] = {}
             for event in events[i : i + batch_events]:
                 run_id = event.run.runId
                 state = merge_event(states.get(run_id), event, versions.latest)
-                pending[run_id] = event_to_mutations(event, state)
+                pending[run_id] = event
                 states[run_id] = state
                 for ds in state.outputs.values():
                     version = output_version(ds, state)
@@ -83,8 +85,10 @@ def direct_write(events: list[LineageEvent], graph: GraphSettings, *, batch_even
                         when = ds.version.t if ds.version is not None else (
                             state.endTime or ds.firstSeen)
                         versions.record(ds.uid, version, when)
+            batch = [event_to_mutations(event, states[run_id], published=published)
+                     for run_id, event in pending.items()]  # once per run, as the processor
             t1 = time.perf_counter()
-            result = writer.write(list(pending.values()))
+            result = writer.write(batch)
             t2 = time.perf_counter()
             map_s += t1 - t0
             write_s += t2 - t1

@@ -46,12 +46,12 @@ from lineage_app.localstack.processes import (
     port_open,
     start_python_service,
 )
-from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.codec import EventCodec, integrity_header
 from lineage_pipeline.errors import DecodeError
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.settings import GraphSettings, LineageSettings
 from stream_processor.dlq import OutRecord, SourceMessage
 from stream_processor.processor import EventProcessor
@@ -246,26 +246,27 @@ def source_message(msg: Message) -> SourceMessage:
                          msg.value(), None, headers)
 
 
-def linear_pass(messages: list[Message], graph_topic: str = "graph",
-                dlq_topic: str = "dlq") -> tuple[list[GraphMutations], list[OutRecord]]:
-    """Run ``messages`` once, in order, through the processor logic with in-memory state.
-
-    Returns the graph mutations (one per handled message that changed a run) and the DLQ
-    records.
-    """
+def linear_records(messages: list[Message], graph_topic: str = "graph",
+                   dlq_topic: str = "dlq") -> tuple[list[OutRecord], list[OutRecord]]:
+    """Run ``messages`` once, in order, through the processor logic with in-memory state,
+    one message per batch. Returns the graph records and the DLQ records."""
     proc = EventProcessor(graph_topic=graph_topic, dlq_topic=dlq_topic,
                           runs=MemoryRunStore(), dedupe=MemoryDedupeStore(7 * 24 * 3600.0),
                           versions=MemoryVersionStore())
-    mutations: list[GraphMutations] = []
+    graph: list[OutRecord] = []
     dead: list[OutRecord] = []
     for msg in messages:
         proc.handle(source_message(msg))
         for rec in proc.drain():
-            if rec.topic == graph_topic:
-                mutations.append(GRAPH_CODEC.decode(rec.value))
-            else:
-                dead.append(rec)
-    return mutations, dead
+            (graph if rec.topic == graph_topic else dead).append(rec)
+    return graph, dead
+
+
+def linear_pass(messages: list[Message], graph_topic: str = "graph",
+                dlq_topic: str = "dlq") -> tuple[list[GraphMutations], list[OutRecord]]:
+    """:func:`linear_records`, the graph records decoded to their upserts."""
+    graph, dead = linear_records(messages, graph_topic, dlq_topic)
+    return [GRAPH_CODEC.decode(rec.value) for rec in graph], dead
 
 
 def build_reference(bootstrap: str, topic: str, graph: GraphSettings) -> GraphBackend:

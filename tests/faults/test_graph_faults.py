@@ -35,12 +35,11 @@ from lineage_pipeline.metrics import read_metric
 from lineage_pipeline.settings import GraphSettings, LineageSettings
 from tests.e2e_stack import make_settings
 from tests.faults.harness import (
-    GRAPH_CODEC,
     Feeder,
     GraphLeases,
     converged_diff,
     graph_diff,
-    linear_pass,
+    linear_records,
     log_count,
     make_runs,
     read_topic,
@@ -181,11 +180,10 @@ def test_topic_replayed_twice_by_two_sink_replicas_gives_the_same_graph(
         feeder.send(ev)
     feeder.flush()
     # the graph topic as the processor publishes it: one record per handled event
-    mutations, _dead = linear_pass(read_topic(bootstrap, settings.topics.events))
+    records, _dead = linear_records(read_topic(bootstrap, settings.topics.events))
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    for m in mutations:
-        producer.produce(settings.topics.graph, GRAPH_CODEC.encode(m.to_record()),
-                         m.source_event_id.encode())
+    for rec in records:
+        producer.produce(settings.topics.graph, rec.value, rec.key)
     assert producer.flush(30) == 0
 
     replicas = []
@@ -200,7 +198,7 @@ def test_topic_replayed_twice_by_two_sink_replicas_gives_the_same_graph(
             groups = [f"{settings.sink.group_id}-{i}" for i in range(2)]
 
             def both_done() -> bool:
-                return all(committed(settings, g) >= len(mutations) for g in groups) and \
+                return all(committed(settings, g) >= len(records) for g in groups) and \
                     graph_diff(reference, actual).clean
 
             wait_until(both_done, 60, step_s=1.0)
@@ -210,8 +208,8 @@ def test_topic_replayed_twice_by_two_sink_replicas_gives_the_same_graph(
                 "SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties "
                 "WHERE type = 'UNIQUENESS' RETURN labelsOrTypes AS labels, properties")}
             report("replay-twice-two-sinks", lost=diff.missing, duplicated=diff.duplicated,
-                   skipped=0, extra=diff.extra, records=len(mutations), committed=offsets)
-            assert offsets == [len(mutations)] * 2, "each replica wrote the whole topic"
+                   skipped=0, extra=diff.extra, records=len(records), committed=offsets)
+            assert offsets == [len(records)] * 2, "each replica wrote the whole topic"
             assert diff.clean, diff.examples
             for label in ("Job", "Run", "Dataset", "DatasetVersion", "Field"):
                 assert (label, ("uid",)) in unique, f"uid uniqueness on {label}"
