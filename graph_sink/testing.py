@@ -101,16 +101,24 @@ def run_mutations(
                            "props": {k: v for k, v in props.items() if v is not None}})
     record["jobs"].append({"namespace": ns, "name": name, "first": seen, "last": seen,
                            "props": {}})
-    indexes = {}
+    indexes: dict[str, int] = {}
     for spec in inputs:
         indexes[spec.dataset_uid] = index = _add_version(record, spec, seen, produced=False)
         record["consumed"].append({"dataset": index, "version": spec.version, "first": seen,
                                    "last": seen})
     for spec in outputs:
         indexes[spec.dataset_uid] = _add_version(record, spec, seen, produced=True)
+    _add_lineage(record, job_uid(ns, name), indexes, column_lineage, seen)
+    return expand(record)
+
+
+def _add_lineage(record: GraphRecord, job: str, indexes: dict[str, int],
+                 column_lineage: Sequence[ColumnLineage], seen: int) -> None:
+    """Add one lineage row per output dataset of ``column_lineage`` and point its produced
+    version at it."""
     for out_uid in sorted({c.output.dataset_uid for c in column_lineage}):
         pairs = [c for c in column_lineage if c.output.dataset_uid == out_uid]
-        uid = lineage_uid(job_uid(ns, name), out_uid, [
+        uid = lineage_uid(job, out_uid, [
             (c.out_column, c.input.dataset_uid, c.in_column, c.transformation, None, False)
             for c in pairs])
         record["lineages"].append({"uid": uid, "output": indexes[out_uid], "first": seen,
@@ -121,7 +129,6 @@ def run_mutations(
         for v in record["versions"]:
             if v["produced"] and v["dataset"] == indexes[out_uid]:
                 v["lineage"] = uid
-    return expand(record)
 
 
 def _add_version(record: GraphRecord, spec: VersionSpec, seen: int, *, produced: bool

@@ -84,7 +84,8 @@ from lineage_queries.shapes import (
     version_detail,
     version_fields,
 )
-from lineage_queries.walk import MAX_DEPTH, Direction, ResolvedNode, Walk, Walker, to_subgraph
+from lineage_queries.subgraph import to_subgraph
+from lineage_queries.walk import MAX_DEPTH, Direction, ResolvedNode, Walk, Walker
 
 __all__ = [
     "CODE_PROPS", "JSON_PROPS", "MAX_DEPTH", "LineageGraph", "ResolvedNode", "Subgraph",

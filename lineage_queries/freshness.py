@@ -36,7 +36,7 @@ from lineage_queries.answers import (
     Subgraph,
 )
 from lineage_queries.shapes import BAD_STATES, run_summary, run_time
-from lineage_queries.walk import relationship_list
+from lineage_queries.subgraph import relationship_list
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph

@@ -27,7 +27,8 @@ from lineage_queries.answers import (
     ImpactedJob,
 )
 from lineage_queries.shapes import dataset_of, node_kind
-from lineage_queries.walk import Walk, to_subgraph
+from lineage_queries.subgraph import to_subgraph
+from lineage_queries.walk import Walk
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph

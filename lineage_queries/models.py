@@ -23,7 +23,8 @@ from lineage_queries.answers import (
     TrainedOn,
 )
 from lineage_queries.shapes import dataset_of, node_kind, parse_json_props, run_summary
-from lineage_queries.walk import ResolvedNode, Walk, to_subgraph
+from lineage_queries.subgraph import to_subgraph
+from lineage_queries.walk import ResolvedNode, Walk
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph

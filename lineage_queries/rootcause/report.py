@@ -16,7 +16,7 @@ from lineage_queries.answers import (
 )
 from lineage_queries.rootcause.evidence import data_summary
 from lineage_queries.rootcause.state import WalkState
-from lineage_queries.walk import relationship_list
+from lineage_queries.subgraph import relationship_list
 
 _SEVERITY = {"high": 0, "medium": 1, "low": 2}
 
