@@ -1,21 +1,23 @@
 """Merge an alias dataset into its canonical dataset in the graph (after an alias change).
 
 When the alias table (``identity.aliases``) gains an entry after nodes were written, the graph
-holds two datasets for one: the alias ``Dataset`` with its ``DatasetVersion`` and ``Field``
-nodes, and the canonical one (perhaps not yet written). :func:`merge_dataset` moves everything
-onto the canonical nodes:
+holds two datasets for one: the alias ``Dataset`` with its ``DatasetVersion``, ``Schema`` and
+``Field`` nodes, and the canonical one (perhaps not yet written). :func:`merge_dataset` moves
+everything onto the canonical nodes:
 
-1. read the alias nodes: the ``Dataset`` ``uid = alias``, the ``DatasetVersion`` and ``Field``
-   nodes whose ``datasetUid`` is the alias; compute each one's canonical uid with the
-   :mod:`lineage_pipeline.graph_model` uid helpers (``ns:name@version``, ``...#column``);
+1. read the alias nodes: the ``Dataset`` ``uid = alias``, the ``DatasetVersion``, ``Schema``
+   and ``Field`` nodes whose ``datasetUid`` is the alias; compute each one's canonical uid
+   with the :mod:`lineage_pipeline.graph_model` uid helpers (``ns:name@version``,
+   ``...#schema:<hash>``, ``...#column``);
 2. upsert the canonical nodes: properties the canonical node already has win, the alias
-   fills the gaps; ``namespace``/``name``/``datasetUid``/``versionUid`` are rewritten;
+   fills the gaps; ``namespace``/``name``/``datasetUid``/``schemaUid`` are rewritten;
    ``observedAt`` keeps the minimum and ``updatedAt`` the maximum of both;
 3. re-point every relationship of every alias node to its canonical node (all outgoing
    relationships first, then the incoming ones), one fixed
    statement per (label, relationship type, direction) from the :class:`NodeLabel` and
    :class:`RelType` allow-lists (relationship properties copied, ``observedAt`` min,
-   ``updatedAt`` max; a relationship between an alias node and its own canonical node is dropped);
+   ``updatedAt`` max; a relationship between an alias node and its own canonical node is
+   dropped; column lineage keeps one relationship per ``lineageUid``);
 4. only after 2-3 succeeded, in a second batch: ``DETACH DELETE`` the alias nodes.
 
 Plain Cypher both FalkorDB and Neo4j accept (no APOC), always parameterised. Idempotent: a
@@ -30,15 +32,21 @@ from typing import Any
 
 from lineage_pipeline.graph.base import GraphBackend, Statement
 from lineage_pipeline.graph_model import (
+    KEYED_RELATIONSHIPS,
     NodeLabel,
     RelType,
+    column_uid,
     dataset_uid,
-    field_uid,
+    schema_uid,
     version_uid,
 )
 
 #: Labels of the nodes a dataset owns.
-DATASET_LABELS = (NodeLabel.DATASET, NodeLabel.DATASET_VERSION, NodeLabel.FIELD)
+DATASET_LABELS = (NodeLabel.DATASET, NodeLabel.DATASET_VERSION, NodeLabel.SCHEMA,
+                  NodeLabel.FIELD)
+if KEYED_RELATIONSHIPS != {(RelType.DERIVED_FROM, NodeLabel.FIELD, NodeLabel.FIELD):
+                           "lineageUid"}:
+    raise RuntimeError("graph_sink.merge: merge keys out of step with KEYED_RELATIONSHIPS")
 
 _TIMES = ("observedAt", "updatedAt")
 
@@ -46,6 +54,9 @@ _READ_DATASET = "MATCH (n:Dataset {uid: $uid}) RETURN n.uid AS uid, properties(n
 _READ_VERSIONS = (
     "MATCH (n:DatasetVersion) WHERE n.datasetUid = $uid "
     "RETURN n.uid AS uid, properties(n) AS props"
+)
+_READ_SCHEMAS = (
+    "MATCH (n:Schema) WHERE n.datasetUid = $uid RETURN n.uid AS uid, properties(n) AS props"
 )
 _READ_FIELDS = (
     "MATCH (n:Field) WHERE n.datasetUid = $uid RETURN n.uid AS uid, properties(n) AS props"
@@ -83,7 +94,11 @@ def _repoint(label: NodeLabel, rel: RelType, outgoing: bool) -> str:
     Incoming relationships from other alias nodes (``$old_uids``) are skipped: the outgoing pass of
     their source has already re-created them from its canonical node."""
     pattern = "(x)-[r:{t}]->(m)" if outgoing else "(m)-[r:{t}]->(x)"
-    merge = "(y)-[s:{t}]->(m)" if outgoing else "(m)-[s:{t}]->(y)"
+    if rel is RelType.DERIVED_FROM and label is NodeLabel.FIELD:  # one per lineageUid
+        merge = ("(y)-[s:{t} {{lineageUid: r.lineageUid}}]->(m)" if outgoing
+                 else "(m)-[s:{t} {{lineageUid: r.lineageUid}}]->(y)")
+    else:
+        merge = "(y)-[s:{t}]->(m)" if outgoing else "(m)-[s:{t}]->(y)"
     skip = "" if outgoing else " AND NOT m.uid IN $old_uids"
     return (
         "UNWIND $rows AS row\n"
@@ -118,23 +133,25 @@ DELETE = {label: _delete(label) for label in DATASET_LABELS}
 @dataclass(frozen=True, slots=True)
 class MergeSummary:
     """What :func:`merge_dataset` moved: alias -> canonical uid, and node counts per label
-    (``Dataset``, ``DatasetVersion``, ``Field``); all zero when the alias was not in the graph."""
+    (``Dataset``, ``DatasetVersion``, ``Schema``, ``Field``); all zero when the alias was not
+    in the graph."""
 
     alias: str
     canonical: str
     datasets: int = 0
     versions: int = 0
     fields: int = 0
+    schemas: int = 0
 
     @property
     def merged(self) -> bool:
         """``True`` when any alias node was found (and merged)."""
-        return bool(self.datasets or self.versions or self.fields)
+        return bool(self.datasets or self.versions or self.fields or self.schemas)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"alias": self.alias, "canonical": self.canonical, "datasets": self.datasets,
-                "versions": self.versions, "fields": self.fields}
+                "versions": self.versions, "schemas": self.schemas, "fields": self.fields}
 
 
 def _combine(canonical: dict[str, Any] | None, alias: dict[str, Any],
@@ -175,7 +192,8 @@ def merge_dataset(
         for label, items in moves.items() if items
     ])
     return MergeSummary(alias, canonical, len(moves[NodeLabel.DATASET]),
-                        len(moves[NodeLabel.DATASET_VERSION]), len(moves[NodeLabel.FIELD]))
+                        len(moves[NodeLabel.DATASET_VERSION]), len(moves[NodeLabel.FIELD]),
+                        len(moves[NodeLabel.SCHEMA]))
 
 
 #: label -> (alias uid, canonical uid, alias props, props to rewrite) of every node to move
@@ -189,26 +207,26 @@ def _plan(backend: GraphBackend, alias: str, canonical: str, namespace: str, nam
     for row in backend.query(_READ_DATASET, {"uid": alias}):
         moves[NodeLabel.DATASET].append(
             (row["uid"], canonical, row["props"], {"namespace": namespace, "name": name}))
-    version_map: dict[str, str] = {}
     for row in backend.query(_READ_VERSIONS, {"uid": alias}):
         old, props = str(row["uid"]), row["props"]
         version = str(props.get("version") or old.rpartition("@")[2])
-        new = version_uid(namespace, name, version)
-        version_map[old] = new
+        rewrite = {"namespace": namespace, "name": name, "datasetUid": canonical,
+                   "version": version}
+        old_schema = props.get("schemaUid")
+        if isinstance(old_schema, str) and "#schema:" in old_schema:
+            rewrite["schemaUid"] = schema_uid(canonical, old_schema.rpartition("#schema:")[2])
         moves[NodeLabel.DATASET_VERSION].append(
-            (old, new, props, {"namespace": namespace, "name": name, "datasetUid": canonical,
-                               "version": version}))
+            (old, version_uid(namespace, name, version), props, rewrite))
+    for row in backend.query(_READ_SCHEMAS, {"uid": alias}):
+        old, props = str(row["uid"]), row["props"]
+        hash_ = str(props.get("hash") or old.rpartition("#schema:")[2])
+        moves[NodeLabel.SCHEMA].append(
+            (old, schema_uid(canonical, hash_), props, {"datasetUid": canonical}))
     for row in backend.query(_READ_FIELDS, {"uid": alias}):
         old, props = str(row["uid"]), row["props"]
-        old_version, _, column = old.rpartition("#")
-        old_version = str(props.get("versionUid") or old_version)
-        new_version = version_map.get(old_version)
-        if new_version is None:  # a field whose version node is gone: rebuild its uid
-            new_version = canonical + old_version[len(alias):]
-        column = str(props.get("name") or column)
+        column = str(props.get("name") or old.rpartition("#")[2])
         moves[NodeLabel.FIELD].append(
-            (old, field_uid(new_version, column), props,
-             {"versionUid": new_version, "datasetUid": canonical}))
+            (old, column_uid(canonical, column), props, {"datasetUid": canonical}))
     return moves
 
 

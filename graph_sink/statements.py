@@ -19,8 +19,10 @@ Property rules (the graph-properties contract):
 - ``Run.state``: a stored terminal state (COMPLETE, FAIL, ABORT) is never replaced by a
   non-terminal one; otherwise the newer write wins.
 - *weak* properties (:data:`~lineage_pipeline.graph_model.WEAK_KEYS`, what a run knows of a
-  version it read): each set only where the node has no value yet (``coalesce``), before
-  ``row.props``, so a producer's value wins in any order;
+  version it read), set before ``row.props``: until a producer wrote the version
+  (``producedByRunId``) the latest reader's non-null value wins; after, a reader only fills
+  what the producer left empty. So a producer's value wins in any order, and a reader's
+  last publication (its final state) decides among its own;
 - every other property: ``SET n += row.props`` (last write wins).
 - a relationship MERGEs its two endpoint nodes by ``uid`` first, creating bare nodes when
   missing, so
@@ -56,10 +58,29 @@ _STATE_RULE = (
 )
 
 
+def _weak_rule(key: str) -> str:
+    return (f",\n    n.{key} = CASE WHEN n.producedByRunId IS NULL "
+            f"THEN coalesce(row.weak.{key}, n.{key}) ELSE coalesce(n.{key}, row.weak.{key}) END")
+
+
+#: The weak rule of every key of ``WEAK_KEYS[DatasetVersion]``, written out here (Cypher text
+#: is never built from data; the import-time check below keeps the two lists equal).
+_WEAK_VERSION = "".join(_weak_rule(key) for key in (
+    "kind", "digestAlgorithm", "digest", "rowCount", "bytes", "schemaUid", "columnStats"))
+if set(WEAK_KEYS) != {NodeLabel.DATASET_VERSION} or not all(
+        f"n.{key} = " in _WEAK_VERSION for key in WEAK_KEYS[NodeLabel.DATASET_VERSION]):
+    raise RuntimeError("graph_sink.statements: weak rules out of step with WEAK_KEYS")
+#: The merge key of the column-lineage ``DERIVED_FROM`` (``KEYED_RELATIONSHIPS``).
+_LINEAGE_KEY = " {lineageUid: row.key}"
+if KEYED_RELATIONSHIPS != {(RelType.DERIVED_FROM, NodeLabel.FIELD, NodeLabel.FIELD):
+                           "lineageUid"}:
+    raise RuntimeError("graph_sink.statements: merge keys out of step with "
+                       "KEYED_RELATIONSHIPS")
+
+
 def _node_cypher(label: NodeLabel) -> str:
     state = _STATE_RULE if label is NodeLabel.RUN else ""
-    weak = "".join(f",\n    n.{key} = coalesce(n.{key}, row.weak.{key})"
-                   for key in WEAK_KEYS.get(label, ()))
+    weak = _WEAK_VERSION if label is NodeLabel.DATASET_VERSION else ""
     return (
         "UNWIND $rows AS row\n"
         f"MERGE (n:{label.value} {{uid: row.uid}})\n"
@@ -69,8 +90,8 @@ def _node_cypher(label: NodeLabel) -> str:
 
 
 def _relationship_cypher(rel: RelType, src: NodeLabel, dst: NodeLabel) -> str:
-    key = KEYED_RELATIONSHIPS.get((rel, src, dst))
-    keyed = f" {{{key}: row.key}}" if key else ""
+    keyed = _LINEAGE_KEY if (rel is RelType.DERIVED_FROM and src is NodeLabel.FIELD
+                             and dst is NodeLabel.FIELD) else ""
     return (
         "UNWIND $rows AS row\n"
         f"MERGE (a:{src.value} {{uid: row.src}})\n"

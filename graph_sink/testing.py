@@ -1,7 +1,7 @@
 """Hand-built graph mutations and graph snapshots, for tests and benchmarks.
 
-:func:`run_mutations` builds the upserts of one run the way the processor's graph record
-describes them (Job, Run, Dataset, DatasetVersion, Schema, Field nodes; RUN_OF,
+:func:`run_record` builds the graph record the processor would publish for one run, and
+:func:`run_mutations` its upserts (Job, Run, Dataset, DatasetVersion, Schema, Field nodes; RUN_OF,
 CONSUMED_BY, GENERATED, VERSION_OF, HAS_FIELD relationships), without going through lineage
 events or the stream processor. :func:`snapshot` reads a whole graph back for equality checks.
 """
@@ -16,6 +16,8 @@ from typing import Any
 from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph_model import (
     GraphMutations,
+    NodeLabel,
+    NodeUpsert,
     PropValue,
     SchemaColumn,
     dataset_uid,
@@ -60,7 +62,14 @@ class ColumnLineage:
     transformation: str | None = "DIRECT"
 
 
-def run_mutations(
+def run_mutations(job: tuple[str, str], run_id: str, *, time_ms: int,
+                  **options: Any) -> GraphMutations:
+    """The node and relationship upserts of :func:`run_record` (same arguments): its
+    :func:`~lineage_pipeline.graph_record.expand`."""
+    return expand(run_record(job, run_id, time_ms=time_ms, **options))
+
+
+def run_record(
     job: tuple[str, str],
     run_id: str,
     *,
@@ -74,11 +83,10 @@ def run_mutations(
     git_sha: str | None = None,
     event_id: str | None = None,
     column_lineage: Sequence[ColumnLineage] = (),
-) -> GraphMutations:
-    """Return the upserts of run ``run_id`` of job ``(namespace, name)``: the expansion
-    (:func:`~lineage_pipeline.graph_record.expand`) of the graph record the processor would
-    publish for it with nothing published before (job, datasets, versions with their
-    schemas, ``columnStats`` and no column lineage).
+) -> GraphRecord:
+    """Return the graph record (:mod:`lineage_pipeline.graph_record`) the processor would
+    publish for run ``run_id`` of job ``(namespace, name)`` with nothing published before
+    (job, datasets, versions with their schemas and ``columnStats``).
 
     The run started at ``time_ms`` and (for terminal states) ended ``duration_ms`` later;
     every element is observed at the end time (the start time for START/RUNNING). A
@@ -99,17 +107,26 @@ def run_mutations(
     record["runs"].append({"runId": run_id, "jobNamespace": ns, "jobName": name,
                            "parentRunId": None, "state": state, "first": seen, "last": seen,
                            "props": {k: v for k, v in props.items() if v is not None}})
-    record["jobs"].append({"namespace": ns, "name": name, "first": seen, "last": seen,
+    record["jobs"].append({"namespace": ns, "name": name, "first": seen,
                            "props": {}})
     indexes: dict[str, int] = {}
     for spec in inputs:
         indexes[spec.dataset_uid] = index = _add_version(record, spec, seen, produced=False)
-        record["consumed"].append({"dataset": index, "version": spec.version, "first": seen,
-                                   "last": seen})
+        record["consumed"].append({"dataset": index, "version": spec.version, "first": seen})
     for spec in outputs:
         indexes[spec.dataset_uid] = _add_version(record, spec, seen, produced=True)
     _add_lineage(record, job_uid(ns, name), indexes, column_lineage, seen)
-    return expand(record)
+    return record
+
+
+def legacy_mutations(m: GraphMutations) -> GraphMutations:
+    """``m`` as an earlier processor could publish it on the ``graph_mutations`` family: without
+    Schema nodes, their HAS_FIELD relationships and weak properties, which that family has no
+    place for (``legacy_mutations(m).to_record()`` is such a record)."""
+    return GraphMutations(m.source_event_id, m.event_time, m.published_at,
+                          [NodeUpsert(n.label, n.uid, n.props) for n in m.nodes
+                           if n.label is not NodeLabel.SCHEMA],
+                          [e for e in m.relationships if e.from_label is not NodeLabel.SCHEMA])
 
 
 def _add_lineage(record: GraphRecord, job: str, indexes: dict[str, int],
@@ -121,8 +138,7 @@ def _add_lineage(record: GraphRecord, job: str, indexes: dict[str, int],
         uid = lineage_uid(job, out_uid, [
             (c.out_column, c.input.dataset_uid, c.in_column, c.transformation, None, False)
             for c in pairs])
-        record["lineages"].append({"uid": uid, "output": indexes[out_uid], "first": seen,
-                                   "last": seen, "pairs": [
+        record["lineages"].append({"uid": uid, "output": indexes[out_uid], "first": seen, "pairs": [
             {"outField": c.out_column, "input": indexes[c.input.dataset_uid],
              "inField": c.in_column, "transformation": c.transformation, "subtype": None,
              "masking": False} for c in pairs]})
@@ -136,13 +152,13 @@ def _add_version(record: GraphRecord, spec: VersionSpec, seen: int, *, produced:
     """Add ``spec``'s dataset, version and schema rows to ``record``; return the dataset's
     index."""
     record["datasets"].append({"namespace": spec.namespace, "name": spec.name, "write": True,
-                               "kind": spec.kind, "first": seen, "last": seen})
+                               "kind": spec.kind, "first": seen})
     index = len(record["datasets"]) - 1
     columns: list[SchemaColumn] = [(c, str(s.get("type", "double")), ())
                                    for c, s in spec.fields.items()]
     hash_ = schema_hash(columns) if columns else None
     if hash_ is not None:
-        record["schemas"].append({"dataset": index, "hash": hash_, "first": seen, "last": seen,
+        record["schemas"].append({"dataset": index, "hash": hash_, "first": seen,
                                   "fields": [{"name": c, "type": t, "tags": []}
                                              for c, t, _ in columns]})
     stats = {c: {k: v for k, v in s.items() if k != "type" and v is not None}
@@ -153,7 +169,7 @@ def _add_version(record: GraphRecord, spec: VersionSpec, seen: int, *, produced:
         "schema": hash_, "kind": spec.kind, "digestAlgorithm": "sha256" if spec.digest else None,
         "digest": spec.digest, "rowCount": spec.row_count, "bytes": None,
         "columnStats": json.dumps(stats, sort_keys=True, separators=(",", ":")) if stats else None,
-        "first": seen, "last": seen})
+        "first": seen})
     return index
 
 

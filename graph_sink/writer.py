@@ -76,9 +76,12 @@ class _Row:
     state: str | None = None
     weak: dict[str, PropValue] = field(default_factory=dict)
 
-    def fold(self, first: int, last: int, props: dict[str, PropValue], is_run: bool) -> None:
-        self.first = first if self.first is None else min(self.first, first)
-        self.last = last if self.last is None else max(self.last, last)
+    def fold(self, first: int | None, last: int | None, props: dict[str, PropValue],
+             is_run: bool) -> None:
+        if first is not None:
+            self.first = first if self.first is None else min(self.first, first)
+        if last is not None:
+            self.last = last if self.last is None else max(self.last, last)
         for key, value in props.items():
             if key in RESERVED or (is_run and key == "state"):
                 continue
@@ -119,10 +122,12 @@ def _storable(value: PropValue) -> PropValue:
     return graph_value(value)
 
 
-def _times(props: dict[str, PropValue], fallback: int) -> tuple[int, int]:
-    """``(first, last)`` observation of a mutation (epoch ms): its ``observedAt`` and its
-    ``updatedAt`` props, each falling back to the other and then to ``fallback`` (the
-    record's event time) when absent or not a finite number."""
+def _times(props: dict[str, PropValue]) -> tuple[int | None, int | None]:
+    """``(first, last)`` observation of a mutation (epoch ms): its ``observedAt`` and
+    ``updatedAt`` props, ``None`` where absent or not a finite number (the graph keeps what it
+    has). :mod:`lineage_pipeline.graph_record` writes ``updatedAt`` on runs only, and no time
+    at all on content-addressed values (``Schema``, ``HAS_FIELD``, column lineage). A
+    ``first`` absent beside a ``last`` is that ``last``; ``last`` is never below ``first``."""
 
     def number(key: str) -> int | None:
         value = props.get(key)
@@ -131,8 +136,9 @@ def _times(props: dict[str, PropValue], fallback: int) -> tuple[int, int]:
         return None
 
     first, last = number("observedAt"), number("updatedAt")
-    first = first if first is not None else (last if last is not None else fallback)
-    return first, max(first, last if last is not None else first)
+    if first is None:
+        return last, last
+    return first, None if last is None else max(first, last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +185,7 @@ class GraphWriter:
             for n in m.nodes:
                 count += 1
                 row = nodes.setdefault(n.label, {}).setdefault(bounded_uid(n.uid), _Row())
-                row.fold(*_times(n.props, m.event_time), n.props, n.label is NodeLabel.RUN)
+                row.fold(*_times(n.props), n.props, n.label is NodeLabel.RUN)
                 if n.weak:
                     _fold_weak(row, n.weak, WEAK_KEYS.get(n.label, ()))
             for e in m.relationships:
@@ -189,7 +195,7 @@ class GraphWriter:
                 ends = (bounded_uid(e.from_uid), bounded_uid(e.to_uid),
                         _relationship_key(group_key, e.props))
                 erow = group.setdefault(ends, _Row())
-                erow.fold(*_times(e.props, m.event_time), e.props, False)
+                erow.fold(*_times(e.props), e.props, False)
         statements: list[Statement] = []
         for label in NodeLabel:  # fixed order: nodes first, by label
             group_rows = nodes.get(label)

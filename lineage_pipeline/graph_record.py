@@ -28,8 +28,18 @@ and name travel once; uids are computed from names on expansion, never sent.
   field (``lineageUid``, ``jobUid`` of ``runs[0]``, ``transformation``, ``subtype``,
   ``masking``).
 
-Every element carries ``observedAt`` / ``updatedAt`` from its row's ``first`` / ``last``
-(epoch ms). Absent (``None``) values are left out: a null never erases a stored value.
+Times (epoch ms): every node and relationship carries ``observedAt``, its row's ``first``
+(the earliest eventTime that showed it), except the content-addressed values, which have no
+time of their own (the version or run pointing at them has): ``Schema`` nodes, ``HAS_FIELD``
+and column-lineage ``DERIVED_FROM``. A run's events may show a schema or a lineage in parts
+(an intermediate state), so when such a value was first seen depends on the order the events
+came in. Only the run of the record (``runs[0]``), its ``RUN_OF`` and ``CHILD_OF`` also carry
+``updatedAt``, the run's ``last`` eventTime: they are in every record of the run, so the
+graph's maximum of them never depends on what the processor skipped. Every other element is
+published only when new or changed, so a "latest observation" of it would depend on which
+publications a processor happened to skip (after a restart it skips fewer); the graph does
+not keep one. Absent (``None``) values are left out: a null never erases a
+stored value.
 """
 
 from __future__ import annotations
@@ -61,7 +71,6 @@ class DatasetRef(TypedDict):
     write: bool
     kind: str | None
     first: int
-    last: int
 
 
 class RunRow(TypedDict):
@@ -73,7 +82,7 @@ class RunRow(TypedDict):
     parentRunId: str | None
     state: str | None
     first: int
-    last: int
+    last: int | None
     props: dict[str, PropValue]
 
 
@@ -83,7 +92,6 @@ class JobRow(TypedDict):
     namespace: str
     name: str
     first: int
-    last: int
     props: dict[str, PropValue]
 
 
@@ -102,7 +110,6 @@ class VersionRow(TypedDict):
     bytes: int | None
     columnStats: str | None
     first: int
-    last: int
 
 
 class ConsumedRef(TypedDict):
@@ -111,7 +118,6 @@ class ConsumedRef(TypedDict):
     dataset: int
     version: str
     first: int
-    last: int
 
 
 class SchemaFieldRow(TypedDict):
@@ -128,7 +134,6 @@ class SchemaRow(TypedDict):
     dataset: int
     hash: str
     first: int
-    last: int
     fields: list[SchemaFieldRow]
 
 
@@ -149,7 +154,6 @@ class LineageRow(TypedDict):
     uid: str
     output: int
     first: int
-    last: int
     pairs: list[LineagePair]
 
 
@@ -179,7 +183,11 @@ _VERSION_CONTENT = ("kind", "digestAlgorithm", "digest", "rowCount", "bytes", "c
 
 
 def _seen(row: Any) -> dict[str, PropValue]:
-    return {"observedAt": row["first"], "updatedAt": row["last"]}
+    """``observedAt`` of a row; a row with a ``last`` (a run) also gets ``updatedAt``."""
+    last = row.get("last")
+    if last is None:
+        return {"observedAt": row["first"]}
+    return {"observedAt": row["first"], "updatedAt": last}
 
 
 class _Expansion:
@@ -276,10 +284,10 @@ class _Expansion:
             duid, seen = self.datasets[s["dataset"]], _seen(s)
             skey = (NodeLabel.SCHEMA, schema_uid(duid, s["hash"]))
             self.node(*skey, {"datasetUid": duid, "hash": s["hash"],
-                              "fieldCount": len(s["fields"]), **seen})
+                              "fieldCount": len(s["fields"])})
             for position, f in enumerate(s["fields"]):
                 fkey = self._field(duid, f["name"], seen, f["tags"])
-                props: dict[str, PropValue] = {"position": position, **seen}
+                props: dict[str, PropValue] = {"position": position}
                 if f["type"] is not None:
                     props["type"] = f["type"]
                 self.rel(RelType.HAS_FIELD, skey, fkey, props)
@@ -291,7 +299,7 @@ class _Expansion:
                 out_key = self._field(out_duid, p["outField"], seen)
                 in_key = self._field(self.datasets[p["input"]], p["inField"], seen)
                 props: dict[str, PropValue] = {"lineageUid": lin["uid"],
-                                               "masking": p["masking"], **seen}
+                                               "masking": p["masking"]}
                 if self.job is not None:
                     props["jobUid"] = self.job
                 if p["transformation"] is not None:

@@ -28,9 +28,11 @@ terminal (before that the version does not exist yet). Likewise a columnLineage 
 source the run does not list as an input waits for the terminal event, then takes the
 source's pinned version.
 
-``first`` / ``last`` of every row are the earliest / latest eventTime of the run that showed
-the element; both only move outwards as events merge in, so the graph's min / max of them is
-the same whatever order, batching or replay brought the records. ``kind`` ("table" is the
+``first`` of every row is the earliest eventTime of the run that showed the element (and
+``last`` of the run's own row its latest); both only move outwards as events merge in, so the
+graph's min / max of them is the same whatever order, batching or replay brought the records.
+An element ``published`` covers (same content, observed no later) is left out: that cannot
+change the graph either. ``kind`` ("table" is the
 event model's default) is written only by the producing run or an explicit kind, so a
 consumer never overwrites it. Strings go through
 :func:`~lineage_pipeline.graph_model.graph_text` (names of any content store); ``None`` values
@@ -71,8 +73,9 @@ from stream_processor.stitch import DatasetState, RunState, merge_event
 UNVERSIONED = "unversioned"
 #: Run state published for a run with no terminal event after ``processor.stale_after_s``.
 STALE = "STALE"
-#: A ``(key, digest)`` the caller notes in :class:`Published` once the record is accepted.
-Note = tuple[str, str]
+#: A ``(key, digest, first observation)`` the caller notes in :class:`Published` once the
+#: record is accepted.
+Note = tuple[str, str, int]
 #: Run properties carried by :class:`~lineage_pipeline.graph_record.RunRow` fields, not props.
 _ROW_KEYS = frozenset({"runId", "jobUid", "state", "parentRunId"})
 
@@ -152,7 +155,8 @@ def _run_row(state: RunState) -> RunRow:
                       if v is not None and k not in _ROW_KEYS}}
 
 
-def _stub_run(run_id: str, namespace: str, name: str, first: int, last: int) -> RunRow:
+def _stub_run(run_id: str, namespace: str, name: str, first: int,
+              last: int | None = None) -> RunRow:
     return {"runId": graph_text(run_id), "jobNamespace": graph_text(namespace),
             "jobName": graph_text(name), "parentRunId": None, "state": None,
             "first": first, "last": last, "props": {}}
@@ -167,82 +171,104 @@ class _Builder:
         self.published = published
         self.notes: list[Note] = []
         self._datasets: dict[str, int] = {}
+        self._kinds: dict[int, str | None] = {}
         self.job = job_uid(state.job_namespace, state.job_name)
 
-    def fresh(self, key: str, digest: str) -> bool:
-        """``True`` (and noted) when ``key`` was not published with ``digest``."""
-        if self.published is not None and self.published.has(key, digest):
+    def fresh(self, key: str, digest: str, first: int) -> bool:
+        """``True`` (and noted) unless ``key`` was published with ``digest`` and an
+        observation no later than ``first``: then publishing it again changes nothing."""
+        if self.published is not None and self.published.covers(key, digest, first):
             return False
-        self.notes.append((key, digest))
+        self.notes.append((key, digest, first))
         return True
 
-    def _changed(self, key: str, kind: str | None) -> bool:
-        """Whether a Dataset needs writing: never published, or (for a producer, ``kind``
-        given) published with another kind. Noted when it does."""
-        known = self.published.digest(key) if self.published is not None else None
-        write = known is None if kind is None else known != kind
-        if write:
-            self.notes.append((key, kind or ""))
-        return write
-
-    def dataset(self, namespace: str, name: str, kind: str | None, first: int, last: int
-                ) -> int:
-        """The index of a dataset in the record (written when new or its kind changed)."""
+    def dataset(self, namespace: str, name: str, kind: str | None, first: int) -> int:
+        """The index of a dataset in the record; whether its node is written is decided
+        once every reference is in (:meth:`finish_datasets`)."""
         uid = dataset_uid(namespace, name)
         index = self._datasets.get(uid)
         if index is not None:
             ref = self.record["datasets"][index]
-            ref["first"], ref["last"] = min(ref["first"], first), max(ref["last"], last)
+            ref["first"] = min(ref["first"], first)
             if kind is not None and ref["kind"] is None:  # a producer names the kind
                 ref["kind"] = kind
-                ref["write"] = ref["write"] or self._changed("D:" + uid, kind)
             return index
-        write = self._changed("D:" + uid, kind)
         self.record["datasets"].append({"namespace": graph_text(namespace),
-                                        "name": graph_text(name), "write": write,
-                                        "kind": kind, "first": first, "last": last})
+                                        "name": graph_text(name), "write": False,
+                                        "kind": kind, "first": first})
         self._datasets[uid] = len(self.record["datasets"]) - 1
         return self._datasets[uid]
+
+    def finish_datasets(self) -> None:
+        """Write each Dataset node unless it was published with an observation no later
+        than this one's and, when this record names its kind (a producer), that kind."""
+        for uid, index in self._datasets.items():
+            ref = self.record["datasets"][index]
+            key, kind, first = "D:" + uid, ref["kind"], ref["first"]
+            known = self.published.get(key) if self.published is not None else None
+            if known is not None and known[1] <= first and kind in (None, known[0]):
+                continue
+            ref["write"] = True
+            digest = kind if kind is not None else (known[0] if known is not None else "")
+            self.notes.append((key, digest, first))
 
     def _schema(self, ds: DatasetState, index: int) -> str | None:
         found = schema_of(ds)
         if found is None:
             return None
         hash_, columns = found
-        if self.fresh(f"S:{dataset_uid(ds.namespace, ds.name)}#{hash_}", "1"):
+        if self.fresh(f"S:{dataset_uid(ds.namespace, ds.name)}#{hash_}", "1", ds.firstSeen):
             self.record["schemas"].append({
-                "dataset": index, "hash": hash_, "first": ds.firstSeen, "last": ds.last_seen,
+                "dataset": index, "hash": hash_, "first": ds.firstSeen,
                 "fields": [{"name": graph_text(n), "type": graph_value(t),  # type: ignore[typeddict-item]
                             "tags": [graph_text(tag) for tag in tags]}
                            for n, t, tags in columns]})
         return hash_
 
-    def version(self, ds: DatasetState, version: str, produced: bool) -> int:
-        """Add the version (if not published with this content) and return its dataset
-        index."""
+    def version(self, ds: DatasetState, version: str, produced: bool,
+                read: DatasetState | None = None) -> int:
+        """Add the version (unless published with this content and an observation no later
+        than this one; for a version a run read, any producer's publication will do: its
+        values win) and return its dataset index. ``read``: the run's view of the same
+        version as an input (a run that reads and writes one version), which fills what the
+        output's view leaves empty, so the run's own values are written as the producer's."""
         kind = ds.kind_value if (produced or ds.kind is not None) else None
-        index = self.dataset(ds.namespace, ds.name, kind, ds.firstSeen, ds.last_seen)
+        first = ds.firstSeen if read is None else min(ds.firstSeen, read.firstSeen)
+        index = self.dataset(ds.namespace, ds.name, kind, first)
+        lineage = self._lineage(ds, index) if produced else None
+        row: VersionRow = {"dataset": index, "version": graph_text(version),
+                           "produced": produced, "lineage": lineage, "kind": kind,
+                           "first": first, **self._content(ds, index)}  # type: ignore[typeddict-item]
+        if read is not None:
+            for k, v in self._content(read, index).items():
+                if row[k] is None:  # type: ignore[literal-required]
+                    row[k] = v  # type: ignore[literal-required]
+        content = _digest(self.state.runId if produced else "", *(
+            row[k] for k in ("lineage", "schema", "kind", "digestAlgorithm", "digest",  # type: ignore[literal-required]
+                             "rowCount", "bytes", "columnStats")))
+        content = ("P" if produced else "W") + content
+        key = "V:" + version_uid(ds.namespace, ds.name, version)
+        known = self.published.get(key) if self.published is not None else None
+        if known is not None and known[1] <= first and (
+                known[0] == content or (not produced and known[0].startswith("P"))):
+            return index
+        # a reader republishing only for its earlier observation keeps the producer's entry
+        keep = known is not None and not produced and known[0].startswith("P")
+        self.notes.append((key, known[0] if known is not None and keep else content, first))
+        self.record["versions"].append(row)
+        return index
+
+    def _content(self, ds: DatasetState, index: int) -> dict[str, str | int | None]:
+        """What a run's view ``ds`` says of a version: schema hash (the schema published when
+        new), digest, row count, bytes and column statistics."""
         digest_reg = ds.facets.get("contentDigest")
         digest = digest_reg.v if digest_reg is not None and isinstance(digest_reg.v, dict) else {}
         stats_reg = ds.facets.get("statistics")
         stats = stats_reg.v if stats_reg is not None and isinstance(stats_reg.v, dict) else {}
-        lineage = self._lineage(ds, index) if produced else None
-        row: VersionRow = {
-            "dataset": index, "version": graph_text(version), "produced": produced,
-            "lineage": lineage, "schema": self._schema(ds, index), "kind": kind,
-            "digestAlgorithm": _text(digest.get("algorithm")), "digest": _text(digest.get("hex")),
-            "rowCount": _int(stats.get("rowCount")), "bytes": _int(stats.get("bytes")),
-            "columnStats": column_stats_json(ds), "first": ds.firstSeen, "last": ds.last_seen}
-        content = _digest(self.state.runId if produced else "", *(
-            row[k] for k in ("lineage", "schema", "kind", "digestAlgorithm", "digest",  # type: ignore[literal-required]
-                             "rowCount", "bytes", "columnStats")))
-        key = "V:" + version_uid(ds.namespace, ds.name, version)
-        known = self.published.digest(key) if self.published is not None else None
-        if produced or known is None or not known.startswith("P"):
-            if known != ("P" if produced else "W") + content:
-                self.notes.append((key, ("P" if produced else "W") + content))
-                self.record["versions"].append(row)
-        return index
+        return {"schema": self._schema(ds, index),
+                "digestAlgorithm": _text(digest.get("algorithm")),
+                "digest": _text(digest.get("hex")), "rowCount": _int(stats.get("rowCount")),
+                "bytes": _int(stats.get("bytes")), "columnStats": column_stats_json(ds)}
 
     def _lineage(self, out: DatasetState, out_index: int) -> str | None:
         state = self.state
@@ -253,8 +279,7 @@ class _Builder:
                 continue  # a source the run has not listed (yet): wait for its version
             source = state.inputs.get(key[1])
             first = max(out.firstSeen, source.firstSeen) if source else out.firstSeen
-            last = max(out.last_seen, source.last_seen) if source else out.last_seen
-            index = self.dataset(namespace, name, None, first, last)
+            index = self.dataset(namespace, name, None, first)
             keys.append(key)
             pairs.append({"outField": graph_text(key[0]), "input": index,
                           "inField": graph_text(key[2]), "transformation": key[3],
@@ -262,18 +287,17 @@ class _Builder:
         if not pairs:
             return None
         uid = lineage_uid(self.job, dataset_uid(out.namespace, out.name), keys)
-        if self.fresh("L:" + uid, "1"):
+        if self.fresh("L:" + uid, "1", out.firstSeen):
             self.record["lineages"].append({"uid": uid, "output": out_index,
-                                            "first": out.firstSeen, "last": out.last_seen,
-                                            "pairs": pairs})
+                                            "first": out.firstSeen, "pairs": pairs})
         return uid
 
-    def consumed(self, index: int, version: str, first: int, last: int) -> None:
+    def consumed(self, index: int, version: str, first: int) -> None:
         ref = self.record["datasets"][index]
         key = f"C:{self.state.runId}>{version_uid(ref['namespace'], ref['name'], version)}"
-        if self.fresh(key, "1"):
+        if self.fresh(key, "1", first):
             self.record["consumed"].append({"dataset": index, "version": graph_text(version),
-                                            "first": first, "last": last})
+                                            "first": first})
 
 
 def _text(value: Any) -> str | None:
@@ -295,29 +319,33 @@ def _runs(b: _Builder) -> None:
         if root is not None and root.runId != parent.runId:
             stubs.append((root.runId, root.job.namespace, root.job.name))
     for run_id, namespace, name in stubs:  # parent and root runs, known by id and job
-        if b.fresh("R:" + run_id, _digest(namespace, name)):
-            record["runs"].append(_stub_run(run_id, namespace, name, state.firstSeen,
-                                            state.lastSeen))
+        if b.fresh("R:" + run_id, _digest(namespace, name), state.firstSeen):
+            record["runs"].append(_stub_run(run_id, namespace, name, state.firstSeen))
     job = _job_props(state)
-    if b.fresh("J:" + b.job, _digest(state.job_namespace, state.job_name, job)):
+    if b.fresh("J:" + b.job, _digest(state.job_namespace, state.job_name, job),
+               state.firstSeen):
         record["jobs"].append({"namespace": graph_text(state.job_namespace),
                                "name": graph_text(state.job_name), "first": state.firstSeen,
-                               "last": state.lastSeen, "props": job})
+                               "props": job})
 
 
 def _datasets(b: _Builder) -> None:
     state = b.state
+    made = {uid: v for uid, ds in state.outputs.items()
+            if (v := output_version(ds, state)) is not None}
     for uid in sorted(state.inputs):
         ds = state.inputs[uid]
         version = input_version(ds)
-        index = b.version(ds, version, produced=False)
-        b.consumed(index, version, ds.firstSeen, ds.last_seen)
+        if made.get(uid) == version:  # read and written by the run: one producer's row
+            index = b.dataset(ds.namespace, ds.name, None, ds.firstSeen)
+        else:
+            index = b.version(ds, version, produced=False)
+        b.consumed(index, version, ds.firstSeen)
     listed = set(state.inputs)
-    for uid in sorted(state.outputs):
-        ds = state.outputs[uid]
-        generated = output_version(ds, state)
-        if generated is not None:
-            b.version(ds, generated, produced=True)
+    for uid in sorted(made):
+        read = state.inputs.get(uid)
+        b.version(state.outputs[uid], made[uid], produced=True,
+                  read=read if read is not None and input_version(read) == made[uid] else None)
     if state.is_terminal:  # column-lineage sources the run does not list as inputs
         for ds in state.outputs.values():
             for key, (namespace, name) in lineage_pairs(ds):
@@ -325,8 +353,9 @@ def _datasets(b: _Builder) -> None:
                     continue
                 listed.add(key[1])
                 pinned = state.lineageSources.get(key[1]) or UNVERSIONED
-                index = b.dataset(namespace, name, None, ds.firstSeen, ds.last_seen)
-                b.consumed(index, pinned, ds.firstSeen, ds.last_seen)
+                index = b.dataset(namespace, name, None, ds.firstSeen)
+                b.consumed(index, pinned, ds.firstSeen)
+    b.finish_datasets()
 
 
 def state_to_record(state: RunState, *, source_event_id: str, event_time: int,

@@ -11,6 +11,13 @@ graph rebuilt or wiped behind a running processor is filled in again within that
 Entries are noted when a record is built and encoded (:meth:`note`); when publishing the
 batch fails, the processor forgets everything (:meth:`clear`), so a record that never reached
 the topic cannot stand for the content it carried.
+
+Skipping must never change the graph, only save work. An entry therefore keeps, besides the
+content digest, the earliest ``first`` observation (epoch ms) published with that digest:
+:meth:`covers` is true only when the same content was published with an observation no later
+than the one at hand, so the graph's ``observedAt`` (a minimum) is the same whether or not a
+publication was skipped. (Elements published only when they change carry no "latest
+observation": :mod:`lineage_pipeline.graph_record`.)
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ DEFAULT_TTL_S = 3600.0
 
 
 class Published:
-    """Keys (``"<kind>:<uid>"``) -> the digest of the content published under them.
+    """Keys (``"<kind>:<uid>"``) -> the digest of the content published under them, and the
+    earliest observation (epoch ms) published with it.
 
     ``clock`` returns seconds (monotonic). Not thread-safe: one per processor.
     """
@@ -38,29 +46,41 @@ class Published:
         self.max_entries = max_entries
         self.ttl_s = ttl_s
         self.clock = clock
-        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[str, int, float]] = OrderedDict()
 
-    def digest(self, key: str) -> str | None:
-        """The digest published under ``key`` within the last ``ttl_s``, else ``None``."""
+    def get(self, key: str) -> tuple[str, int] | None:
+        """``(digest, first)`` published under ``key`` within the last ``ttl_s``, else
+        ``None``."""
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if self.clock() - entry[1] > self.ttl_s:
+        if self.clock() - entry[2] > self.ttl_s:
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
-        return entry[0]
+        return entry[0], entry[1]
 
-    def has(self, key: str, digest: str) -> bool:
-        """``True`` when ``key`` was published with ``digest`` (within ``ttl_s``)."""
-        return self.digest(key) == digest
+    def digest(self, key: str) -> str | None:
+        """The digest published under ``key`` within the last ``ttl_s``, else ``None``."""
+        entry = self.get(key)
+        return None if entry is None else entry[0]
 
-    def note(self, items: Iterable[tuple[str, str]]) -> None:
-        """Record that each ``(key, digest)`` was published now."""
+    def covers(self, key: str, digest: str, first: int) -> bool:
+        """``True`` when ``key`` was published (within ``ttl_s``) with ``digest`` and an
+        observation no later than ``first`` (epoch ms): publishing it again changes nothing."""
+        entry = self.get(key)
+        return entry is not None and entry[0] == digest and entry[1] <= first
+
+    def note(self, items: Iterable[tuple[str, str, int]]) -> None:
+        """Record that each ``(key, digest, first)`` was published now; the same digest
+        published again keeps the earliest ``first``."""
         now = self.clock()
         entries = self._entries
-        for key, digest in items:
-            entries[key] = (digest, now)
+        for key, digest, first in items:
+            old = entries.get(key)
+            if old is not None and old[0] == digest:
+                first = min(first, old[1])
+            entries[key] = (digest, first, now)
             entries.move_to_end(key)
         while len(entries) > self.max_entries:
             entries.popitem(last=False)

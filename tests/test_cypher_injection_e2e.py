@@ -136,14 +136,15 @@ class Injected:
 
 def per_run_shape() -> dict[str, int]:
     """Nodes per label and relationships per type of one run as sent here: a job, a run,
-    an input and an output dataset with one version each, two columns on each version, and
+    an input and an output dataset with one version and one schema of two columns each, and
     column lineage from each output column to the input column of the same position."""
     return {
         NodeLabel.JOB.value: 1, NodeLabel.RUN.value: 1, NodeLabel.DATASET.value: 2,
-        NodeLabel.DATASET_VERSION.value: 2, NodeLabel.FIELD.value: 4,
+        NodeLabel.DATASET_VERSION.value: 2, NodeLabel.SCHEMA.value: 2,
+        NodeLabel.FIELD.value: 4,
         RelType.RUN_OF.value: 1, RelType.CONSUMED_BY.value: 1, RelType.GENERATED.value: 1,
         RelType.VERSION_OF.value: 2, RelType.HAS_FIELD.value: 4,
-        RelType.DERIVED_FROM.value: 1 + 2,  # version -> version, two field -> field
+        RelType.DERIVED_FROM.value: 2,  # field -> field
     }
 
 

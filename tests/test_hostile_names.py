@@ -29,7 +29,7 @@ import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
-from graph_sink.testing import VersionSpec, run_mutations
+from graph_sink.testing import VersionSpec, legacy_mutations, run_mutations
 from graph_sink.writer import GraphWriter, WriteResult
 from lineage_app.localstack.processes import free_port, tail
 from lineage_pipeline.codec import AvroCodec, EventCodec
@@ -187,8 +187,8 @@ def test_a_refused_batch_is_bisected_down_to_its_bad_records(backend: GraphBacke
     records = hostile_records(24)
     version = next(n for n in records[5].nodes if n.label.value == "DatasetVersion")
     version.props[""] = "an empty property name"  # neither backend stores it
-    derived = records[17].nodes[0]
-    derived.props["bad\x00name"] = 1  # nor a NUL in a property name
+    job = next(n for n in records[17].nodes if n.label.value == "Job")
+    job.props["bad\x00name"] = 1  # nor a NUL in a property name
     attempts: list[int] = []
 
     def attempt(write: Callable[[], WriteResult]) -> WriteResult:
@@ -365,7 +365,7 @@ def test_a_batch_with_one_record_neo4j_refuses_is_split_and_the_record_dead_lett
     bad.props[""] = "refused"
     codec = AvroCodec("graph_mutations")
     topic = stack.settings.topics.graph
-    publish(stack, topic, [(r.encode(), codec.encode(m.to_record()))
+    publish(stack, topic, [(r.encode(), codec.encode(legacy_mutations(m).to_record()))
                            for r, m in zip(run_ids, records, strict=True)])
     good = [r for i, r in enumerate(run_ids) if i != 3]
 

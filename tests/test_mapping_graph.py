@@ -121,10 +121,15 @@ def test_full_run_maps_to_the_documented_graph() -> None:
         ("HAS_FIELD", raw_schema, column_uid("file:/data/raw.csv", "label")),
         ("DERIVED_FROM", out_radius, raw_radius),
     }
-    # every node and relationship carries its first and last observation (event times)
-    for props in [n.props for n in m.nodes] + [e.props for e in m.relationships]:
-        assert isinstance(props["observedAt"], int) and isinstance(props["updatedAt"], int)
-        assert props["observedAt"] <= props["updatedAt"]
+    # every element but the content-addressed values (Schema, HAS_FIELD, column lineage)
+    # carries its first observation (event time); the run, its RUN_OF and CHILD_OF (in every
+    # record of the run) also their last; nothing else has one
+    with_last = {("Run", RUN), ("RUN_OF", RUN, "ml:clean"), ("CHILD_OF", RUN, "pipeline-run")}
+    timeless = {"Schema", "HAS_FIELD", "DERIVED_FROM"}
+    for key, props in [((n.label.value, n.uid), n.props) for n in m.nodes] + [
+            ((e.type.value, e.from_uid, e.to_uid), e.props) for e in m.relationships]:
+        assert ("observedAt" in props) == (key[0] not in timeless), key
+        assert ("updatedAt" in props) == (key in with_last), key
 
     run = nodes[("Run", RUN)]
     assert run["state"] == "COMPLETE"
@@ -138,7 +143,7 @@ def test_full_run_maps_to_the_documented_graph() -> None:
     assert run["producer"] == "tests/1.0"
     assert (run["observedAt"], run["updatedAt"]) == (1_000, 2_000)
     out = nodes[("Dataset", "file:/data/clean.parquet")]
-    assert (out["observedAt"], out["updatedAt"]) == (1_000, 2_000), "listed by both events"
+    assert out["observedAt"] == 1_000 and "updatedAt" not in out, "listed by both events"
 
     job = nodes[("Job", "ml:clean")]
     assert (job["jobType"], job["integration"], job["processingType"], job["sql"]) == (
@@ -157,7 +162,7 @@ def test_full_run_maps_to_the_documented_graph() -> None:
     assert nodes[("Dataset", "file:/data/clean.parquet")]["kind"] == "features"
 
     assert nodes[("Field", raw_radius)] == {"name": "radius", "datasetUid": "file:/data/raw.csv",
-                                           "observedAt": 1_000, "updatedAt": 2_000}
+                                           "observedAt": 1_000}
     has_field = next(e for e in m.relationships if e.type is RelType.HAS_FIELD
                      and e.to_uid == raw_radius)
     assert (has_field.props["type"], has_field.props["position"]) == ("double", 0)
@@ -165,8 +170,7 @@ def test_full_run_maps_to_the_documented_graph() -> None:
                               and e.from_label is NodeLabel.FIELD)
     assert field_relationship.props == {"lineageUid": lineage, "jobUid": "ml:clean",
                                         "transformation": "DIRECT",
-                                        "subtype": "TRANSFORMATION", "masking": False,
-                                        "observedAt": 1_000, "updatedAt": 2_000}
+                                        "subtype": "TRANSFORMATION", "masking": False}
     generated = next(e for e in m.relationships if e.type is RelType.GENERATED)
     assert generated.props["lineageUid"] == lineage
 

@@ -325,12 +325,15 @@ def test_openlineage_python_client_events_reach_the_graph_with_their_facets(stac
     assert (row["sql"], row["integration"], row["jobType"]) == (
         "select sum(amount) as total from orders", "PYTHON", "QUERY")
     assert row["end"] - row["start"] == 60_000
-    schema_row = stack.q("MATCH (v:DatasetVersion)-[:CONSUMED_BY]->(:Run {uid: $r}) "
-                         "RETURN v.schema AS schema, v.datasetUid AS ds", r=run_id)[0]
-    assert schema_row["ds"] == "postgres://db:5432:shop.public.orders"
-    assert json.loads(schema_row["schema"]) == [{"name": "id", "type": "BIGINT"},
-                                                {"name": "amount", "type": "DOUBLE"}]
-    rel = stack.q("MATCH (o:Field {name: 'total'})-[e:DERIVED_FROM {runId: $r}]->(i:Field) "
+    columns = stack.q("MATCH (v:DatasetVersion)-[:CONSUMED_BY]->(:Run {uid: $r}) "
+                      "MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(f:Field) "
+                      "RETURN v.datasetUid AS ds, f.name AS name, h.type AS type "
+                      "ORDER BY h.position", r=run_id)
+    assert {c["ds"] for c in columns} == {"postgres://db:5432:shop.public.orders"}
+    assert [(c["name"], c["type"]) for c in columns] == [("id", "BIGINT"), ("amount", "DOUBLE")]
+    rel = stack.q("MATCH (:Run {uid: $r})-[g:GENERATED]->(:DatasetVersion) "
+                  "MATCH (o:Field {name: 'total'})-[e:DERIVED_FROM]->(i:Field) "
+                  "WHERE e.lineageUid = g.lineageUid "
                   "RETURN i.name AS col, i.datasetUid AS ds, e.subtype AS subtype", r=run_id)
     assert [(e["col"], e["ds"], e["subtype"]) for e in rel] == [
         ("amount", "postgres://db:5432:shop.public.orders", "AGGREGATION")]

@@ -143,12 +143,20 @@ class ProcessorUnderTest:
             if msg is not None and msg.error() is None and msg.key() == probe_run.encode():
                 return
 
-    def graph_record_of(self, event_id: str) -> GraphMutations:
-        """The graph record published after the event ``event_id``."""
+    def graph_records_until(self, event_id: str) -> list[tuple[bytes, GraphMutations]]:
+        """``(key, upserts)`` of the graph records read from here up to the one published
+        after the event ``event_id`` (the last of them)."""
         found = self.graph.read_until(
             lambda msgs: any(decode(m).source_event_id == event_id for m in msgs),
             RECORD_TIMEOUT_S)
-        return next(decode(m) for m in found if decode(m).source_event_id == event_id)
+        out = [(m.key(), decode(m)) for m in found]
+        while out[-1][1].source_event_id != event_id:
+            out.pop()
+        return out
+
+    def graph_record_of(self, event_id: str) -> GraphMutations:
+        """The graph record published after the event ``event_id``."""
+        return self.graph_records_until(event_id)[-1][1]
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
@@ -221,14 +229,17 @@ def test_bad_input_is_dead_lettered_and_later_good_events_reach_the_graph(
         assert info.source_offset == processor.offsets[value]
         assert info.dlq_time_ms > 0
 
-    # the last event processed for the run carries the stitched state: still COMPLETE
-    final = processor.graph_record_of(late_running.eventId)
-    props = run_node(final, run)
+    # the last event processed for the run carries the stitched state: still COMPLETE; the
+    # run's records together hold its versions (each published once), linked through the run
+    records = [m for key, m in processor.graph_records_until(late_running.eventId)
+               if key == run.encode()]
+    props = run_node(records[-1], run)
     assert (props["state"], props["startTime"], props["endTime"]) == ("COMPLETE", 1_000, 3_000)
-    uids = {n.uid for n in final.nodes}
+    uids = {n.uid for m in records for n in m.nodes}
     assert {"file:/tmp/e2e/raw.csv@sha-1", "file:/tmp/e2e/clean.csv@sha-2"} <= uids
-    assert ("DERIVED_FROM", "file:/tmp/e2e/clean.csv@sha-2", "file:/tmp/e2e/raw.csv@sha-1") in {
-        (e.type.value, e.from_uid, e.to_uid) for e in final.relationships}
+    assert {("CONSUMED_BY", "file:/tmp/e2e/raw.csv@sha-1", run),
+            ("GENERATED", run, "file:/tmp/e2e/clean.csv@sha-2")} <= {
+        (e.type.value, e.from_uid, e.to_uid) for m in records for e in m.relationships}
 
     metrics = processor.metrics()
     for reason in bad:

@@ -26,7 +26,7 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from graph_sink.service import SinkBatch, SinkHooks, SinkStats, run_sink
-from graph_sink.testing import VersionSpec, counts, run_mutations, snapshot
+from graph_sink.testing import VersionSpec, counts, run_record, snapshot
 from graph_sink.writer import GraphWriter
 from lineage_app.localstack.neo4j_server import start_neo4j
 from lineage_app.localstack.processes import (
@@ -35,10 +35,9 @@ from lineage_app.localstack.processes import (
     port_open,
     start_python_service,
 )
-from lineage_pipeline.codec import AvroCodec
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.graph.base import GraphBackend
-from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert
+from lineage_pipeline.graph_record import GraphRecord, GraphRecordCodec, expand, new_record
 from lineage_pipeline.settings import (
     GraphSettings,
     KafkaSettings,
@@ -52,18 +51,18 @@ from tests.support.waiting import wait_for
 if TYPE_CHECKING:
     from tests.conftest import GraphFactory
 
-CODEC = AvroCodec("graph_mutations")
+CODEC = GraphRecordCodec()
 
 
-def _records(n_runs: int) -> list[GraphMutations]:
+def _records(n_runs: int) -> list[GraphRecord]:
     """``n_runs`` chained runs: run i reads the version run i-1 wrote."""
     out = []
     for i in range(n_runs):
         src = VersionSpec("file", f"/d/{i}.csv", f"v{i}", digest=f"h{i}",
                           fields={"x": {"mean": float(i), "nullCount": 0}})
         dst = VersionSpec("file", f"/d/{i + 1}.csv", f"v{i + 1}", digest=f"h{i + 1}")
-        out.append(run_mutations(("demo", f"step{i % 3}"), f"run-{i}", time_ms=1_000 * i,
-                                 inputs=[src], outputs=[dst], metrics={"n": float(i)}))
+        out.append(run_record(("demo", f"step{i % 3}"), f"run-{i}", time_ms=1_000 * i,
+                              inputs=[src], outputs=[dst], metrics={"n": float(i)}))
     return out
 
 
@@ -162,14 +161,14 @@ class SinkThread:
 
 
 @contextmanager
-def _reference(graphs: GraphFactory, records: list[GraphMutations]) -> Iterator[GraphBackend]:
+def _reference(graphs: GraphFactory, records: list[GraphRecord]) -> Iterator[GraphBackend]:
     """The graph an uninterrupted writer produces (all records written once, directly), on a
     second Neo4j server leased for the block."""
     with graphs.fresh("neo4j") as settings:
         ref = open_backend(settings)
         try:
             ref.ensure_schema()
-            GraphWriter(ref).write(records)
+            GraphWriter(ref).write([expand(r) for r in records])
             yield ref
         finally:
             ref.close()
@@ -192,10 +191,11 @@ def test_sink_consumes_writes_commits_and_dead_letters_bad_records(
     topics: TopicSettings,
 ) -> None:
     records = _records(9)
-    good = [CODEC.encode(m.to_record()) for m in records]
+    good = [CODEC.encode(m) for m in records]
     # valid Avro the graph refuses: Neo4j has no empty property name (TokenNameError)
-    poison = GraphMutations("poison", 1, 1, [NodeUpsert(NodeLabel.JOB, "ns:p", {"": 1})])
-    values = [*good[:4], b"not avro at all", *good[4:7], CODEC.encode(poison.to_record()),
+    poison = new_record("poison", 1, 1)
+    poison["jobs"].append({"namespace": "ns", "name": "p", "first": 1, "props": {"": 1}})
+    values = [*good[:4], b"not avro at all", *good[4:7], CODEC.encode(poison),
               *good[7:], good[0][:12]]  # garbage, refused by the graph, truncated
     _produce(kafka_broker, topics.graph, values)
     group = f"sink-{uuid.uuid4().hex[:6]}"
@@ -235,7 +235,7 @@ def test_sink_stopped_between_write_and_commit_then_restarted_equals_an_uninterr
     topics: TopicSettings,
 ) -> None:
     records = _records(12)
-    _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records])
+    _produce(kafka_broker, topics.graph, [CODEC.encode(m) for m in records])
     group = f"sink-{uuid.uuid4().hex[:6]}"
     settings = _settings(kafka_broker, graph_settings, topics, group)
     written: list[SinkBatch] = []
@@ -294,17 +294,17 @@ def test_sink_pauses_while_the_graph_is_down_and_catches_up_after(
 
     sink = SinkThread(settings)
     try:
-        _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records[:3]])
+        _produce(kafka_broker, topics.graph, [CODEC.encode(m) for m in records[:3]])
         sink.wait_committed(3)
         server.stop(30)
         assert not server.alive()
-        _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records[3:6]])
+        _produce(kafka_broker, topics.graph, [CODEC.encode(m) for m in records[3:6]])
         wait_for(lambda: _metric("lineage_sink_write_errors_total", retryable="true")
                  > retries_before or not sink.thread.is_alive(),
                  "the sink to retry a write against the stopped graph")
         assert sink.thread.is_alive(), sink.error
         # more records arrive while the partitions are paused: none may be skipped
-        _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records[6:]])
+        _produce(kafka_broker, topics.graph, [CODEC.encode(m) for m in records[6:]])
         assert sink.committed == 3 and _committed(kafka_broker, group, topics.graph) == 3
         start()  # same port, data directory and password
         sink.wait_committed(9)
@@ -342,7 +342,7 @@ def test_python_m_graph_sink_serves_metrics_writes_and_stops_cleanly_on_sigterm(
                                 port=port, env=sink_process_env, timeout_s=60)
     try:
         records = _records(3)
-        _produce(kafka_broker, topics.graph, [CODEC.encode(m.to_record()) for m in records])
+        _produce(kafka_broker, topics.graph, [CODEC.encode(m) for m in records])
         group, topic = sink_process_env["LINEAGE_SINK__GROUP_ID"], topics.graph
 
         def committed_all() -> bool:  # the commit follows the graph write

@@ -1,5 +1,6 @@
 """``python -m tests.faults.faulty_processor``: the real stream processor with one injected
-fault: mapping an event of a job whose name contains ``explode`` raises ``RuntimeError``.
+fault: building the graph record of a run whose job name contains ``explode`` raises
+``RuntimeError``.
 
 Everything else is ``python -m stream_processor`` unchanged (same settings, same Faust app).
 """
@@ -12,17 +13,18 @@ from typing import Any
 import stream_processor.processor as processor_module
 from stream_processor.__main__ import main
 
-_real = processor_module.event_to_mutations  # type: ignore[attr-defined]
+_real = processor_module.state_to_record  # type: ignore[attr-defined]
 
 
-def exploding_event_to_mutations(event: Any, *args: Any, **kwargs: Any) -> Any:
-    """``event_to_mutations`` that raises for jobs named ``*explode*`` (fault injection)."""
-    if "explode" in event.job.name:
-        raise RuntimeError(f"injected fault while handling event {event.eventId}")
-    return _real(event, *args, **kwargs)
+def exploding_state_to_record(state: Any, *args: Any, **kwargs: Any) -> Any:
+    """``state_to_record`` that raises for runs of jobs named ``*explode*`` (fault
+    injection)."""
+    if "explode" in state.job_name:
+        raise RuntimeError(f"injected fault while mapping run {state.runId}")
+    return _real(state, *args, **kwargs)
 
 
-processor_module.event_to_mutations = exploding_event_to_mutations  # type: ignore[attr-defined]
+processor_module.state_to_record = exploding_state_to_record  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     sys.exit(main())
