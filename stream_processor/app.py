@@ -51,6 +51,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,12 @@ def _as_current_event(event: Any) -> None:
     faust.streams._current_event.set(weakref.ref(event) if event is not None else None)
 
 
+def _as_current_message(events: dict[tuple[str, int, int], Any], msg: SourceMessage) -> None:
+    """Make the Faust event ``msg`` came with (``events``: by topic, partition, offset) the
+    current event (see :func:`_as_current_event`)."""
+    _as_current_event(events[msg.topic, msg.partition, msg.offset])
+
+
 def _codecs(settings: LineageSettings) -> tuple[EventCodec, GraphRecordCodec]:
     url = settings.kafka.schema_registry_url
     if not url:
@@ -316,14 +323,17 @@ def _add_agent(app: faust.App, events_topic: Any, proc_settings: ProcessorSettin
     async def process_events(stream: Any) -> None:
         async for batch in stream.take_events(proc_settings.batch_size,
                                               within=proc_settings.batch_timeout_s):
+            events: dict[tuple[str, int, int], Any] = {}  # message -> the event it came with
             for event in batch:
                 _as_current_event(event)  # tables write to this event's partition
                 msg = _source_message(event.message)
                 for missed in await skipped_before(gaps, msg):
+                    events[missed.topic, missed.partition, missed.offset] = event
                     processor.handle(missed)
+                events[msg.topic, msg.partition, msg.offset] = event
                 processor.handle(msg)
+            records = processor.drain(partial(_as_current_message, events))
             _as_current_event(None)
-            records = processor.drain()
             try:
                 # a stop cancelling us here must not get the batch acked before it is handed
                 # over

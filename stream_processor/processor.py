@@ -277,10 +277,12 @@ class EventProcessor:
         self.published.note(notes)
         return OutRecord(self.graph_topic, touched.state.runId.encode(), value)
 
-    def _one_by_one(self, run_id: str, touched: _Touched, now: int) -> list[OutRecord]:
+    def _one_by_one(self, run_id: str, touched: _Touched, now: int,
+                    as_current: Callable[[SourceMessage], None]) -> list[OutRecord]:
         """The run's record failed to build: start again from its state before the batch
         and handle its events one at a time, dead-lettering each one whose record fails
-        (its effect left out of the state)."""
+        (its effect left out of the state). ``as_current``: see :meth:`drain`."""
+        as_current(touched.events[0][0])
         if touched.before is not None:
             self.runs.put(run_id, touched.before)
         else:
@@ -295,14 +297,21 @@ class EventProcessor:
                 self._dead_letter(msg, exc, now)
                 continue
             state = merged
+            as_current(msg)
             self._commit(run_id, event, StoredRun(merged, now))
             out = [one]  # only the latest record of the run counts
         return out
 
-    def drain(self) -> list[OutRecord]:
+    def drain(self, as_current: Callable[[SourceMessage], None] = lambda _msg: None,
+              ) -> list[OutRecord]:
         """Return and forget the records of the messages handled since the last drain: one
         graph record per touched run (built once, from its latest state), the records of
-        late events of departed runs, then the DLQ records."""
+        late events of departed runs, then the DLQ records.
+
+        ``as_current(msg)`` makes the message ``msg`` of this batch the stores' current one
+        (Faust tables write their changelog to the current event's partition and refuse a
+        write without one); it is called before the stores are written again for a run whose
+        record failed (:meth:`_one_by_one`)."""
         now = self._now_ms()
         out: list[OutRecord] = []
         for run_id, touched in self._touched.items():
@@ -311,7 +320,7 @@ class EventProcessor:
             except Exception as exc:
                 log.warning("record of run %s failed (%s); handling its %d events one by one",
                             run_id, exc, len(touched.events))
-                out += self._one_by_one(run_id, touched, now)
+                out += self._one_by_one(run_id, touched, now, as_current)
         out += self._late
         MUTATIONS_OUT.inc(len(out))
         out += self._dlq
