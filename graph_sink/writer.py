@@ -76,8 +76,8 @@ class _Row:
     state: str | None = None
     weak: dict[str, PropValue] = field(default_factory=dict)
 
-    def fold(self, first: int | None, last: int | None, props: dict[str, PropValue],
-             is_run: bool) -> None:
+    def fold(self, first: int | None, last: int | None, props: dict[str, PropValue], is_run: bool
+             ) -> None:
         if first is not None:
             self.first = first if self.first is None else min(self.first, first)
         if last is not None:
@@ -99,15 +99,14 @@ class _Row:
 
 
 def _fold_weak(row: _Row, weak: dict[str, PropValue], allowed: tuple[str, ...]) -> None:
-    """Fold a mutation's weak props into ``row``: the first storable value of each allowed
-    key wins (any consumer's view will do; a producer's strong props override them)."""
+    """Fold a mutation's weak props into ``row``: the latest storable value of each allowed
+    key wins, as writing them one after the other would (:mod:`graph_sink.statements`)."""
     for key, value in weak.items():
-        if key in allowed and key not in row.weak:
-            clean = _storable(value)
-            if key in UID_PROPS and isinstance(clean, str):
-                clean = bounded_uid(clean)
-            if clean is not None:
-                row.weak[key] = clean
+        clean = _storable(value) if key in allowed else None
+        if key in UID_PROPS and isinstance(clean, str):
+            clean = bounded_uid(clean)
+        if clean is not None:
+            row.weak[key] = clean
 
 
 def _storable(value: PropValue) -> PropValue:

@@ -42,14 +42,12 @@ are left out.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from typing import Any
 
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import (
     GraphMutations,
-    PropValue,
     dataset_uid,
     graph_text,
     graph_value,
@@ -60,13 +58,13 @@ from lineage_pipeline.graph_model import (
 from lineage_pipeline.graph_record import (
     GraphRecord,
     LineagePair,
-    RunRow,
     VersionRow,
     expand,
     new_record,
 )
 from stream_processor.columns import column_stats_json, lineage_pairs, schema_of
 from stream_processor.published import Published
+from stream_processor.run_rows import job_props, json_text, run_row, stub_run
 from stream_processor.stitch import DatasetState, RunState, merge_event
 
 #: Version of an input that names none and whose producer the processor has not seen.
@@ -76,16 +74,10 @@ STALE = "STALE"
 #: A ``(key, digest, first observation)`` the caller notes in :class:`Published` once the
 #: record is accepted.
 Note = tuple[str, str, int]
-#: Run properties carried by :class:`~lineage_pipeline.graph_record.RunRow` fields, not props.
-_ROW_KEYS = frozenset({"runId", "jobUid", "state", "parentRunId"})
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _digest(*parts: Any) -> str:
-    return hashlib.sha1(_json_text(parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return hashlib.sha1(json_text(parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def input_version(ds: DatasetState) -> str:
@@ -99,67 +91,6 @@ def output_version(ds: DatasetState, state: RunState) -> str | None:
     if ds.explicit_version:
         return ds.explicit_version
     return f"run:{state.runId}" if state.is_terminal else None
-
-
-def _job_props(state: RunState) -> dict[str, PropValue]:
-    jt, sql = state.job_type, state.sql
-    props: dict[str, PropValue] = {
-        "jobType": jt.jobType if jt else None,
-        "integration": jt.integration if jt else None,
-        "processingType": jt.processingType if jt else None,
-        "sql": sql.query if sql else None,
-    }
-    return {k: graph_value(v) for k, v in props.items() if v is not None}
-
-
-def run_props(state: RunState) -> dict[str, PropValue]:
-    """The ``Run`` node properties of a stitched run (JSON text for dict-valued facets;
-    ``None`` where unknown)."""
-    code, nominal, env, err, parent = (state.code_version, state.nominal_time,
-                                       state.environment, state.error, state.parent_run)
-    root_id: str | None = None
-    if parent is not None:
-        root_id = parent.root.runId if parent.root is not None else parent.runId
-    return {
-        "runId": state.runId,
-        "jobUid": job_uid(state.job_namespace, state.job_name),
-        "state": state.state,
-        "startTime": state.startTime,
-        "endTime": state.endTime,
-        "producer": str(state.producer.v) if state.producer is not None else None,
-        "nominalStartTime": nominal.nominalStartTime if nominal else None,
-        "gitSha": code.gitSha if code else None,
-        "gitDirty": code.dirty if code else None,
-        "repository": code.repository if code else None,
-        "branch": code.branch if code else None,
-        "entryPoint": code.entryPoint if code else None,
-        "parameters": _json_text(state.parameter_values()),
-        "metrics": _json_text(state.metric_values()),
-        "environment": _json_text(env.model_dump(mode="json")) if env else None,
-        "errorMessage": err.message if err else None,
-        "stackTrace": err.stackTrace if err else None,
-        "parentRunId": parent.runId if parent else None,
-        "rootRunId": root_id,
-        "extraFacets": _json_text(state.extra_values()),
-    }
-
-
-def _run_row(state: RunState) -> RunRow:
-    props = run_props(state)
-    parent = props.get("parentRunId")
-    return {"runId": graph_text(state.runId), "jobNamespace": graph_text(state.job_namespace),
-            "jobName": graph_text(state.job_name),
-            "parentRunId": graph_text(parent) if isinstance(parent, str) else None,
-            "state": state.state, "first": state.firstSeen, "last": state.lastSeen,
-            "props": {k: graph_value(v) for k, v in props.items()
-                      if v is not None and k not in _ROW_KEYS}}
-
-
-def _stub_run(run_id: str, namespace: str, name: str, first: int,
-              last: int | None = None) -> RunRow:
-    return {"runId": graph_text(run_id), "jobNamespace": graph_text(namespace),
-            "jobName": graph_text(name), "parentRunId": None, "state": None,
-            "first": first, "last": last, "props": {}}
 
 
 class _Builder:
@@ -310,7 +241,7 @@ def _int(value: Any) -> int | None:
 
 def _runs(b: _Builder) -> None:
     state, record = b.state, b.record
-    record["runs"].append(_run_row(state))
+    record["runs"].append(run_row(state))
     parent = state.parent_run
     stubs = []
     if parent is not None:
@@ -320,8 +251,8 @@ def _runs(b: _Builder) -> None:
             stubs.append((root.runId, root.job.namespace, root.job.name))
     for run_id, namespace, name in stubs:  # parent and root runs, known by id and job
         if b.fresh("R:" + run_id, _digest(namespace, name), state.firstSeen):
-            record["runs"].append(_stub_run(run_id, namespace, name, state.firstSeen))
-    job = _job_props(state)
+            record["runs"].append(stub_run(run_id, namespace, name, state.firstSeen))
+    job = job_props(state)
     if b.fresh("J:" + b.job, _digest(state.job_namespace, state.job_name, job),
                state.firstSeen):
         record["jobs"].append({"namespace": graph_text(state.job_namespace),
@@ -347,14 +278,17 @@ def _datasets(b: _Builder) -> None:
         b.version(state.outputs[uid], made[uid], produced=True,
                   read=read if read is not None and input_version(read) == made[uid] else None)
     if state.is_terminal:  # column-lineage sources the run does not list as inputs
+        sources: dict[str, tuple[str, str, int]] = {}  # uid -> names, earliest output naming it
         for ds in state.outputs.values():
             for key, (namespace, name) in lineage_pairs(ds):
-                if key[1] in listed:
-                    continue
-                listed.add(key[1])
-                pinned = state.lineageSources.get(key[1]) or UNVERSIONED
-                index = b.dataset(namespace, name, None, ds.firstSeen)
-                b.consumed(index, pinned, ds.firstSeen)
+                if key[1] not in listed:
+                    known = sources.get(key[1])
+                    first = ds.firstSeen if known is None else min(known[2], ds.firstSeen)
+                    sources[key[1]] = (namespace, name, first)
+        for uid in sorted(sources):
+            namespace, name, first = sources[uid]
+            pinned = state.lineageSources.get(uid) or UNVERSIONED
+            b.consumed(b.dataset(namespace, name, None, first), pinned, first)
     b.finish_datasets()
 
 
@@ -411,7 +345,7 @@ def stale_record(state: RunState, *, now_ms: int | None = None) -> GraphRecord:
         raise ValueError(f"run {state.runId} is {state.state}; terminal runs are never stale")
     record = new_record(f"stale:{state.runId}", state.lastSeen,
                         now_ms if now_ms is not None else int(time.time() * 1000))
-    row = _stub_run(state.runId, state.job_namespace, state.job_name, state.firstSeen,
+    row = stub_run(state.runId, state.job_namespace, state.job_name, state.firstSeen,
                     state.lastSeen)
     row["state"] = STALE
     record["runs"].append(row)

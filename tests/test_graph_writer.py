@@ -161,10 +161,11 @@ def test_observed_at_is_the_first_observation_and_updated_at_the_last(
 ) -> None:
     def rec(t: int) -> GraphMutations:
         return GraphMutations(f"e{t}", t, t,
-                              [NodeUpsert(NodeLabel.JOB, "ns:j", {"observedAt": t})],
+                              [NodeUpsert(NodeLabel.JOB, "ns:j",
+                                          {"observedAt": t, "updatedAt": t})],
                               [RelationshipUpsert(RelType.RUN_OF, NodeLabel.RUN, "run",
-                                                  NodeLabel.JOB,
-                                          "ns:j", {"observedAt": t})])
+                                                  NodeLabel.JOB, "ns:j",
+                                                  {"observedAt": t, "updatedAt": t})])
 
     batch = [rec(200), rec(100), rec(300), rec(150)]
     writer = GraphWriter(backend)
@@ -207,7 +208,13 @@ def test_null_and_non_finite_values_never_erase_stored_ones(backend: GraphBacken
         {"rowCount": None, "digest": "abd", "bytes": math.nan, "observedAt": 2,
          "uid": "hijack", "updatedAt": math.inf})])])
     assert _node(backend, "DatasetVersion", uid) == {
-        "uid": uid, "rowCount": 5, "digest": "abd", "observedAt": 1, "updatedAt": 2}
+        "uid": uid, "rowCount": 5, "digest": "abd", "observedAt": 1}
+    writer.write([GraphMutations("c", 3, 3, [NodeUpsert(
+        NodeLabel.DATASET_VERSION, uid, {"observedAt": 3, "updatedAt": 3})])])
+    writer.write([GraphMutations("d", 4, 4, [NodeUpsert(
+        NodeLabel.DATASET_VERSION, uid, {"observedAt": 4})])])  # no last: keeps the stored one
+    assert _node(backend, "DatasetVersion", uid) == {
+        "uid": uid, "rowCount": 5, "digest": "abd", "observedAt": 1, "updatedAt": 3}
 
 
 def test_n_mutations_take_at_most_ceil_n_over_batch_size_statements_per_group(
@@ -248,8 +255,8 @@ def test_nodes_and_relationships_are_read_back_as_property_dicts(backend: GraphB
                    {"observedAt": 7})])])
     rows = backend.query("MATCH (r:Run)-[e:RUN_OF]->(j:Job) "
                          "RETURN r, e, j, [j] AS js, {rel: e} AS m")
-    job = {"uid": "ns:j", "name": "j", "observedAt": 7, "updatedAt": 7}
-    rel = {"observedAt": 7, "updatedAt": 7}
+    job = {"uid": "ns:j", "name": "j", "observedAt": 7}  # no updatedAt given, none stored
+    rel = {"observedAt": 7}
     assert rows == [{"r": {"uid": "r"}, "e": rel, "j": job, "js": [job], "m": {"rel": rel}}]
 
 
