@@ -17,7 +17,7 @@ input; only values are parameters):
    pipeline of idempotent statements) the node's old properties and those of the
    relationships anchored at it, two statements per old property (copy, then remove). A
    relationship is anchored at the end with few of them (:data:`ANCHOR`: a Run's inputs, a
-   Field's version, ...), so a page writes about ``batch_size`` nodes and a bounded number
+   Field's schema, ...), so a page writes about ``batch_size`` nodes and a bounded number
    of relationships;
 3. count again: what is left (normally nothing; a writer of an earlier version still running
    would leave some: run it again once it is stopped).
@@ -56,8 +56,8 @@ ANCHOR: dict[RelType, Literal["out", "in"]] = {
     RelType.CONSUMED_BY: "in",  # a run's inputs (a version may have many readers)
     RelType.GENERATED: "out",  # a run's outputs
     RelType.VERSION_OF: "out",  # a version's dataset
-    RelType.DERIVED_FROM: "out",  # a version's / a field's sources
-    RelType.HAS_FIELD: "in",  # a field's version (a version may have many fields)
+    RelType.DERIVED_FROM: "out",  # a field's sources (a version's, in graphs of old)
+    RelType.HAS_FIELD: "in",  # a field's schema (a schema may have many fields)
 }
 
 #: ``{old property: {label or relationship type: count}}``; only counts above zero appear.

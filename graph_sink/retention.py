@@ -151,10 +151,11 @@ class ErasureList:
     """The erased datasets: the graph's records (re-read at most every ``ttl_s`` seconds)
     united with those of ``log`` (the erasure topic, polled on every call without waiting).
 
-    :meth:`scrub` drops the statistics of Field upserts of erased datasets from mutations
-    about to be written and stamps the erasure (``erasedAt``, ``erasureReason``) on their
-    Dataset upserts, so a replay of the topics, into this graph or a fresh one, cannot
-    restore the statistics and the new graph records the erasure too.
+    :meth:`scrub` drops the column statistics of erased datasets (``columnStats`` of their
+    versions; statistics of Field upserts in older records) from mutations about to be
+    written and stamps the erasure (``erasedAt``, ``erasureReason``) on their Dataset
+    upserts, so a replay of the topics, into this graph or a fresh one, cannot restore the
+    statistics and the new graph records the erasure too.
 
     When ``log`` names an erasure the graph has not recorded (a fresh graph, or an erasure
     made through another graph), the graph is scrubbed for it (:func:`erase` without the
@@ -209,8 +210,9 @@ class ErasureList:
         return merged
 
     def scrub(self, mutations: Sequence[GraphMutations]) -> Sequence[GraphMutations]:
-        """``mutations`` without column statistics of versions of erased datasets, their Dataset
-        upserts stamped with the erasure (same objects when nothing is erased)."""
+        """``mutations`` without column statistics of versions (and, in records of the older
+        ``graph_mutations`` family, of Field nodes) of erased datasets, their Dataset upserts
+        stamped with the erasure (same objects when nothing is erased)."""
         erased = self.records()
         if not erased:
             return mutations
@@ -226,10 +228,13 @@ class ErasureList:
 
 #: Version properties that hold column statistics (removed for erased datasets).
 ERASED_VERSION_PROPS = ("columnStats",)
+#: Field properties that held a column's statistics in records of the ``graph_mutations``
+#: family (per-version Field nodes); removed too, so replaying such records restores none.
+ERASED_FIELD_PROPS = ("nullCount", "distinctCount", "min", "max", "mean")
 
 
 def _erased(node: NodeUpsert, erased: dict[str, ErasureRecord]) -> bool:
-    if node.label is NodeLabel.DATASET_VERSION:
+    if node.label in (NodeLabel.DATASET_VERSION, NodeLabel.FIELD):
         return node.props.get("datasetUid") in erased
     return node.label is NodeLabel.DATASET and node.uid in erased
 
@@ -239,6 +244,6 @@ def _scrubbed(node: NodeUpsert, erased: dict[str, ErasureRecord]) -> NodeUpsert:
         rec = erased[node.uid]
         return replace(node, props={**node.props, "erasedAt": rec.erased_at,
                                     "erasureReason": rec.reason})
-    return replace(node, props={k: v for k, v in node.props.items()
-                                if k not in ERASED_VERSION_PROPS},
-                   weak={k: v for k, v in node.weak.items() if k not in ERASED_VERSION_PROPS})
+    drop = ERASED_FIELD_PROPS if node.label is NodeLabel.FIELD else ERASED_VERSION_PROPS
+    return replace(node, props={k: v for k, v in node.props.items() if k not in drop},
+                   weak={k: v for k, v in node.weak.items() if k not in drop})

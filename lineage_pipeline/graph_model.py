@@ -41,11 +41,14 @@ identity for the ordinary case and otherwise applies two documented rules:
 
 The rule is idempotent (a bounded uid is returned unchanged), so the sink may apply it again
 to any record and the query layer applies it to the name it is given: ``bounded_uid(NODE)``
-finds the node whatever the name's length. A Field's uid is built from its version's
-(bounded) uid, so ``field_uid(version_uid(...), column)`` is what the queries compute too.
+finds the node whatever the name's length. A Field's uid is built from its dataset's
+(bounded) uid, so ``column_uid(dataset_uid(...), column)`` is what the queries compute too.
 
-Every node and relationship the processor writes carries ``observedAt`` and ``updatedAt``:
-the earliest and the latest eventTime that showed it (epoch ms). Property names are camelCase,
+Times (epoch ms; :mod:`lineage_pipeline.graph_record` says why): every node and relationship
+carries ``observedAt``, the earliest eventTime that showed it, except the content-addressed
+values ``Schema``, ``HAS_FIELD`` and column-lineage ``DERIVED_FROM``, which have none; only
+``Run`` (with its ``RUN_OF`` and ``CHILD_OF``) also carries ``updatedAt``, the run's latest
+eventTime. Property names are camelCase,
 like OpenLineage's (``runId``, ``startTime``, ``datasetUid``, ...); the node key ``uid`` is
 the one exception. Earlier versions wrote a few in snake_case: :data:`LEGACY_PROPERTY_NAMES`
 maps them to today's names, :meth:`GraphMutations.from_record` translates records still on
@@ -293,7 +296,9 @@ class RelationshipUpsert:
 
 @dataclass(slots=True)
 class GraphMutations:
-    """The graph mutations derived from one lineage event; one record on ``lineage.graph``.
+    """Node and relationship upserts: what one graph record expands to
+    (:func:`lineage_pipeline.graph_record.expand`), or one record of the older
+    ``graph_mutations`` family on ``lineage.graph``.
 
     ``event_time`` and ``published_at`` are epoch milliseconds; the sink measures
     event-to-graph latency from them.

@@ -1,14 +1,15 @@
 """The graph record: what one publication of a stitched run adds to the graph.
 
 The processor publishes one :class:`GraphRecord` per run touched in a batch on
-``topics.graph`` (Avro ``schemas/graph_record.v1.avsc``; :class:`GraphRecordCodec`); the sink
-expands it (:func:`expand`) into the node and relationship upserts of
+``topics.graph`` (Avro ``schemas/graph_record.v1.avsc``; :class:`GraphRecordCodec`); the
+sink expands it (:func:`expand`) into the node and relationship upserts of
 :mod:`lineage_pipeline.graph_model` and writes them. The record is content-addressed: it
-always carries the run (``runs[0]``, then its parent and root runs known by id and job only)
-and the versions it read (``consumed``), and otherwise only what the processor has not
-published yet or whose content changed: jobs, datasets (``write``), versions, schemas and
-column lineages. Rows name datasets by their index in ``datasets``, so a dataset's namespace
-and name travel once; uids are computed from names on expansion, never sent.
+always carries the run (``runs[0]``), and otherwise only what the processor has not
+published yet, whose content changed, or that it saw earlier than it published it: the
+parent and root runs (known by id and job only, ``runs[1:]``), the versions the run read
+(``consumed``), jobs, datasets (``write``), versions, schemas and column lineages. Rows name
+datasets by their index in ``datasets``, so a dataset's namespace and name travel once; uids
+are computed from names on expansion, never sent.
 
 :func:`expand` is the one definition of how a record becomes graph elements:
 

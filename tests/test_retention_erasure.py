@@ -30,7 +30,7 @@ from lineage_app.localstack.stack import create_topics
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
-from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.graph_model import GraphMutations, NodeLabel, NodeUpsert
 from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.settings import GraphSettings, TopicSettings, load_settings
 from stream_processor.dlq import SourceMessage
@@ -172,6 +172,15 @@ def test_erase_removes_pii_metadata_and_a_replay_does_not_bring_it_back(
         assert counts(backend) == shape, "lineage itself is kept"
         hidden = lineage(graph, "fields", "crm:users")
         assert all(row.get("distinctCount") is None for row in hidden)
+        # a record of the older graph_mutations family still on the topic: statistics on a
+        # per-version Field node
+        old = GraphMutations("old", 1, 1, [NodeUpsert(NodeLabel.FIELD, "crm:users@v1#email", {
+            "name": "email", "datasetUid": "crm:users", "nullCount": 3, "min": "a",
+            "observedAt": 1})])
+        GraphWriter(backend, erasures=ErasureList(backend)).write([old])
+        stored = backend.query("MATCH (f:Field {uid: 'crm:users@v1#email'}) "
+                               "RETURN f.nullCount AS n, f.min AS m, f.name AS name")
+        assert stored == [{"n": None, "m": None, "name": "email"}]
         print("ERASURE: crm:users statistics gone after a full replay; crm:stats intact")
     finally:
         backend.close()

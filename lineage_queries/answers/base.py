@@ -23,7 +23,9 @@ Stat = int | float | str | None
 
 # -- graph property maps ---------------------------------------------------------------------
 class FieldProps(TypedDict, total=False):
-    """A Field node's stored properties (a column of one dataset version)."""
+    """A column of one dataset version as answers show it: the dataset's Field node (name,
+    tags), its type in the version's schema, and its statistics from the version's
+    ``columnStats``."""
 
     uid: str
     name: str

@@ -4,7 +4,7 @@
 // Walk relationships: (DatasetVersion)-[:CONSUMED_BY]->(Run)-[:GENERATED]->(DatasetVersion);
 // a Dataset stands for its versions (VERSION_OF), a Job for its runs (RUN_OF).
 // Runs and versions come back as a projection of the properties a walk shows (not the
-// JSON texts: parameters, metrics, environment, schema), which keeps answers small.
+// JSON texts: parameters, metrics, environment, columnStats), which keeps answers small.
 // Queries of several patterns first MATCH the frontier node by uid alone, then WITH: this
 // pins FalkorDB's planner to the uid index (otherwise it may start from a label scan).
 
