@@ -20,6 +20,7 @@ from types import FrameType
 
 from graph_sink.service import run_sink
 from lineage_pipeline.errors import ConfigError, LineageError
+from lineage_pipeline.gc_tuning import tune_for_service
 from lineage_pipeline.metrics import serve_metrics
 from lineage_pipeline.settings import load_settings
 
@@ -56,6 +57,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    tune_for_service()
     try:
         run_sink(settings, stop)
     except ConfigError as exc:

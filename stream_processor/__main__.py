@@ -14,6 +14,7 @@ import logging
 import sys
 
 from lineage_pipeline.errors import ConfigError, LineageError
+from lineage_pipeline.gc_tuning import tune_for_service
 from lineage_pipeline.metrics import serve_metrics
 from lineage_pipeline.settings import load_settings
 
@@ -48,6 +49,7 @@ def main() -> int:
     log.info("processor %s: broker %s, metrics on :%d", settings.processor.app_id,
              settings.kafka.bootstrap_servers, settings.processor.metrics_port)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
+    tune_for_service()
     worker.execute_from_commandline()  # returns via SystemExit when stopped
     return 0
 

@@ -8,16 +8,18 @@ All three read the stitched :class:`~stream_processor.stitch.DatasetState` regis
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from lineage_pipeline.graph_model import (
     LineagePairKey,
     SchemaColumn,
-    dataset_uid,
+    lineage_uid,
     schema_hash,
 )
 from lineage_pipeline.pii import current_policy
 from stream_processor.stitch import DatasetState
+from stream_processor.stitch.datasets import lineage_key_parts
 
 #: Column statistics kept per column, in this order.
 STAT_KEYS = ("nullCount", "distinctCount", "min", "max", "mean")
@@ -50,9 +52,22 @@ def schema_columns(ds: DatasetState) -> list[SchemaColumn]:
 
 def schema_of(ds: DatasetState) -> tuple[str, list[SchemaColumn]] | None:
     """``(schema hash, columns)`` of ``ds`` (:func:`schema_columns`), or ``None`` when it has
-    no known column."""
+    no known column. The hash is cached by content: every run of a job brings the same
+    schemas again."""
     columns = schema_columns(ds)
-    return (schema_hash(columns), columns) if columns else None
+    return (_schema_hash(tuple(columns)), columns) if columns else None
+
+
+@lru_cache(maxsize=1 << 15)
+def _schema_hash(columns: tuple[SchemaColumn, ...]) -> str:
+    return schema_hash(columns)
+
+
+@lru_cache(maxsize=1 << 15)
+def lineage_uid_of(job: str, output: str, pairs: tuple[LineagePairKey, ...]) -> str:
+    """:func:`~lineage_pipeline.graph_model.lineage_uid`, cached by content (every run of a
+    job declares the same lineage again)."""
+    return lineage_uid(job, output, pairs)
 
 
 def column_stats_json(ds: DatasetState) -> str | None:
@@ -86,12 +101,12 @@ def lineage_pairs(out: DatasetState) -> list[tuple[LineagePairKey, tuple[str, st
     ``masking`` is true when any masks."""
     pairs = []
     for key, reg in sorted(out.lineage.items()):
-        out_field, namespace, name, in_field = json.loads(key)
+        out_field, namespace, name, in_field, uid = lineage_key_parts(key)
         transformations = [t for t in reg.v or () if isinstance(t, dict)]
         kinds = sorted({str(t["type"]) for t in transformations if t.get("type")})
         subtypes = sorted({str(t["subtype"]) for t in transformations if t.get("subtype")})
-        pairs.append(((str(out_field), dataset_uid(namespace, name), str(in_field),
-                       ",".join(kinds) or None, ",".join(subtypes) or None,
+        pairs.append(((out_field, uid, in_field, ",".join(kinds) or None,
+                       ",".join(subtypes) or None,
                        any(bool(t.get("masking")) for t in transformations)),
-                      (str(namespace), str(name))))
+                      (namespace, name)))
     return pairs

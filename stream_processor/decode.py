@@ -70,8 +70,9 @@ def without_lone_surrogates(data: dict[str, Any]) -> dict[str, Any]:
 
 def decode_message(
     msg: SourceMessage, codec: EventCodec, dlq_topic: str, now_ms: int | None = None
-) -> LineageEvent | OutRecord:
-    """Return the :class:`LineageEvent` in ``msg``, or its DLQ record when it does not decode.
+) -> dict[str, Any] | OutRecord:
+    """Return the event in ``msg`` as its wire record (:meth:`EventCodec.decode_record`: no
+    model is built), or its DLQ record when it does not decode.
 
     The DLQ reason is the codec's :class:`DecodeError` reason (``empty``, ``bad_magic``,
     ``truncated``, ``unknown_fingerprint``, ``malformed_avro``, ``invalid_event``, ...);
@@ -83,7 +84,7 @@ def decode_message(
         if not msg.value:
             raise DecodeError("empty", "message has no value")
         check_integrity(msg.value, msg.headers)
-        return codec.decode(msg.value)
+        return codec.decode_record(msg.value)
     except DecodeError as exc:
         return dlq_record(msg, exc.reason, exc.detail, dlq_topic, now_ms)
 

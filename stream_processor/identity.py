@@ -24,9 +24,9 @@ Aliases added *after* nodes were written are merged in the graph by ``lineage al
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
-from lineage_pipeline.events import Dataset, InputField, LineageEvent, Symlink
+from lineage_pipeline.events import Dataset, LineageEvent
 from lineage_pipeline.graph_model import dataset_uid
 from lineage_pipeline.settings import IdentitySettings
 from stream_processor.normalize import normalize_dataset
@@ -197,20 +197,29 @@ class DatasetIdentity:
         return dataset_uid(*self.canonical(namespace, name))
 
     @staticmethod
-    def _symlink_target(links: list[Symlink]) -> Name | None:
+    def _symlink_target(links: list[dict[str, Any]]) -> Name | None:
         for link in links:
-            if link.type.upper() == "TABLE":
-                return normalize_dataset(link.namespace, link.name)
+            if str(link.get("type") or "TABLE").upper() == "TABLE":
+                return normalize_dataset(link["namespace"], link["name"])
         return None
 
     def resolve_dataset(self, ds: Dataset) -> Dataset:
         """Return ``ds`` under its canonical name (``ds`` itself when it already is)."""
-        own = normalize_dataset(ds.namespace, ds.name)
+        record = ds.model_dump(by_alias=True, mode="json")
+        resolved = self.resolve_record(record)
+        return ds if resolved is record else Dataset.model_validate(resolved)
+
+    def resolve_record(self, ds: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`resolve_dataset` of a dataset's wire record (``ds`` itself when it already
+        is canonical; otherwise a new record, ``ds`` is not changed)."""
+        facets = ds.get("facets") or {}
+        symlinks: list[dict[str, Any]] = facets.get("symlinks") or []
+        own = normalize_dataset(ds["namespace"], ds["name"])
         uid = _key(*own)
         canonical = self.configured(own)
         link_type = "ALIAS"
-        if canonical == own and self.use_symlinks and ds.facets.symlinks:
-            table = self._symlink_target(ds.facets.symlinks)
+        if canonical == own and self.use_symlinks and symlinks:
+            table = self._symlink_target(symlinks)
             if table is not None and table != own:
                 canonical = self.configured(table)
                 link_type = "LOCATION"
@@ -221,58 +230,65 @@ class DatasetIdentity:
             if not learned:
                 return ds
             canonical, link_type = self.configured(learned), "LOCATION"
-        links = [s for s in ds.facets.symlinks or []
-                 if normalize_dataset(s.namespace, s.name) != canonical]
-        if not any(normalize_dataset(s.namespace, s.name) == own for s in links):
-            links.append(Symlink(namespace=own[0], name=own[1], type=link_type))
-        facets = ds.facets.model_copy(update={"symlinks": links})
-        return ds.model_copy(update={"namespace": canonical[0], "name": canonical[1],
-                                     "facets": facets})
+        links = [s for s in symlinks
+                 if normalize_dataset(s["namespace"], s["name"]) != canonical]
+        if not any(normalize_dataset(s["namespace"], s["name"]) == own for s in links):
+            links.append({"namespace": own[0], "name": own[1], "type": link_type})
+        return {**ds, "namespace": canonical[0], "name": canonical[1],
+                "facets": {**facets, "symlinks": links}}
 
-    def _nothing_applies(self, event: LineageEvent) -> bool:
+    def _nothing_applies(self, event: dict[str, Any]) -> bool:
         """``True`` when no alias can apply to ``event`` (see the class docstring)."""
         if self._configured:
             return False
         if not self.use_symlinks:
             return True
-        if any(d.facets.symlinks for d in event.inputs) or any(
-                d.facets.symlinks for d in event.outputs):
-            return False
+        for ds in (*(event.get("inputs") or ()), *(event.get("outputs") or ())):
+            if (ds.get("facets") or {}).get("symlinks"):
+                return False
         size = getattr(self.learned, "__len__", None)
         return size is not None and size() == 0
 
-    def _resolve_lineage(self, ds: Dataset) -> Dataset:
-        lineage = ds.facets.columnLineage
+    def _resolve_lineage(self, ds: dict[str, Any]) -> dict[str, Any]:
+        facets = ds.get("facets") or {}
+        lineage = facets.get("columnLineage")
         if not lineage:
             return ds
         changed = False
         new_lineage = []
         for out_col in lineage:
             fields = []
-            for inp in out_col.inputFields:
-                ns, name = self.canonical(inp.namespace, inp.name)
-                if (ns, name) != normalize_dataset(inp.namespace, inp.name):
+            for inp in out_col.get("inputFields") or ():
+                ns, name = self.canonical(inp["namespace"], inp["name"])
+                if (ns, name) != normalize_dataset(inp["namespace"], inp["name"]):
                     changed = True
-                    inp = InputField(namespace=ns, name=name, field=inp.field,
-                                     transformations=inp.transformations)
+                    inp = {**inp, "namespace": ns, "name": name}
                 fields.append(inp)
-            new_lineage.append(out_col.model_copy(update={"inputFields": fields}))
+            new_lineage.append({**out_col, "inputFields": fields})
         if not changed:
             return ds
-        facets = ds.facets.model_copy(update={"columnLineage": new_lineage})
-        return ds.model_copy(update={"facets": facets})
+        return {**ds, "facets": {**facets, "columnLineage": new_lineage}}
 
     def apply(self, event: LineageEvent) -> LineageEvent:
         """Return ``event`` with every dataset (inputs, outputs and the sources named by
-        ``columnLineage`` facets) under its canonical name. Symlink aliases of the event's
-        datasets are learned first, so the event's own column lineage uses them."""
+        ``columnLineage`` facets) under its canonical name (``event`` itself when nothing
+        changes; :meth:`apply_record` on its wire record)."""
+        record = event.model_dump(by_alias=True, mode="json")
+        resolved = self.apply_record(record)
+        return event if resolved is record else LineageEvent.model_validate(resolved)
+
+    def apply_record(self, event: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`apply` on an event's wire record (the Avro decoder's output): ``event``
+        itself when nothing changes, else a new record (``event`` is not changed). Symlink
+        aliases of the event's datasets are learned first, so the event's own column
+        lineage uses them."""
         if self._nothing_applies(event):
             return event
-        inputs = [self.resolve_dataset(d) for d in event.inputs]
-        outputs = [self.resolve_dataset(d) for d in event.outputs]
+        old = [*(event.get("inputs") or ()), *(event.get("outputs") or ())]
+        inputs = [self.resolve_record(d) for d in event.get("inputs") or ()]
+        outputs = [self.resolve_record(d) for d in event.get("outputs") or ()]
         outputs = [self._resolve_lineage(d) for d in outputs]
         inputs = [self._resolve_lineage(d) for d in inputs]
-        if all(a is b for a, b in zip(inputs + outputs, event.inputs + event.outputs,
-                                      strict=True)):
+        if all(a is b for a, b in zip(inputs + outputs, old, strict=True)):
             return event
-        return event.model_copy(update={"inputs": inputs, "outputs": outputs})
+        return {**event, "inputs": inputs, "outputs": outputs}

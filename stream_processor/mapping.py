@@ -52,7 +52,6 @@ from lineage_pipeline.graph_model import (
     graph_text,
     graph_value,
     job_uid,
-    lineage_uid,
     version_uid,
 )
 from lineage_pipeline.graph_record import (
@@ -62,9 +61,9 @@ from lineage_pipeline.graph_record import (
     expand,
     new_record,
 )
-from stream_processor.columns import column_stats_json, lineage_pairs, schema_of
+from stream_processor.columns import column_stats_json, lineage_pairs, lineage_uid_of, schema_of
 from stream_processor.published import Published
-from stream_processor.run_rows import job_props, json_text, run_row, stub_run
+from stream_processor.run_rows import job_props, run_row, stub_run
 from stream_processor.stitch import DatasetState, RunState, merge_event
 
 #: Version of an input that names none and whose producer the processor has not seen.
@@ -77,7 +76,10 @@ Note = tuple[str, str, int]
 
 
 def _digest(*parts: Any) -> str:
-    return hashlib.sha1(json_text(parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    """A content digest for :class:`Published` (process-local, never stored): BLAKE2b of the
+    parts' ``repr`` (deterministic for the strings, numbers, lists and dicts given here)."""
+    return hashlib.blake2b(repr(parts).encode("utf-8", "surrogatepass"),
+                           digest_size=10).hexdigest()
 
 
 def input_version(ds: DatasetState) -> str:
@@ -217,7 +219,7 @@ class _Builder:
                           "subtype": key[4], "masking": key[5]})
         if not pairs:
             return None
-        uid = lineage_uid(self.job, dataset_uid(out.namespace, out.name), keys)
+        uid = lineage_uid_of(self.job, dataset_uid(out.namespace, out.name), tuple(keys))
         if self.fresh("L:" + uid, "1", out.firstSeen):
             self.record["lineages"].append({"uid": uid, "output": out_index,
                                             "first": out.firstSeen, "pairs": pairs})

@@ -12,11 +12,12 @@ Per consumed message (:meth:`EventProcessor.handle`), in this order:
    (:class:`~stream_processor.identity.DatasetIdentity`: alias table, symlinks facets);
 4. stitch: merge the event into its run's state (:func:`~stream_processor.stitch.merge_event`,
    names normalised, version-less inputs resolved against the
-   :class:`~stream_processor.state.VersionStore`), and commit it: store the run state, record
-   generated versions, mark the event id.
+   :class:`~stream_processor.state.VersionStore`), record its generated versions and mark
+   the event id. Events are decoded to their wire records and merged without building
+   models (:meth:`~lineage_pipeline.codec.EventCodec.decode_record`).
 
-Mapping happens once per run per batch (:meth:`EventProcessor.drain`): each run touched in the
-batch is mapped from its latest stitched state to one graph record
+Mapping and storing happen once per run per batch (:meth:`EventProcessor.drain`): each run
+touched in the batch has its latest state stored and is mapped from its latest stitched state to one graph record
 (:func:`~stream_processor.mapping.state_to_record`: the run and only what this process has not
 published yet, :class:`~stream_processor.published.Published`) and encoded (Avro,
 :class:`~lineage_pipeline.graph_record.GraphRecordCodec`), so a run with several events in a
@@ -77,6 +78,7 @@ from stream_processor.state import (
     departed_summary,
 )
 from stream_processor.stitch import RunState, merge_event
+from stream_processor.stitch.merge import EventRecord, as_record, event_type
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ class _Touched:
 
     before: StoredRun | None
     state: RunState
-    events: list[tuple[SourceMessage, LineageEvent]] = field(default_factory=list)
+    events: list[tuple[SourceMessage, EventRecord]] = field(default_factory=list)
 
 
 class EventProcessor:
@@ -195,10 +197,11 @@ class EventProcessor:
                 self.runs.retire(run_id, None)
             self._stale_published.discard(run_id)
 
-    def _decode(self, msg: SourceMessage, now: int) -> LineageEvent | None:
+    def _decode(self, msg: SourceMessage, now: int) -> EventRecord | None:
         """The event of ``msg`` with canonical dataset names, or ``None`` (dead-lettered, or
         a repeat within this batch)."""
         openlineage = msg.topic == self.openlineage_topic
+        decoded: LineageEvent | EventRecord | OutRecord
         if openlineage:
             decoded = decode_openlineage_message(msg, self.dlq_topic, now,
                                                  self.codec.avro.max_message_bytes)
@@ -209,53 +212,53 @@ class EventProcessor:
                         dict(decoded.headers).get("reason", b"").decode())
             self._dlq.append(decoded)
             return None
-        event = decoded
+        event = as_record(decoded)
         EVENTS_IN.labels(source="openlineage" if openlineage else "lineage",
-                         event_type=event.eventType.value).inc()
-        if event.eventId in self._batch_ids:
+                         event_type=event_type(event)).inc()
+        if event["eventId"] in self._batch_ids:
             DUPLICATES.inc()
             return None
-        if self.dedupe.seen(event.eventId):
+        if self.dedupe.seen(event["eventId"]):
             # Counted, then merged again: stitching is idempotent, so a duplicate whose effect
             # is stored changes nothing, while one whose state write was lost in a crash (the
             # dedupe mark survived, the run state did not) is restored. Either way the run's
             # state is published again, which the sink writes idempotently: at-least-once.
             DUPLICATES.inc()
-        return self.identity.apply(event)  # one name per dataset (aliases, symlinks)
+        return self.identity.apply_record(event)  # one name per dataset (aliases, symlinks)
 
     def _handle(self, msg: SourceMessage, now: int) -> None:
         event = self._decode(msg, now)
         if event is None:
             return
-        run_id = event.run.runId
+        run_id = event["run"]["runId"]
         touched = self._touched.get(run_id)
         stored = StoredRun(touched.state, now) if touched else self.runs.get(run_id)
         if stored is not None and stored.departed:
             state = merge_event(stored.state, event)
             value, notes = self._encode(*late_record(event, state, now, self.published))
-            self._commit(run_id, event, StoredRun(departed_summary(state), now, True))
+            summary = departed_summary(state)
+            self.runs.put(run_id, StoredRun(summary, now, True))
+            self._commit(run_id, event, summary)
             self.published.note(notes)
             # a late event's record holds only what it adds: each is published
             self._late.append(OutRecord(self.graph_topic, run_id.encode(), value))
             return
         state = merge_event(stored.state if stored else None, event, self.versions.latest)
-        self._commit(run_id, event, StoredRun(state, now))
+        self._commit(run_id, event, state)  # the state itself is stored once, by drain()
         if touched is None:
             touched = self._touched[run_id] = _Touched(stored, state)
         touched.state = state
         touched.events.append((msg, event))
 
-    def _commit(self, run_id: str, event: LineageEvent, stored: StoredRun) -> None:
-        """Store ``stored`` for the run, record its generated versions, mark the event."""
-        self.runs.put(run_id, stored)
-        state = stored.state
+    def _commit(self, run_id: str, event: EventRecord, state: RunState) -> None:
+        """Record the generated versions of the run's ``state`` and mark the event."""
         for ds in state.outputs.values():
             version = output_version(ds, state)
             if version is not None:
                 when = ds.version.t if ds.version is not None else (state.endTime or ds.firstSeen)
                 self.versions.record(ds.uid, version, when)
-        self.dedupe.mark(event.eventId)
-        self._batch_ids.add(event.eventId)
+        self.dedupe.mark(event["eventId"])
+        self._batch_ids.add(event["eventId"])
         self._stale_published.discard(run_id)
 
     def _encode(self, record: GraphRecord, notes: list[Note]) -> tuple[bytes, list[Note]]:
@@ -272,7 +275,7 @@ class EventProcessor:
         published."""
         event = touched.events[-1][1]
         value, notes = self._encode(*state_to_record(
-            touched.state, source_event_id=event.eventId, event_time=event.eventTime,
+            touched.state, source_event_id=event["eventId"], event_time=event["eventTime"],
             now_ms=now, published=self.published))
         self.published.note(notes)
         return OutRecord(self.graph_topic, touched.state.runId.encode(), value)
@@ -298,7 +301,8 @@ class EventProcessor:
                 continue
             state = merged
             as_current(msg)
-            self._commit(run_id, event, StoredRun(merged, now))
+            self.runs.put(run_id, StoredRun(merged, now))
+            self._commit(run_id, event, merged)
             out = [one]  # only the latest record of the run counts
         return out
 
@@ -308,19 +312,24 @@ class EventProcessor:
         graph record per touched run (built once, from its latest state), the records of
         late events of departed runs, then the DLQ records.
 
-        ``as_current(msg)`` makes the message ``msg`` of this batch the stores' current one
-        (Faust tables write their changelog to the current event's partition and refuse a
-        write without one); it is called before the stores are written again for a run whose
-        record failed (:meth:`_one_by_one`)."""
+        Each touched run's state is stored here, once per batch (not once per event: its
+        encoding costs about a millisecond). ``as_current(msg)`` makes the message ``msg`` of
+        this batch the stores' current one (Faust tables write their changelog to the current
+        event's partition and refuse a write without one); it is called before each run's
+        state is stored, with the run's last message."""
         now = self._now_ms()
         out: list[OutRecord] = []
         for run_id, touched in self._touched.items():
             try:
-                out.append(self._record_of(touched, now))
+                record = self._record_of(touched, now)
             except Exception as exc:
                 log.warning("record of run %s failed (%s); handling its %d events one by one",
                             run_id, exc, len(touched.events))
                 out += self._one_by_one(run_id, touched, now, as_current)
+                continue
+            out.append(record)
+            as_current(touched.events[-1][0])
+            self.runs.put(run_id, StoredRun(touched.state, now))  # once per run and batch
         out += self._late
         MUTATIONS_OUT.inc(len(out))
         out += self._dlq
@@ -353,7 +362,7 @@ class EventProcessor:
         return out
 
 
-def late_record(event: LineageEvent, state: RunState, now_ms: int,
+def late_record(event: LineageEvent | EventRecord, state: RunState, now_ms: int,
                 published: Published | None = None) -> tuple[GraphRecord, list[Note]]:
     """The graph record of ``event``, a late event of a departed run, given ``state`` (its
     departed summary with the event merged in, no versions resolved): what the event adds
@@ -367,8 +376,9 @@ def late_record(event: LineageEvent, state: RunState, now_ms: int,
             view.outputs[uid] = ds.clone()
             view.outputs[uid].lineage = lineage
     view.lineageSources = {}
-    record, notes = state_to_record(view, source_event_id=event.eventId,
-                                    event_time=event.eventTime, now_ms=now_ms,
+    event = as_record(event)
+    record, notes = state_to_record(view, source_event_id=event["eventId"],
+                                    event_time=event["eventTime"], now_ms=now_ms,
                                     published=published)
     run = record["runs"][0]
     run["props"] = {k: v for k, v in run["props"].items() if k in _LATE_RUN_PROPS}

@@ -8,11 +8,15 @@ Writes need a current Faust event: a table writes its changelog to that event's 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 from stream_processor.state import StoredRun, decode_state, encode_state, newer_version
 from stream_processor.stitch import RunState
+
+#: Run states kept decoded beside their table values (about 40 KB each in memory).
+DECODED_CACHE_SIZE = 1_000
 
 
 class FaustRunStore:
@@ -31,8 +35,11 @@ class FaustRunStore:
     read: ``"state"`` as JSON text, or as a dict (an older changelog still).
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, cache_size: int = DECODED_CACHE_SIZE) -> None:
         self.table = table
+        self.cache_size = cache_size
+        #: run id -> (the value last put, its state): decoding a value costs milliseconds
+        self._decoded: OrderedDict[str, tuple[dict[str, Any], StoredRun]] = OrderedDict()
 
     @staticmethod
     def _load(raw: dict[str, Any]) -> StoredRun:
@@ -41,13 +48,21 @@ class FaustRunStore:
             return StoredRun(decode_state(raw["z"]), touched, departed)
         state = raw["state"]
         if isinstance(state, str):
-            return StoredRun(RunState.model_validate_json(state), touched, departed)
+            return StoredRun(RunState.from_json_bytes(state), touched, departed)
         return StoredRun.from_json(raw)
 
     def get(self, run_id: str) -> StoredRun | None:
-        """See :class:`~stream_processor.state.RunStore`."""
+        """See :class:`~stream_processor.state.RunStore`. A value this store put (the very
+        object still in the table) comes back without decoding; one recovered from the
+        changelog is decoded."""
         raw = self.table.get(run_id)
-        return None if raw is None else self._load(raw)
+        if raw is None:
+            return None
+        cached = self._decoded.get(run_id)
+        if cached is not None and cached[0] is raw:
+            self._decoded.move_to_end(run_id)
+            return cached[1]
+        return self._load(raw)
 
     def put(self, run_id: str, stored: StoredRun) -> None:
         """See :class:`~stream_processor.state.RunStore` (needs a current Faust event)."""
@@ -60,6 +75,10 @@ class FaustRunStore:
         if stored.departed:
             value["d"] = True
         self.table[run_id] = value
+        self._decoded[run_id] = (value, stored)
+        self._decoded.move_to_end(run_id)
+        while len(self._decoded) > self.cache_size:
+            self._decoded.popitem(last=False)
 
     def open_runs_idle_since(self, cutoff_ms: int) -> Iterator[StoredRun]:
         """See :class:`~stream_processor.state.RunStore`; parses only the matching runs."""
@@ -88,7 +107,9 @@ class FaustRunStore:
         run's partition: the table writes its changelog record there)."""
         if stored is not None:
             self.put(run_id, stored)
-        elif run_id in self.table:
+            return
+        self._decoded.pop(run_id, None)
+        if run_id in self.table:
             del self.table[run_id]
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from lineage_pipeline.events import (
     ColumnStats,
     ContentDigest,
-    Dataset,
     DataSource,
     InputField,
     SchemaField,
@@ -28,7 +27,8 @@ from stream_processor.stitch.registers import Reg, lww, merge_map
 DATASET_FACETS = ("schema", "statistics", "contentDigest", "symlinks", "dataSource")
 
 
-class DatasetState(BaseModel):
+@dataclass(slots=True)
+class DatasetState:
     """One input or output dataset of a run, merged over the run's events.
 
     ``version`` is the latest explicit version an event gave; ``resolvedVersion`` the version
@@ -40,9 +40,11 @@ class DatasetState(BaseModel):
     ``columns`` (column -> type), ``columnStats`` (column -> statistics) and ``lineage``
     (``[outField, inNamespace, inName, inField]`` JSON -> transformations) are unions over
     every event, each entry a last-writer-wins register.
-    """
 
-    model_config = ConfigDict(extra="forbid")
+    A plain dataclass (the processor merges dozens of these per event; a model's attribute
+    handling cost more than the merge); stored as JSON through
+    :data:`stream_processor.stitch.runs.RUN_STATE`.
+    """
 
     namespace: str
     name: str
@@ -51,11 +53,11 @@ class DatasetState(BaseModel):
     kind: Reg | None = None
     version: Reg | None = None
     resolvedVersion: str | None = None
-    facets: dict[str, Reg] = Field(default_factory=dict)
-    extra: dict[str, Reg] = Field(default_factory=dict)
-    columns: dict[str, Reg] = Field(default_factory=dict)
-    columnStats: dict[str, Reg] = Field(default_factory=dict)
-    lineage: dict[str, Reg] = Field(default_factory=dict)
+    facets: dict[str, Reg] = field(default_factory=dict)
+    extra: dict[str, Reg] = field(default_factory=dict)
+    columns: dict[str, Reg] = field(default_factory=dict)
+    columnStats: dict[str, Reg] = field(default_factory=dict)
+    lineage: dict[str, Reg] = field(default_factory=dict)
 
     @property
     def last_seen(self) -> int:
@@ -65,11 +67,10 @@ class DatasetState(BaseModel):
     def clone(self) -> DatasetState:
         """A copy that can be merged into without changing this one (registers are
         immutable, so they are shared)."""
-        new = self.model_copy()
-        new.facets, new.extra = dict(self.facets), dict(self.extra)
-        new.columns, new.columnStats = dict(self.columns), dict(self.columnStats)
-        new.lineage = dict(self.lineage)
-        return new
+        return DatasetState(self.namespace, self.name, self.firstSeen, self.lastSeen, self.kind,
+                            self.version, self.resolvedVersion, dict(self.facets),
+                            dict(self.extra), dict(self.columns), dict(self.columnStats),
+                            dict(self.lineage))
 
     @property
     def uid(self) -> str:
@@ -140,35 +141,53 @@ class DatasetState(BaseModel):
         raw = self._facet("dataSource")
         return None if raw is None else DataSource.model_validate(raw)
 
-    def merge(self, ds: Dataset, t: int, event_id: str) -> None:
-        """Merge dataset ``ds`` as listed by event ``event_id`` at eventTime ``t`` (in place)."""
+    def merge(self, ds: dict[str, Any], t: int, event_id: str) -> None:
+        """Merge dataset ``ds`` (its wire record, as in an event record) as listed by event
+        ``event_id`` at eventTime ``t`` (in place). Register values share the record's
+        objects: neither side changes them afterwards."""
         self.firstSeen = min(self.firstSeen, t)
         self.lastSeen = max(self.last_seen, t)
-        if ds.kind != "table":  # "table" is the model's default: it says nothing
-            self.kind = lww(self.kind, Reg(t=t, id=event_id, v=ds.kind))
-        if ds.version:
-            self.version = lww(self.version, Reg(t=t, id=event_id, v=ds.version))
-        dumped = ds.facets.model_dump(mode="json", by_alias=True, exclude={"extra"})
+        kind = ds.get("kind")
+        if kind and kind != "table":  # "table" is the model's default: it says nothing
+            self.kind = lww(self.kind, Reg(t, event_id, kind))
+        if ds.get("version"):
+            self.version = lww(self.version, Reg(t, event_id, ds["version"]))
+        facets = ds.get("facets") or {}
         for facet in DATASET_FACETS:
-            value = dumped.get(facet)
+            value = facets.get(facet)
             if value is not None:
                 if facet == "symlinks":
                     value = _normalise_symlinks(value)
-                merge_map(self.facets, facet, Reg(t=t, id=event_id, v=value))
-        for key, text in ds.facets.extra.items():
-            merge_map(self.extra, key, Reg(t=t, id=event_id, v=text))
-        facets = ds.facets
-        for f in facets.schema_ or []:
-            merge_map(self.columns, f.name, Reg(t=t, id=event_id, v=f.type))
-        for col in facets.statistics.columns if facets.statistics else []:
-            merge_map(self.columnStats, col.name,
-                      Reg(t=t, id=event_id, v=col.model_dump(mode="json")))
-        for out_col in facets.columnLineage or []:
-            for inp in out_col.inputFields:
-                ns, name = normalize_dataset(inp.namespace, inp.name)
-                key = json.dumps([out_col.field, ns, name, inp.field])
-                value = [tr.model_dump(mode="json") for tr in inp.transformations]
-                merge_map(self.lineage, key, Reg(t=t, id=event_id, v=value))
+                merge_map(self.facets, facet, Reg(t, event_id, value))
+        for key, text in (facets.get("extra") or {}).items():
+            merge_map(self.extra, key, Reg(t, event_id, text))
+        for f in facets.get("schema") or ():
+            merge_map(self.columns, f["name"], Reg(t, event_id, f.get("type")))
+        statistics = facets.get("statistics") or {}
+        for col in statistics.get("columns") or ():
+            merge_map(self.columnStats, col["name"], Reg(t, event_id, col))
+        for out_col in facets.get("columnLineage") or ():
+            out_field = out_col["field"]
+            for inp in out_col.get("inputFields") or ():
+                key = _lineage_key(out_field, inp["namespace"], inp["name"], inp["field"])
+                merge_map(self.lineage, key, Reg(t, event_id, inp.get("transformations") or []))
+
+
+@lru_cache(maxsize=1 << 16)
+def _lineage_key(out_field: str, namespace: str, name: str, in_field: str) -> str:
+    """The ``lineage`` key of a pair: ``[outField, inNamespace, inName, inField]`` JSON, the
+    input's name normalised (cached: the same pairs come back in every run of a job)."""
+    ns, nm = normalize_dataset(namespace, name)
+    return json.dumps([out_field, ns, nm, in_field])
+
+
+@lru_cache(maxsize=1 << 16)
+def lineage_key_parts(key: str) -> tuple[str, str, str, str, str]:
+    """``(outField, inNamespace, inName, inField, input dataset uid)`` of a ``lineage`` key
+    of :class:`DatasetState` (cached parse of its JSON)."""
+    out_field, namespace, name, in_field = json.loads(key)
+    return (str(out_field), str(namespace), str(name), str(in_field),
+            dataset_uid(namespace, name))
 
 
 def _normalise_symlinks(links: list[dict[str, Any]]) -> list[dict[str, Any]]:

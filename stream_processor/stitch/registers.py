@@ -8,19 +8,20 @@ Shapiro et al., "Conflict-free Replicated Data Types", 2011).
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, NamedTuple
 
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-class Reg(BaseModel):
-    """A last-writer-wins register: value ``v`` written by event ``id`` at ``t`` (epoch ms)."""
+class Reg(NamedTuple):
+    """A last-writer-wins register: value ``v`` written by event ``id`` at ``t`` (epoch ms).
 
-    model_config = ConfigDict(frozen=True)
+    A named tuple, not a model: a run state holds hundreds of registers and every event
+    writes dozens, so building one must cost a tuple, not a validation. In the stored state
+    (a pydantic model's JSON) a register is the array ``[t, id, v]``; the object form
+    ``{"t", "id", "v"}`` of earlier states is still read."""
 
     t: int
     id: str
@@ -44,4 +45,8 @@ def lww(current: Reg | None, incoming: Reg) -> Reg:
 
 def merge_map(target: dict[str, Reg], key: str, incoming: Reg) -> None:
     """Write ``incoming`` to the register ``target[key]`` (in place; :func:`lww` decides)."""
-    target[key] = lww(target.get(key), incoming)
+    current = target.get(key)
+    if current is None or (incoming.t, incoming.id) > (current.t, current.id):
+        target[key] = incoming
+    elif incoming.t == current.t and incoming.id == current.id:
+        target[key] = lww(current, incoming)
