@@ -17,13 +17,14 @@ Per consumed message (:meth:`EventProcessor.handle`), in this order:
    models (:meth:`~lineage_pipeline.codec.EventCodec.decode_record`).
 
 Mapping and storing happen once per run per batch (:meth:`EventProcessor.drain`): each run
-touched in the batch has its latest state stored and is mapped from its latest stitched state to one graph record
-(:func:`~stream_processor.mapping.state_to_record`: the run and only what this process has not
-published yet, :class:`~stream_processor.published.Published`) and encoded (Avro,
+touched in the batch has its latest state stored and is mapped from its latest stitched
+state to one graph record (:func:`~stream_processor.mapping.state_to_record`: the run and
+only what this process has not published yet,
+:class:`~stream_processor.published.Published`) and encoded (Avro,
 :class:`~lineage_pipeline.graph_record.GraphRecordCodec`), so a run with several events in a
 batch is mapped once. When a run's record cannot be built (a bug, or a record over
-``max_record_bytes``), its state goes back to what it was before the batch and its events are
-handled one at a time, each one whose record fails going to the DLQ with reason
+``max_record_bytes``), its state goes back to what it was before the batch and its events
+are handled one at a time, each one whose record fails going to the DLQ with reason
 ``handler_error`` and left out of the state (so a replay after a fix merges it anew).
 
 Finished runs leave the state: a terminal run untouched for ``finished_grace_s`` (default
