@@ -45,9 +45,10 @@ Parts: retries with consumption paused (:mod:`graph_sink.retry`), dead letters
 (:mod:`graph_sink.dlq`), totals, metrics and freshness gauges (:mod:`graph_sink.observe`).
 
 Consumer settings: ``group.id = sink.group_id``, ``enable.auto.commit = false``,
-``auto.offset.reset = earliest``, ``fetch.wait.max.ms = 50`` (Tansu holds a fetch for all
-of it), ``session.timeout.ms = 10000`` (a Tansu broker answers a JoinGroup after half the
-session timeout); override either with ``kafka.extra``. Built by
+``auto.offset.reset = earliest``, ``fetch.wait.max.ms = 50`` (a record reaches the sink at
+most that long after it was written when the topic is idle), ``session.timeout.ms = 10000``
+(a dead sink's partitions move to another after at most that long); override either with
+``kafka.extra``. Built by
 :func:`lineage_pipeline.kafka.consumer` (``client.id = lineage-graph-sink``).
 """
 
@@ -104,9 +105,8 @@ CLIENT_ID = "lineage-graph-sink"
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "auto.offset.reset": "earliest",
     "session.timeout.ms": 10000,
-    # a broker that sits on a fetch until this runs out even when data arrives (Tansu
-    # 0.6; librdkafka's default is 500 ms) would add up to that much to every record's
-    # latency; Kafka answers at once, so a short wait only costs idle fetch requests
+    # the longest a parked fetch waits (librdkafka's default is 500 ms); Kafka answers as
+    # soon as data arrives, so a short wait only costs idle fetch requests
     "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
 }
 

@@ -157,10 +157,9 @@ def faust_options(settings: LineageSettings, partitions: int) -> dict[str, Any]:
 
 
 #: Longest time a fetch may wait at the broker for data, ms (aiokafka ``fetch_max_wait_ms``).
-#: Faust hard-codes 1500. A broker that does not answer a parked fetch when data arrives
-#: (Tansu 0.6 waits out the full time; bench/pipeline measured it) then delays every event
-#: by up to that long; Kafka answers as soon as data arrives, so a short wait only costs idle
-#: fetch requests. ``kafka.extra["fetch.wait.max.ms"]`` overrides it.
+#: Faust hard-codes 1500. Kafka answers a parked fetch as soon as data arrives, so a short
+#: wait only costs idle fetch requests, and it bounds how long a fetch that the broker holds
+#: delays the events behind it. ``kafka.extra["fetch.wait.max.ms"]`` overrides it.
 DEFAULT_FETCH_MAX_WAIT_MS = 50
 
 
