@@ -124,6 +124,8 @@ RETURN v.uid AS src, r.uid AS run,
 // in the other version's schema, else that version as a whole (e.g. a model trained on the
 // table). Each row names the far column (column null: the version as a whole) with its
 // type, tags and its version's columnStats, and the run of the hop with both versions.
+// A schema's columns are reached from the Schema node (WITH in between): FalkorDB
+// otherwise plans a scan of every Field node for a column matched by name.
 
 // name: field_derived_up
 // Declared column lineage, upstream: the input columns each column of $cols derives from.
@@ -179,7 +181,11 @@ WITH col, v
 MATCH (v)-[c:CONSUMED_BY]->(r:Run)-[g:GENERATED]->(w:DatasetVersion)
 WHERE g.lineageUid IS NULL
   AND ($as_of IS NULL OR (c.observedAt <= $as_of AND g.observedAt <= $as_of))
-OPTIONAL MATCH (s:Schema {uid: w.schemaUid})-[h:HAS_FIELD]->(o:Field {name: col.name})
+WITH col, v, c, r, g, w
+OPTIONAL MATCH (s:Schema {uid: w.schemaUid})
+WITH col, v, c, r, g, w, s
+OPTIONAL MATCH (s)-[h:HAS_FIELD]->(o:Field)
+WHERE o.name = col.name
 RETURN col.uid AS src, o.name AS column, h.type AS type, o.tags AS tags,
        w.columnStats AS stats, r.uid AS run,
        v.uid AS src_version, w.uid AS version,
@@ -200,7 +206,11 @@ WITH col, w
 MATCH (v:DatasetVersion)-[c:CONSUMED_BY]->(r:Run)-[g:GENERATED]->(w)
 WHERE g.lineageUid IS NULL
   AND ($as_of IS NULL OR (c.observedAt <= $as_of AND g.observedAt <= $as_of))
-OPTIONAL MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(i:Field {name: col.name})
+WITH col, v, c, r, g, w
+OPTIONAL MATCH (s:Schema {uid: v.schemaUid})
+WITH col, v, c, r, g, w, s
+OPTIONAL MATCH (s)-[h:HAS_FIELD]->(i:Field)
+WHERE i.name = col.name
 RETURN col.uid AS src, i.name AS column, h.type AS type, i.tags AS tags,
        v.columnStats AS stats, r.uid AS run,
        w.uid AS src_version, v.uid AS version,
@@ -219,7 +229,11 @@ MATCH (d:Dataset {uid: uid})
 WITH d
 MATCH (v:DatasetVersion)-[e:VERSION_OF]->(d)
 WHERE $as_of IS NULL OR e.observedAt <= $as_of
-MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(f:Field {name: $column})
+WITH d, v
+MATCH (s:Schema {uid: v.schemaUid})
+WITH d, v, s
+MATCH (s)-[h:HAS_FIELD]->(f:Field)
+WHERE f.name = $column
 RETURN d.uid AS dataset, v.uid AS version, f.name AS column, h.type AS type, f.tags AS tags,
        v.columnStats AS stats,
        v {.uid, .namespace, .name, .datasetUid, .version, .kind, .digestAlgorithm, .digest,
