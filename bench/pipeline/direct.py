@@ -9,19 +9,13 @@ batch maps each run once (its latest state), and the batch goes to the graph wit
 :class:`graph_sink.writer.GraphWriter` (one round trip). What is left is the irreducible work
 of the pipeline: stitching, mapping and the graph's own write time.
 
-:func:`state_size` estimates the processor's table sizes from the same states: the Faust
-tables hold JSON values (runs: :meth:`StoredRun.to_json`; dedupe: event id -> 1; versions:
-dataset uid -> ``{"version", "t"}``), measured as changelog bytes (JSON text) and as Python
-heap (``tracemalloc`` while rebuilding them from that text).
+(The processor's state is measured on its real logic by :mod:`bench.pipeline.state`.)
 """
 
 from __future__ import annotations
 
-import json
 import time
-import tracemalloc
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from graph_sink.writer import GraphWriter
 from lineage_pipeline.events import LineageEvent
@@ -29,16 +23,14 @@ from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings
 from stream_processor.mapping import event_to_mutations, output_version
 from stream_processor.published import Published
-from stream_processor.state import MemoryVersionStore, StoredRun
+from stream_processor.state import MemoryVersionStore
 from stream_processor.stitch import RunState, merge_event
 
 
 @dataclass
 class DirectResult:
     """Events written, total wall seconds, the split (stitch+map vs graph write), statements
-    and mutations (node + relationship upserts) sent, and the final run states (for
-    :func:`state_size`).
-    """
+    and mutations (node + relationship upserts) sent."""
 
     events: int
     seconds: float
@@ -46,9 +38,6 @@ class DirectResult:
     write_seconds: float
     mutations: int
     statements: int
-    states: dict[str, RunState] = field(default_factory=dict)
-    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    event_ids: list[str] = field(default_factory=list)
 
     @property
     def events_per_s(self) -> float:
@@ -95,38 +84,7 @@ def direct_write(events: list[LineageEvent], graph: GraphSettings, *, batch_even
             mutations += result.mutations
             statements += result.statements
         seconds = time.perf_counter() - started
-        return DirectResult(len(events), seconds, map_s, write_s, mutations, statements,
-                            states, versions.data, [e.eventId for e in events])
+        return DirectResult(len(events), seconds, map_s, write_s, mutations, statements)
     finally:
         backend.close()
-
-
-def state_size(result: DirectResult) -> dict[str, float]:
-    """Estimated processor state per million deduped events, MB: ``changelog_mb`` (JSON
-    bytes of the three tables) and ``heap_mb`` (Python objects holding them), plus the
-    per-table split of the heap figure."""
-    now = int(time.time() * 1000)
-    tables: dict[str, dict[str, Any]] = {
-        "runs": {rid: StoredRun(st, now).to_json() for rid, st in result.states.items()},
-        # Faust keys a windowed entry by (key, (window start, window end))
-        "dedupe": {json.dumps([eid, [now, now + 1]]): 1 for eid in result.event_ids},
-        "versions": dict(result.versions),
-    }
-    scale = 1e6 / max(1, result.events) / 1e6  # bytes per event -> MB per million events
-    out: dict[str, float] = {}
-    changelog = heap = 0
-    for name, table in tables.items():
-        text = json.dumps(table)
-        tracemalloc.start()
-        before = tracemalloc.get_traced_memory()[0]
-        rebuilt = json.loads(text)
-        used = tracemalloc.get_traced_memory()[0] - before
-        tracemalloc.stop()
-        del rebuilt
-        changelog += len(text)
-        heap += used
-        out[f"{name}_heap_mb"] = round(used * scale, 1)
-    out["changelog_mb"] = round(changelog * scale, 1)
-    out["heap_mb"] = round(heap * scale, 1)
-    return out
 

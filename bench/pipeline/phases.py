@@ -1,11 +1,13 @@
 """The phases of the pipeline benchmark on one graph backend (see :mod:`bench.pipeline`).
 
 :func:`run_backend` starts a stack (:func:`bench.pipeline.stack.bench_stack`: Kafka, the
-graph server, sink, processor) in its own temporary directory, runs warm-up, sustained
-throughput, freshness at half load, the direct-write reference and the memory and CPU
-accounting, stops the stack by pid and returns that backend's figures.
+graph server, sink and processor, or ``instances`` of each) in its own temporary directory,
+runs warm-up, sustained throughput, freshness at half load, the direct-write reference and
+the memory and CPU accounting, stops the stack by pid and returns that backend's figures.
+With several instances the counters, histograms, CPU and RSS of a role (processor, sink)
+are summed over its instances.
 
-Whole cost: during the throughput phase the CPU time of all four processes (the Kafka and
+Whole cost: during the throughput phase the CPU time of all the processes (the Kafka and
 Neo4j JVMs and ``redis-server`` included) is read by pid with psutil; the direct-write
 reference is charged this process's CPU plus the graph server's. Both are reported per
 thousand events, so the pipeline's total cost stands beside the irreducible one.
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.graphs import CpuMeter
-from bench.pipeline.direct import DirectResult, direct_write, state_size
+from bench.pipeline.direct import direct_write
 from bench.pipeline.events import Item, Workload, encode
 from bench.pipeline.probes import (
     GraphTopicTap,
@@ -58,15 +60,17 @@ class _Phases:
         self.settings = stack.settings
         self.topic = self.settings.topics.events
         self.producer: Any = make_producer(self.settings.kafka.bootstrap_servers)
-        self.progress = Progress(self.settings.processor.metrics_port,
-                                 self.settings.sink.metrics_port)
+        self.processor_ports, self.sink_ports = stack.metrics_ports()
+        self.progress = Progress(self.processor_ports, self.sink_ports)
         self.pids = stack.pids()
         self.graph: Any = None
         self.total_events = 0
 
     def warm_up(self) -> int:
-        """Publish 50 runs and wait until they are in the graph; return the event count."""
-        warm = self.workload.items(50, overlap=10)
+        """Publish one run of every template job and wait until they are in the graph;
+        return the event count. Afterwards the template jobs are known, so the next phases
+        run the workload's mix (80 % repeat runs of known jobs, 20 % runs of new jobs)."""
+        warm = self.workload.items(len(self.workload.pairs), overlap=10, new_jobs=False)
         warm_enc = encode(warm, [int(time.time() * 1000)] * len(warm))
         self.workload.check(warm, warm_enc)
         publish(self.producer, self.topic, warm_enc)
@@ -83,7 +87,8 @@ class _Phases:
         items = self.workload.items(n_events // 2)
         now_ms = int(time.time() * 1000)
         enc = encode(items, [now_ms] * len(items))
-        services = {k: self.pids[k] for k in ("processor", "sink")}
+        self.workload.check(items, enc)  # a few decoded, one of a new job among them
+        services = {k: v for k, v in self.pids.items() if k.startswith(("processor", "sink"))}
         profilers = (start_profilers(services, profile_dir / self.backend) if profile_dir
                      else [])
         cpu = CpuMeter(self.pids).start()
@@ -121,7 +126,7 @@ class _Phases:
         t0 = int(time.time() * 1000) + 1000
         schedule = [t0 + int(i * 1000 / half) for i in range(len(lat_items))]
         lat_enc = encode(lat_items, schedule)
-        hist = Metrics(self.settings.sink.metrics_port)
+        hist = Metrics(self.sink_ports)
         before = hist.histogram("lineage_event_to_graph_seconds")
         tap = GraphTopicTap(self.settings.kafka.bootstrap_servers, self.settings.topics.graph,
                             partitions)
@@ -154,11 +159,10 @@ class _Phases:
 
 
 def _direct_reference(stack: BenchStack, items: list[Item], direct_events: int, rate: float,
-                      processor_batch: int, sink_batch: int) -> tuple[DirectResult,
-                                                                      dict[str, Any]]:
+                      processor_batch: int, sink_batch: int) -> dict[str, Any]:
     """Stop the services, write the first ``direct_events`` events of ``items`` straight to
-    an empty graph of the same server; return the result and its figures (``ratio``: the
-    pipeline's sustained ``rate`` over the direct rate)."""
+    an empty graph of the same server; return its figures (``ratio``: the pipeline's
+    sustained ``rate`` over the direct rate)."""
     settings, pids = stack.settings, stack.pids()
     stack.stop_services()
     direct_graph = stack.graph.fresh_graph(settings.graph.name + "_direct")
@@ -168,7 +172,7 @@ def _direct_reference(stack: BenchStack, items: list[Item], direct_events: int, 
     direct = direct_write(direct_items, direct_graph, batch_events=processor_batch,
                           sink_batch=sink_batch)
     direct_cpu_s = direct_cpu.read()
-    return direct, {
+    return {
         "direct_events": direct.events,
         "direct_events_per_s": round(direct.events_per_s),
         "direct_map_share": round(direct.map_seconds / direct.seconds, 2),
@@ -181,26 +185,30 @@ def _direct_reference(stack: BenchStack, items: list[Item], direct_events: int, 
     }
 
 
-def _memory(peak: dict[str, int], base_rss: dict[str, int], measured_events: int,
-            direct: DirectResult) -> dict[str, Any]:
-    """Peak RSS per process (MiB), the processor's growth per million events after warm-up
-    (``measured_events``) and the processor state size per million events."""
+def _memory(peak: dict[str, int], base_rss: dict[str, int],
+            measured_events: int) -> dict[str, Any]:
+    """Peak RSS per role (MiB; the instances of a role added up) and the processor's and
+    sink's growth in this run (peak minus RSS after warm-up) extrapolated to a million
+    events from the ``measured_events`` after warm-up: indicative only (a short run)."""
     mb = 1024 * 1024
-    grow = (peak["processor"] - base_rss.get("processor", peak["processor"]))
-    return {
-        "processor_peak_rss_mb": round(peak["processor"] / mb),
-        "sink_peak_rss_mb": round(peak["sink"] / mb),
-        "kafka_peak_rss_mb": round(peak["kafka"] / mb),
-        "graph_peak_rss_mb": round(peak["graph"] / mb),
-        "processor_rss_growth_mb_per_m_events": round(
-            grow / mb / max(1, measured_events) * 1e6),
-        "processor_state_per_m_events": state_size(direct),
-    }
+
+    def role(d: dict[str, int], name: str) -> int:
+        return sum(v for k, v in d.items() if k.startswith(name))
+
+    out: dict[str, Any] = {}
+    for name in ("processor", "sink", "kafka", "graph"):
+        out[f"{name}_peak_rss_mb"] = round(role(peak, name) / mb)
+    for name in ("processor", "sink"):
+        grow = role(peak, name) - role(base_rss, name)
+        out[f"{name}_rss_growth_mb_per_m_events"] = round(
+            grow / mb / max(1, measured_events) * 1e6)
+    return out
 
 
 def run_backend(backend: str, sizes: dict[str, int], *, n_events: int, latency_s: float,
                 partitions: int, processor_batch: int, sink_batch: int,
-                profile_dir: Path | None, template_runs: int) -> dict[str, Any]:
+                profile_dir: Path | None, template_runs: int,
+                instances: int = 1) -> dict[str, Any]:
     """Run every phase with ``backend`` as the graph; return its figures (no goal verdict).
 
     Raises :class:`~lineage_pipeline.errors.StackError` when the stack does not start and
@@ -211,7 +219,7 @@ def run_backend(backend: str, sizes: dict[str, int], *, n_events: int, latency_s
     started_stack = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"bench-pipeline-{backend}-") as tmp, bench_stack(
         Path(tmp), backend=backend, partitions=partitions, processor_batch=processor_batch,
-        sink_batch=sink_batch,
+        sink_batch=sink_batch, instances=instances,
     ) as stack, ExitStack() as closing:
         result["stack_start_s"] = round(time.perf_counter() - started_stack, 1)
         phases = _Phases(backend, stack, workload, result, closing)
@@ -223,9 +231,8 @@ def run_backend(backend: str, sizes: dict[str, int], *, n_events: int, latency_s
             peak = dict(rss.peak)
         phases.count_runs()
         # 4. the physical reference, on an empty graph of the same server
-        direct, figures = _direct_reference(stack, items, sizes["direct_events"], rate,
-                                            processor_batch, sink_batch)
-        result.update(figures)
+        result.update(_direct_reference(stack, items, sizes["direct_events"], rate,
+                                        processor_batch, sink_batch))
         # 5. memory
-        result.update(_memory(peak, base_rss, phases.total_events - warm_events, direct))
+        result.update(_memory(peak, base_rss, phases.total_events - warm_events))
     return result

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,10 @@ def publish(producer: Any, topic: str, encoded: list[Any],
 class Progress:
     """The processor's and sink's counters, and waiting for the pipeline to drain."""
 
-    def __init__(self, processor_port: int, sink_port: int) -> None:
+    def __init__(self, processor_port: int | Sequence[int],
+                 sink_port: int | Sequence[int]) -> None:
+        """``processor_port``/``sink_port``: the metrics port(s) of the processor and sink
+        instances (counters are summed over instances)."""
         from bench.pipeline.stack import Metrics
 
         self.processor = Metrics(processor_port)

@@ -7,30 +7,63 @@ from typing import Any
 
 from bench.graphs import Row, fmt, mark, side_by_side
 
-GOAL_EVENTS_PER_S = 10_000.0
+GOAL_EVENTS_PER_S = 1_500.0
+#: The issue's "goal 3,000": printed beside the goal, not judged.
+STRETCH_EVENTS_PER_S = 3_000.0
 GOAL_P50_S = 0.2
 GOAL_P99_S = 1.0
-GOAL_RATIO = 0.5
+GOAL_RATIO = 0.7
+GOAL_STATE_GROWTH_MB = 200.0
+GOAL_CHANGELOG_BYTES = 2_048.0
+GOAL_ELEMENTS_PER_REPEAT_RUN = 20.0
+
+#: The in-process figures of :func:`bench.pipeline.state.measure_state` copied into each
+#: backend's figures (they do not depend on the backend), as ``state_<name>``.
+STATE_HEADLINE = ("growth_mb_per_m_events", "retained_mb", "unbounded_bytes_per_event",
+                  "bounded_caches_at_bound_mb",
+                  "changelog_bytes_per_event", "changelog_bytes_per_event_by_table",
+                  "elements_per_repeat_run", "elements_per_new_job_run", "events")
+
+
+def state_headline(state: dict[str, Any]) -> dict[str, Any]:
+    """The in-process figures a backend's figures carry (``state_<name>``)."""
+    return {f"state_{k}": state.get(k) for k in STATE_HEADLINE}
+
+
+def _at_most(value: Any, goal: float) -> bool:
+    return value is not None and value <= goal
 
 
 def goals(r: dict[str, Any]) -> dict[str, bool]:
-    """Each goal of one backend's figures ``r``: met or not."""
-    p50, p99, ratio = r.get("p50_ms"), r.get("p99_ms"), r.get("ratio")
+    """Each goal of one backend's figures ``r``: met or not (a figure missing misses)."""
+    ratio = r.get("ratio")
     return {
         "events_per_s": r.get("sustained_events_per_s", 0) >= GOAL_EVENTS_PER_S,
-        "p50": p50 is not None and p50 <= GOAL_P50_S * 1000,
-        "p99": p99 is not None and p99 <= GOAL_P99_S * 1000,
+        "p50": _at_most(r.get("p50_ms"), GOAL_P50_S * 1000),
+        "p99": _at_most(r.get("p99_ms"), GOAL_P99_S * 1000),
         "ratio": ratio is not None and ratio >= GOAL_RATIO,
+        "state_growth": _at_most(r.get("state_growth_mb_per_m_events"), GOAL_STATE_GROWTH_MB),
+        "changelog": _at_most(r.get("state_changelog_bytes_per_event"), GOAL_CHANGELOG_BYTES),
+        "elements": _at_most(r.get("state_elements_per_repeat_run"),
+                             GOAL_ELEMENTS_PER_REPEAT_RUN),
     }
 
 
-def _cpu(r: dict[str, Any], key: str, name: str) -> Any:
-    return r.get(key, {}).get(name)
+def _cpu(r: dict[str, Any], key: str, role: str) -> Any:
+    """CPU seconds of every process of ``role`` (``processor`` covers ``processor2`` ...)."""
+    found = [v for k, v in r.get(key, {}).items() if k.startswith(role)]
+    return sum(found) if found else None
+
+
+def _by_table(r: dict[str, Any]) -> str:
+    split = r.get("state_changelog_bytes_per_event_by_table") or {}
+    return " / ".join(fmt(split.get(k)) for k in ("runs", "versions", "dedupe")) + " B"
 
 
 #: (figure, goal text, goal key in :func:`goals` or None, cell of one backend's figures)
 _ROWS: list[tuple[str, str, str | None, Callable[[dict[str, Any]], str]]] = [
-    ("sustained events/s end to end", f">= {GOAL_EVENTS_PER_S:,.0f}", "events_per_s",
+    ("sustained events/s end to end",
+     f">= {GOAL_EVENTS_PER_S:,.0f} (goal {STRETCH_EVENTS_PER_S:,.0f})", "events_per_s",
      lambda r: fmt(r["sustained_events_per_s"])),
     ("  processor alone events/s", "", None, lambda r: fmt(r["processor_events_per_s"])),
     ("  publish events/s", "", None, lambda r: fmt(r["publish_events_per_s"])),
@@ -65,12 +98,23 @@ _ROWS: list[tuple[str, str, str | None, Callable[[dict[str, Any]], str]]] = [
      lambda r: f"{fmt(r['processor_peak_rss_mb'])} / {fmt(r['sink_peak_rss_mb'])} MB"),
     ("kafka / graph server peak RSS", "", None,
      lambda r: f"{fmt(r['kafka_peak_rss_mb'])} / {fmt(r['graph_peak_rss_mb'])} MB"),
-    ("processor RSS growth / 1M events", "", None,
-     lambda r: fmt(r["processor_rss_growth_mb_per_m_events"], "MB")),
-    ("processor state / 1M events (heap)", "", None,
-     lambda r: fmt(r["processor_state_per_m_events"]["heap_mb"], "MB")),
-    ("processor state / 1M events (changelog)", "", None,
-     lambda r: fmt(r["processor_state_per_m_events"]["changelog_mb"], "MB")),
+    ("processor / sink RSS growth, run x1M/ev +", "", None,
+     lambda r: f"{fmt(r['processor_rss_growth_mb_per_m_events'])} / "
+               f"{fmt(r['sink_rss_growth_mb_per_m_events'])} MB"),
+    ("processor state growth / 1M events *", f"<= {GOAL_STATE_GROWTH_MB:,.0f} MB",
+     "state_growth", lambda r: fmt(r.get("state_growth_mb_per_m_events"), "MB")),
+    ("  steady growth per event *", "", None,
+     lambda r: fmt(r.get("state_unbounded_bytes_per_event"), "B")),
+    ("  retained at the end / caches at bound *", "", None,
+     lambda r: f"{fmt(r.get('state_retained_mb'))} / "
+               f"{fmt(r.get('state_bounded_caches_at_bound_mb'))} MB"),
+    ("changelog bytes per event *", f"<= {GOAL_CHANGELOG_BYTES:,.0f}", "changelog",
+     lambda r: fmt(r.get("state_changelog_bytes_per_event"), "B")),
+    ("  runs / versions / dedupe tables *", "", None, _by_table),
+    ("graph elements per repeat run *", f"<= {GOAL_ELEMENTS_PER_REPEAT_RUN:,.0f}", "elements",
+     lambda r: fmt(r.get("state_elements_per_repeat_run"), "", 1)),
+    ("  per run of a new job *", "", None,
+     lambda r: fmt(r.get("state_elements_per_new_job_run"), "", 1)),
     ("graph: COMPLETE runs / expected", "", None,
      lambda r: f"{fmt(r['graph_complete_runs'])} / {fmt(r['expected_complete_runs'])}"),
     ("stack start (Kafka + graph + services)", "", None,
@@ -96,4 +140,23 @@ def print_table(result: dict[str, Any]) -> None:
     side_by_side(
         f"bench/pipeline ({result['mode']}): {fmt(first.get('events'))} events of "
         f"~{fmt(first.get('event_bytes_avg'))} B, {result['partitions']} partition(s), "
-        f"Apache Kafka (KRaft)", names, rows)
+        f"{result.get('instances', 1)} processor + sink instance(s), Apache Kafka (KRaft)",
+        names, rows)
+    print(_notes(result))
+
+
+def _notes(result: dict[str, Any]) -> str:
+    """The table's footnotes."""
+    state = result.get("processor_state") or {}
+    if "error" in state:
+        measured = f"not measured: {state['error']}"
+    else:
+        measured = (f"{fmt(state.get('events'))} events, "
+                    f"{fmt(state.get('events_per_s_traced'))} events/s traced")
+    return (
+        "* in process, the processor's logic alone (bench.pipeline.state: the real "
+        "EventProcessor and run\n  store, tables as dicts counting their changelog), the "
+        f"same for every backend: {measured}.\n"
+        "+ (peak RSS - RSS after warm-up) / the run's events x 1M: a short run (allocator "
+        "and caches\n  warming up), indicative only.")
+

@@ -4,9 +4,13 @@
 (KRaft, :func:`~lineage_app.localstack.kafka_server.start_kafka`) and the graph server
 of the backend asked for (Neo4j or FalkorDB, :func:`bench.graphs.start_graph`) side by side,
 then ``python -m graph_sink`` and ``python -m stream_processor`` -- with fresh topic, graph
-and group names, and stops them by pid (processor and sink first). :class:`Metrics` scrapes
-a service's Prometheus ``/metrics``; :class:`RssSampler` samples the resident set size of
-pids with psutil (peak, bytes).
+and group names, and stops them by pid (processor and sink first). With ``instances`` > 1 it
+starts that many processors and sinks, each pair after the first with its own metrics ports
+and log files, in the same consumer groups (the processors share the Faust app id, so they
+split the events topic's partitions and the tables' changelogs; the sinks share a group).
+:class:`Metrics` scrapes the Prometheus ``/metrics`` of one or more instances of a service
+and adds them up; :class:`RssSampler` samples the resident set size of pids with psutil
+(peak, bytes).
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from __future__ import annotations
 import threading
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -35,24 +40,48 @@ from lineage_pipeline.settings import LineageSettings, load_settings
 
 
 @dataclass
+class Instance:
+    """A processor and sink started after the first pair, with their metrics ports."""
+
+    processor: ManagedProcess
+    sink: ManagedProcess
+    processor_port: int
+    sink_port: int
+
+
+@dataclass
 class BenchStack:
-    """Settings pointing at the stack and its four processes."""
+    """Settings pointing at the stack and its processes (``more``: the processor and sink
+    instances after the first, whose ports are those of ``settings``)."""
 
     settings: LineageSettings
     kafka: ManagedProcess
     graph: GraphServer
     processor: ManagedProcess
     sink: ManagedProcess
+    more: list[Instance] = field(default_factory=list)
 
     def pids(self) -> dict[str, int]:
-        """The pid of every process of the stack, by name."""
-        return {"kafka": self.kafka.pid, "graph": self.graph.proc.pid,
+        """The pid of every process of the stack, by name (``processor2``, ``sink2`` ...
+        for the instances after the first)."""
+        pids = {"kafka": self.kafka.pid, "graph": self.graph.proc.pid,
                 "processor": self.processor.pid, "sink": self.sink.pid}
+        for i, inst in enumerate(self.more, start=2):
+            pids[f"processor{i}"] = inst.processor.pid
+            pids[f"sink{i}"] = inst.sink.pid
+        return pids
+
+    def metrics_ports(self) -> tuple[list[int], list[int]]:
+        """The metrics ports of every processor and of every sink."""
+        return ([self.settings.processor.metrics_port, *(i.processor_port for i in self.more)],
+                [self.settings.sink.metrics_port, *(i.sink_port for i in self.more)])
 
     def stop_services(self) -> None:
-        """Stop the processor and the sink by pid (the servers keep running)."""
-        _stop_alive(self.processor)
-        _stop_alive(self.sink)
+        """Stop the processors and the sinks by pid (the servers keep running)."""
+        for proc in (self.processor, *(i.processor for i in self.more)):
+            _stop_alive(proc)
+        for sink in (self.sink, *(i.sink for i in self.more)):
+            _stop_alive(sink)
 
 
 def _stop_alive(proc: ManagedProcess, timeout_s: float = 10.0) -> None:
@@ -92,12 +121,32 @@ def _env(s: LineageSettings, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def _more_instances(stack: ExitStack, data_dir: Path, env: dict[str, str],
+                    count: int) -> list[Instance]:
+    """Start ``count`` more sinks and processors (``sink2``, ``processor2`` ...), each with
+    its own metrics ports, after the first pair; stopped by pid when ``stack`` closes."""
+    more = []
+    for i in range(2, count + 2):
+        ports = free_port(), free_port()
+        own = {**env, "LINEAGE_PROCESSOR__METRICS_PORT": str(ports[0]),
+               "LINEAGE_SINK__METRICS_PORT": str(ports[1])}
+        sink = start_python_service(f"sink{i}", "graph_sink", [], data_dir,
+                                    ready=partial(port_open, ports[1]), env=own)
+        stack.callback(_stop_alive, sink)
+        processor = start_python_service(f"processor{i}", "stream_processor", [], data_dir,
+                                         ready=partial(port_open, ports[0]), env=own)
+        stack.callback(_stop_alive, processor)
+        more.append(Instance(processor, sink, *ports))
+    return more
+
+
 @contextmanager
 def bench_stack(data_dir: Path, *, backend: str = "neo4j", partitions: int = 1,
                 processor_batch: int = 500, sink_batch: int = 5000,
-                extra_env: dict[str, str] | None = None) -> Iterator[BenchStack]:
-    """Start Kafka, the ``backend`` graph server, sink and processor; yield them; stop them
-    all by pid.
+                extra_env: dict[str, str] | None = None,
+                instances: int = 1) -> Iterator[BenchStack]:
+    """Start Kafka, the ``backend`` graph server, ``instances`` sinks and processors; yield
+    them; stop them all by pid.
 
     Raises :class:`~lineage_pipeline.errors.StackError` when a process does not come up.
     """
@@ -132,23 +181,27 @@ def bench_stack(data_dir: Path, *, backend: str = "neo4j", partitions: int = 1,
             "processor", "stream_processor", [], data_dir,
             ready=lambda: port_open(settings.processor.metrics_port), env=env)
         stack.callback(_stop_alive, processor)
-        yield BenchStack(settings, kafka, graph, processor, sink)
+        more = _more_instances(stack, data_dir, env, instances - 1)
+        yield BenchStack(settings, kafka, graph, processor, sink, more)
 
 
 class Metrics:
-    """Scrape ``http://127.0.0.1:port/metrics`` (Prometheus text format)."""
+    """Scrape ``http://127.0.0.1:port/metrics`` (Prometheus text format) of one port or of
+    several (instances of one service: their samples are pooled, so sums add up)."""
 
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/metrics"
+    def __init__(self, port: int | Sequence[int]) -> None:
+        ports = [port] if isinstance(port, int) else list(port)
+        self.urls = [f"http://127.0.0.1:{p}/metrics" for p in ports]
 
     def samples(self) -> dict[str, list[tuple[dict[str, str], float]]]:
-        """Return sample name -> [(labels, value)]."""
-        with urllib.request.urlopen(self.url, timeout=5) as resp:
-            text = resp.read().decode()
+        """Return sample name -> [(labels, value)], of every port."""
         out: dict[str, list[tuple[dict[str, str], float]]] = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                out.setdefault(s.name, []).append((dict(s.labels), float(s.value)))
+        for url in self.urls:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                text = resp.read().decode()
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    out.setdefault(s.name, []).append((dict(s.labels), float(s.value)))
         return out
 
     def total(self, name: str) -> float:
@@ -156,9 +209,13 @@ class Metrics:
         return sum(v for _, v in self.samples().get(name, []))
 
     def histogram(self, name: str) -> dict[float, float]:
-        """Cumulative bucket counts of histogram ``name``: upper bound (s) -> count."""
-        buckets = self.samples().get(f"{name}_bucket", [])
-        return {float(labels["le"]): value for labels, value in buckets}
+        """Cumulative bucket counts of histogram ``name``: upper bound (s) -> count (summed
+        over the ports)."""
+        out: dict[float, float] = {}
+        for labels, value in self.samples().get(f"{name}_bucket", []):
+            bound = float(labels["le"])
+            out[bound] = out.get(bound, 0.0) + value
+        return out
 
 
 def histogram_quantile(before: dict[float, float], after: dict[float, float],
