@@ -189,14 +189,13 @@ class EventProcessor:
         for stored in self.runs.finished_runs_idle_since(now - self.finished_grace_ms,
                                                          partition):
             run_id = stored.state.runId
-            if run_id in self._touched:
-                continue  # its record is still to be built in this batch
-            if not stored.departed:
+            if run_id not in self._touched:  # else its record is still to be built
                 self.runs.retire(run_id, StoredRun(departed_summary(stored.state),
                                                    stored.touched_ms, departed=True))
-            elif stored.touched_ms <= forget_at:
+                self._stale_published.discard(run_id)
+        for run_id in self.runs.departed_runs_idle_since(forget_at, partition):
+            if run_id not in self._touched:
                 self.runs.retire(run_id, None)
-            self._stale_published.discard(run_id)
 
     def _decode(self, msg: SourceMessage, now: int) -> EventRecord | None:
         """The event of ``msg`` with canonical dataset names, or ``None`` (dead-lettered, or

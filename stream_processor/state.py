@@ -71,15 +71,22 @@ class RunStore(Protocol):
         ...
 
     def finished_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[StoredRun]:
-        """Terminal runs (departed summaries included) whose ``touched_ms`` is at or before
-        ``cutoff_ms`` and whose state lives in ``partition`` (the partition of the message being
-        handled; a store without partitions ignores it)."""
+        """Terminal runs still held whole (not departed summaries) whose ``touched_ms`` is at
+        or before ``cutoff_ms`` and whose state lives in ``partition`` (the partition of the
+        message being handled; a store without partitions ignores it)."""
+        ...
+
+    def departed_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[str]:
+        """The run ids of departed summaries whose ``touched_ms`` is at or before
+        ``cutoff_ms``, in ``partition`` (as above), without decoding them: a store holds a
+        summary of every run of the last ``departed_memory_s`` and the sweep reads them
+        every minute."""
         ...
 
     def retire(self, run_id: str, stored: StoredRun | None) -> None:
         """Replace a run yielded by :meth:`finished_runs_idle_since` by ``stored`` (a departed
-        summary), or delete it when ``stored`` is ``None``. Called while a message of the run's
-        partition is handled."""
+        summary), or delete a run (one of :meth:`departed_runs_idle_since`) when ``stored`` is
+        ``None``. Called while a message of the run's partition is handled."""
         ...
 
 
@@ -139,8 +146,15 @@ class MemoryRunStore:
     def finished_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[StoredRun]:
         """See :class:`RunStore` (one partition: ``partition`` is ignored)."""
         for stored in list(self.data.values()):
-            if stored.state.is_terminal and stored.touched_ms <= cutoff_ms:
+            if (stored.state.is_terminal and not stored.departed
+                    and stored.touched_ms <= cutoff_ms):
                 yield stored
+
+    def departed_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[str]:
+        """See :class:`RunStore` (one partition: ``partition`` is ignored)."""
+        for run_id, stored in list(self.data.items()):
+            if stored.departed and stored.touched_ms <= cutoff_ms:
+                yield run_id
 
     def retire(self, run_id: str, stored: StoredRun | None) -> None:
         """See :class:`RunStore`."""

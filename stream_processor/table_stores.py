@@ -98,9 +98,17 @@ class FaustRunStore:
     def finished_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[StoredRun]:
         """See :class:`~stream_processor.state.RunStore`; parses only the matching runs."""
         for key, raw in list(self.table.items()):
-            if (raw.get("terminal") and int(raw.get("touched_ms", 0)) <= cutoff_ms
+            if (raw.get("terminal") and not raw.get("d")
+                    and int(raw.get("touched_ms", 0)) <= cutoff_ms
                     and self._partition(key, raw) == partition):
                 yield self._load(raw)
+
+    def departed_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[str]:
+        """See :class:`~stream_processor.state.RunStore`; decodes nothing."""
+        for key, raw in list(self.table.items()):
+            if (raw.get("d") and int(raw.get("touched_ms", 0)) <= cutoff_ms
+                    and self._partition(key, raw) == partition):
+                yield str(key)
 
     def retire(self, run_id: str, stored: StoredRun | None) -> None:
         """See :class:`~stream_processor.state.RunStore` (needs a current Faust event of the

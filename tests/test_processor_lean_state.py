@@ -243,9 +243,18 @@ def test_the_faust_run_store_reads_every_older_value_format() -> None:
     json.dumps(table["new"])  # what Faust's json serializer writes
     store.retire("new", StoredRun(departed_summary(state), 5, departed=True))
     assert store.get("new") == StoredRun(departed_summary(state), 5, departed=True)
-    # "dict" has no "p" and was not recovered: its partition is unknown, it stays
-    assert len(list(store.finished_runs_idle_since(5, 0))) == 2
+    # "dict" has no "p" and was not recovered: its partition is unknown, it stays; "new" is a
+    # departed summary, listed by id without being decoded
+    assert len(list(store.finished_runs_idle_since(5, 0))) == 1  # "text"
+
+    def no_decoding(raw: Any) -> StoredRun:
+        raise AssertionError("a departed summary was decoded to be listed")
+
+    store._load = no_decoding  # type: ignore[method-assign]
+    assert list(store.departed_runs_idle_since(5, 0)) == ["new"]
+    assert list(store.departed_runs_idle_since(4, 0)) == []  # touched after the cutoff
     assert list(store.finished_runs_idle_since(5, 1)) == []  # another partition's
+    assert list(store.departed_runs_idle_since(5, 1)) == []
     store.retire("new", None)
     assert store.get("new") is None
 
