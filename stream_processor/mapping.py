@@ -23,7 +23,8 @@ GENERATED; START publishes no output whose version is not known yet.
 
 Versions: an input without an explicit version takes the version pinned when the processor
 resolved it (the latest version it had seen generated for that dataset), else
-``"unversioned"``. An output without one is ``"run:<runId>"``, published once the run is
+``"unversioned"``: one node for every such read of the dataset, which holds the schema
+readers saw but no content (digest, size, statistics differ from read to read). An output without one is ``"run:<runId>"``, published once the run is
 terminal (before that the version does not exist yet). Likewise a columnLineage pair whose
 source the run does not list as an input waits for the terminal event, then takes the
 source's pinned version.
@@ -176,6 +177,11 @@ class _Builder:
             for k, v in self._content(read, index).items():
                 if row[k] is None:  # type: ignore[literal-required]
                     row[k] = v  # type: ignore[literal-required]
+        if version == UNVERSIONED and not produced:
+            # one node stands for every read that named no version: what one run saw of the
+            # data (digest, size, statistics) is no fact about it, its schema is
+            for k in ("digestAlgorithm", "digest", "rowCount", "bytes", "columnStats"):
+                row[k] = None  # type: ignore[literal-required]
         content = _digest(self.state.runId if produced else "", *(
             row[k] for k in ("lineage", "schema", "kind", "digestAlgorithm", "digest",  # type: ignore[literal-required]
                              "rowCount", "bytes", "columnStats")))
