@@ -24,10 +24,10 @@ GENERATED; START publishes no output whose version is not known yet.
 Versions: an input without an explicit version takes the version pinned when the processor
 resolved it (the latest version it had seen generated for that dataset), else
 ``"unversioned"``: one node for every such read of the dataset, which holds the schema
-readers saw but no content (digest, size, statistics differ from read to read). An output without one is ``"run:<runId>"``, published once the run is
-terminal (before that the version does not exist yet). Likewise a columnLineage pair whose
-source the run does not list as an input waits for the terminal event, then takes the
-source's pinned version.
+readers saw but no content (digest, size, statistics differ from read to read). An output
+without one is ``"run:<runId>"``, published once the run is terminal (before that the
+version does not exist yet). Likewise a columnLineage pair whose source the run does not
+list as an input waits for the terminal event, then takes the source's pinned version.
 
 ``first`` of every row is the earliest eventTime of the run that showed the element (and
 ``last`` of the run's own row its latest); both only move outwards as events merge in, so the
@@ -210,23 +210,28 @@ class _Builder:
                 "bytes": _int(stats.get("bytes")), "columnStats": column_stats_json(ds)}
 
     def _lineage(self, out: DatasetState, out_index: int) -> str | None:
+        """The uid of the column lineage the run declares for output ``out`` (``None``: no
+        pair yet); its row, with a dataset reference per source, only when new. Every source
+        is referenced anyway, no later, as an input or a consumed lineage source."""
         state = self.state
-        pairs: list[LineagePair] = []
-        keys = []
+        found = []
         for key, (namespace, name) in lineage_pairs(out):
             if key[1] not in state.inputs and not state.is_terminal:
                 continue  # a source the run has not listed (yet): wait for its version
             source = state.inputs.get(key[1])
-            first = max(out.firstSeen, source.firstSeen) if source else out.firstSeen
-            index = self.dataset(namespace, name, None, first)
-            keys.append(key)
-            pairs.append({"outField": graph_text(key[0]), "input": index,
-                          "inField": graph_text(key[2]), "transformation": key[3],
-                          "subtype": key[4], "masking": key[5]})
-        if not pairs:
+            found.append((key, namespace, name,
+                          max(out.firstSeen, source.firstSeen) if source else out.firstSeen))
+        if not found:
             return None
-        uid = lineage_uid_of(self.job, dataset_uid(out.namespace, out.name), tuple(keys))
+        uid = lineage_uid_of(self.job, dataset_uid(out.namespace, out.name),
+                             tuple(key for key, *_ in found))
         if self.fresh("L:" + uid, "1", out.firstSeen):
+            pairs: list[LineagePair] = [
+                {"outField": graph_text(key[0]), "input": self.dataset(namespace, name, None,
+                                                                       first),
+                 "inField": graph_text(key[2]), "transformation": key[3], "subtype": key[4],
+                 "masking": key[5]}
+                for key, namespace, name, first in found]
             self.record["lineages"].append({"uid": uid, "output": out_index,
                                             "first": out.firstSeen, "pairs": pairs})
         return uid
