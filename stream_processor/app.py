@@ -14,9 +14,11 @@ the agent reads skipped offsets from the broker and handles them first.
 
 State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog``):
 
-- ``runs`` (Table, co-partitioned with ``topics.events``): runId -> stitched run state; a
-  finished run becomes a small summary after ``processor.finished_grace_s`` and leaves
-  after ``processor.departed_memory_s`` (:mod:`stream_processor.processor`);
+- ``runs`` (Table, co-partitioned with ``topics.events``): runId -> stitched run state as
+  bytes (``value_type=bytes``: Faust's raw serializer; the format is
+  :class:`~stream_processor.table_stores.FaustRunStore`'s); a finished run becomes a small
+  summary after ``processor.finished_grace_s`` and leaves after
+  ``processor.departed_memory_s`` (:mod:`stream_processor.processor`);
 - ``dedupe`` (tumbling-window Table of ``processor.dedupe_window_s``, expiring after two
   windows): event ids seen; an id counts as seen in the current or the previous window, so a
   duplicate within ``dedupe_window_s`` is always caught. Duplicates that slip through (after
@@ -268,7 +270,8 @@ def _tables(app: faust.App, dedupe_window_s: float, parts: int) -> _Tables:
     expiring after two), ``dataset-versions`` and ``dataset-aliases`` tables."""
     window = timedelta(seconds=dedupe_window_s)
     return _Tables(
-        runs=app.Table("runs", default=None, key_type=str, partitions=parts),
+        # values are bytes (raw serializer): see stream_processor.table_stores.FaustRunStore
+        runs=app.Table("runs", default=None, key_type=str, value_type=bytes, partitions=parts),
         dedupe=app.Table("dedupe", default=None, key_type=str, partitions=parts).tumbling(
             window, expires=2 * window
         ),

@@ -7,10 +7,12 @@ Writes need a current Faust event: a table writes its changelog to that event's 
 
 from __future__ import annotations
 
+import json
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from stream_processor.state import StoredRun, decode_state, encode_state, newer_version
 from stream_processor.stitch import RunState
@@ -19,37 +21,92 @@ from stream_processor.stitch import RunState
 DECODED_CACHE_SIZE = 1_000
 
 
-class FaustRunStore:
-    """:class:`~stream_processor.state.RunStore` over a Faust Table.
+#: First byte of a run-table value in the binary format of :class:`FaustRunStore`.
+RUN_VALUE_FORMAT = 2
+#: The header after it: ``touched_ms`` (int64), changelog partition (uint16), flags (uint8).
+_HEADER = struct.Struct(">qHB")
+_TERMINAL, _DEPARTED = 1, 2
 
-    A value is ``{"z": <encode_state text>, "touched_ms": int, "terminal": bool, "p": int}``
-    (+ ``"d": true`` for a departed summary): the stitched state is kept as one compact
-    string (:func:`~stream_processor.state.encode_state`: JSON without what the facets
-    rebuild, deflated, base64; a typical open run about 1.6 KB instead of 25 KB of JSON), not
-    as nested dicts. A run's state is thousands of small objects as dicts, all tracked by
-    Python's cyclic garbage collector; with a few thousand runs in the table a full
-    collection took over a second (a p99 latency spike in bench/pipeline), as text it is one
-    untracked object. ``"p"`` is the partition whose changelog holds the value (the current
-    event's when it was written): finished runs are retired only while a message of that
-    partition is handled, so their changelog records stay in it. Older values are still
-    read: ``"state"`` as JSON text, or as a dict (an older changelog still).
+
+class RunValueHeader(NamedTuple):
+    """What the sweeps read of a run-table value without decoding its state: ``touched_ms``
+    (epoch ms), the changelog ``partition`` (``None`` when an older value named none),
+    ``terminal`` and ``departed`` (a departed summary)."""
+
+    touched_ms: int
+    partition: int | None
+    terminal: bool
+    departed: bool
+
+
+def _legacy(raw: Any) -> dict[str, Any]:
+    """An earlier-format run-table value as its dict (JSON bytes, as the raw serializer returns
+    them from an older changelog, or the dict itself)."""
+    return json.loads(raw) if isinstance(raw, bytes | str) else dict(raw)
+
+
+def read_header(raw: Any) -> RunValueHeader:
+    """The header of run-table value ``raw`` in any format of :class:`FaustRunStore`.
+    Raises ``ValueError`` (``json.JSONDecodeError``) for bytes of no known format."""
+    if isinstance(raw, bytes) and raw[:1] == bytes((RUN_VALUE_FORMAT,)):
+        touched, partition, flags = _HEADER.unpack_from(raw, 1)
+        return RunValueHeader(touched, partition, bool(flags & _TERMINAL),
+                              bool(flags & _DEPARTED))
+    old = _legacy(raw)
+    found = old.get("p")
+    return RunValueHeader(int(old.get("touched_ms", 0)), None if found is None else int(found),
+                          bool(old.get("terminal")), bool(old.get("d")))
+
+
+class FaustRunStore:
+    """:class:`~stream_processor.state.RunStore` over a Faust Table whose values are bytes
+    (``value_serializer="raw"``, :mod:`stream_processor.app`).
+
+    A value is one ``bytes`` object: :data:`RUN_VALUE_FORMAT` (1 byte), ``touched_ms``
+    (int64, big-endian), the changelog partition (uint16), flags (uint8: 1 terminal, 2
+    departed summary), then the stitched state as
+    :func:`~stream_processor.state.encode_state` packs it (JSON without what the facets
+    rebuild, raw-deflated: a typical open run about 1.2 KB instead of 25 KB of JSON). As one
+    untracked object, a run costs Python's cyclic garbage collector nothing (as nested
+    dicts, a few thousand runs made a full collection take over a second: a p99 latency
+    spike in bench/pipeline), and no base64 or JSON wrapper inflates the changelog. The
+    partition is the current event's when the value was written: finished runs are retired
+    only while a message of that partition is handled, so their changelog records stay in
+    it. Values of earlier formats, still in an older changelog, are read: JSON (bytes as the
+    raw serializer returns them, or the decoded dict) ``{"z": <base64 of the packed
+    state>, "touched_ms", "terminal", "p", "d"}``, or ``{"state": <JSON text or dict>, ...}``.
     """
 
     def __init__(self, table: Any, cache_size: int = DECODED_CACHE_SIZE) -> None:
         self.table = table
         self.cache_size = cache_size
         #: run id -> (the value last put, its state): decoding a value costs milliseconds
-        self._decoded: OrderedDict[str, tuple[dict[str, Any], StoredRun]] = OrderedDict()
+        self._decoded: OrderedDict[str, tuple[Any, StoredRun]] = OrderedDict()
 
-    @staticmethod
-    def _load(raw: dict[str, Any]) -> StoredRun:
-        touched, departed = int(raw["touched_ms"]), bool(raw.get("d"))
-        if "z" in raw:
-            return StoredRun(decode_state(raw["z"]), touched, departed)
-        state = raw["state"]
+    def _header(self, key: str, raw: Any) -> RunValueHeader:
+        """:func:`read_header` of ``key``'s value, the partition of an older value that named
+        none taken from the memory store's recovery index when it has the key."""
+        head = read_header(raw)
+        if head.partition is None:
+            recovered = getattr(getattr(self.table, "data", None), "_key_partition", None)
+            found = recovered.get(key) if recovered is not None else None
+            if found is not None:
+                return head._replace(partition=int(found))
+        return head
+
+    def _load(self, raw: Any) -> StoredRun:
+        if isinstance(raw, bytes) and raw[:1] == bytes((RUN_VALUE_FORMAT,)):
+            touched, _partition, flags = _HEADER.unpack_from(raw, 1)
+            state = decode_state(raw[1 + _HEADER.size:])
+            return StoredRun(state, touched, bool(flags & _DEPARTED))
+        old = _legacy(raw)
+        touched, departed = int(old["touched_ms"]), bool(old.get("d"))
+        if "z" in old:
+            return StoredRun(decode_state(str(old["z"])), touched, departed)
+        state = old["state"]
         if isinstance(state, str):
             return StoredRun(RunState.from_json_bytes(state), touched, departed)
-        return StoredRun.from_json(raw)
+        return StoredRun.from_json(old)
 
     def get(self, run_id: str) -> StoredRun | None:
         """See :class:`~stream_processor.state.RunStore`. A value this store put (the very
@@ -66,14 +123,11 @@ class FaustRunStore:
 
     def put(self, run_id: str, stored: StoredRun) -> None:
         """See :class:`~stream_processor.state.RunStore` (needs a current Faust event)."""
-        value: dict[str, Any] = {
-            "z": encode_state(stored.state),
-            "touched_ms": stored.touched_ms,
-            "terminal": stored.state.is_terminal,
-            "p": self.table.partition_for_key(run_id),
-        }
-        if stored.departed:
-            value["d"] = True
+        flags = (_TERMINAL if stored.state.is_terminal else 0) | \
+            (_DEPARTED if stored.departed else 0)
+        value = bytes((RUN_VALUE_FORMAT,)) + _HEADER.pack(
+            stored.touched_ms, self.table.partition_for_key(run_id), flags
+        ) + encode_state(stored.state)
         self.table[run_id] = value
         self._decoded[run_id] = (value, stored)
         self._decoded.move_to_end(run_id)
@@ -81,33 +135,25 @@ class FaustRunStore:
             self._decoded.popitem(last=False)
 
     def open_runs_idle_since(self, cutoff_ms: int) -> Iterator[StoredRun]:
-        """See :class:`~stream_processor.state.RunStore`; parses only the matching runs."""
-        for _key, raw in list(self.table.items()):
-            if not raw.get("terminal") and int(raw.get("touched_ms", 0)) <= cutoff_ms:
+        """See :class:`~stream_processor.state.RunStore`; decodes only the matching runs."""
+        for key, raw in list(self.table.items()):
+            head = self._header(key, raw)
+            if not head.terminal and head.touched_ms <= cutoff_ms:
                 yield self._load(raw)
 
-    def _partition(self, run_id: str, raw: dict[str, Any]) -> int | None:
-        """The changelog partition of a value: its ``"p"``, else the one Faust's memory store
-        recovered it from, else ``None`` (unknown)."""
-        if raw.get("p") is not None:
-            return int(raw["p"])
-        recovered = getattr(getattr(self.table, "data", None), "_key_partition", None)
-        found = recovered.get(run_id) if recovered is not None else None
-        return None if found is None else int(found)
-
     def finished_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[StoredRun]:
-        """See :class:`~stream_processor.state.RunStore`; parses only the matching runs."""
+        """See :class:`~stream_processor.state.RunStore`; decodes only the matching runs."""
         for key, raw in list(self.table.items()):
-            if (raw.get("terminal") and not raw.get("d")
-                    and int(raw.get("touched_ms", 0)) <= cutoff_ms
-                    and self._partition(key, raw) == partition):
+            head = self._header(key, raw)
+            if (head.terminal and not head.departed and head.touched_ms <= cutoff_ms
+                    and head.partition == partition):
                 yield self._load(raw)
 
     def departed_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[str]:
         """See :class:`~stream_processor.state.RunStore`; decodes nothing."""
         for key, raw in list(self.table.items()):
-            if (raw.get("d") and int(raw.get("touched_ms", 0)) <= cutoff_ms
-                    and self._partition(key, raw) == partition):
+            head = self._header(key, raw)
+            if head.departed and head.touched_ms <= cutoff_ms and head.partition == partition:
                 yield str(key)
 
     def retire(self, run_id: str, stored: StoredRun | None) -> None:

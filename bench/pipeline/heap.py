@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_processor.published import Published
+from stream_processor.table_stores import read_header
 
 _MB = 1024 * 1024
 
@@ -136,7 +137,7 @@ def entries(stores: dict[str, Any]) -> dict[str, Any]:
     groups: dict[str, list[int]] = {"runs_full": [], "runs_departed": [], "dedupe": [],
                                     "versions": []}
     for key, value in stores["runs"].items():
-        groups["runs_departed" if value.get("d") else "runs_full"].append(
+        groups["runs_departed" if read_header(value).departed else "runs_full"].append(
             _entry_bytes(key, value))
     groups["dedupe"] = [_entry_bytes(k, v) for k, v in stores["dedupe"].data.items()]
     groups["versions"] = [_entry_bytes(k, v) for k, v in stores["versions"].items()]

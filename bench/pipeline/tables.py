@@ -4,9 +4,9 @@ changelogs (:mod:`bench.pipeline.state`).
 :class:`ChangelogTable` is the dict a :class:`~stream_processor.table_stores.FaustRunStore`
 or :class:`~stream_processor.table_stores.FaustVersionStore` is given; :class:`WindowedDedupe`
 holds event ids as Faust's tumbling-window table does. Both count the key and value bytes of
-every changelog record as Faust's ``json`` codec writes them (a table with ``key_type=str``
-and no value type serializes both as JSON, compact separators); Kafka's framing of each
-record is not counted.
+every changelog record as Faust's codecs write them (a table with ``key_type=str`` and no
+value type serializes both as JSON, compact separators; ``value_type=bytes`` values go as
+they are); Kafka's framing of each record is not counted.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from typing import Any
 
 
 def _json_len(value: Any) -> int:
-    """Bytes of ``value`` as Faust's ``json`` codec writes it (compact separators)."""
+    """Bytes of ``value`` as Faust's ``json`` codec writes it (compact separators), or as its
+    ``raw`` codec writes a ``bytes`` value (a table with ``value_type=bytes``): as is."""
+    if isinstance(value, bytes):
+        return len(value)
     return len(json.dumps(value, separators=(",", ":")).encode())
 
 
