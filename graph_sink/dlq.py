@@ -1,7 +1,8 @@
 """Dead-letter records of the sink: what could not be decoded or was refused by the graph.
 
-The record keeps the original key and value; its headers say why, in the one format of
-:mod:`lineage_pipeline.dead_letter` (``reason``: a stable code, e.g. ``bad_magic``,
+The record keeps the original key and value (a prefix of an oversized one, with its size
+and digest: :class:`~lineage_pipeline.dead_letter.DeadLetter`); its headers say why, in the
+one format of :mod:`lineage_pipeline.dead_letter` (``reason``: a stable code, e.g. ``bad_magic``,
 ``truncated``, ``invalid_mutations``, ``graph_rejected``; ``detail``; ``source_topic``,
 ``source_partition``, ``source_offset``; ``dlq_time_ms``).
 """
@@ -46,7 +47,8 @@ class DeadLetterSender:
 
         topic = self.settings.topics.dlq
         for d in dead:
-            self.producer.produce(topic, value=d.value, key=d.key, headers=list(d.headers()),
+            self.producer.produce(topic, value=d.kept_value(), key=d.kept_key(),
+                                  headers=list(d.headers()),
                                   on_delivery=delivered)
         left = self.producer.flush(DLQ_FLUSH_TIMEOUT_S)
         if left or errors:

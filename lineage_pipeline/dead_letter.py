@@ -2,8 +2,14 @@
 the CLI.
 
 A DLQ record keeps the ORIGINAL message: its key and value bytes unchanged, so an operator
-can inspect it and replay it onto the source topic after a fix (``lineage dlq replay``).
-Why it failed and where it came from travel in Kafka headers, UTF-8 text values:
+can inspect it and replay it onto the source topic after a fix (``lineage dlq replay``) --
+up to a bound: a value over :data:`MAX_VALUE_BYTES` (a key over :data:`MAX_KEY_BYTES`) keeps
+only that prefix, so a dead letter always fits the producer's and the broker's 1 MiB limit
+and dead-lettering a 5 MB message cannot fail. The headers give the original's size and
+SHA-256, so the original can be fetched from ``source_topic`` at ``source_partition`` /
+``source_offset`` while that topic retains it, and checked (``lineage dlq fetch``; ``lineage
+dlq replay`` fetches it by itself). Why it failed and where it came from travel in Kafka
+headers, UTF-8 text values:
 
 =====================  =========================================================================
 header                 value
@@ -18,7 +24,13 @@ header                 value
 ``source_partition``   its partition (decimal)
 ``source_offset``      its offset (decimal)
 ``dlq_time_ms``        when it was dead-lettered (epoch ms, decimal)
+``value_bytes``        the original value's size in bytes (decimal; 0 for no value)
+``value_sha256``       the SHA-256 of the original value (64 hex digits)
+``key_bytes``          the original key's size in bytes (decimal; absent for no key)
 =====================  =========================================================================
+
+The last three are absent on records written before they existed: such a record always
+carries the whole original.
 
 A record replayed by the CLI carries :data:`H_REPLAYED_FROM` (``<partition>:<offset>`` of the
 DLQ record) on the source topic.
@@ -30,6 +42,7 @@ The format is the one both writers used before this module; only the ``detail`` 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +51,11 @@ from lineage_pipeline.errors import EventError
 
 #: Longest ``detail`` header, characters.
 MAX_DETAIL_CHARS = 2000
+#: Longest value a dead letter carries, bytes: a longer one keeps this prefix. With the key
+#: and headers capped too, a record stays far below Kafka's default 1 MiB message limit.
+MAX_VALUE_BYTES = 256 * 1024
+#: Longest key a dead letter carries, bytes (a longer one keeps this prefix).
+MAX_KEY_BYTES = 4 * 1024
 
 H_REASON = "reason"
 H_DETAIL = "detail"
@@ -45,6 +63,9 @@ H_SOURCE_TOPIC = "source_topic"
 H_SOURCE_PARTITION = "source_partition"
 H_SOURCE_OFFSET = "source_offset"
 H_DLQ_TIME_MS = "dlq_time_ms"
+H_VALUE_BYTES = "value_bytes"
+H_VALUE_SHA256 = "value_sha256"
+H_KEY_BYTES = "key_bytes"
 #: Header of a record ``lineage dlq replay`` put back on its source topic.
 H_REPLAYED_FROM = "dlq_replayed_from"
 
@@ -100,10 +121,25 @@ class DeadLetter:
     source_partition: int
     source_offset: int
 
+    def kept_value(self) -> bytes:
+        """The value the DLQ record carries: the original, or its first
+        :data:`MAX_VALUE_BYTES` bytes (``b""`` for no value)."""
+        return (self.value or b"")[:MAX_VALUE_BYTES]
+
+    def kept_key(self) -> bytes | None:
+        """The key the DLQ record carries: the original, or its first :data:`MAX_KEY_BYTES`."""
+        return None if self.key is None else self.key[:MAX_KEY_BYTES]
+
     def headers(self, now_ms: int | None = None) -> list[tuple[str, bytes]]:
-        """The record's Kafka headers (:func:`dlq_headers`; ``now_ms`` defaults to now)."""
+        """The record's Kafka headers (:func:`dlq_headers`, then the original's size and
+        digest; ``now_ms`` defaults to now)."""
+        value = self.value or b""
+        original = [(H_VALUE_BYTES, str(len(value)).encode()),
+                    (H_VALUE_SHA256, hashlib.sha256(value).hexdigest().encode())]
+        if self.key is not None:
+            original.append((H_KEY_BYTES, str(len(self.key)).encode()))
         return dlq_headers(self.reason, self.detail, self.source_topic, self.source_partition,
-                           self.source_offset, now_ms)
+                           self.source_offset, now_ms) + original
 
 
 def header_text(headers: Headers | None) -> dict[str, str]:
@@ -148,7 +184,8 @@ def _int(text: str | None) -> int | None:
 def summary(headers: Headers | None) -> dict[str, str | int | None]:
     """What the headers say, leniently (for listing any record of the topic): ``reason``
     (``"unknown"`` when missing), ``detail`` (``""``), ``source_topic``, ``source_partition``,
-    ``source_offset``, ``dlq_time_ms`` (``None`` when missing or not a number)."""
+    ``source_offset``, ``dlq_time_ms``, ``value_bytes``, ``key_bytes`` (``None`` when
+    missing or not a number), ``value_sha256`` (``None`` when missing)."""
     found = header_text(headers)
     return {
         H_REASON: found.get(H_REASON, "unknown"),
@@ -157,4 +194,16 @@ def summary(headers: Headers | None) -> dict[str, str | int | None]:
         H_SOURCE_PARTITION: _int(found.get(H_SOURCE_PARTITION)),
         H_SOURCE_OFFSET: _int(found.get(H_SOURCE_OFFSET)),
         H_DLQ_TIME_MS: _int(found.get(H_DLQ_TIME_MS)),
+        H_VALUE_BYTES: _int(found.get(H_VALUE_BYTES)),
+        H_VALUE_SHA256: found.get(H_VALUE_SHA256),
+        H_KEY_BYTES: _int(found.get(H_KEY_BYTES)),
     }
+
+
+def truncated(kept_key: bytes | None, kept_value: bytes, headers: Headers | None) -> bool:
+    """``True`` when a DLQ record (its key, value and headers) carries only a prefix of the
+    original key or value (:data:`MAX_KEY_BYTES`, :data:`MAX_VALUE_BYTES`)."""
+    found = summary(headers)
+    value_bytes, key_bytes = found[H_VALUE_BYTES], found[H_KEY_BYTES]
+    return ((isinstance(value_bytes, int) and value_bytes > len(kept_value))
+            or (isinstance(key_bytes, int) and key_bytes > len(kept_key or b"")))

@@ -1,4 +1,6 @@
-"""Dead-letter records: what the processor could not handle, kept byte for byte.
+"""Dead-letter records: what the processor could not handle, kept byte for byte (up to
+:data:`~lineage_pipeline.dead_letter.MAX_VALUE_BYTES`; the headers give the size and digest
+of a longer original, which stays on its source topic).
 
 The record and its headers are defined once for every writer and reader in
 :mod:`lineage_pipeline.dead_letter` (header names, the ``detail`` cap, the parser); this module
@@ -55,7 +57,8 @@ class OutRecord:
 def dlq_record(
     msg: SourceMessage, reason: str, detail: str, dlq_topic: str, now_ms: int | None = None
 ) -> OutRecord:
-    """Return the DLQ record of ``msg`` (original key and value) and count it by ``reason``."""
+    """Return the DLQ record of ``msg`` (original key and value, bounded by
+    :meth:`~lineage_pipeline.dead_letter.DeadLetter.kept_value`) and count it by ``reason``."""
     dead = DeadLetter(msg.key, msg.value, reason, detail, msg.topic, msg.partition, msg.offset)
     DLQ.labels(reason=reason).inc()
-    return OutRecord(dlq_topic, msg.key, msg.value or b"", tuple(dead.headers(now_ms)))
+    return OutRecord(dlq_topic, dead.kept_key(), dead.kept_value(), tuple(dead.headers(now_ms)))

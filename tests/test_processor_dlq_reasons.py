@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from lineage_pipeline.codec import AvroCodec, EventCodec, integrity_header, registry_client
+from lineage_pipeline.dead_letter import MAX_VALUE_BYTES
 from stream_processor.dlq import SourceMessage, parse_dlq_headers
 from tests.test_processor_core import CODEC, Harness, event
 
@@ -27,7 +28,7 @@ BODY = GOOD[10:]  # the Avro body after the single-object header
 )
 def test_avro_defects_are_dead_lettered_with_their_reason(value: bytes, reason: str) -> None:
     (record,) = Harness().batch(value)
-    assert record.topic == "dlq" and record.value == value
+    assert record.topic == "dlq" and record.value == value[:MAX_VALUE_BYTES]
     assert parse_dlq_headers(record.headers).reason == reason
 
 

@@ -1,4 +1,5 @@
-"""``lineage dlq list | show | replay``: inspect dead-lettered events and replay them.
+"""``lineage dlq list | show | fetch | replay``: inspect dead-lettered events, fetch the
+original of one that keeps only a prefix, and replay them.
 
 The Kafka side (:mod:`lineage_app.dlq`) is imported when a command runs.
 """
@@ -57,7 +58,8 @@ def list_records(
         table.add_row(
             r.id, _when(s["dlq_time_ms"]), r.reason,
             f"{s['source_topic']}[{s['source_partition']}]@{s['source_offset']}",
-            str(s["bytes"]), str(s["detail"])[:60],
+            f"{s['bytes']} of {s['value_bytes']}" if s["truncated"] else str(s["bytes"]),
+            str(s["detail"])[:60],
         )
     console.print(table)
 
@@ -78,8 +80,32 @@ def show(
         return
     for key, value in summary.items():
         console.print(f"[bold]{key}[/bold]: {value}")
-    console.print("[bold]payload[/bold]:")
+    if record.truncated:
+        console.print(
+            f"The record keeps the first {len(record.value):,} of {summary['value_bytes']:,} "
+            f"bytes (SHA-256 {summary['value_sha256']}). The original is message "
+            f"{summary['source_topic']}[{summary['source_partition']}]@"
+            f"{summary['source_offset']} while that topic retains it: "
+            f"`lineage dlq fetch {record_id} --out FILE` writes it (checked against the size "
+            f"and SHA-256); `lineage dlq replay {record_id}` replays it.",
+            markup=False, soft_wrap=True)
+    console.print("[bold]payload[/bold]" + (" (prefix)" if record.truncated else "") + ":")
     console.print(payload, markup=False)
+
+
+@dlq_app.command("fetch")
+def fetch(
+    record_id: Annotated[str, typer.Argument(help="PARTITION:OFFSET from `lineage dlq list`.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write the original value to.")],
+) -> None:
+    """Write a record's original value to a file: the record's own, or, when it keeps only a
+    prefix, the message fetched from its source topic and checked against its SHA-256."""
+    from lineage_app import dlq
+
+    record = dlq.get_record(settings(), record_id)
+    _key, value = dlq.original(settings(), record)
+    out.write_bytes(value)
+    console.print(f"wrote {len(value):,} bytes of {record_id}'s original to {out}")
 
 
 @dlq_app.command("replay")
