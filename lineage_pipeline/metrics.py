@@ -56,6 +56,11 @@ PROCESSOR_RESTARTS = Counter(
     "lineage_processor_restarts_total",
     "Times the processor restarted itself in place (recovery stalled, or SIGHUP).",
 )
+NORMALISED_VALUES = Counter(
+    "lineage_processor_normalised_values_total",
+    "Event values the graph cannot hold faithfully, normalised (stream_processor.faithful).",
+    ["rule"],
+)  # rule: non_finite, text, truncated
 STALE_RUNS = Counter(
     "lineage_processor_stale_runs_total", "Runs marked STALE after no terminal event."
 )
@@ -112,6 +117,8 @@ DECODE_REASONS = (
 #: Every reason of ``lineage_processor_dlq_total``: the decode reasons, the OpenLineage JSON
 #: topic's (``stream_processor.decode``) and a failing handler's (``stream_processor.dlq``).
 PROCESSOR_DLQ_REASONS = (*DECODE_REASONS, "invalid_json", "invalid_openlineage", "handler_error")
+#: Every rule of ``lineage_processor_normalised_values_total`` (``stream_processor.faithful``).
+NORMALISE_RULES = ("non_finite", "text", "truncated")
 #: Every reason of ``lineage_sink_dlq_total`` (``graph_sink.service``).
 SINK_DLQ_REASONS = (*DECODE_REASONS, "invalid_mutations", "graph_rejected")
 #: The values of ``lineage_sink_write_errors_total{retryable}``.
@@ -130,6 +137,8 @@ def init_label_values(component: str) -> None:
     if component == "processor":
         for reason in PROCESSOR_DLQ_REASONS:
             DLQ.labels(reason=reason)
+        for rule in NORMALISE_RULES:
+            NORMALISED_VALUES.labels(rule=rule)
     elif component == "sink":
         for reason in SINK_DLQ_REASONS:
             SINK_DLQ.labels(reason=reason)

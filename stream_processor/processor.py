@@ -8,7 +8,9 @@ Per consumed message (:meth:`EventProcessor.handle`), in this order:
    a duplicate is counted and merged again: stitching is idempotent, so it changes nothing
    unless a crash lost its state write, and its run's state is published again (the sink
    writes idempotently): at-least-once across crashes;
-3. dataset identity: every dataset under its canonical name
+3. values the graph cannot hold faithfully (NaN, infinities, NUL, lone surrogates,
+   over-long text) normalised by one rule and flagged on the run
+   (:mod:`stream_processor.faithful`); dataset identity: every dataset under its canonical name
    (:class:`~stream_processor.identity.DatasetIdentity`: alias table, symlinks facets);
 4. stitch: merge the event into its run's state (:func:`~stream_processor.stitch.merge_event`,
    names normalised, version-less inputs resolved against the
@@ -68,6 +70,7 @@ from lineage_pipeline.metrics import DUPLICATES, EVENTS_IN, MUTATIONS_OUT, STALE
 from lineage_pipeline.settings import ProcessorSettings
 from stream_processor.decode import decode_message, decode_openlineage_message
 from stream_processor.dlq import REASON_HANDLER_ERROR, OutRecord, SourceMessage, dlq_record
+from stream_processor.faithful import normalise_if_needed
 from stream_processor.identity import DatasetIdentity
 from stream_processor.mapping import Note, output_version, stale_record, state_to_record
 from stream_processor.published import Published
@@ -213,6 +216,7 @@ class EventProcessor:
             self._dlq.append(decoded)
             return None
         event = as_record(decoded)
+        normalise_if_needed(event, msg.value or b"", openlineage)  # NaN, NUL, long text
         EVENTS_IN.labels(source="openlineage" if openlineage else "lineage",
                          event_type=event_type(event)).inc()
         if event["eventId"] in self._batch_ids:

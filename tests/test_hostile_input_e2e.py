@@ -1,16 +1,21 @@
-"""Dead-lettering never fails: a burst mixing 5 MB garbage, truncated Avro and valid events
-through the real broker, processor, sink and Neo4j.
+"""Hostile input through the real broker, processor, sink and Neo4j: dead-lettering never
+fails, and values the graph cannot hold are normalised, not rejected.
+
+A burst mixes 5 MB garbage, truncated Avro and valid events, and an OpenLineage event whose
+facets hold NaN and infinities.
 
 The events topic is raised to take 8 MiB messages (as a team that allows big events would);
 the DLQ topic keeps the broker's 1 MiB default, which a whole 5 MB original would exceed.
 Every valid event's run reaches the graph, every bad message is in the DLQ once with its
 reason, the processor never restarts, and the CLI fetches the whole original of a record
-that keeps only a prefix (checked against its size and SHA-256).
+that keeps only a prefix (checked against its size and SHA-256). The OpenLineage run lands
+with its non-finite numbers null and the ``lineage_normalised`` facet flagging them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import urllib.request
 import uuid
@@ -83,6 +88,16 @@ def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
              for e in (event(run, "START", 1_767_225_600_000),
                        event(run, "COMPLETE", 1_767_225_660_000))]
     truncated = [value[: len(value) // 2] for _key, value in valid[:2]]
+    ol_run = str(uuid.uuid4())
+    ol_nan = json.dumps({
+        "eventType": "COMPLETE", "eventTime": "2026-12-01T00:00:00Z", "producer": "tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json",
+        "run": {"runId": ol_run, "facets": {"custom": {
+            "_producer": "tests", "_schemaURL": "s", "score": float("nan"),
+            "worst": float("-inf")}}},
+        "job": {"namespace": "dlq-e2e", "name": "ol-nan"}, "inputs": [],
+        "outputs": [{"namespace": "file", "name": "/data/ol-nan.csv"}]}).encode()
+    assert b"NaN" in ol_nan
     burst = [(b"garbage-0", garbage[0]), *valid[:7], (b"t-0", truncated[0]), *valid[7:13],
              (b"garbage-1", garbage[1]), (b"t-1", truncated[1]), *valid[13:]]
     extra = {"LINEAGE_PROCESSOR__BATCH_TIMEOUT_S": "0.02"}
@@ -93,6 +108,7 @@ def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
                              "linger.ms": 100, "message.max.bytes": BIG + 4096})
         for key, value in burst:
             producer.produce(stack.settings.topics.events, key=key, value=value)
+        producer.produce(stack.settings.topics.openlineage, key=ol_run.encode(), value=ol_nan)
         assert producer.flush(60) == 0
         processor_pid = stack.processor.pid
 
@@ -105,6 +121,14 @@ def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
 
             wait_for(complete_runs, f"all {RUNS} valid runs COMPLETE in the graph",
                      timeout_s=120)
+            rows = wait_for(lambda: backend.query(
+                "MATCH (r:Run {uid: $uid}) WHERE r.state = 'COMPLETE' "
+                "RETURN r.extraFacets AS extra", {"uid": ol_run}), "the NaN run in the graph")
+            extra = json.loads(rows[0]["extra"])
+            custom = json.loads(extra["custom"], parse_constant=lambda c: pytest.fail(c))
+            assert custom["score"] is None and custom["worst"] is None
+            flags = json.loads(extra["lineage_normalised"])
+            assert flags["count"] == 1, flags
         finally:
             backend.close()
 
@@ -132,6 +156,9 @@ def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
         shown = lineage_cli(stack, "dlq", "show", record_id)
         assert shown.returncode == 0, shown.stderr
         assert f"lineage dlq fetch {record_id} --out FILE" in shown.stdout
+        print(f"burst: {len(valid)} valid events of {RUNS} runs -> {RUNS} COMPLETE in the "
+              f"graph; {len(garbage)} garbage + {len(truncated)} truncated -> {len(dead)} DLQ "
+              f"records; OpenLineage NaN run -> graph, {flags['count']} value(s) flagged")
         out = tmp_path / "original.bin"
         fetched = lineage_cli(stack, "dlq", "fetch", record_id, "--out", str(out))
         assert fetched.returncode == 0, fetched.stderr
