@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from emitters.avro_writer import EventEncoder
-from emitters.config import EmitterConfig, load_emitter_config
+from emitters.config import EmitterConfig, load_emitter_config, spool_fallback_config
 from emitters.size_cap import SizeCap
 from emitters.transports import DropLog, Envelope, Transport, create_transport
 from emitters.transports.base import RateLimitedLog
 from lineage_pipeline.codec import AvroCodec, EventCodec, registry_client
+from lineage_pipeline.errors import ConfigError
 from lineage_pipeline.events import LineageEvent
-from lineage_pipeline.metrics import EMITTER_EVENTS
+from lineage_pipeline.metrics import EMITTER_CONFIG_ERRORS, EMITTER_EVENTS
 
 log = logging.getLogger("emitters.client")
 _QUEUED = EMITTER_EVENTS.labels("queued")
@@ -101,7 +102,12 @@ class LineageClient:
         the keys; raises
         :class:`~lineage_pipeline.errors.ConfigError` on unknown or invalid ones.
         """
-        config = load_emitter_config(config_file, **overrides)
+        return cls.from_resolved(load_emitter_config(config_file, **overrides))
+
+    @classmethod
+    def from_resolved(cls, config: EmitterConfig) -> LineageClient:
+        """Build a client from a resolved :class:`~emitters.config.EmitterConfig`; no
+        network I/O (the transport connects on first use)."""
         drops = DropLog(config.emitter.drop_log_interval_s)
         transport = create_transport(config, drops=drops)
         e = config.emitter
@@ -269,15 +275,26 @@ _default_lock = threading.Lock()
 
 def get_client() -> LineageClient:
     """Return the process-wide client, creating it from config file and environment on
-    first use. Raises :class:`~lineage_pipeline.errors.ConfigError` when the configuration
-    is invalid (once, at creation)."""
+    first use. Never raises for configuration: when the configuration is invalid (an
+    unknown ``LINEAGE_*`` variable, a bad value), the client keeps every event in the local
+    spool (:func:`~emitters.config.spool_fallback_config`) and a warning names what is
+    wrong, so the job goes on and its lineage is sent later (``lineage spool replay``, or
+    the next correctly configured client, which replays the spool when it connects)."""
     global _default
     client = _default
     if client is not None and not client.closed:
         return client
     with _default_lock:
         if _default is None or _default.closed:
-            _default = LineageClient.from_config()
+            try:
+                _default = LineageClient.from_config()
+            except ConfigError as exc:
+                fallback = spool_fallback_config()
+                log.warning("lineage configuration is invalid: %s. Events of this process "
+                            "go to the spool at %s until it is fixed (then `lineage spool "
+                            "replay`, or the next run, sends them)", exc, fallback.spool_dir)
+                EMITTER_CONFIG_ERRORS.inc()
+                _default = LineageClient.from_resolved(fallback)
         return _default
 
 

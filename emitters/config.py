@@ -28,11 +28,15 @@ Precedence, highest first (per key; nested sections merge key by key):
 Keyword overrides accept every :class:`EmitterSettings` field at the top level, the
 ``LineageSettings`` sections (``kafka``, ``topics``, ``data_dir``) and two shortcuts:
 ``bootstrap_servers`` (= ``kafka.bootstrap_servers``) and ``topic`` (= ``topics.events``).
-Unknown keys anywhere raise :class:`~lineage_pipeline.errors.ConfigError` naming the key.
+Unknown keys anywhere raise :class:`~lineage_pipeline.errors.ConfigError` naming the key
+(``LINEAGE_*`` environment variables included, :mod:`lineage_pipeline.environment`); the
+process-wide client of a job (:func:`emitters.client.get_client`) then keeps its events in
+the spool (:func:`spool_fallback_config`) rather than losing them or stopping the job.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lineage_pipeline.errors import ConfigError
 from lineage_pipeline.settings import (
     KafkaSettings,
+    TopicSettings,
     config_file_path,
     describe_validation_error,
     load_settings,
@@ -194,6 +199,21 @@ def load_emitter_config(
         topic=settings.topics.events,
         spool_dir=Path(spool_dir).expanduser().absolute(),
     )
+
+
+def spool_fallback_config(environ: dict[str, str] | None = None) -> EmitterConfig:
+    """The configuration of an emitter whose configuration is invalid: the ``spool``
+    transport only (every event kept on disk, nothing sent), default settings otherwise.
+    The spool directory and events topic are taken from the environment when they are
+    given there (``LINEAGE_EMITTER__SPOOL_DIR``, ``LINEAGE_DATA_DIR`` + ``/spool``,
+    ``LINEAGE_TOPICS__EVENTS``; the replay sends each event to the topic it was spooled
+    for), else the defaults. Never raises."""
+    env = os.environ if environ is None else environ
+    spool = env.get("LINEAGE_EMITTER__SPOOL_DIR") or str(
+        Path(env.get("LINEAGE_DATA_DIR") or ".lineage") / "spool")
+    topic = env.get("LINEAGE_TOPICS__EVENTS") or TopicSettings().events
+    return EmitterConfig(emitter=EmitterSettings(transport="spool"), kafka=KafkaSettings(),
+                         topic=topic, spool_dir=Path(spool).expanduser().absolute())
 
 
 def config_source_description(config_file: str | Path | None = None) -> str:

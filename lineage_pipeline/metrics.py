@@ -21,6 +21,10 @@ EMITTER_EVENTS = Counter(
 EMITTER_DROPPED = Counter(
     "lineage_emitter_dropped_total", "Events the emitter dropped, by reason.", ["reason"]
 )
+EMITTER_CONFIG_ERRORS = Counter(
+    "lineage_emitter_config_errors_total",
+    "Emitters started with an invalid configuration, which keep their events in the spool.",
+)
 EMITTER_SPOOL_BYTES = Gauge("lineage_emitter_spool_bytes", "Bytes waiting in the local spool.")
 EMITTER_CAPTURE_ERRORS = Counter(
     "lineage_emitter_capture_errors_total",

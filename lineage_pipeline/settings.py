@@ -333,9 +333,15 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> LineageS
     """Return the settings in effect, ``overrides`` taking precedence over every source.
 
     ``config_file``: a YAML file read in place of ``LINEAGE_CONFIG`` / ``./lineage.yaml``.
-    Raises :class:`ConfigError` with each unknown or invalid key named, or when
-    ``config_file`` does not exist.
+    Raises :class:`ConfigError` with each unknown or invalid key named, a ``LINEAGE_*``
+    environment variable that names no setting (:mod:`lineage_pipeline.environment`)
+    included, or when ``config_file`` does not exist.
     """
+    from lineage_pipeline.environment import describe_unknown, unknown_variables
+
+    unknown = unknown_variables(LineageSettings)
+    if unknown:
+        raise ConfigError(describe_unknown(LineageSettings, unknown))
     if config_file is not None and not config_file.exists():
         raise ConfigError(f"config file {config_file} does not exist")
     token = _CONFIG_FILE.set(config_file)
