@@ -206,7 +206,10 @@ class LineageClient:
 
     def flush(self, timeout_s: float = 10.0) -> int:
         """Wait up to ``timeout_s`` seconds until every queued event is handed over and the
-        transport has delivered (or spooled) it. Return the events still pending."""
+        transport has delivered it (with the ``kafka`` transport: none in flight and none of
+        its spooled events left, see :meth:`KafkaTransport.flush
+        <emitters.transports.kafka.KafkaTransport.flush>`); returns as soon as that holds.
+        Return the events still pending (queued, in flight or spooled)."""
         deadline = time.monotonic() + timeout_s
         if self._worker is not None:
             with self._idle:

@@ -96,7 +96,8 @@ def test_unreachable_broker_costs_the_job_nothing_and_replay_delivers_once(
     assert added < 0.050
     events_expected = 2 * (RUNS + 1)
 
-    assert offline.flush(10.0) == 0, "nothing waits for a broker"
+    # nothing waits for a broker; flush counts the spooled events as not yet delivered
+    assert offline.flush(0.5) == events_expected
     spool_dir = tmp_path / "offline" / "spool"
     ids = spooled_ids(spool_dir)
     assert len(ids) == events_expected and len(set(ids)) == events_expected

@@ -17,7 +17,11 @@
   record removed only after its delivery is confirmed, see :mod:`.spool`) and the transport
   switches back to direct produce when the spool is empty — so one producer's events keep
   their order. Leftover segments of earlier processes are replayed on start
-  (``emitter.kafka_producer.replay_on_start``).
+  (``emitter.kafka_producer.replay_on_start``). A single failed delivery (broker up) is
+  spooled and replayed the same way one probe interval later.
+- ``flush`` waits until nothing is in flight and nothing this transport spooled is left
+  (so it returns as soon as the replay after an outage is confirmed); ``close`` waits only
+  for what is in flight: spooled events stay safe on disk for a later replay.
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from emitters.config import EmitterConfig
 from emitters.transports.base import DropLog, Envelope, RateLimitedLog, Transport
-from emitters.transports.kafka_producer import create_producer, producer_config
+from emitters.transports.kafka_producer import (
+    DOWN_CODES,
+    create_producer,
+    produce_confirmed,
+    producer_config,
+)
 from emitters.transports.spool import ReplayResult, Spool, SpoolRecord
 from lineage_pipeline.codec import integrity_header
 from lineage_pipeline.errors import TransportError
@@ -40,12 +48,6 @@ from lineage_pipeline.metrics import EMITTER_EVENTS
 log = logging.getLogger("emitters.kafka")
 _DELIVERED = EMITTER_EVENTS.labels("delivered")
 _SPOOLED = EMITTER_EVENTS.labels("spooled")
-
-_DOWN_CODES = {
-    KafkaError._ALL_BROKERS_DOWN,
-    KafkaError._MSG_TIMED_OUT,
-    KafkaError._TIMED_OUT,
-}
 
 
 class KafkaTransport(Transport):
@@ -83,6 +85,8 @@ class KafkaTransport(Transport):
         self._closed = False
         self._replay_pending = False
         self._fatal = False
+        #: messages this transport spooled since its spool was last drained
+        self._spooled_pending = 0
 
     # -- lifecycle -----------------------------------------------------------------------
     def _ensure_started(self) -> Producer:
@@ -162,6 +166,10 @@ class KafkaTransport(Transport):
             return
         if ok:
             _SPOOLED.inc()
+            self._spooled_pending += 1
+            if not self._spooling:  # a single failed delivery: replay it soon
+                self._next_replay = time.monotonic() + self._probe_interval
+                self._replay_pending = True
         else:
             self.drops.drop("spool_full", f"spool {self.spool.directory} is full")
 
@@ -169,7 +177,7 @@ class KafkaTransport(Transport):
         if err is None:
             _DELIVERED.inc()
             return
-        if err.code() in _DOWN_CODES:
+        if err.code() in DOWN_CODES:
             self._mark_down(err)
         elif err.code() != KafkaError._PURGE_QUEUE:
             self._warn.warning("delivery", "Kafka delivery failed, spooling: %s", err)
@@ -250,12 +258,14 @@ class KafkaTransport(Transport):
                 result = self.replay()
                 if result.busy or result.remaining:
                     self._next_replay = time.monotonic() + 5 * self._probe_interval
+                    self._replay_pending = True  # try again then
                     return
                 with self._lock:
                     if self.spool is not None and self.spool.active_records:
                         self.spool.seal()
                         continue
                     self._spooling = False
+                    self._spooled_pending = 0
                     return
         except Exception as exc:
             self._warn.warning("replay", "spool replay failed: %s", exc)
@@ -279,54 +289,17 @@ class KafkaTransport(Transport):
     def deliver(self, records: list[SpoolRecord]) -> list[bool]:
         """Produce ``records`` and wait for each delivery report; ``True`` = confirmed.
 
-        Waits at most the delivery timeout plus 5 s; unconfirmed records count as failed.
+        Waits at most the delivery timeout plus 5 s; unconfirmed records count as failed
+        (:func:`~emitters.transports.kafka_producer.produce_confirmed`).
         """
-        producer = self._ensure_started()
-        outcome = [False] * len(records)
-        done = threading.Semaphore(0)
-        produced = 0
-
-        def callback(index: int) -> Any:
-            def on_delivery(err: KafkaError | None, msg: Message) -> None:
-                if err is None:
-                    outcome[index] = True
-                    EMITTER_EVENTS.labels("delivered").inc()
-                elif err.code() in _DOWN_CODES:
-                    self._mark_down(err)
-                done.release()
-
-            return on_delivery
-
-        for index, record in enumerate(records):
-            if self._down:
-                break
-            while True:
-                try:
-                    producer.produce(
-                        record.topic, record.value, record.key or None,
-                        on_delivery=callback(index), headers=[integrity_header(record.value)],
-                    )
-                    produced += 1
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-                except KafkaException as exc:
-                    self._warn.warning("replay-produce", "replay produce failed: %s", exc)
-                    break
-            else:  # pragma: no cover
-                break
         timeout_s = self.config.emitter.kafka_producer.delivery_timeout_ms / 1000 + 5
-        deadline = time.monotonic() + timeout_s
-        for _ in range(produced):
-            while not done.acquire(timeout=0.05):
-                producer.poll(0)
-                if time.monotonic() >= deadline:
-                    return outcome
-        return outcome
+        return produce_confirmed(self._ensure_started(), records, timeout_s,
+                                 down=lambda: self._down, mark_down=self._mark_down,
+                                 warn=self._warn)
 
     # -- flush / close -------------------------------------------------------------------
-    def flush(self, timeout_s: float) -> int:
-        """Wait for outstanding deliveries; return how many messages are still in flight."""
+    def _flush_producer(self, timeout_s: float) -> int:
+        """Wait for the producer's outstanding deliveries; return how many are in flight."""
         producer = self._producer
         if producer is None:
             return 0
@@ -334,6 +307,30 @@ class KafkaTransport(Transport):
             return int(producer.flush(max(timeout_s, 0.0)))
         except KafkaException:
             return len(producer)
+
+    def _spool_drained(self) -> bool:
+        """``True`` when nothing this transport spooled waits for a replay."""
+        if self.spool is None or self._spooled_pending == 0:
+            return True
+        replaying = self._replayer is not None and self._replayer.is_alive()
+        return not (self._spooling or self._replay_pending or replaying
+                    or self.spool.active_records)
+
+    def flush(self, timeout_s: float) -> int:
+        """Wait up to ``timeout_s`` seconds until every message is delivered: none in flight
+        and none of this transport's spooled messages left (the spool drains by itself once
+        the broker answers, see the module docstring). Returns as soon as that holds, else
+        after ``timeout_s`` with the number still undelivered (in flight plus spooled)."""
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        while True:
+            in_flight = self._flush_producer(min(0.1, max(deadline - time.monotonic(), 0.0)))
+            drained = self._spool_drained()
+            if in_flight == 0 and drained:
+                return 0
+            if time.monotonic() >= deadline:
+                return in_flight + (0 if drained else self._spooled_pending)
+            if in_flight == 0:
+                time.sleep(0.02)
 
     def close(self, timeout_s: float) -> None:
         """Flush within ``timeout_s``; what is still undelivered goes to the spool.
@@ -348,7 +345,7 @@ class KafkaTransport(Transport):
         try:
             if producer is not None:
                 deadline = time.monotonic() + timeout_s
-                remaining = self.flush(timeout_s)
+                remaining = self._flush_producer(timeout_s)  # spooled events stay safe
                 if remaining:
                     producer.purge(in_queue=True, in_flight=True, blocking=True)
                     producer.poll(0)

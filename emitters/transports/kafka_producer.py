@@ -25,14 +25,20 @@ the broker is down, and the transport reports the state change once itself.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from emitters.config import EmitterConfig
+from emitters.transports.base import RateLimitedLog
+from emitters.transports.segments import SpoolRecord
 from lineage_pipeline import kafka
+from lineage_pipeline.codec import integrity_header
 from lineage_pipeline.errors import ConfigError, TransportError
+from lineage_pipeline.metrics import EMITTER_EVENTS
 
 #: The producer's ``client.id`` (and its logger ``lineage.kafka.<id>``).
 CLIENT_ID = "lineage-emitter"
@@ -70,3 +76,58 @@ def create_producer(config: EmitterConfig, on_error: Callable[[KafkaError], None
         return kafka.producer(config.kafka, CLIENT_ID, overrides=overrides, quiet=True)
     except ConfigError as exc:
         raise TransportError(f"cannot create Kafka producer: {exc}") from exc
+
+
+#: Delivery errors that mean the broker is unreachable (the transport switches to spooling).
+DOWN_CODES = {
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._MSG_TIMED_OUT,
+    KafkaError._TIMED_OUT,
+}
+
+
+def produce_confirmed(producer: Producer, records: list[SpoolRecord], timeout_s: float, *,
+                      down: Callable[[], bool], mark_down: Callable[[KafkaError], None],
+                      warn: RateLimitedLog) -> list[bool]:
+    """Produce spooled ``records`` (each with its ``lineage-crc32`` header) and wait up to
+    ``timeout_s`` seconds for their delivery reports; return one bool per record, ``True``
+    when the broker confirmed it. Stops producing once ``down()``; a report with a
+    :data:`DOWN_CODES` error calls ``mark_down``. Never raises for Kafka errors."""
+    outcome = [False] * len(records)
+    done = threading.Semaphore(0)
+    produced = 0
+
+    def callback(index: int) -> Any:
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is None:
+                outcome[index] = True
+                EMITTER_EVENTS.labels("delivered").inc()
+            elif err.code() in DOWN_CODES:
+                mark_down(err)
+            done.release()
+
+        return on_delivery
+
+    for index, record in enumerate(records):
+        if down():
+            break
+        while True:
+            try:
+                producer.produce(
+                    record.topic, record.value, record.key or None,
+                    on_delivery=callback(index), headers=[integrity_header(record.value)],
+                )
+                produced += 1
+                break
+            except BufferError:
+                producer.poll(0.1)
+            except KafkaException as exc:
+                warn.warning("replay-produce", "replay produce failed: %s", exc)
+                break
+    deadline = time.monotonic() + timeout_s
+    for _ in range(produced):
+        while not done.acquire(timeout=0.05):
+            producer.poll(0)
+            if time.monotonic() >= deadline:
+                return outcome
+    return outcome

@@ -106,7 +106,8 @@ def test_broker_down_for_the_job_and_a_killed_emitter_lose_nothing(
     online.close()
     added_ms = (statistics.median(t_off) - statistics.median(t_on)) * 1000
     job_events = 2 * (RUNS + 1)
-    assert offline.flush(10.0) == 0, "nothing waits for the broker"
+    # nothing waits for the broker; flush counts the spooled events as not yet delivered
+    assert offline.flush(0.5) == job_events
     assert spool_records(tmp_path / "offline" / "spool") == job_events
 
     # 2. a job process killed with its events in the spool
