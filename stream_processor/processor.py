@@ -24,8 +24,9 @@ state to one graph record (:func:`~stream_processor.mapping.state_to_record`: th
 only what this process has not published yet,
 :class:`~stream_processor.published.Published`) and encoded (Avro,
 :class:`~lineage_pipeline.graph_record.GraphRecordCodec`), so a run with several events in a
-batch is mapped once. When a run's record cannot be built (a bug, or a record over
-``max_record_bytes``), its state goes back to what it was before the batch and its events
+batch is mapped once; a record over ``max_record_bytes`` is published as several records
+(:mod:`stream_processor.record_split`). When a run's record cannot be built (a bug, or a part
+still over the cap), its state goes back to what it was before the batch and its events
 are handled one at a time, each one whose record fails going to the DLQ with reason
 ``handler_error`` and left out of the state (so a replay after a fix merges it anew).
 
@@ -74,13 +75,8 @@ from stream_processor.faithful import normalise_if_needed
 from stream_processor.identity import DatasetIdentity
 from stream_processor.mapping import Note, output_version, stale_record, state_to_record
 from stream_processor.published import Published
-from stream_processor.state import (
-    DedupeStore,
-    RunStore,
-    StoredRun,
-    VersionStore,
-    departed_summary,
-)
+from stream_processor.record_split import split_record
+from stream_processor.state import DedupeStore, RunStore, StoredRun, VersionStore, departed_summary
 from stream_processor.stitch import RunState, merge_event
 from stream_processor.stitch.merge import EventRecord, as_record, event_type
 
@@ -239,13 +235,13 @@ class EventProcessor:
         stored = StoredRun(touched.state, now) if touched else self.runs.get(run_id)
         if stored is not None and stored.departed:
             state = merge_event(stored.state, event)
-            value, notes = self._encode(*late_record(event, state, now, self.published))
+            values, notes = self._encode(*late_record(event, state, now, self.published))
             summary = departed_summary(state)
             self.runs.put(run_id, StoredRun(summary, now, True))
             self._commit(run_id, event, summary)
             self.published.note(notes)
             # a late event's record holds only what it adds: each is published
-            self._late.append(OutRecord(self.graph_topic, run_id.encode(), value))
+            self._late += [OutRecord(self.graph_topic, run_id.encode(), v) for v in values]
             return
         state = merge_event(stored.state if stored else None, event, self.versions.latest)
         self._commit(run_id, event, state)  # the state itself is stored once, by drain()
@@ -265,24 +261,27 @@ class EventProcessor:
         self._batch_ids.add(event["eventId"])
         self._stale_published.discard(run_id)
 
-    def _encode(self, record: GraphRecord, notes: list[Note]) -> tuple[bytes, list[Note]]:
-        value = self.graph_codec.encode(record)
-        if len(value) > self.max_record_bytes:
+    def _encode(self, record: GraphRecord, notes: list[Note]) -> tuple[list[bytes], list[Note]]:
+        values = [self.graph_codec.encode(record)]
+        if len(values[0]) > self.max_record_bytes:
+            values = [self.graph_codec.encode(part)
+                      for part in split_record(record, self.max_record_bytes)]
+        too_big = max(map(len, values))
+        if too_big > self.max_record_bytes:
             raise EventError(
-                f"graph record of run {record['runs'][0]['runId']} is {len(value)} bytes, "
-                f"over the {self.max_record_bytes}-byte cap"
-            )
-        return value, notes
+                f"graph record of run {record['runs'][0]['runId']} has a part of {too_big} "
+                f"bytes, over the {self.max_record_bytes}-byte cap")
+        return values, notes
 
-    def _record_of(self, touched: _Touched, now: int) -> OutRecord:
-        """The graph record of a run touched in this batch (its latest state), noted as
-        published."""
+    def _record_of(self, touched: _Touched, now: int) -> list[OutRecord]:
+        """The graph record (or its parts) of a run touched in this batch (its latest
+        state), noted as published."""
         event = touched.events[-1][1]
-        value, notes = self._encode(*state_to_record(
+        values, notes = self._encode(*state_to_record(
             touched.state, source_event_id=event["eventId"], event_time=event["eventTime"],
             now_ms=now, published=self.published))
         self.published.note(notes)
-        return OutRecord(self.graph_topic, touched.state.runId.encode(), value)
+        return [OutRecord(self.graph_topic, touched.state.runId.encode(), v) for v in values]
 
     def _one_by_one(self, run_id: str, touched: _Touched, now: int,
                     as_current: Callable[[SourceMessage], None]) -> list[OutRecord]:
@@ -307,7 +306,7 @@ class EventProcessor:
             as_current(msg)
             self.runs.put(run_id, StoredRun(merged, now))
             self._commit(run_id, event, merged)
-            out = [one]  # only the latest record of the run counts
+            out = one  # only the latest record of the run counts
         return out
 
     def drain(self, as_current: Callable[[SourceMessage], None] = lambda _msg: None,
@@ -325,13 +324,13 @@ class EventProcessor:
         out: list[OutRecord] = []
         for run_id, touched in self._touched.items():
             try:
-                record = self._record_of(touched, now)
+                records = self._record_of(touched, now)
             except Exception as exc:
                 log.warning("record of run %s failed (%s); handling its %d events one by one",
                             run_id, exc, len(touched.events))
                 out += self._one_by_one(run_id, touched, now, as_current)
                 continue
-            out.append(record)
+            out += records
             as_current(touched.events[-1][0])
             self.runs.put(run_id, StoredRun(touched.state, now))  # once per run and batch
         out += self._late

@@ -1,8 +1,9 @@
 """Hostile input through the real broker, processor, sink and Neo4j: dead-lettering never
 fails, and values the graph cannot hold are normalised, not rejected.
 
-A burst mixes 5 MB garbage, truncated Avro and valid events, and an OpenLineage event whose
-facets hold NaN and infinities.
+A burst mixes 5 MB garbage, truncated Avro and valid events, a wide run (10,000 inputs, an
+output of 5,000 columns with column lineage: its graph record is over the 1 MiB cap and goes
+as several records) and an OpenLineage event whose facets hold NaN and infinities.
 
 The events topic is raised to take 8 MiB messages (as a team that allows big events would);
 the DLQ topic keeps the broker's 1 MiB default, which a whole 5 MB original would exceed.
@@ -21,7 +22,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from confluent_kafka import Producer
@@ -40,6 +41,7 @@ from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import open_backend
 from tests.e2e_stack import PipelineStack, lineage_cli, lineage_json, pipeline_stack
 from tests.support.waiting import wait_for
+from tests.test_wide_runs import COLUMNS, INPUTS, wide_events
 
 if TYPE_CHECKING:
     from tests.conftest import GraphFactory
@@ -76,6 +78,19 @@ def processor_metric(stack: PipelineStack, line_start: str) -> float:
     return sum(values)
 
 
+def _wide_counts(backend: Any, run_id: str) -> dict[str, int] | None:
+    """The wide run's inputs, output columns and column lineage in the graph, once whole."""
+    rows = backend.query(
+        "MATCH (r:Run {uid: $uid}) WHERE r.state = 'COMPLETE' "
+        "OPTIONAL MATCH (:DatasetVersion)-[c:CONSUMED_BY]->(r) WITH r, count(c) AS inputs "
+        "OPTIONAL MATCH (r)-[:GENERATED]->(:DatasetVersion)-[:VERSION_OF]->(d:Dataset) "
+        "OPTIONAL MATCH (f:Field {datasetUid: d.uid})-[l:DERIVED_FROM]->() "
+        "RETURN inputs, count(DISTINCT f) AS columns, count(l) AS lineage", {"uid": run_id})
+    found = {k: int(v) for k, v in rows[0].items()} if rows else {}
+    want = {"inputs": INPUTS, "columns": COLUMNS, "lineage": COLUMNS}
+    return found if found == want else None
+
+
 @pytest.mark.slow
 def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
     kafka_broker: str, graphs: GraphFactory, tmp_path: Path,
@@ -98,7 +113,9 @@ def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
         "job": {"namespace": "dlq-e2e", "name": "ol-nan"}, "inputs": [],
         "outputs": [{"namespace": "file", "name": "/data/ol-nan.csv"}]}).encode()
     assert b"NaN" in ol_nan
-    burst = [(b"garbage-0", garbage[0]), *valid[:7], (b"t-0", truncated[0]), *valid[7:13],
+    wide_run = str(uuid.uuid4())
+    wide = [(e.partition_key(), codec.encode(e)) for e in wide_events(wide_run)]
+    burst = [(b"garbage-0", garbage[0]), *valid[:7], *wide, (b"t-0", truncated[0]), *valid[7:13],
              (b"garbage-1", garbage[1]), (b"t-1", truncated[1]), *valid[13:]]
     extra = {"LINEAGE_PROCESSOR__BATCH_TIMEOUT_S": "0.02"}
     with graphs.fresh("neo4j") as graph, \
@@ -129,6 +146,8 @@ def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
             assert custom["score"] is None and custom["worst"] is None
             flags = json.loads(extra["lineage_normalised"])
             assert flags["count"] == 1, flags
+            wide_counts = wait_for(lambda: _wide_counts(backend, wide_run),
+                                   "the wide run whole in the graph", timeout_s=120)
         finally:
             backend.close()
 
@@ -158,7 +177,8 @@ def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
         assert f"lineage dlq fetch {record_id} --out FILE" in shown.stdout
         print(f"burst: {len(valid)} valid events of {RUNS} runs -> {RUNS} COMPLETE in the "
               f"graph; {len(garbage)} garbage + {len(truncated)} truncated -> {len(dead)} DLQ "
-              f"records; OpenLineage NaN run -> graph, {flags['count']} value(s) flagged")
+              f"records; OpenLineage NaN run -> graph, {flags['count']} value(s) flagged; "
+              f"wide run -> graph {wide_counts}")
         out = tmp_path / "original.bin"
         fetched = lineage_cli(stack, "dlq", "fetch", record_id, "--out", str(out))
         assert fetched.returncode == 0, fetched.stderr

@@ -1,0 +1,76 @@
+"""Wide runs land: a run with 10,000 inputs and an output of 5,000 columns (with column
+lineage) reaches the graph as several records under the cap, which together write exactly
+what the one oversized record would (:mod:`stream_processor.record_split`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lineage_pipeline.codec import DEFAULT_MAX_MESSAGE_BYTES
+from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.graph_model import GraphMutations
+from lineage_pipeline.graph_record import GraphRecordCodec
+from stream_processor.processor import DEFAULT_MAX_RECORD_BYTES
+from tests.test_processor_core import CODEC, GRAPH, Harness
+
+INPUTS, COLUMNS = 10_000, 5_000
+
+
+def wide_events(run_id: str) -> list[LineageEvent]:
+    """START of a run reading ``INPUTS`` files (each with a two-column schema), then its
+    COMPLETE writing one table of ``COLUMNS`` columns, column ``c{i}`` derived from column
+    ``x`` of input ``i``: each event is under the 1 MiB message cap, the run's record not."""
+    def name(i: int) -> str:
+        return f"/lake/in/part-{i:05d}.csv"
+
+    base = {"producer": "tests/wide", "run": {"runId": run_id},
+            "job": {"namespace": "wide", "name": "merge"}}
+    inputs = [{"namespace": "file", "name": name(i), "version": "1",
+               "facets": {"schema": [{"name": "x", "type": "DOUBLE"},
+                                     {"name": "y", "type": "VARCHAR"}]}}
+              for i in range(INPUTS)]
+    fields = [{"name": f"c{i}", "type": "DOUBLE"} for i in range(COLUMNS)]
+    lineage = [{"field": f"c{i}", "inputFields": [
+        {"namespace": "file", "name": name(i), "field": "x",
+         "transformations": [{"type": "DIRECT", "subtype": "IDENTITY"}]}]}
+        for i in range(COLUMNS)]
+    return [
+        LineageEvent.model_validate({**base, "eventType": "START",
+                                     "eventTime": 1_767_225_600_000, "inputs": inputs}),
+        LineageEvent.model_validate({
+            **base, "eventType": "COMPLETE", "eventTime": 1_767_225_660_000,
+            "outputs": [{"namespace": "file", "name": "/lake/out/wide.parquet", "version": "2",
+                         "facets": {"schema": fields, "columnLineage": lineage}}]}),
+    ]
+
+
+def elements(records: list[GraphMutations]) -> tuple[set[Any], set[Any]]:
+    """The distinct node and relationship upserts of ``records`` (props as sorted JSON)."""
+    nodes = {(n.label.value, n.uid, json.dumps(n.props, sort_keys=True),
+              json.dumps(n.weak, sort_keys=True)) for m in records for n in m.nodes}
+    rels = {(r.type.value, r.from_uid, r.to_uid, json.dumps(r.props, sort_keys=True))
+            for m in records for r in m.relationships}
+    return nodes, rels
+
+
+def test_a_wide_run_is_split_into_records_that_write_what_the_whole_would() -> None:
+    values = [CODEC.encode(e) for e in wide_events("r-wide")]
+    assert max(map(len, values)) < DEFAULT_MAX_MESSAGE_BYTES
+    parts = Harness().batch(*values)
+    whole = Harness(max_record_bytes=64 * DEFAULT_MAX_RECORD_BYTES).batch(*values)
+    sizes = [len(r.value) for r in parts]
+    print(f"events {[len(v) for v in values]} bytes; whole record {len(whole[0].value):,} "
+          f"bytes; {len(parts)} parts of at most {max(sizes):,} bytes")
+    assert [r.topic for r in parts] == ["graph"] * len(parts) and len(parts) > 1
+    assert len(whole) == 1 and len(whole[0].value) > DEFAULT_MAX_RECORD_BYTES
+    assert max(sizes) <= DEFAULT_MAX_RECORD_BYTES
+    assert {r.key for r in parts} == {b"r-wide"}, "one key: the parts stay in order"
+    split = [GRAPH.decode(r.value) for r in parts]
+    expected = elements([GraphRecordCodec(max_message_bytes=1 << 26).decode(whole[0].value)])
+    assert elements(split) == expected
+    nodes, rels = expected
+    assert sum(1 for r in rels if r[0] == "CONSUMED_BY") == INPUTS
+    assert sum(1 for r in rels if r[0] == "HAS_FIELD") == 2 * INPUTS + COLUMNS
+    assert sum(1 for r in rels if r[0] == "DERIVED_FROM") == COLUMNS
+    assert sum(1 for n in nodes if n[0] == "Run") == 1, "every part carries the same run"
