@@ -32,7 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from emitters.avro_writer import EventEncoder
-from emitters.config import EmitterConfig, load_emitter_config, spool_fallback_config
+from emitters.config import (
+    DEFAULT_MAX_EVENT_BYTES,
+    EmitterConfig,
+    load_emitter_config,
+    spool_fallback_config,
+)
 from emitters.size_cap import SizeCap
 from emitters.transports import DropLog, Envelope, Transport, create_transport
 from emitters.transports.base import RateLimitedLog
@@ -65,7 +70,7 @@ class LineageClient:
         topic: str = "lineage.events",
         codec: EventCodec | None = None,
         queue_size: int = 10_000,
-        max_event_bytes: int = 64 * 1024,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         drop_log_interval_s: float = 60.0,
         close_timeout_s: float = 5.0,
         config: EmitterConfig | None = None,
@@ -184,14 +189,14 @@ class LineageClient:
     def _send(self, event: LineageEvent) -> None:
         try:
             _QUEUED.inc()
-            fitted = self.size_cap.fit(event)
-            if fitted is None:
+            fitted = self.size_cap.fit_all(event)  # a wide event: several, none cut
+            if not fitted:
                 self.drops.drop(
                     "oversize", f"event {event.eventId} exceeds {self.size_cap.max_bytes} bytes"
                 )
                 return
-            capped, data = fitted
-            self.transport.send(Envelope(capped, capped.partition_key(), data, self.topic))
+            for capped, data in fitted:
+                self.transport.send(Envelope(capped, capped.partition_key(), data, self.topic))
         except Exception as exc:
             _FAILED.inc()
             self._warn.warning(

@@ -17,7 +17,7 @@ Precedence, highest first (per key; nested sections merge key by key):
        emitter:
          transport: kafka          # kafka | spool | console | composite
          queue_size: 10000
-         max_event_bytes: 65536
+         max_event_bytes: 921600
          spool_dir: /var/spool/lineage
          spool_max_bytes: 268435456
          kafka_producer: {linger_ms: 5, delivery_timeout_ms: 30000}
@@ -52,8 +52,10 @@ from lineage_pipeline.settings import (
     load_settings,
 )
 
-#: Default size cap of one encoded event, bytes (64 KiB).
-DEFAULT_MAX_EVENT_BYTES = 64 * 1024
+#: Default size cap of one encoded event, bytes (900 KiB: under librdkafka's and the
+#: broker's 1 MB message limit with key and headers; a wider event is split into parts that
+#: fit, see :mod:`emitters.size_cap`).
+DEFAULT_MAX_EVENT_BYTES = 900 * 1024
 
 
 class _Section(BaseModel):

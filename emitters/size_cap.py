@@ -21,17 +21,27 @@ Identity (event id and type, run, job, dataset names, versions, kinds), content 
 row counts, code version, parent and nominal time are never cut. If the event still does
 not fit, :meth:`SizeCap.fit` returns ``None`` and the client drops it (counted as
 ``oversize``).
+
+A wide event (thousands of inputs or outputs) is split before anything is cut
+(:meth:`SizeCap.fit_all`): its datasets are halved, recursively, into events of the same
+run, type and time that each fit with their facets whole; the first part keeps the event id
+and the run and job facets, each other part gets the id
+``uuid5(URL, "<eventId>/part/<first dataset index>")`` (the same for a resent event, so the
+processor's dedupe holds) and the run's identity only. The processor stitches the parts
+back into one run (inputs and outputs are unions), so nothing of a wide run is lost; only a
+single dataset too big for the cap on its own has its facets cut as above.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from lineage_pipeline.events import Dataset, LineageEvent
+from lineage_pipeline.events import Dataset, JobFacets, LineageEvent, RunFacets
 
 _TRACE_KEEP = 2048
 _MESSAGE_KEEP = 1024
@@ -167,3 +177,44 @@ class SizeCap:
                 return cut, data
             excess = len(data) - self.max_bytes
         return None
+
+    def fit_all(self, event: LineageEvent) -> list[tuple[LineageEvent, bytes]]:
+        """Return the events to send for ``event``, each with its encoded bytes within the
+        cap: ``event`` itself when it fits, else its parts (see the module docstring), each
+        part cut by :meth:`fit` only when a single dataset does not fit; ``[]`` when even
+        that cannot fit. Raises ``EventError`` as :meth:`fit` does."""
+        data = self.codec.encode(event)
+        if len(data) <= self.max_bytes:
+            return [(event, data)]
+        datasets = [("inputs", d) for d in event.inputs] + [("outputs", d) for d in event.outputs]
+        if len(datasets) <= 1:
+            fitted = self.fit(event)
+            return [fitted] if fitted is not None else []
+        return self._halves(event, datasets, 0, first=True)
+
+    def _part(self, event: LineageEvent, datasets: list[tuple[str, Dataset]], start: int,
+              first: bool) -> LineageEvent:
+        """The event of ``datasets`` (from dataset index ``start`` on) of ``event``."""
+        part = event.model_copy(update={
+            "inputs": [d for side, d in datasets if side == "inputs"],
+            "outputs": [d for side, d in datasets if side == "outputs"]})
+        if not first:
+            run = event.run.model_copy(update={"facets": RunFacets()})
+            job = event.job.model_copy(update={"facets": JobFacets()})
+            part = part.model_copy(update={
+                "eventId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.eventId}/part/{start}")),
+                "run": run, "job": job})
+        return part
+
+    def _halves(self, event: LineageEvent, datasets: list[tuple[str, Dataset]], start: int,
+                first: bool) -> list[tuple[LineageEvent, bytes]]:
+        part = self._part(event, datasets, start, first)
+        data = self.codec.encode(part)
+        if len(data) <= self.max_bytes:
+            return [(part, data)]
+        if len(datasets) == 1:
+            fitted = self.fit(part)
+            return [fitted] if fitted is not None else []
+        middle = len(datasets) // 2
+        return (self._halves(event, datasets[:middle], start, first)
+                + self._halves(event, datasets[middle:], start + middle, False))

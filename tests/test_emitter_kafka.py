@@ -214,7 +214,8 @@ def test_oversize_facets_are_truncated_flagged_and_accepted(
     big = sample_event(outputs=[Dataset(namespace="file", name="/out.csv", facets=DatasetFacets(
         columnLineage=lineage, extra={"notes": json.dumps({"text": "y" * 20_000})}))])
     assert len(EventCodec().encode(big)) > 64 * 1024
-    with kafka_client(kafka_broker, topic_names.events, tmp_path) as client:
+    with kafka_client(kafka_broker, topic_names.events, tmp_path,
+                      max_event_bytes=64 * 1024) as client:
         client.emit(big)
         assert client.flush(20.0) == 0
     [msg] = read_messages(kafka_broker, topic_names.events, 1)

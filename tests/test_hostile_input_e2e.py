@@ -1,9 +1,10 @@
 """Hostile input through the real broker, processor, sink and Neo4j: dead-lettering never
 fails, and values the graph cannot hold are normalised, not rejected.
 
-A burst mixes 5 MB garbage, truncated Avro and valid events, a wide run (10,000 inputs, an
-output of 5,000 columns with column lineage: its graph record is over the 1 MiB cap and goes
-as several records) and an OpenLineage event whose facets hold NaN and infinities.
+A burst mixes 5 MB garbage, truncated Avro and valid events, a wide run emitted by the SDK
+(10,000 inputs, an output of 5,000 columns with column lineage: the emitter splits the event,
+and the run's graph record, over the 1 MiB cap, goes as several records) and an OpenLineage
+event whose facets hold NaN and infinities.
 
 The events topic is raised to take 8 MiB messages (as a team that allows big events would);
 the DLQ topic keeps the broker's 1 MiB default, which a whole 5 MB original would exceed.
@@ -34,6 +35,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
+from emitters.client import LineageClient
 from lineage_app.localstack.processes import tail
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.dead_letter import MAX_VALUE_BYTES
@@ -41,7 +43,7 @@ from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import open_backend
 from tests.e2e_stack import PipelineStack, lineage_cli, lineage_json, pipeline_stack
 from tests.support.waiting import wait_for
-from tests.test_wide_runs import COLUMNS, INPUTS, wide_events
+from tests.test_wide_runs import COLUMNS, INPUTS, wide_event
 
 if TYPE_CHECKING:
     from tests.conftest import GraphFactory
@@ -114,8 +116,7 @@ def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
         "outputs": [{"namespace": "file", "name": "/data/ol-nan.csv"}]}).encode()
     assert b"NaN" in ol_nan
     wide_run = str(uuid.uuid4())
-    wide = [(e.partition_key(), codec.encode(e)) for e in wide_events(wide_run)]
-    burst = [(b"garbage-0", garbage[0]), *valid[:7], *wide, (b"t-0", truncated[0]), *valid[7:13],
+    burst = [(b"garbage-0", garbage[0]), *valid[:7], (b"t-0", truncated[0]), *valid[7:13],
              (b"garbage-1", garbage[1]), (b"t-1", truncated[1]), *valid[13:]]
     extra = {"LINEAGE_PROCESSOR__BATCH_TIMEOUT_S": "0.02"}
     with graphs.fresh("neo4j") as graph, \
@@ -126,6 +127,11 @@ def test_a_burst_of_garbage_truncated_avro_and_valid_events_loses_nothing(
         for key, value in burst:
             producer.produce(stack.settings.topics.events, key=key, value=value)
         producer.produce(stack.settings.topics.openlineage, key=ol_run.encode(), value=ol_nan)
+        with LineageClient.from_config(bootstrap_servers=stack.settings.kafka.bootstrap_servers,
+                                       topic=stack.settings.topics.events,
+                                       spool_dir=str(tmp_path / "spool")) as client:
+            client.emit(wide_event(wide_run))  # about 1.1 MB: the emitter splits it
+            assert client.flush(60) == 0
         assert producer.flush(60) == 0
         processor_pid = stack.processor.pid
 
