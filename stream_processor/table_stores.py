@@ -21,8 +21,12 @@ from stream_processor.stitch import RunState
 DECODED_CACHE_SIZE = 1_000
 
 
-#: First byte of a run-table value in the binary format of :class:`FaustRunStore`.
-RUN_VALUE_FORMAT = 2
+#: First byte of a run-table value in the binary format of :class:`FaustRunStore`: 3, the
+#: state deflated with :data:`~stream_processor.state.STATE_DICTIONARY`; 2 (read only), the
+#: same without it.
+RUN_VALUE_FORMAT = 3
+#: format byte -> whether the state was deflated with the preset dictionary
+_PRESET = {2: False, 3: True}
 #: The header after it: ``touched_ms`` (int64), changelog partition (uint16), flags (uint8).
 _HEADER = struct.Struct(">qHB")
 _TERMINAL, _DEPARTED = 1, 2
@@ -48,7 +52,7 @@ def _legacy(raw: Any) -> dict[str, Any]:
 def read_header(raw: Any) -> RunValueHeader:
     """The header of run-table value ``raw`` in any format of :class:`FaustRunStore`.
     Raises ``ValueError`` (``json.JSONDecodeError``) for bytes of no known format."""
-    if isinstance(raw, bytes) and raw[:1] == bytes((RUN_VALUE_FORMAT,)):
+    if isinstance(raw, bytes) and raw[:1] and raw[0] in _PRESET:
         touched, partition, flags = _HEADER.unpack_from(raw, 1)
         return RunValueHeader(touched, partition, bool(flags & _TERMINAL),
                               bool(flags & _DEPARTED))
@@ -95,9 +99,9 @@ class FaustRunStore:
         return head
 
     def _load(self, raw: Any) -> StoredRun:
-        if isinstance(raw, bytes) and raw[:1] == bytes((RUN_VALUE_FORMAT,)):
+        if isinstance(raw, bytes) and raw[:1] and raw[0] in _PRESET:
             touched, _partition, flags = _HEADER.unpack_from(raw, 1)
-            state = decode_state(raw[1 + _HEADER.size:])
+            state = decode_state(raw[1 + _HEADER.size:], _PRESET[raw[0]])
             return StoredRun(state, touched, bool(flags & _DEPARTED))
         old = _legacy(raw)
         touched, departed = int(old["touched_ms"]), bool(old.get("d"))
@@ -223,21 +227,30 @@ class FaustDedupeStore:
         return len(old)
 
 
+def _version_entry(value: Any) -> dict[str, Any] | None:
+    """A versions-table value as ``{"version", "t"}``: the list ``[version, t]`` this store
+    writes, or the dict earlier ones wrote (still in older changelogs)."""
+    if isinstance(value, list | tuple):
+        return {"version": value[0], "t": value[1]}
+    return None if value is None else dict(value)
+
+
 class FaustVersionStore:
-    """:class:`~stream_processor.state.VersionStore` over a Faust GlobalTable."""
+    """:class:`~stream_processor.state.VersionStore` over a Faust GlobalTable; a value is
+    ``[version, eventTime]`` (the dict ``{"version", "t"}`` of earlier values is read)."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
     def latest(self, dataset_uid: str) -> str | None:
         """See :class:`~stream_processor.state.VersionStore`."""
-        entry = self.table.get(dataset_uid)
+        entry = _version_entry(self.table.get(dataset_uid))
         return None if entry is None else str(entry["version"])
 
     def record(self, dataset_uid: str, version: str, event_time: int) -> None:
         """See :class:`~stream_processor.state.VersionStore` (needs a current Faust event)."""
-        if newer_version(self.table.get(dataset_uid), version, event_time):
-            self.table[dataset_uid] = {"version": version, "t": event_time}
+        if newer_version(_version_entry(self.table.get(dataset_uid)), version, event_time):
+            self.table[dataset_uid] = [version, event_time]
 
 
 class FaustAliasStore:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from lineage_pipeline.events import LineageEvent, Run
 from lineage_pipeline.graph_model import TERMINAL_STATES, GraphMutations
+from stream_processor import table_stores
 from stream_processor.identity import DatasetIdentity, MemoryAliasStore
 from stream_processor.state import (
     StoredRun,
@@ -22,7 +23,7 @@ from stream_processor.state import (
     encode_state,
 )
 from stream_processor.stitch import stitch
-from stream_processor.table_stores import RUN_VALUE_FORMAT, FaustRunStore
+from stream_processor.table_stores import RUN_VALUE_FORMAT, FaustRunStore, FaustVersionStore
 from tests.test_processor_core import CODEC, Harness, event, graph_records
 
 HOUR_S = 3600.0
@@ -238,13 +239,17 @@ def test_the_faust_run_store_reads_every_older_value_format() -> None:
     table["text"] = {"state": state.to_json_bytes().decode(), "touched_ms": 5, "terminal": True}
     table["dict"] = {"state": state.to_json(), "touched_ms": 5, "terminal": True}
     # the previous format, as Faust's raw serializer hands back its JSON from the changelog
-    table["z"] = json.dumps({"z": base64.b64encode(encode_state(state)).decode(),
+    table["z"] = json.dumps({"z": base64.b64encode(encode_state(state, False)).decode(),
                              "touched_ms": 5, "terminal": True, "p": 0}).encode()
+    # format 2: the binary value, the state deflated without the preset dictionary
+    table["two"] = bytes((2,)) + table_stores._HEADER.pack(5, 0, 1) + encode_state(state, False)
     store.put("new", StoredRun(state, 5))
     assert isinstance(table["new"], bytes) and table["new"][0] == RUN_VALUE_FORMAT
     assert len(table["new"]) < len(table["z"]) * 0.8  # no base64, no JSON wrapper
-    for key in ("text", "dict", "z", "new"):
+    for key in ("text", "dict", "z", "two", "new"):
         assert store.get(key) == StoredRun(state, 5)
+    assert len(table["new"]) < len(table["two"]), "the preset dictionary pays"
+    del table["two"]
     assert FaustRunStore(table).get("new") == StoredRun(state, 5)  # decoded, not cached
     del table["z"]
     store.retire("new", StoredRun(departed_summary(state), 5, departed=True))
@@ -300,3 +305,14 @@ def test_dedupe_keys_recovered_from_the_changelog_are_dropped_after_two_windows(
     assert store.sweep(now) == 2
     assert sorted(k[0] for k in data) == ["id0", "id1", "id2"]
     assert len(data._key_partition) == 3
+
+
+def test_the_faust_version_store_writes_pairs_and_reads_older_dicts() -> None:
+    table = _Table()
+    store = FaustVersionStore(table)
+    table["ds"] = {"version": "v1", "t": 5}  # an older value, as recovered from a changelog
+    assert store.latest("ds") == "v1"
+    store.record("ds", "v2", 6)
+    assert table["ds"] == ["v2", 6] and store.latest("ds") == "v2"
+    store.record("ds", "v0", 4)  # older: ignored
+    assert store.latest("ds") == "v2" and store.latest("other") is None
