@@ -121,7 +121,7 @@ def test_openlineage_json_with_nan_lands_normalised() -> None:
     mutations: GraphMutations = GRAPH.decode(records[0].value)
     run = next(n.props for n in mutations.nodes if n.label.value == "Run")
     assert finite_everywhere(run) and FACET in json.dumps(run), run
-    flags = json.loads(json.loads(run["extraFacets"])[FACET])
+    flags = json.loads(json.loads(str(run["extraFacets"]))[FACET])
     assert flags["count"] == 2 and {f["rule"] for f in flags["values"]} == {
         "non_finite", "text"}, flags
     assert "j\ufffdx" in {n.props.get("name") for n in mutations.nodes}
