@@ -7,6 +7,9 @@ Both commands read the emitter configuration (``--config``, else ``LINEAGE_CONFI
 - ``lineage spool status``: segments with their state, records and bytes.
 - ``lineage spool replay``: send every sealed (or orphaned) segment to Kafka; each record is
   removed only after its delivery is confirmed. Exit code 1 when records remain.
+  ``--follow`` keeps replaying every ``--interval`` seconds until SIGTERM or Ctrl-C: run it
+  beside jobs (a sidecar, a systemd unit) and what a job left in the spool when it ended
+  during a broker outage reaches Kafka within that interval of the broker coming back.
 """
 
 from __future__ import annotations
@@ -74,6 +77,25 @@ def status(config: ConfigOpt = None, spool_dir: DirOpt = None, as_json: JsonOpt 
     )
 
 
+def _follow(transport: Any, interval_s: float) -> None:
+    """Replay every ``interval_s`` seconds until SIGTERM or SIGINT; print each round that
+    delivered or left something."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"replaying {transport.config.spool_dir} every {interval_s:g} s "
+                  "(SIGTERM or Ctrl-C stops)")
+    while not stop.is_set():
+        result = transport.replay()
+        if result.delivered or result.remaining or result.corrupt:
+            console.print(f"{result.delivered} delivered, {result.remaining} remaining, "
+                          f"{result.corrupt} corrupt skipped")
+        stop.wait(interval_s)
+
+
 @spool_app.command("replay")
 def replay(
     config: ConfigOpt = None,
@@ -85,6 +107,9 @@ def replay(
         float, typer.Option("--wait", help="Seconds to wait for another replayer's lock.")
     ] = 30.0,
     as_json: JsonOpt = False,
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Keep replaying every --interval seconds until SIGTERM/Ctrl-C.")] = False,
+    interval_s: Annotated[float, typer.Option("--interval", min=0.1)] = 2.0,
 ) -> None:
     """Deliver the spooled events to Kafka, each exactly once; remove them as confirmed."""
     from emitters.transports.kafka import KafkaTransport
@@ -93,6 +118,9 @@ def replay(
     cfg.emitter.kafka_producer.replay_on_start = False
     transport = KafkaTransport(cfg, make_spool(cfg))
     try:
+        if follow:
+            _follow(transport, interval_s)
+            return
         result = transport.replay(wait_s=wait_s)
     finally:
         transport.close(10.0)

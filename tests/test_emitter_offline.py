@@ -5,7 +5,11 @@ broker is there they are delivered exactly once (automatic replay and ``lineage 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -145,3 +149,32 @@ def test_cli_replays_a_closed_jobs_spool_exactly_once(
 
     events = read_events(kafka_broker, topic, 2, settle_s=1.0)
     assert sorted(e.eventId for e in events) == sorted(ids)
+
+
+def test_a_following_replayer_drains_the_spool_an_ended_job_left(
+    kafka_broker: str, topic_names: TopicSettings, tmp_path: Path, cancer_csv: Path
+) -> None:
+    """No manual step: ``lineage spool replay --follow`` beside the jobs sends what a job
+    left in the spool when it ended during an outage, once the broker answers."""
+    topic = topic_names.events
+    offline = kafka_client(f"127.0.0.1:{free_port()}", topic, tmp_path)
+    make_job(offline, cancer_csv, tmp_path / "out.parquet")()
+    offline.close(5.0)  # the job ends with its events in the spool
+    spool_dir = tmp_path / "spool"
+    ids = spooled_ids(spool_dir)
+    assert len(ids) == 2
+    create_topic(kafka_broker, topic)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGE_")}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "lineage_app.cli.app", "spool", "replay", "--follow",
+         "--interval", "0.5", "--spool-dir", str(spool_dir), "--bootstrap-servers",
+         kafka_broker], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        events = read_events(kafka_broker, topic, 2, settle_s=1.0, timeout_s=60.0)
+        assert sorted(e.eventId for e in events) == sorted(ids)
+        assert wait_until(lambda: Spool(spool_dir).status().records == 0, 30.0)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0, err
+    assert "2 delivered" in out, out
