@@ -59,8 +59,6 @@ FACET = "lineage_normalised"
 MAX_FLAGGED_PATHS = 50
 #: A JSON number token that is not finite, as Python's ``json`` writes and reads it.
 _NON_FINITE_TOKEN = re.compile(r"NaN|Infinity")
-#: Characters :func:`graph_text` replaces.
-_UNCARRIED = re.compile("[\x00\ud800-\udfff]")
 #: What OpenLineage JSON bytes hold when a value may need the rule (``\\u0000``, a lone
 #: surrogate escape, a non-finite number).
 _JSON_SUSPECT = re.compile(rb"NaN|Infinity|\\u0000|\\u[dD][89abcdefABCDEF]")
@@ -141,10 +139,10 @@ class _Walk:
 
     def text(self, value: str, path: str, key: str, json_text: bool) -> str:
         """The normalised ``value`` of field ``key`` (``json_text``: an extra facet's)."""
-        if not value.isascii() or "\x00" in value:
-            if _UNCARRIED.search(value):
-                value = graph_text(value)
-                self.flag(path, "text")
+        carried = graph_text(value)  # the graph's one character rule (fast for ASCII)
+        if carried != value:
+            value = carried
+            self.flag(path, "text")
         if json_text and _NON_FINITE_TOKEN.search(value):
             try:
                 parsed, changed = _finite(json.loads(value))
@@ -170,7 +168,7 @@ class _Walk:
                 for key in list(node):
                     item = node[key]
                     name = key
-                    if isinstance(key, str) and _UNCARRIED.search(key):
+                    if isinstance(key, str) and graph_text(key) != key:
                         name = graph_text(key)
                         node[name] = node.pop(key)
                         self.flag(f"{path}.{name}".lstrip("."), "text")
