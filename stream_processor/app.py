@@ -25,7 +25,8 @@ State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog
   a restart within the changelog's flush interval, or older than the window) are harmless:
   stitching is idempotent;
 - ``dataset-versions`` (GlobalTable): dataset uid -> latest generated version, readable by
-  every worker whatever partition produced it;
+  every worker whatever partition produced it; keys are digests of the uid and values
+  packed bytes (:class:`~stream_processor.table_stores.FaustVersionStore`);
 - ``dataset-aliases`` (GlobalTable): dataset uid -> canonical uid learned from OpenLineage
   ``symlinks`` facets (:mod:`stream_processor.identity`).
 
@@ -275,8 +276,9 @@ def _tables(app: faust.App, dedupe_window_s: float, parts: int) -> _Tables:
         dedupe=app.Table("dedupe", default=None, key_type=str, partitions=parts).tumbling(
             window, expires=2 * window
         ),
-        versions=app.GlobalTable("dataset-versions", default=None, key_type=str,
-                                 partitions=parts),
+        # bytes keys and values (raw serializers): see table_stores.FaustVersionStore
+        versions=app.GlobalTable("dataset-versions", default=None, key_type=bytes,
+                                 value_type=bytes, partitions=parts),
         aliases=app.GlobalTable("dataset-aliases", default=None, key_type=str,
                                 partitions=parts),
     )

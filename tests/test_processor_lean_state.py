@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -23,7 +24,14 @@ from stream_processor.state import (
     encode_state,
 )
 from stream_processor.stitch import stitch
-from stream_processor.table_stores import RUN_VALUE_FORMAT, FaustRunStore, FaustVersionStore
+from stream_processor.table_stores import (
+    RUN_VALUE_FORMAT,
+    FaustRunStore,
+    FaustVersionStore,
+    decode_version,
+    encode_version,
+    version_key,
+)
 from tests.test_processor_core import CODEC, Harness, event, graph_records
 
 HOUR_S = 3600.0
@@ -223,7 +231,7 @@ class _Recovered:
     _key_partition = {"text": 0}
 
 
-class _Table(dict[str, Any]):
+class _Table(dict[Any, Any]):
     """A dict standing in for a Faust Table (one partition)."""
 
     data = _Recovered()
@@ -307,12 +315,23 @@ def test_dedupe_keys_recovered_from_the_changelog_are_dropped_after_two_windows(
     assert len(data._key_partition) == 3
 
 
-def test_the_faust_version_store_writes_pairs_and_reads_older_dicts() -> None:
+def test_the_faust_version_store_writes_packed_values_and_reads_older_entries() -> None:
     table = _Table()
     store = FaustVersionStore(table)
-    table["ds"] = {"version": "v1", "t": 5}  # an older value, as recovered from a changelog
-    assert store.latest("ds") == "v1"
-    store.record("ds", "v2", 6)
-    assert table["ds"] == ["v2", 6] and store.latest("ds") == "v2"
+    run = "run:" + str(uuid.UUID(int=7, version=4))
+    # older entries, as recovered from a changelog: the uid (JSON) as key, JSON values
+    table[json.dumps("ds").encode()] = b'{"version":"v1","t":5}'
+    table[json.dumps("other").encode()] = ["v9", 3]
+    assert store.latest("ds") == "v1" and store.latest("other") == "v9"
+    store.record("ds", run, 6)
+    assert table[version_key("ds")] == encode_version(run, 6)
+    assert len(table[version_key("ds")]) == 25 and len(version_key("ds")) == 16
+    assert store.latest("ds") == run
     store.record("ds", "v0", 4)  # older: ignored
-    assert store.latest("ds") == "v2" and store.latest("other") is None
+    assert store.latest("ds") == run and store.latest("missing") is None
+    store.record("ds", "s3://bucket/v2", 7)  # any other version: as text
+    assert store.latest("ds") == "s3://bucket/v2"
+    for version in (run.upper(), "run:not-a-uuid", "run:" + "x" * 36, ""):
+        assert decode_version(encode_version(version, -1)) == {"version": version, "t": -1}
+    with pytest.raises(ValueError, match="no known format"):
+        decode_version(b"\x07garbage")
