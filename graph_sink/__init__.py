@@ -7,7 +7,8 @@
 - :mod:`graph_sink.statements` -- the fixed ``UNWIND $rows AS row MERGE ...`` upsert
   statements, one per node label and per (relationship type, from label, to label).
 - :mod:`graph_sink.writer` -- groups graph mutations and writes each group with one
-  parameterised statement per ``batch_size`` rows.
+  parameterised statement per ``batch_size`` rows; :mod:`graph_sink.refusals` names the
+  field of a record the graph refuses.
 - :mod:`graph_sink.erasure_log` and :mod:`graph_sink.retention` -- the compacted erasure
   topic, the sink's erasure filter, and the retention / erasure writes ``lineage purge`` and
   ``lineage erase`` run.

@@ -8,7 +8,8 @@ and Neo4j.
 Row shapes (built by :mod:`graph_sink.writer`, one row per distinct node or relationship)::
 
     node: {"uid": str, "first": int|None, "last": int|None, "props": {...}}
-          (+ "state": str|None for Run, + "weak": {...} for labels with WEAK_KEYS)
+          (+ "state": str|None for Run, + "weak": {...} for labels with WEAK_KEYS when
+          not empty: rows without go to NODE_UPSERT_STRONG)
     relationship: {"src": str, "dst": str, "first": int|None, "last": int|None, "props": {...}}
           (+ "key": str for the KEYED_RELATIONSHIPS, merged on that property too)
 
@@ -78,9 +79,9 @@ if KEYED_RELATIONSHIPS != {(RelType.DERIVED_FROM, NodeLabel.FIELD, NodeLabel.FIE
                        "KEYED_RELATIONSHIPS")
 
 
-def _node_cypher(label: NodeLabel) -> str:
+def _node_cypher(label: NodeLabel, with_weak: bool = True) -> str:
     state = _STATE_RULE if label is NodeLabel.RUN else ""
-    weak = _WEAK_VERSION if label is NodeLabel.DATASET_VERSION else ""
+    weak = _WEAK_VERSION if label is NodeLabel.DATASET_VERSION and with_weak else ""
     return (
         "UNWIND $rows AS row\n"
         f"MERGE (n:{label.value} {{uid: row.uid}})\n"
@@ -104,6 +105,13 @@ def _relationship_cypher(rel: RelType, src: NodeLabel, dst: NodeLabel) -> str:
 
 #: ``label -> UNWIND ... MERGE`` statement text.
 NODE_UPSERT: dict[NodeLabel, str] = {label: _node_cypher(label) for label in NodeLabel}
+
+#: ``label -> UNWIND ... MERGE`` without the weak rules, for the labels that have them: the
+#: statement of rows without weak props (a version its producer writes). The weak rules of
+#: an empty ``row.weak`` set each key to its own value; on Neo4j that is a property write per
+#: key and row all the same (a produced version's row cost about twice a read one's).
+NODE_UPSERT_STRONG: dict[NodeLabel, str] = {
+    label: _node_cypher(label, with_weak=False) for label in WEAK_KEYS}
 
 #: ``(type, from label, to label) -> UNWIND ... MERGE`` statement text.
 RELATIONSHIP_UPSERT: dict[tuple[RelType, NodeLabel, NodeLabel], str] = {

@@ -10,9 +10,12 @@
    FalkorDB 4.16 needs: a relationship MERGEd twice in one UNWIND whose SET reads the
    relationship crashes the server;
 3. each group becomes ``ceil(rows / batch_size)`` statements chosen from
-   :mod:`graph_sink.statements` (node groups first, then relationship groups).
+   :mod:`graph_sink.statements` (node groups first, then relationship groups); in a label
+   with weak rules (``DatasetVersion``), the rows without weak props go to the statement
+   without those rules (``NODE_UPSERT_STRONG``), the others to ``NODE_UPSERT``.
 
-So N mutations take at most ``ceil(N / batch_size)`` statements per group, and
+So N mutations take at most ``ceil(N / batch_size)`` statements per group (two groups for
+``DatasetVersion``), and
 :meth:`GraphWriter.write` sends them all in one :meth:`GraphBackend.write_batch` call.
 
 Values the graph cannot store are dropped from ``props``: ``None`` (a null never erases a
@@ -37,14 +40,14 @@ either backend apply unchanged.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from graph_sink.refusals import RESERVED, diagnose
 from graph_sink.retention import ErasureList
-from graph_sink.statements import NODE_UPSERT, RELATIONSHIP_UPSERT
+from graph_sink.statements import NODE_UPSERT, NODE_UPSERT_STRONG, RELATIONSHIP_UPSERT
 from lineage_pipeline.errors import GraphError
 from lineage_pipeline.graph.base import GraphBackend, Statement, WriteSummary
 from lineage_pipeline.graph_model import (
@@ -60,8 +63,6 @@ from lineage_pipeline.graph_model import (
     graph_value,
 )
 
-#: Properties the writer manages itself; never copied from a mutation's ``props``.
-RESERVED = frozenset({"uid", "observedAt", "updatedAt"})
 #: Properties holding another node's uid (bounded like uids, so joins on them hold).
 UID_PROPS = frozenset({"jobUid", "datasetUid", "versionUid"})
 
@@ -200,7 +201,12 @@ class GraphWriter:
             group_rows = nodes.get(label)
             if group_rows:
                 rows = [_node_row(uid, r, label) for uid, r in group_rows.items()]
-                statements += self._chunks(NODE_UPSERT[label], rows, f"upsert {label.value}")
+                name = f"upsert {label.value}"
+                if label in NODE_UPSERT_STRONG:
+                    strong = [row for row in rows if "weak" not in row]
+                    rows = [row for row in rows if "weak" in row]
+                    statements += self._chunks(NODE_UPSERT_STRONG[label], strong, name)
+                statements += self._chunks(NODE_UPSERT[label], rows, name)
         for key, relationship_rows in relationships.items():
             rel, src, dst = key
             rows = [_relationship_row(f, t, k, r) for (f, t, k), r in relationship_rows.items()]
@@ -296,81 +302,7 @@ class IsolatedWrite:
     writes: int = 0
 
 
-_INT64 = range(-(2**63), 2**63)
-#: Neo4j names the property of an index that refused a value: ``schema=(:Label {prop})``.
-_INDEX_SCHEMA = re.compile(r"schema=\(:(\w+) \{(\w+)\}\)")
-_TOKEN_NAME = re.compile(r"'(.*)' is not a valid token name", re.DOTALL)
-
-
-def diagnose(m: GraphMutations, exc: GraphError, backend: str = "") -> tuple[str, str]:
-    """Return ``(field, detail)`` for record ``m`` the graph refused with ``exc``.
-
-    The record is checked against what the backends refuse: property names that are empty or
-    hold NUL, a lone surrogate or (FalkorDB) a backtick; values that are not a boolean,
-    integer (64-bit), float, string or a list of one of them. When no check fires, the field
-    is taken from the graph's message where it names one, else it is ``"unknown"``. The
-    detail ends with the graph's message (first 300 characters).
-    """
-    graph = f"graph: {str(exc)[:300]}"
-    items: list[tuple[str, str, dict[str, PropValue]]] = [
-        (n.label.value, f"node {n.uid[:120]!r}", n.props) for n in m.nodes]
-    items += [(e.type.value, f"relationship {e.from_uid[:60]!r}->{e.to_uid[:60]!r}", e.props)
-              for e in m.relationships]
-    for owner, where, props in items:
-        for key, value in props.items():
-            if key in RESERVED:
-                continue
-            problem = _name_problem(key, backend) or _value_problem(value)
-            if problem:
-                name = key if key.isidentifier() else f"props[{key[:60]!r}]"
-                return f"{owner}.{name}", f"{problem} ({where}); {graph}"
-    message = str(exc)
-    index = _INDEX_SCHEMA.search(message)
-    if index:
-        return f"{index.group(1)}.{index.group(2)}", f"value too large to index; {graph}"
-    token = _TOKEN_NAME.search(message)
-    if token:
-        return f"props[{token.group(1)[:60]!r}]", f"invalid property name; {graph}"
-    return "unknown", graph
-
-
-def _name_problem(key: str, backend: str) -> str:
-    if not key:
-        return "empty property name"
-    if "\x00" in key:
-        return "property name holds NUL"
-    if any("\ud800" <= ch <= "\udfff" for ch in key):
-        return "property name holds a lone surrogate"
-    if backend == "falkordb" and "`" in key:
-        return "property name holds a backtick (FalkorDB cannot carry it)"
-    return ""
-
-
-def _value_problem(value: Any) -> str:
-    if isinstance(value, list):
-        kinds = {_scalar_kind(v) for v in value}
-        if len(kinds) > 1 or "" in kinds:
-            return "list value mixing types or holding non-scalars"
-        return "" if all(_in_range(v) for v in value) else "integer outside the 64-bit range"
-    if value is None or _scalar_kind(value):
-        return "" if _in_range(value) else "integer outside the 64-bit range"
-    return f"{type(value).__name__} value (only scalars and lists of one scalar type store)"
-
-
-def _scalar_kind(value: Any) -> str:
-    """``"bool"``, ``"number"``, ``"str"``, or ``""`` for anything a property cannot hold."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return "str" if isinstance(value, str) else ""
-
-
-def _in_range(value: Any) -> bool:
-    return not isinstance(value, int) or isinstance(value, bool) or value in _INT64
-
-
-_NODE_TEXTS = frozenset(NODE_UPSERT.values())
+_NODE_TEXTS = frozenset(NODE_UPSERT.values()) | frozenset(NODE_UPSERT_STRONG.values())
 
 
 def _relationship_key(group: tuple[RelType, NodeLabel, NodeLabel],
@@ -389,7 +321,9 @@ def _node_row(uid: str, row: _Row, label: NodeLabel) -> dict[str, Any]:
     if label is NodeLabel.RUN:
         out["state"] = row.state
     if label in WEAK_KEYS:
-        out["weak"] = {k: v for k, v in row.weak.items() if k not in row.props}
+        weak = {k: v for k, v in row.weak.items() if k not in row.props}
+        if weak:  # else the row goes to NODE_UPSERT_STRONG, whose text reads no row.weak
+            out["weak"] = weak
     return out
 
 
