@@ -158,7 +158,8 @@ def _add_version(record: GraphRecord, spec: VersionSpec, seen: int, *, produced:
                                    for c, s in spec.fields.items()]
     hash_ = schema_hash(columns) if columns else None
     if hash_ is not None:
-        record["schemas"].append({"dataset": index, "hash": hash_, "first": seen,
+        record["schemas"].append({"dataset": index, "hash": hash_, "first": seen, "offset": 0,
+                                  "fieldCount": None,
                                   "fields": [{"name": c, "type": t, "tags": []}
                                              for c, t, _ in columns]})
     stats = {c: {k: v for k, v in s.items() if k != "type" and v is not None}

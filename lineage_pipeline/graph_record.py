@@ -1,15 +1,15 @@
 """The graph record: what one publication of a stitched run adds to the graph.
 
 The processor publishes one :class:`GraphRecord` per run touched in a batch on
-``topics.graph`` (Avro ``schemas/graph_record.v1.avsc``; :class:`GraphRecordCodec`); the
-sink expands it (:func:`expand`) into the node and relationship upserts of
-:mod:`lineage_pipeline.graph_model` and writes them. The record is content-addressed: it
-always carries the run (``runs[0]``), and otherwise only what the processor has not
-published yet, whose content changed, or that it saw earlier than it published it: the
-parent and root runs (known by id and job only, ``runs[1:]``), the versions the run read
-(``consumed``), jobs, datasets (``write``), versions, schemas and column lineages. Rows name
-datasets by their index in ``datasets``, so a dataset's namespace and name travel once; uids
-are computed from names on expansion, never sent.
+``topics.graph`` (Avro ``schemas/graph_record.v2.avsc``, v1 still read;
+:class:`GraphRecordCodec`); the sink expands it (:func:`expand`) into the node and
+relationship upserts of :mod:`lineage_pipeline.graph_model` and writes them. The record is
+content-addressed: it always carries the run (``runs[0]``), and otherwise only what the
+processor has not published yet, whose content changed, or that it saw earlier than it
+published it: the parent and root runs (known by id and job only, ``runs[1:]``), the
+versions the run read (``consumed``), jobs, datasets (``write``), versions, schemas and
+column lineages. Rows name datasets by their index in ``datasets``, so a dataset's namespace
+and name travel once; uids are computed from names on expansion, never sent.
 
 :func:`expand` is the one definition of how a record becomes graph elements:
 
@@ -24,7 +24,8 @@ are computed from names on expansion, never sent.
 - ``consumed``: ``CONSUMED_BY`` from the version to ``runs[0]``;
 - ``schemas``: ``Schema`` (``datasetUid``, ``hash``, ``fieldCount``), and per column its
   ``Field`` (``name``, ``datasetUid``, ``tags`` when any) with ``HAS_FIELD`` (``type``,
-  ``position``);
+  ``position``: ``offset`` plus the column's index in the row, a piece of a wide schema
+  starting at its ``offset``);
 - ``lineages``: per pair, both ``Field`` nodes and ``DERIVED_FROM`` output field -> input
   field (``lineageUid``, ``jobUid`` of ``runs[0]``, ``transformation``, ``subtype``,
   ``masking``).
@@ -130,12 +131,17 @@ class SchemaFieldRow(TypedDict):
 
 
 class SchemaRow(TypedDict):
-    """A schema of ``datasets[dataset]`` with hash ``hash``."""
+    """A schema of ``datasets[dataset]`` with hash ``hash``: its columns ``fields`` from
+    position ``offset`` (default 0) of ``fieldCount`` in all (default: ``len(fields)``); a
+    schema too large for one record goes as several pieces (``graph_record.v2``,
+    :mod:`stream_processor.record_split`)."""
 
     dataset: int
     hash: str
     first: int
     fields: list[SchemaFieldRow]
+    offset: int
+    fieldCount: int | None
 
 
 class LineagePair(TypedDict):
@@ -284,9 +290,10 @@ class _Expansion:
         for s in self.record["schemas"]:
             duid, seen = self.datasets[s["dataset"]], _seen(s)
             skey = (NodeLabel.SCHEMA, schema_uid(duid, s["hash"]))
+            count = s["fieldCount"]
             self.node(*skey, {"datasetUid": duid, "hash": s["hash"],
-                              "fieldCount": len(s["fields"])})
-            for position, f in enumerate(s["fields"]):
+                              "fieldCount": len(s["fields"]) if count is None else count})
+            for position, f in enumerate(s["fields"], s["offset"]):
                 fkey = self._field(duid, f["name"], seen, f["tags"])
                 props: dict[str, PropValue] = {"position": position}
                 if f["type"] is not None:

@@ -153,7 +153,8 @@ class _Builder:
         hash_, columns = found
         if self.fresh(f"S:{dataset_uid(ds.namespace, ds.name)}#{hash_}", "1", ds.firstSeen):
             self.record["schemas"].append({
-                "dataset": index, "hash": hash_, "first": ds.firstSeen,
+                "dataset": index, "hash": hash_, "first": ds.firstSeen, "offset": 0,
+                "fieldCount": None,
                 "fields": [{"name": graph_text(n), "type": graph_value(t),  # type: ignore[typeddict-item]
                             "tags": [graph_text(tag) for tag in tags]}
                            for n, t, tags in columns]})

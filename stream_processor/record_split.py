@@ -12,9 +12,10 @@ column lineage too large for one part is cut into pieces of its column pairs (sa
 on its own; its writes are idempotent upserts that create missing endpoints by uid, so the
 union of the parts writes exactly what the whole record would (tested element by element).
 
-A single schema row with more columns than fit one part (about 30,000) cannot be cut: its
-``Schema`` node counts its fields and ``HAS_FIELD`` carries each column's position; such a
-record still fails (dead-lettered with reason ``handler_error``).
+A schema row too large for one part is cut the same way, into pieces of consecutive
+columns: each piece names the whole schema's ``fieldCount`` and the position (``offset``) of
+its first column (``graph_record.v2``), so every piece writes the same ``Schema`` node and
+each ``HAS_FIELD`` keeps its column's position.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from lineage_pipeline.graph_record import GraphRecord, LineageRow, new_record
+from lineage_pipeline.graph_record import GraphRecord, LineageRow, SchemaRow, new_record
 
 #: The lists of rows that are packed into parts, in expansion order.
 _PACKED = ("versions", "consumed", "schemas", "lineages")
@@ -42,18 +43,37 @@ def _refs(kind: str, row: Any) -> list[int]:
     return [row["dataset"]]
 
 
-def _lineage_pieces(row: LineageRow, budget: int) -> Iterator[LineageRow]:
-    """``row`` cut into rows of consecutive column pairs of about ``budget`` bytes each."""
-    pairs: list[Any] = []
-    size = 0
-    for pair in row["pairs"]:
-        cost = _size(pair)
-        if pairs and size + cost > budget:
-            yield {**row, "pairs": pairs}
-            pairs, size = [], 0
-        pairs.append(pair)
+def _chunks(items: list[Any], budget: int) -> Iterator[tuple[int, list[Any]]]:
+    """``(index of the first, items)`` of consecutive runs of ``items`` of about ``budget``
+    bytes each (at least one item each)."""
+    chunk: list[Any] = []
+    start = size = 0
+    for i, item in enumerate(items):
+        cost = _size(item)
+        if chunk and size + cost > budget:
+            yield start, chunk
+            chunk, start, size = [], i, 0
+        chunk.append(item)
         size += cost
-    yield {**row, "pairs": pairs}
+    yield start, chunk
+
+
+def _pieces(kind: str, row: Any, budget: int) -> Iterator[Any]:
+    """``row`` of list ``kind`` as it goes into parts: whole when it fits ``budget`` bytes,
+    else (a column lineage or a schema) cut into pieces of consecutive column pairs or
+    columns of about ``budget`` bytes each."""
+    if kind == "lineages" and _size(row) > budget:
+        lineage: LineageRow = row
+        for _start, pairs in _chunks(lineage["pairs"], budget):
+            yield {**lineage, "pairs": pairs}
+    elif kind == "schemas" and _size(row) > budget:
+        schema: SchemaRow = row
+        total, offset = schema["fieldCount"], schema["offset"]
+        for start, fields in _chunks(schema["fields"], budget):
+            yield {**schema, "fields": fields, "offset": offset + start,
+                   "fieldCount": len(schema["fields"]) if total is None else total}
+    else:
+        yield row
 
 
 class _Part:
@@ -105,9 +125,7 @@ def split_record(record: GraphRecord, max_bytes: int) -> list[GraphRecord]:
     parts = [_Part(record, first=True)]
     for kind in _PACKED:
         for row in record[kind]:  # type: ignore[literal-required]
-            rows = (_lineage_pieces(row, budget // 2)
-                    if kind == "lineages" and _size(row) > budget // 2 else [row])
-            for piece in rows:
+            for piece in _pieces(kind, row, budget // 2):
                 part = parts[-1]
                 cost = part.cost(kind, piece)
                 if part.size + cost > budget and any(

@@ -3,7 +3,8 @@ columns (with column lineage), one event of about 1.1 MB. The emitter splits it 
 that fit its cap with every facet whole (:meth:`emitters.size_cap.SizeCap.fit_all`); the
 processor stitches them into one run, whose graph record (1.5 MB) goes as several records
 under the cap that together write exactly what the one oversized record would
-(:mod:`stream_processor.record_split`)."""
+(:mod:`stream_processor.record_split`). A schema too wide for one record goes as pieces
+of its columns, each with its position."""
 
 from __future__ import annotations
 
@@ -104,3 +105,33 @@ def test_a_wide_run_is_split_into_records_that_write_what_the_whole_would() -> N
     assert sum(1 for n in nodes if n[0] == "Run") == 1, "every part carries the same run"
     run = next(json.loads(n[2]) for n in nodes if n[0] == "Run")
     assert "2026-12-01" in run["parameters"], run
+
+
+def test_a_schema_too_wide_for_one_record_goes_as_pieces_that_write_what_the_whole_would(
+) -> None:
+    columns = 12_000  # about 190 KB of Avro for the schema alone: over a 64 KiB cap
+    run = {"runId": "r-schema", "facets": {}}
+    event = LineageEvent.model_validate({
+        "eventType": "COMPLETE", "eventTime": 1_767_225_600_000, "producer": "tests/wide",
+        "run": run, "job": {"namespace": "wide", "name": "schema"},
+        "outputs": [{"namespace": "file", "name": "/lake/out/columns.parquet", "version": "3",
+                     "facets": {"schema": [{"name": f"column_{i:05d}", "type": "DOUBLE"}
+                                           for i in range(columns)]}}]})
+    value = CODEC.encode(event)
+    cap = 64 * 1024
+    parts = Harness(max_record_bytes=cap).batch(value)
+    whole = Harness(max_record_bytes=64 * DEFAULT_MAX_RECORD_BYTES).batch(value)
+    print(f"whole record {len(whole[0].value):,} bytes; {len(parts)} parts of at most "
+          f"{max(len(r.value) for r in parts):,} bytes")
+    assert [r.topic for r in parts] == ["graph"] * len(parts) and len(parts) > 2
+    assert len(whole[0].value) > cap >= max(len(r.value) for r in parts)
+    split = [GRAPH.decode(r.value) for r in parts]
+    nodes, rels = elements(split)
+    assert (nodes, rels) == elements([GraphRecordCodec(max_message_bytes=1 << 26).decode(
+        whole[0].value)])
+    schema = [json.loads(n[2]) for n in nodes if n[0] == "Schema"]
+    assert len(schema) == 1 and schema[0]["fieldCount"] == columns, "one Schema node"
+    positions = sorted(json.loads(r[3])["position"] for r in rels if r[0] == "HAS_FIELD")
+    assert positions == list(range(columns))
+    field_of = {r[2]: json.loads(r[3])["position"] for r in rels if r[0] == "HAS_FIELD"}
+    assert all(pos == int(uid.rsplit("column_", 1)[1]) for uid, pos in field_of.items())

@@ -183,8 +183,9 @@ def run_openlineage(n: int = 1_000_000, seed: int = 2,
                     clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     """Fuzz the OpenLineage JSON path with ``n`` inputs; return the counts and timings.
 
-    ``clock`` times each input (seconds): wall time by default; ``time.process_time`` (CPU
-    time of this process) makes the hang count insensitive to other load on the machine."""
+    ``clock`` times each input (seconds): wall time by default; ``time.thread_time`` (CPU
+    time of this thread) makes the hang count insensitive to other load on the machine and
+    to other threads of the process."""
     from lineage_pipeline.openlineage import to_openlineage_json
     from stream_processor.decode import decode_openlineage_message
     from stream_processor.dlq import OutRecord, SourceMessage

@@ -92,6 +92,7 @@ class _Phases:
         profilers = (start_profilers(services, profile_dir / self.backend) if profile_dir
                      else [])
         cpu = CpuMeter(self.pids).start()
+        batches_before = self.progress.sink_batches()
         started = time.perf_counter()
         publish(self.producer, self.topic, enc)
         published = time.perf_counter()
@@ -99,6 +100,8 @@ class _Phases:
         proc_done, sink_done = self.progress.wait_drained(
             self.total_events, self.total_events // 2, self.graph, timeout_s=900)
         cpu_s = cpu.read()
+        after = self.progress.sink_batches()
+        batches, records = (after[i] - batches_before[i] for i in (0, 1))
         stop_profilers(profilers)
         elapsed = sink_done - started
         rate = len(items) / elapsed
@@ -109,6 +112,8 @@ class _Phases:
             "processor_events_per_s": round(len(items) / (proc_done - started)),
             "sustained_events_per_s": round(rate),
             "drain_after_processor_s": round(sink_done - proc_done, 2),
+            "sink_write_batches": int(batches),
+            "sink_records_per_batch": round(records / batches, 1) if batches else None,
             "cpu_s": cpu_s,
             "cpu_ms_per_k_events": round(sum(cpu_s.values()) * 1e6 / len(items)),
             "cpu_cores_busy": round(sum(cpu_s.values()) / elapsed, 2),

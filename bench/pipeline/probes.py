@@ -69,6 +69,12 @@ class Progress:
         written = self.sink.total("lineage_sink_records_total")
         return events, published, written
 
+    def sink_batches(self) -> tuple[float, float]:
+        """(graph write batches the sink has made, records it wrote in them)."""
+        samples = self.sink.samples()
+        return (sum(v for _, v in samples.get("lineage_sink_batch_mutations_count", [])),
+                sum(v for _, v in samples.get("lineage_sink_records_total", [])))
+
     def wait_drained(self, events: float, complete_runs: int, graph: Any,
                      timeout_s: float) -> tuple[float, float]:
         """Wait until the processor has read ``events`` in total and the graph holds

@@ -68,6 +68,8 @@ _ROWS: list[tuple[str, str, str | None, Callable[[dict[str, Any]], str]]] = [
     ("  processor alone events/s", "", None, lambda r: fmt(r["processor_events_per_s"])),
     ("  publish events/s", "", None, lambda r: fmt(r["publish_events_per_s"])),
     ("  sink drain after processor", "", None, lambda r: fmt(r["drain_after_processor_s"], "s", 2)),
+    ("  sink records per write batch", "", None,
+     lambda r: fmt(r.get("sink_records_per_batch"), "", 1)),
     ("latency rate (half load)", "", None, lambda r: fmt(r["latency_rate_events_per_s"], "ev/s")),
     ("latency p50 at half load", f"<= {GOAL_P50_S * 1000:.0f} ms", "p50",
      lambda r: fmt(r["p50_ms"], "ms")),
