@@ -89,7 +89,13 @@ def _follow(transport: Any, interval_s: float) -> None:
     console.print(f"replaying {transport.config.spool_dir} every {interval_s:g} s "
                   "(SIGTERM or Ctrl-C stops)")
     while not stop.is_set():
-        result = transport.replay()
+        try:
+            result = transport.replay()
+        except Exception as exc:  # a failed round is tried again at the next one
+            console.print(f"replay failed ({type(exc).__name__}: {exc}); next try in "
+                          f"{interval_s:g} s")
+            stop.wait(interval_s)
+            continue
         if result.delivered or result.remaining or result.corrupt:
             console.print(f"{result.delivered} delivered, {result.remaining} remaining, "
                           f"{result.corrupt} corrupt skipped")

@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def up() -> None:
-        """Start the local stack (Kafka, Neo4j, sink, processor) in the background."""
+        """Start the local stack (Kafka, Neo4j, sink, processor, spool follower) in the
+        background."""
         from lineage_app.localstack import stack
 
         with console.status("starting the local stack") as status:

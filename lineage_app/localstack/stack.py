@@ -49,8 +49,12 @@ from lineage_pipeline.metrics import read_metric
 from lineage_pipeline.settings import LineageSettings
 
 STATE_FILE = "stack.json"
-#: Start order; ``down`` stops in reverse.
-SERVICES = ("kafka", "graph", "sink", "processor")
+#: Start order; ``down`` stops in reverse. ``spool``: ``lineage spool replay --follow`` (the
+#: emitter configuration of the directory ``lineage up`` ran in), so what a job left in its
+#: spool when it ended during a broker outage reaches Kafka without a manual step.
+SERVICES = ("kafka", "graph", "sink", "processor", "spool")
+#: Seconds between the spool follower's replays.
+SPOOL_INTERVAL_S = 2.0
 
 
 @dataclass
@@ -131,9 +135,10 @@ def up(
     """Start every service that is not already running; return what runs.
 
     Kafka and the graph server start side by side, then the topics are created, then the
-    sink and the processor start side by side. ``progress`` is told what is being waited
-    for. Raises :class:`StackError` when a port is taken by something else or a service does
-    not become ready (its log's tail is in the message).
+    sink, the processor and the spool follower (``lineage spool replay --follow``, with the
+    emitter configuration of the current directory) start side by side. ``progress`` is told
+    what is being waited for. Raises :class:`StackError` when a port is taken by something
+    else or a service does not become ready (its log's tail is in the message).
     """
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -180,11 +185,42 @@ def up(
                       data_dir / "logs" / f"{name}.log", env)
         services[name] = _info(proc, f"http://127.0.0.1:{mport}/metrics")
         started.append((proc, mport))
+    follower = None if "spool" in services else _start_spool_follower(settings, services)
     _write_state(settings, services)
     for proc, mport in started:
         note(f"waiting for the {proc.name} (metrics on 127.0.0.1:{mport})")
         await_ready(proc, _port_ready(mport), 90.0)
+    if follower is not None:
+        note("waiting for the spool follower")
+        await_ready(follower, lambda: _logged_since(follower, b"replaying "), 60.0)
     return services
+
+
+def _start_spool_follower(settings: LineageSettings,
+                          services: dict[str, ServiceInfo]) -> ManagedProcess:
+    """Launch ``lineage spool replay --follow`` against this stack's broker (no port: it
+    serves nothing) and record it in ``services``."""
+    argv = [sys.executable, "-m", "lineage_app.cli.app", "spool", "replay", "--follow",
+            "--interval", str(SPOOL_INTERVAL_S),
+            "--bootstrap-servers", settings.kafka.bootstrap_servers]
+    log = settings.data_dir / "logs" / "spool.log"
+    offset = log.stat().st_size if log.exists() else 0
+    # the stack's data directory: its default spool is the jobs' (<data_dir>/spool)
+    env = {"PYTHONUNBUFFERED": "1", "LINEAGE_DATA_DIR": str(settings.data_dir.resolve())}
+    proc = launch("spool", argv, 0, log, env)
+    proc.ready_offset = offset
+    services["spool"] = _info(proc, f"replays the emitter spool every {SPOOL_INTERVAL_S:g} s")
+    return proc
+
+
+def _logged_since(proc: ManagedProcess, text: bytes) -> bool:
+    """Whether ``proc``'s log holds ``text`` past where it stood when ``proc`` started."""
+    try:
+        with open(proc.log_path, "rb") as log:
+            log.seek(proc.ready_offset)
+            return text in log.read()
+    except OSError:
+        return False
 
 
 def _start_graph(

@@ -8,8 +8,9 @@ and the processor as processes) runs on free ports with its data under ``tmp_pat
 1. runs 0..9 and one undecodable message are emitted and handled (graph and DLQ);
 2. the processor and the sink are stopped (SIGTERM, by pid), runs 10..29 and a second
    undecodable message are emitted and acknowledged by the broker: nobody consumes them;
-3. ``down`` stops Kafka and Neo4j; ``up`` starts all four again on the same directory and
-   ports.
+3. ``down`` stops Kafka and Neo4j (and the spool follower); a job emits one more run while
+   the broker is down and ends with its events in the spool; ``up`` starts everything again
+   on the same directory and ports, and the spool follower it starts delivers that run.
 
 The graph must then equal the graph of one linear pass over the events topic (built on a
 leased Neo4j server), every acknowledged event must be in the topic once, and the DLQ must
@@ -39,6 +40,8 @@ from pathlib import Path
 
 import pytest
 
+from emitters.client import LineageClient
+from emitters.transports.spool import Spool
 from lineage_app.localstack import stack
 from lineage_app.localstack.neo4j_server import password_path
 from lineage_app.localstack.processes import free_port, stop_pid, tail
@@ -54,6 +57,7 @@ from tests.faults.harness import (
     make_runs,
     read_topic,
     report,
+    run_events,
     source_message,
 )
 from tests.support.waiting import wait_until
@@ -105,6 +109,27 @@ def log_tails(settings: LineageSettings) -> str:
                      for name in ("processor", "sink"))
 
 
+def spool_a_run(settings: LineageSettings) -> str:
+    """A job's run emitted while the broker is down: the client spools it (the stack's
+    default spool, ``<data_dir>/spool``) and closes; return its runId."""
+    events = run_events("stack-spooled", 0)
+    client = LineageClient.from_config(
+        bootstrap_servers=settings.kafka.bootstrap_servers, topic=settings.topics.events,
+        spool_dir=str(settings.data_dir / "spool"), kafka_producer={"probe_interval_s": 0.2})
+    for event in events:
+        client.emit(event)
+    client.close(5.0)
+    assert Spool(settings.data_dir / "spool").status().records == len(events)
+    return events[0].run.runId
+
+
+def run_state(settings: LineageSettings, run_id: str) -> str | None:
+    """The ``state`` of Run ``run_id`` in the stack's graph."""
+    with closing(open_backend(stack_graph(settings))) as backend:
+        rows = backend.query("MATCH (r:Run {uid: $uid}) RETURN r.state AS s", {"uid": run_id})
+    return rows[0]["s"] if rows else None
+
+
 def dlq_keys(settings: LineageSettings) -> Counter[bytes]:
     """The keys of the DLQ's records, counted."""
     return Counter(m.key() or b"" for m in
@@ -140,8 +165,10 @@ def test_stack_down_and_up_with_unconsumed_events_loses_and_duplicates_nothing(
         feeder.flush()
         assert run_count(settings) == RUNS_BEFORE, "the new events wait in the topic"
 
-        # 3. down and up on the same data directory and ports
+        # 3. down; a job ends during the outage, its run in the spool; up on the same data
+        # directory and ports: the spool follower `up` starts sends the run, no manual step
         stopped = stack.down(settings)
+        spooled = spool_a_run(settings)
         restarted = stack.up(settings)
         assert sorted(restarted) == sorted(stack.SERVICES)
 
@@ -160,12 +187,14 @@ def test_stack_down_and_up_with_unconsumed_events_loses_and_duplicates_nothing(
                duplicated=duplicated + diff.duplicated, skipped=0,
                extra=diff.extra, acked=len(feeder.acked), runs_in_graph=runs,
                dlq=sum(dead.values()), stopped=",".join(stopped), dlq_copies=dlq_copies)
-        assert stopped == ["graph", "kafka"], "processor and sink were already stopped"
+        assert stopped == ["spool", "graph", "kafka"], "processor and sink were already stopped"
         assert len(feeder.acked) == 3 * (RUNS_BEFORE + RUNS_AFTER) and lost == 0
         assert duplicated == 0
         assert diff.clean, (diff.examples, graph_topic_states(settings, diff.examples),
                             log_tails(settings))
-        assert runs == RUNS_BEFORE + RUNS_AFTER
+        assert runs == RUNS_BEFORE + RUNS_AFTER + 1, "the spooled run is in the graph"
+        assert wait_until(lambda: Spool(settings.data_dir / "spool").status().records == 0, 30)
+        assert run_state(settings, spooled) == "COMPLETE"
         assert set(dead) == {key for key, _ in BAD} and dlq_lost == 0, dead
         assert dlq_after[:1] == dlq_before, "the dead letter from before the restart survives"
         assert waiting is False
