@@ -19,29 +19,23 @@ from pathlib import Path
 
 import pytest
 
-from lineage_app.localstack.kafka_server import start_kafka
-from lineage_app.localstack.processes import ManagedProcess, free_port, port_open
-from lineage_app.localstack.stack import create_topics
+from lineage_app.localstack.processes import ManagedProcess
 from lineage_pipeline.settings import GraphSettings
-from tests.e2e_stack import make_settings
 from tests.faults.harness import (
     Feeder,
     GraphLeases,
     acked_accounting,
     converged_diff,
-    log_count,
     make_runs,
     read_topic,
     report,
-    start_processor,
-    start_sink,
 )
+from tests.faults.own_broker import own_broker_pipeline
 from tests.support.waiting import wait_until
 
 RUNS = 40
 #: Acknowledged events before the kill (of 3 * RUNS).
 KILL_AFTER = 45
-READY = "stream processor ready"
 
 
 @pytest.mark.timeout(420)
@@ -49,29 +43,16 @@ def test_kafka_sigkilled_and_restarted_mid_stream_loses_and_duplicates_nothing(
     graph_settings: GraphSettings, graphs: GraphLeases, tmp_path: Path,
     started: list[ManagedProcess],
 ) -> None:
-    home = tmp_path / "own-kafka"
-    port, controller_port = free_port(), free_port()
-    broker = start_kafka(home, port, controller_port=controller_port)
-    started.append(broker)
-    bootstrap = f"127.0.0.1:{port}"
-    settings = make_settings(bootstrap, graph_settings, tmp_path)
-    create_topics(settings)
-    sink = start_sink(settings, tmp_path)
-    started.append(sink)
-    processor = start_processor(settings, tmp_path)
-    started.append(processor)
+    pipe = own_broker_pipeline(graph_settings, tmp_path, started)
+    settings, bootstrap = pipe.settings, pipe.bootstrap
     events = make_runs("brokerkill", RUNS)
     feeder = Feeder(bootstrap, settings.topics.events)
-    assert wait_until(lambda: log_count(processor.log_path, READY) >= 1, 90), \
-        "processor never assigned"
     stream = feeder.paced(events, rate_per_s=10.0, flush_timeout_s=240.0)
     assert wait_until(lambda: len(feeder.acked) >= KILL_AFTER, 60), "no acknowledgements"
-    broker.kill()
+    pipe.kill_broker()
     acked_at_kill = len(feeder.acked)
     killed_at = time.monotonic()
-    assert wait_until(lambda: not port_open(port), 10)
-    broker = start_kafka(home, port, controller_port=controller_port)
-    started.append(broker)
+    pipe.restart_broker()
     outage = time.monotonic() - killed_at
     stream.join(timeout=240)
     assert not stream.is_alive(), "the producer's messages were not all acknowledged"
@@ -90,4 +71,4 @@ def test_kafka_sigkilled_and_restarted_mid_stream_loses_and_duplicates_nothing(
     assert diff.clean, diff.examples
     assert runs_in_graph == RUNS
     assert dead == []
-    assert processor.alive() and sink.alive(), "both reconnect without a restart"
+    assert pipe.processor.alive() and pipe.sink.alive(), "both reconnect without a restart"

@@ -20,26 +20,15 @@ import pytest
 
 from emitters.client import LineageClient
 from emitters.transports.spool import Spool
-from lineage_app.localstack.kafka_server import start_kafka
-from lineage_app.localstack.processes import ManagedProcess, free_port, port_open
-from lineage_app.localstack.stack import create_topics
+from lineage_app.localstack.processes import ManagedProcess
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings
-from tests.e2e_stack import make_settings
-from tests.faults.harness import (
-    CODEC,
-    log_count,
-    make_runs,
-    read_topic,
-    report,
-    start_processor,
-    start_sink,
-)
-from tests.support.waiting import wait_for, wait_until
+from tests.faults.harness import CODEC, make_runs, read_topic, report
+from tests.faults.own_broker import own_broker_pipeline
+from tests.support.waiting import wait_for
 
 RUNS = 12
 BEFORE = 4  # runs whose START goes out before the kill
-READY = "stream processor ready"
 
 
 def spooled(directory: Path) -> int:
@@ -50,18 +39,8 @@ def spooled(directory: Path) -> int:
 def test_a_broker_outage_mid_job_drains_the_spool_by_itself(
     graph_settings: GraphSettings, tmp_path: Path, started: list[ManagedProcess],
 ) -> None:
-    home = tmp_path / "own-kafka"
-    port, controller_port = free_port(), free_port()
-    broker = start_kafka(home, port, controller_port=controller_port)
-    started.append(broker)
-    bootstrap = f"127.0.0.1:{port}"
-    settings = make_settings(bootstrap, graph_settings, tmp_path)
-    create_topics(settings)
-    started.append(start_sink(settings, tmp_path))
-    processor = start_processor(settings, tmp_path)
-    started.append(processor)
-    assert wait_until(lambda: log_count(processor.log_path, READY) >= 1, 90), \
-        "processor never assigned"
+    pipe = own_broker_pipeline(graph_settings, tmp_path, started)
+    settings, bootstrap = pipe.settings, pipe.bootstrap
 
     events = make_runs("outage", RUNS)  # START, RUNNING, COMPLETE of each run
     spool_dir = tmp_path / "job-spool"
@@ -72,8 +51,7 @@ def test_a_broker_outage_mid_job_drains_the_spool_by_itself(
         client.emit(event)
     assert client.flush(30.0) == 0, "delivered while the broker is up"
 
-    broker.kill()
-    assert wait_until(lambda: not port_open(port), 10)
+    pipe.kill_broker()
     for event in events:
         if event not in first:
             client.emit(event)  # the interrupted runs' RUNNING/COMPLETE and new runs
@@ -81,8 +59,7 @@ def test_a_broker_outage_mid_job_drains_the_spool_by_itself(
     print(f"broker down: flush(3.0) -> {still} undelivered")
     assert still > 0, "the outage holds events back"
 
-    broker = start_kafka(home, port, controller_port=controller_port)
-    started.append(broker)
+    pipe.restart_broker()
     back = time.monotonic()
     left = client.flush(120.0)
     drained_s = time.monotonic() - back
