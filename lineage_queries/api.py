@@ -7,7 +7,9 @@ named catalog (:mod:`lineage_pipeline.graph.catalog`), so both backends run the 
 NODE strings (:meth:`LineageGraph.resolve`): a run id; a dataset ``namespace:name``; a dataset
 version ``namespace:name@version``; a job ``namespace:name``; a column of one version
 ``namespace:name@version#column``; a column of every version of a dataset
-``namespace:name#column``. A local absolute path ``/x/y`` also finds dataset ``file:/x/y``.
+``namespace:name#column``. A local absolute path ``/x/y`` also finds dataset ``file:/x/y``,
+and a dataset is found by any spelling the processor would have made canonical
+(:func:`lineage_pipeline.naming.canonical_uids`: ``s3a://Bucket/k`` finds ``s3://bucket:k``).
 When a dataset and a job share an id the dataset wins (pass ``label=NodeLabel.JOB`` to pick
 the job). A NODE string is the full name: the uid of a long or unusual name is computed from
 it (:func:`~lineage_pipeline.graph_model.bounded_uid`), and a uid as printed is accepted too.
@@ -54,6 +56,7 @@ from lineage_pipeline.freshness import FreshnessPolicy
 from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph.catalog import run_query
 from lineage_pipeline.graph_model import NodeLabel, bounded_uid, graph_text
+from lineage_pipeline.naming import canonical_uids
 from lineage_queries import diff, impact, models, rootcause
 from lineage_queries import freshness as freshness_report
 from lineage_queries.answers import (
@@ -174,8 +177,11 @@ class LineageGraph:
         candidates = [node]
         if node.startswith("/"):
             candidates.append(f"file:{node}")
-        # the uid computed from a name; the name as is finds uids stored before the rule
-        for uid in dict.fromkeys(c for n in candidates for c in (bounded_uid(n), graph_text(n))):
+        # the uid computed from a name; the name as is finds uids stored before the rule;
+        # then the name as the processor spells it (lineage_pipeline.naming)
+        uids = dict.fromkeys(c for n in candidates for c in (bounded_uid(n), graph_text(n)))
+        uids.update(dict.fromkeys(canonical_uids(node)))
+        for uid in uids:
             rows = self.query("resolve_node", id=uid)
             if label is not None:
                 rows = [r for r in rows if r["label"] == label.value]

@@ -3,7 +3,8 @@ graph mutations), bad input -> ``lineage.dlq``. Run it with ``python -m stream_p
 
 Start reading here (each module has one job; only :mod:`stream_processor.app` knows Faust):
 
-- :mod:`stream_processor.normalize` — one (namespace, name) per dataset (OpenLineage naming).
+- :mod:`lineage_pipeline.naming` (the core: the queries resolve names by it too) — one
+  (namespace, name) per dataset (OpenLineage naming).
 - :mod:`stream_processor.stitch` — the events of a run merged into one order-independent state.
 - :mod:`stream_processor.mapping` — a stitched run -> nodes, relationships and their properties.
 - :mod:`stream_processor.decode`, :mod:`stream_processor.dlq` — bytes in, dead letters out.

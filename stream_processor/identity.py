@@ -1,6 +1,6 @@
 """Dataset identity beyond spelling: alias table, prefix rules and OpenLineage symlinks.
 
-:mod:`stream_processor.normalize` makes every *spelling* of one name canonical
+:mod:`lineage_pipeline.naming` makes every *spelling* of one name canonical
 (``file:///tmp/x/`` -> ``file`` + ``/tmp/x``). This module decides which *names* denote one
 dataset, so that one dataset is one ``Dataset`` node (OpenLineage #2718, #2625; DataHub
 #19398):
@@ -28,8 +28,8 @@ from typing import Any, Protocol
 
 from lineage_pipeline.events import Dataset, LineageEvent
 from lineage_pipeline.graph_model import dataset_uid
+from lineage_pipeline.naming import normalize_dataset
 from lineage_pipeline.settings import IdentitySettings
-from stream_processor.normalize import normalize_dataset
 
 #: Longest alias chain followed (a -> b -> c ...); longer chains stop here.
 MAX_ALIAS_HOPS = 16
@@ -45,7 +45,7 @@ def split_uid(uid: str) -> tuple[str, str]:
     the last ``:`` of the uid; otherwise at the first ``:`` (``file:/tmp/x`` ->
     ``("file", "/tmp/x")``). A full URI with no ``:`` after its scheme (``file:///tmp/x``) and
     a uid without ``:`` are a name in namespace ``""``
-    (:func:`~stream_processor.normalize.normalize_dataset` splits URIs). Never raises.
+    (:func:`~lineage_pipeline.naming.normalize_dataset` splits URIs). Never raises.
     """
     scheme_end = uid.find("://")
     if scheme_end > 0:

@@ -31,9 +31,9 @@ from lineage_app.localstack.stack import create_topics
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
+from lineage_pipeline.naming import normalize_dataset
 from lineage_pipeline.openlineage import to_openlineage_json
 from lineage_pipeline.settings import GraphSettings, LineageSettings
-from stream_processor.normalize import normalize_dataset
 from tests.conftest import GraphFactory
 from tests.e2e_stack import make_settings, stack_env
 

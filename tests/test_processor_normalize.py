@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream_processor.normalize import normalize_dataset, normalize_namespace
+from lineage_pipeline.naming import canonical_uids, normalize_dataset, normalize_namespace
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,12 @@ def test_namespace_alone() -> None:
     assert normalize_namespace("file://localhost") == "file"
     assert normalize_namespace("local") == "file"
     assert normalize_namespace("default") == "default"
+
+
+def test_canonical_uids_name_what_the_processor_stored_for_a_spelling() -> None:
+    """The queries resolve a NODE a user typed by these (lineage_queries.api)."""
+    assert canonical_uids("s3a://Bucket/k/x/")[0] == "s3://bucket:k/x"
+    assert "postgres://h:5432:db.public.t" in canonical_uids("postgresql://H:5432:DB.Public.T")
+    assert "s3://bucket:k@v1" in canonical_uids("s3a://Bucket:k@v1")
+    assert canonical_uids("file:///tmp/x/") == ["file:/tmp/x"]
+    assert canonical_uids("") == [] and canonical_uids("@") == []

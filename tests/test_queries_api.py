@@ -111,6 +111,10 @@ def test_resolve_every_kind_of_node_string(graph: LineageGraph) -> None:
     assert graph.resolve("file:/data/model.pkl@m2").label is NodeLabel.DATASET_VERSION
     assert graph.resolve("demo:train").label is NodeLabel.JOB
     assert graph.resolve("/data/landing.csv").uid == "file:/data/landing.csv"
+    # any spelling the processor makes canonical (lineage_pipeline.naming) finds the node
+    assert graph.resolve("file:///data/model.pkl").uid == "file:/data/model.pkl"
+    assert graph.resolve("file://localhost/data//raw.parquet/").uid == "file:/data/raw.parquet"
+    assert graph.resolve("file:/data/./model.pkl@m2").uid == "file:/data/model.pkl@m2"
     assert graph.has_job("demo:train") and not graph.has_job("demo:nope")
 
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import GraphMutations, dataset_uid
+from lineage_pipeline.naming import normalize_dataset
 from stream_processor.mapping import event_to_mutations
-from stream_processor.normalize import normalize_dataset
 from stream_processor.stitch import merge_event, stitch
 
 RUN_ID = "11111111-2222-3333-4444-555555555555"

@@ -13,7 +13,7 @@ with hypothesis). The rules, after the failures users report (Marquez #2264, Dat
 - per facet (and per parameter, metric and extra facet key) the latest ``eventTime`` wins; a
   facet absent from an event changes nothing;
 - inputs and outputs are unions keyed by the normalised ``namespace:name``
-  (:mod:`stream_processor.normalize`), their facets merged the same way; their columns
+  (:mod:`lineage_pipeline.naming`), their facets merged the same way; their columns
   (schema, per-column statistics) and column lineage pairs are unions too;
 - ``startTime`` is the (earliest) START's ``eventTime``; ``endTime`` the winning terminal's.
 

@@ -18,7 +18,7 @@ from lineage_pipeline.events import (
     Transformation,
 )
 from lineage_pipeline.graph_model import dataset_uid
-from stream_processor.normalize import normalize_dataset
+from lineage_pipeline.naming import normalize_dataset
 from stream_processor.stitch.registers import Reg, lww, merge_map
 
 #: Typed dataset facets kept whole per dataset, last writer wins (wire names). Columns (from

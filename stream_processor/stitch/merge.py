@@ -14,7 +14,7 @@ from typing import Any
 
 from lineage_pipeline.events import TERMINAL_EVENT_TYPES, EventType, LineageEvent
 from lineage_pipeline.graph_model import dataset_uid
-from stream_processor.normalize import normalize_dataset
+from lineage_pipeline.naming import normalize_dataset
 from stream_processor.stitch.datasets import DatasetState, lineage_key_parts
 from stream_processor.stitch.registers import Reg, lww, merge_map
 from stream_processor.stitch.runs import RunState

@@ -176,3 +176,28 @@ def normalize_dataset(namespace: str, name: str) -> tuple[str, str]:
     if scheme in FILE_SYSTEMS:
         return ns, _clean_path(name)
     return ns, _fold_case(scheme, name)
+
+
+def canonical_uids(node: str) -> list[str]:
+    """The uids a dataset or dataset version written ``node`` by a user has in the graph once
+    its name goes through :func:`normalize_dataset`, as the processor's did: ``node`` cut into
+    namespace and name at each ``:`` (and whole, as a URI or a path), each with and without
+    a version after its last ``@`` (``namespace:name@version``). Most likely first, no
+    repeats; several because a namespace holds colons itself (``s3a://B:k``,
+    ``postgresql://H:5432:DB.T``). Never raises."""
+    from lineage_pipeline.graph_model import dataset_uid, version_uid
+
+    out: dict[str, None] = {}
+    base, at, version = node.rpartition("@")
+    for text, ver in ((node, None), (base, version) if at and base and version else ("", None)):
+        if not text:
+            continue
+        splits = [("", text)] + [(text[:i], text[i + 1:]) for i, ch in enumerate(text)
+                                 if ch == ":" and i > 0]
+        for namespace, name in splits:
+            if not name:
+                continue
+            ns, nm = normalize_dataset(namespace, name)
+            if ns and nm:
+                out[version_uid(ns, nm, ver) if ver else dataset_uid(ns, nm)] = None
+    return list(out)
