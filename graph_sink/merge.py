@@ -17,7 +17,8 @@ everything onto the canonical nodes:
    statement per (label, relationship type, direction) from the :class:`NodeLabel` and
    :class:`RelType` allow-lists (relationship properties copied, ``observedAt`` min,
    ``updatedAt`` max; a relationship between an alias node and its own canonical node is
-   dropped; column lineage keeps one relationship per ``lineageUid``);
+   dropped; column lineage keeps one relationship per ``lineageUid``, its ``uid`` made anew
+   from its new ends);
 4. only after 2-3 succeeded, in a second batch: ``DETACH DELETE`` the alias nodes.
 
 Plain Cypher both FalkorDB and Neo4j accept (no APOC), always parameterised. Idempotent: a
@@ -37,6 +38,7 @@ from lineage_pipeline.graph_model import (
     RelType,
     column_uid,
     dataset_uid,
+    keyed_relationship_uid_cypher,
     schema_uid,
     version_uid,
 )
@@ -88,18 +90,32 @@ def _min_max(var: str) -> str:
     )
 
 
+def _keyed_uid(key: str, src: str, dst: str) -> str:
+    """:func:`~lineage_pipeline.graph_model.keyed_relationship_uid_cypher` (no clause text)."""
+    return keyed_relationship_uid_cypher(key, src, dst)
+
+
+#: The re-pointed column lineage, merged on the uid of its new ends (``{t}`` left for
+#: ``format``; the keyed type is checked against ``KEYED_RELATIONSHIPS`` above).
+_KEYED_OUT = ("(y)-[s:{t} {{uid: " + _keyed_uid("coalesce(r.lineageUid, '')", "y.uid", "m.uid")
+              + "}}]->(m)")
+_KEYED_IN = ("(m)-[s:{t} {{uid: " + _keyed_uid("coalesce(r.lineageUid, '')", "m.uid", "y.uid")
+             + "}}]->(y)")
+
+
 def _repoint(label: NodeLabel, rel: RelType, outgoing: bool) -> str:
     """Statement moving ``rel`` relationships of alias nodes ``row.old`` to ``row.new``.
 
     Incoming relationships from other alias nodes (``$old_uids``) are skipped: the outgoing pass of
     their source has already re-created them from its canonical node."""
     pattern = "(x)-[r:{t}]->(m)" if outgoing else "(m)-[r:{t}]->(x)"
-    if rel is RelType.DERIVED_FROM and label is NodeLabel.FIELD:  # one per lineageUid
-        merge = ("(y)-[s:{t} {{lineageUid: r.lineageUid}}]->(m)" if outgoing
-                 else "(m)-[s:{t} {{lineageUid: r.lineageUid}}]->(y)")
+    keyed = rel is RelType.DERIVED_FROM and label is NodeLabel.FIELD  # one per lineageUid
+    if keyed:
+        merge = _KEYED_OUT if outgoing else _KEYED_IN
     else:
         merge = "(y)-[s:{t}]->(m)" if outgoing else "(m)-[s:{t}]->(y)"
     skip = "" if outgoing else " AND NOT m.uid IN $old_uids"
+    clear = "SET r.uid = NULL\n" if keyed else ""
     return (
         "UNWIND $rows AS row\n"
         f"MATCH (x:{label.value} {{uid: row.old}})\n"
@@ -109,6 +125,9 @@ def _repoint(label: NodeLabel, rel: RelType, outgoing: bool) -> str:
         f"MERGE {merge.format(t=rel.value)}\n"
         "WITH r, s, r.observedAt AS ro, r.updatedAt AS ru, s.observedAt AS so, "
         "s.updatedAt AS su\n"
+        # r's uid names the alias end and must not be copied over the one MERGE gave s (a
+        # uniqueness constraint checks it at once); r goes with the alias node in step 4
+        f"{clear}"
         "SET s += properties(r)\n"
         f"{_min_max('r')}"
     )

@@ -20,7 +20,9 @@ input; only values are parameters):
    Field's schema, ...), so a page writes about ``batch_size`` nodes and a bounded number
    of relationships;
 3. count again: what is left (normally nothing; a writer of an earlier version still running
-   would leave some: run it again once it is stopped).
+   would leave some: run it again once it is stopped);
+4. give the keyed relationships written before they had one their ``uid``
+   (:mod:`graph_sink.relationship_uids`).
 
 Renaming ``old`` to ``new`` on one element: ``new`` takes the old value when it has none;
 when both are stored (a graph written by both versions), ``observedAt`` keeps the smaller and
@@ -36,6 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from graph_sink import relationship_uids
 from lineage_pipeline.graph.base import GraphBackend, Statement
 from lineage_pipeline.graph_model import LEGACY_PROPERTY_NAMES, NodeLabel, RelType
 
@@ -174,6 +177,10 @@ class MigrationReport:
     before: LegacyCounts
     left: LegacyCounts
     transactions: int = 0
+    #: Keyed relationships found without their ``uid`` / given one
+    #: (:mod:`graph_sink.relationship_uids`).
+    missing_uids: int = 0
+    filled_uids: int = 0
 
     @property
     def renamed(self) -> int:
@@ -185,7 +192,9 @@ class MigrationReport:
         "left": ...}`` (``found`` / ``left`` as :meth:`LegacyCounts.to_dict`)."""
         return {"dryRun": self.dry_run, "batchSize": self.batch_size,
                 "transactions": self.transactions, "renamed": self.renamed,
-                "found": self.before.to_dict(), "left": self.left.to_dict()}
+                "found": self.before.to_dict(), "left": self.left.to_dict(),
+                "relationshipUids": {"missing": self.missing_uids,
+                                     "filled": self.filled_uids}}
 
 
 def _tally(rows: list[dict[str, Any]], name: str, into: Counts) -> None:
@@ -258,12 +267,16 @@ def migrate(backend: GraphBackend, *, batch_size: int = DEFAULT_BATCH_SIZE,
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     before = count_legacy(backend)
-    if dry_run or not before.total:
-        return MigrationReport(dry_run, batch_size, before, before)
+    missing = relationship_uids.count_missing(backend)
+    if dry_run or not (before.total or missing):
+        return MigrationReport(dry_run, batch_size, before, before, missing_uids=missing)
     transactions = 0
     for label, statements in _plan(before).items():
         for uids in _uid_pages(backend, label, batch_size):
             backend.write_batch([Statement(s.cypher, {"uids": uids}, s.name)
                                  for s in statements])
             transactions += 1
-    return MigrationReport(dry_run, batch_size, before, count_legacy(backend), transactions)
+    left = count_legacy(backend) if before.total else before
+    filled, pages = relationship_uids.fill_missing(backend, batch_size)
+    return MigrationReport(dry_run, batch_size, before, left, transactions + pages, missing,
+                           filled)

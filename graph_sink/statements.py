@@ -11,7 +11,7 @@ Row shapes (built by :mod:`graph_sink.writer`, one row per distinct node or rela
           (+ "state": str|None for Run, + "weak": {...} for labels with WEAK_KEYS when
           not empty: rows without go to NODE_UPSERT_STRONG)
     relationship: {"src": str, "dst": str, "first": int|None, "last": int|None, "props": {...}}
-          (+ "key": str for the KEYED_RELATIONSHIPS, merged on that property too)
+          (+ "uid": str for the KEYED_RELATIONSHIPS, merged on it: keyed_relationship_uid)
 
 Property rules (the graph-properties contract):
 
@@ -71,8 +71,9 @@ _WEAK_VERSION = "".join(_weak_rule(key) for key in (
 if set(WEAK_KEYS) != {NodeLabel.DATASET_VERSION} or not all(
         f"n.{key} = " in _WEAK_VERSION for key in WEAK_KEYS[NodeLabel.DATASET_VERSION]):
     raise RuntimeError("graph_sink.statements: weak rules out of step with WEAK_KEYS")
-#: The merge key of the column-lineage ``DERIVED_FROM`` (``KEYED_RELATIONSHIPS``).
-_LINEAGE_KEY = " {lineageUid: row.key}"
+#: The merge key of the column-lineage ``DERIVED_FROM`` (``KEYED_RELATIONSHIPS``): its own
+#: ``uid`` (``keyed_relationship_uid`` of lineageUid and ends), found by index on Neo4j.
+_LINEAGE_KEY = " {uid: row.uid}"
 if KEYED_RELATIONSHIPS != {(RelType.DERIVED_FROM, NodeLabel.FIELD, NodeLabel.FIELD):
                            "lineageUid"}:
     raise RuntimeError("graph_sink.statements: merge keys out of step with "
@@ -111,7 +112,7 @@ NODE_UPSERT: dict[NodeLabel, str] = {label: _node_cypher(label) for label in Nod
 #: an empty ``row.weak`` set each key to its own value; on Neo4j that is a property write per
 #: key and row all the same (a produced version's row cost about twice a read one's).
 NODE_UPSERT_STRONG: dict[NodeLabel, str] = {
-    label: _node_cypher(label, with_weak=False) for label in WEAK_KEYS}
+    label: _node_cypher(label, with_weak=False) for label in NodeLabel if label in WEAK_KEYS}
 
 #: ``(type, from label, to label) -> UNWIND ... MERGE`` statement text.
 RELATIONSHIP_UPSERT: dict[tuple[RelType, NodeLabel, NodeLabel], str] = {

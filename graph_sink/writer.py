@@ -61,6 +61,7 @@ from lineage_pipeline.graph_model import (
     bounded_uid,
     graph_text,
     graph_value,
+    keyed_relationship_uid,
 )
 
 #: Properties holding another node's uid (bounded like uids, so joins on them hold).
@@ -330,5 +331,5 @@ def _node_row(uid: str, row: _Row, label: NodeLabel) -> dict[str, Any]:
 def _relationship_row(src: str, dst: str, key: str | None, row: _Row) -> dict[str, Any]:
     out = {"src": src, "dst": dst, "first": row.first, "last": row.last, "props": row.props}
     if key is not None:
-        out["key"] = key
+        out["uid"] = keyed_relationship_uid(key, src, dst)
     return out

@@ -265,10 +265,36 @@ WEAK_KEYS: dict[NodeLabel, tuple[str, ...]] = {
 }
 
 #: Relationships merged on a key property besides their two ends: two Fields may be linked
-#: by several column lineages (one per job, output and lineage hash).
+#: by several column lineages (one per job, output and lineage hash). Each such relationship
+#: has its own ``uid`` (:func:`keyed_relationship_uid`), unique in the graph (Neo4j: a
+#: relationship uniqueness constraint), so a write finds it by index instead of going through
+#: every relationship between its two ends.
 KEYED_RELATIONSHIPS: dict[tuple[RelType, NodeLabel, NodeLabel], str] = {
     (RelType.DERIVED_FROM, NodeLabel.FIELD, NodeLabel.FIELD): "lineageUid",
 }
+
+
+def _escaped(uid: str) -> str:
+    return uid.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def keyed_relationship_uid(key: str, from_uid: str, to_uid: str) -> str:
+    """The ``uid`` of the keyed relationship (:data:`KEYED_RELATIONSHIPS`) with key value
+    ``key`` from node ``from_uid`` to node ``to_uid``: ``key|from|to``, each part with ``\\``
+    and ``|`` escaped by a backslash, so two relationships share a uid only when they share
+    key and ends. At most about 2.1 KB (uids are bounded to 512 bytes). The same text in
+    Cypher: :func:`keyed_relationship_uid_cypher`."""
+    return f"{_escaped(key)}|{_escaped(from_uid)}|{_escaped(to_uid)}"
+
+
+def keyed_relationship_uid_cypher(key: str, from_uid: str, to_uid: str) -> str:
+    """The Cypher expression of :func:`keyed_relationship_uid` over the Cypher expressions
+    ``key``, ``from_uid`` and ``to_uid`` (e.g. ``r.lineageUid``, ``a.uid``, ``b.uid``):
+    plain ``replace`` and ``+``, which Neo4j and FalkorDB both have."""
+    def esc(expr: str) -> str:
+        return f"replace(replace({expr}, '\\\\', '\\\\\\\\'), '|', '\\\\|')"
+
+    return f"{esc(key)} + '|' + {esc(from_uid)} + '|' + {esc(to_uid)}"
 
 
 @dataclass(slots=True)

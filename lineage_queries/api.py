@@ -158,6 +158,9 @@ class LineageGraph:
                     found = self._find_column(version, node[i + 1:])
                     if found is not None:
                         return found
+        found = self._exact(node, label, canonical=True)  # spelled as the event spelled it
+        if found is not None:
+            return found
         raise QueryError(self._unknown(node, label))
 
     def _find_column(self, version: ResolvedNode, column: str) -> ResolvedNode | None:
@@ -173,14 +176,15 @@ class LineageGraph:
             raise QueryError(f"dataset version {version.uid!r} has no column {column!r}")
         return found
 
-    def _exact(self, node: str, label: NodeLabel | None) -> ResolvedNode | None:
+    def _exact(self, node: str, label: NodeLabel | None,
+               canonical: bool = False) -> ResolvedNode | None:
         candidates = [node]
         if node.startswith("/"):
             candidates.append(f"file:{node}")
         # the uid computed from a name; the name as is finds uids stored before the rule;
-        # then the name as the processor spells it (lineage_pipeline.naming)
-        uids = dict.fromkeys(c for n in candidates for c in (bounded_uid(n), graph_text(n)))
-        uids.update(dict.fromkeys(canonical_uids(node)))
+        # or (``canonical``) the name as the processor spells it (lineage_pipeline.naming)
+        uids = (canonical_uids(node) if canonical else
+                dict.fromkeys(c for n in candidates for c in (bounded_uid(n), graph_text(n))))
         for uid in uids:
             rows = self.query("resolve_node", id=uid)
             if label is not None:

@@ -28,6 +28,7 @@ TABLE_MODULES = {
     "graph_sink/statements.py",
     "graph_sink/merge.py",
     "graph_sink/migrate.py",
+    "graph_sink/relationship_uids.py",
     "lineage_pipeline/graph/falkordb.py",
     "lineage_pipeline/graph/neo4j.py",
 }

@@ -102,6 +102,11 @@ def test_ensure_schema_creates_online_constraints_and_is_idempotent(
                            (lbl.value, "ONLINE") for lbl in NodeLabel}
         backend.ensure_schema()
         assert _uid_constraints(backend) == created
+        keyed = backend.query("SHOW CONSTRAINTS YIELD name, type, labelsOrTypes, properties "
+                              "WHERE type = 'RELATIONSHIP_UNIQUENESS' RETURN name, "
+                              "labelsOrTypes[0] AS type, properties")
+        assert {"name": "lineage_rel_DERIVED_FROM_uid", "type": "DERIVED_FROM",
+                "properties": ["uid"]} in keyed
         GraphWriter(backend).write([GraphMutations("e", 1, 1,
                                                    [NodeUpsert(NodeLabel.JOB, "a", {})])])
         with pytest.raises(GraphError, match="ConstraintValidationFailed") as dup:

@@ -1,5 +1,6 @@
 """``lineage migrate``: rename the snake_case properties a graph written by an earlier version
-stores (``observed_at``, ``job_uid``, ...) to today's camelCase names, in place and in batches
+stores (``observed_at``, ``job_uid``, ...) to today's camelCase names, and give column-lineage
+relationships written before they had one their ``uid``; in place and in batches
 (:mod:`graph_sink.migrate`). Idempotent: a second run finds nothing to do."""
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def migrate(
         "--batch-size", min=1, help="Nodes per write transaction.")] = 10_000,
     as_json: Annotated[bool, typer.Option("--json", help="JSON for tools.")] = False,
 ) -> None:
-    """Rename the old snake_case graph properties of earlier versions to camelCase."""
+    """Bring a graph written by an earlier version up to date: old snake_case properties
+    renamed to camelCase, column-lineage relationships given their uid."""
     from graph_sink.migrate import migrate as migrate_graph
     from lineage_pipeline.graph import open_backend
 
@@ -46,16 +48,22 @@ def migrate(
     if as_json:
         print(json.dumps(data, indent=2))
         return
-    if not report.before.total:
-        console.print("nothing to migrate: no old property names in the graph")
+    if not report.before.total and not report.missing_uids:
+        console.print("nothing to migrate: no old property names in the graph, and every "
+                      "column-lineage relationship has its uid")
         return
-    console.print("would rename:" if dry_run else "renamed:")
-    for line in _lines(data["found"]):
-        console.print(line, markup=False, highlight=False)
+    if report.missing_uids:
+        console.print(f"{'would give' if dry_run else 'gave'} "
+                      f"{report.missing_uids if dry_run else report.filled_uids:,} "
+                      "column-lineage relationships (written before they had one) their uid")
+    if report.before.total:
+        console.print("would rename:" if dry_run else "renamed:")
+        for line in _lines(data["found"]):
+            console.print(line, markup=False, highlight=False)
     if dry_run:
         return
-    console.print(f"{report.renamed:,} properties renamed in {report.transactions:,} "
-                  f"transactions of up to {batch_size:,} nodes")
+    console.print(f"{report.renamed:,} properties renamed; {report.transactions:,} "
+                  f"transactions of up to {batch_size:,} nodes or relationships")
     if report.left.total:
         err_console.print(f"[yellow]{report.left.total:,} old properties are left[/yellow] "
                           "(written meanwhile: is a sink of an earlier version still running?); "

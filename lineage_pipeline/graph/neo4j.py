@@ -15,7 +15,8 @@
   transient errors and lost connections (driver manual, "Managed transactions").
 - Reads: ``session.execute_read`` (routed to readers in a cluster).
 - Schema: ``CREATE CONSTRAINT <name> IF NOT EXISTS FOR (n:Label) REQUIRE n.uid IS UNIQUE`` per
-  label (Cypher manual, "Constraints"; the constraint brings its own index), run auto-commit.
+  label, and ``FOR ()-[r:TYPE]-() REQUIRE r.uid IS UNIQUE`` per keyed relationship type
+  (Cypher manual, "Constraints"; the constraint brings its own index), run auto-commit.
 - Errors: ``ServiceUnavailable``, ``SessionExpired`` and any error the driver classifies as
   retryable -> :class:`GraphUnavailable`; authentication and client errors, and parameters
   the driver cannot encode (e.g. an integer outside 64 bits) -> :class:`GraphError`. A server
@@ -53,7 +54,7 @@ with without_modules("numpy", "pandas", "pyarrow"):
 
 from lineage_pipeline.errors import GraphError, GraphUnavailable
 from lineage_pipeline.graph.base import BackendStats, Statement, WriteSummary, plain
-from lineage_pipeline.graph_model import NodeLabel
+from lineage_pipeline.graph_model import KEYED_RELATIONSHIPS, NodeLabel, RelType
 from lineage_pipeline.settings import GraphSettings
 
 #: Upper bounds (seconds) of the driver's connection timeout and managed-transaction retry
@@ -76,6 +77,16 @@ CONSTRAINT_DDL: dict[NodeLabel, str] = {
         f"FOR (n:{label.value}) REQUIRE n.uid IS UNIQUE"
     )
     for label in NodeLabel
+}
+#: Schema DDL per keyed relationship type (``KEYED_RELATIONSHIPS``): its ``uid`` unique, so a
+#: MERGE finds the relationship by index (not by going through every relationship between its
+#: two ends: column lineages between two fields accumulate).
+RELATIONSHIP_CONSTRAINT_DDL: dict[RelType, str] = {
+    rel: (
+        f"CREATE CONSTRAINT lineage_rel_{rel.value}_uid "
+        f"IF NOT EXISTS FOR ()-[r:{rel.value}]-() REQUIRE r.uid IS UNIQUE"
+    )
+    for rel in RelType if any(rel is keyed for keyed, _src, _dst in KEYED_RELATIONSHIPS)
 }
 
 
@@ -166,10 +177,11 @@ class Neo4jBackend:
         return summary
 
     def ensure_schema(self) -> None:
-        """Create the ``uid`` uniqueness constraint of every label (``IF NOT EXISTS``)."""
+        """Create the ``uid`` uniqueness constraint of every label and of every keyed
+        relationship type (``IF NOT EXISTS``)."""
         with _mapped_errors("create constraints", self._encrypted), \
                 self._session(WRITE_ACCESS) as session:
-            for ddl in CONSTRAINT_DDL.values():
+            for ddl in [*CONSTRAINT_DDL.values(), *RELATIONSHIP_CONSTRAINT_DDL.values()]:
                 session.run(ddl).consume()
 
     def close(self) -> None:
