@@ -110,7 +110,7 @@ NODE_UPSERT: dict[NodeLabel, str] = {label: _node_cypher(label) for label in Nod
 #: ``label -> UNWIND ... MERGE`` without the weak rules, for the labels that have them: the
 #: statement of rows without weak props (a version its producer writes). The weak rules of
 #: an empty ``row.weak`` set each key to its own value; on Neo4j that is a property write per
-#: key and row all the same (a produced version's row cost about twice a read one's).
+#: key and row all the same (28 database hits a produced version's row, 18 without them).
 NODE_UPSERT_STRONG: dict[NodeLabel, str] = {
     label: _node_cypher(label, with_weak=False) for label in NodeLabel if label in WEAK_KEYS}
 
