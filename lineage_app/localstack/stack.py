@@ -172,6 +172,22 @@ def up(
         wait()
     note("creating topics")
     create_topics(settings)
+    started = _start_python_services(settings, services, check_free)
+    follower = None if "spool" in services else _start_spool_follower(settings, services)
+    _write_state(settings, services)
+    for proc, mport in started:
+        note(f"waiting for the {proc.name} (metrics on 127.0.0.1:{mport})")
+        await_ready(proc, _port_ready(mport), 90.0)
+    if follower is not None:
+        note("waiting for the spool follower")
+        await_ready(follower, lambda: _logged_since(follower, b"replaying "), 60.0)
+    return services
+
+
+def _start_python_services(settings: LineageSettings, services: dict[str, ServiceInfo],
+                           check_free: Callable[..., None]) -> list[tuple[ManagedProcess, int]]:
+    """Launch the sink and the processor unless running (recorded in ``services``); return
+    each launched process with its metrics port (its readiness signal)."""
     env = child_env(settings)
     started: list[tuple[ManagedProcess, int]] = []
     for name, module, mport in (
@@ -182,18 +198,10 @@ def up(
             continue
         check_free(name, mport)
         proc = launch(name, [sys.executable, "-m", module], mport,
-                      data_dir / "logs" / f"{name}.log", env)
+                      settings.data_dir / "logs" / f"{name}.log", env)
         services[name] = _info(proc, f"http://127.0.0.1:{mport}/metrics")
         started.append((proc, mport))
-    follower = None if "spool" in services else _start_spool_follower(settings, services)
-    _write_state(settings, services)
-    for proc, mport in started:
-        note(f"waiting for the {proc.name} (metrics on 127.0.0.1:{mport})")
-        await_ready(proc, _port_ready(mport), 90.0)
-    if follower is not None:
-        note("waiting for the spool follower")
-        await_ready(follower, lambda: _logged_since(follower, b"replaying "), 60.0)
-    return services
+    return started
 
 
 def _start_spool_follower(settings: LineageSettings,
