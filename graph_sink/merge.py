@@ -90,17 +90,13 @@ def _min_max(var: str) -> str:
     )
 
 
-def _keyed_uid(key: str, src: str, dst: str) -> str:
-    """:func:`~lineage_pipeline.graph_model.keyed_relationship_uid_cypher` (no clause text)."""
-    return keyed_relationship_uid_cypher(key, src, dst)
-
-
 #: The re-pointed column lineage, merged on the uid of its new ends (``{t}`` left for
 #: ``format``; the keyed type is checked against ``KEYED_RELATIONSHIPS`` above).
-_KEYED_OUT = ("(y)-[s:{t} {{uid: " + _keyed_uid("coalesce(r.lineageUid, '')", "y.uid", "m.uid")
-              + "}}]->(m)")
-_KEYED_IN = ("(m)-[s:{t} {{uid: " + _keyed_uid("coalesce(r.lineageUid, '')", "m.uid", "y.uid")
-             + "}}]->(y)")
+_LINEAGE = "coalesce(r.lineageUid, '')"  # a missing key counts as '', as in the sink
+_KEYED_OUT = ("(y)-[s:{t} {{uid: "
+              + keyed_relationship_uid_cypher(_LINEAGE, "y.uid", "m.uid") + "}}]->(m)")
+_KEYED_IN = ("(m)-[s:{t} {{uid: "
+             + keyed_relationship_uid_cypher(_LINEAGE, "m.uid", "y.uid") + "}}]->(y)")
 
 
 def _repoint(label: NodeLabel, rel: RelType, outgoing: bool) -> str:

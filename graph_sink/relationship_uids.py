@@ -25,13 +25,8 @@ if KEYED_RELATIONSHIPS != {(RelType.DERIVED_FROM, NodeLabel.FIELD, NodeLabel.FIE
     raise RuntimeError("graph_sink.relationship_uids: out of step with KEYED_RELATIONSHIPS")
 
 
-def _keyed_uid(key: str, src: str, dst: str) -> str:
-    """:func:`~lineage_pipeline.graph_model.keyed_relationship_uid_cypher` (no clause text)."""
-    return keyed_relationship_uid_cypher(key, src, dst)
-
-
 #: The uid of ``r`` from ``a`` to ``b`` (a missing key counts as ``''``, as in the sink).
-_UID = _keyed_uid("coalesce(r.lineageUid, '')", "a.uid", "b.uid")
+_UID = keyed_relationship_uid_cypher("coalesce(r.lineageUid, '')", "a.uid", "b.uid")
 #: Column lineage without a uid, counted.
 COUNT_MISSING = ("MATCH (a:Field)-[r:DERIVED_FROM]->(b:Field)\nWHERE r.uid IS NULL\n"
                  "RETURN count(r) AS n")

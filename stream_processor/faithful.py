@@ -167,9 +167,8 @@ class _Walk:
             if isinstance(node, dict):
                 for key in list(node):
                     item = node[key]
-                    name = key
-                    if isinstance(key, str) and graph_text(key) != key:
-                        name = graph_text(key)
+                    name = graph_text(key) if isinstance(key, str) else key
+                    if name != key:
                         node[name] = node.pop(key)
                         self.flag(f"{path}.{name}".lstrip("."), "text")
                     self._item(node, name, item, f"{path}.{name}".lstrip("."), field, stack)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,6 +122,15 @@ def lineage_cli(stack: PipelineStack, *args: str, env: dict[str, str] | None = N
         child.pop(name, None)
     return subprocess.run([sys.executable, "-m", "lineage_app.cli.app", *args],
                           env=child, capture_output=True, text=True, timeout=120, check=False)
+
+
+def metric_total(port: int, line_start: str) -> float:
+    """The sum of the samples of ``http://127.0.0.1:port/metrics`` whose line starts with
+    ``line_start`` (e.g. a counter's ``..._total``, every label set)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(line_start))
 
 
 def lineage_json(stack: PipelineStack, *args: str, env: dict[str, str] | None = None,

@@ -32,6 +32,10 @@ TABLE_MODULES = {
     "lineage_pipeline/graph/falkordb.py",
     "lineage_pipeline/graph/neo4j.py",
 }
+#: Functions from outside a table module it may call with literal arguments: they build no
+#: clause (a name; the Cypher expression of a keyed relationship's uid from the expressions
+#: of its key and ends).
+HELPERS = ("_snake", "keyed_relationship_uid_cypher")
 CLAUSES = re.compile(
     r"\b(MATCH|MERGE|UNWIND|CREATE|DELETE|DETACH|RETURN|REMOVE|CALL|FOREACH|LOAD\s+CSV)\b")
 
@@ -170,7 +174,7 @@ def test_statement_tables_interpolate_only_enum_values_at_import(rel: str) -> No
         if isinstance(expr, ast.Call):
             args = [*expr.args, *(k.value for k in expr.keywords)]
             if isinstance(expr.func, ast.Name) and (expr.func.id in functions
-                                                    or expr.func.id == "_snake"):
+                                                    or expr.func.id in HELPERS):
                 return all(safe(a, enums, literals) for a in args)
             if isinstance(expr.func, ast.Attribute) and expr.func.attr == "format":
                 return safe(expr.func.value, enums, literals) and all(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -41,7 +40,13 @@ from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.dead_letter import MAX_VALUE_BYTES
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import open_backend
-from tests.e2e_stack import PipelineStack, lineage_cli, lineage_json, pipeline_stack
+from tests.e2e_stack import (
+    PipelineStack,
+    lineage_cli,
+    lineage_json,
+    metric_total,
+    pipeline_stack,
+)
 from tests.support.waiting import wait_for
 from tests.test_wide_runs import COLUMNS, INPUTS, wide_event
 
@@ -73,11 +78,7 @@ def allow_big_messages(stack: PipelineStack) -> None:
 
 
 def processor_metric(stack: PipelineStack, line_start: str) -> float:
-    port = stack.settings.processor.metrics_port
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-              if line.startswith(line_start)]
-    return sum(values)
+    return metric_total(stack.settings.processor.metrics_port, line_start)
 
 
 def _wide_counts(backend: Any, run_id: str) -> dict[str, int] | None:

@@ -26,7 +26,7 @@ from graph_sink.testing import counts, snapshot
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import GraphBackend, open_backend
 from lineage_pipeline.openlineage import to_openlineage_json
-from tests.e2e_stack import PipelineStack, pipeline_stack
+from tests.e2e_stack import PipelineStack, metric_total, pipeline_stack
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -59,23 +59,15 @@ def _events() -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], int
     return avro, ol, RUNS + OPENLINEAGE_RUNS
 
 
-def _metric(port: int, name: str) -> float:
-    import urllib.request
-
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name) and not line.startswith(name + "_created"))
-
-
 def _settled(stack: PipelineStack, graph: GraphBackend, runs: int,
              events: int) -> dict[str, Any] | None:
     """The graph's snapshot once the processor read ``events`` events, the sink wrote every
     record it published and ``runs`` runs are COMPLETE; else ``None``."""
     p, s = stack.settings.processor.metrics_port, stack.settings.sink.metrics_port
-    if _metric(p, "lineage_processor_events_in_total") < events:
+    if metric_total(p, "lineage_processor_events_in_total") < events:
         return None
-    published = _metric(p, "lineage_processor_mutation_records_total")
-    if _metric(s, "lineage_sink_records_total") < published:
+    published = metric_total(p, "lineage_processor_mutation_records_total")
+    if metric_total(s, "lineage_sink_records_total") < published:
         return None
     done = graph.query("MATCH (r:Run) WHERE r.state = 'COMPLETE' RETURN count(r) AS c")
     if done[0]["c"] < runs:

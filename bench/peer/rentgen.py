@@ -139,13 +139,7 @@ def start_consumer(peer: PeerInstall, env: dict[str, str], log_dir: Path,
                                    "--host", "127.0.0.1", "--port", str(port)],
                   port, log_dir / "data-rentgen.log", env)
 
-    def ready() -> bool:
-        try:
-            return b"started successfully" in proc.log_path.read_bytes()
-        except OSError:
-            return False
-
-    await_ready(proc, ready, timeout_s)
+    await_ready(proc, lambda: proc.logged(b"started successfully"), timeout_s)
     return proc
 
 

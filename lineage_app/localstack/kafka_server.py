@@ -232,14 +232,12 @@ def start_kafka(
     log_path = data_dir / "logs" / "kafka.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     _format_storage(java, cp, config, log_dir, scram_users or {}, log_path)
-    offset = log_path.stat().st_size
     argv = [
         java, f"-Xmx{heap_mb}m", f"-Xms{min(heap_mb, 256)}m", "-XX:+UseG1GC",
         "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
         f"-Dkafka.logs.dir={home / 'logs'}", "-cp", cp, "kafka.Kafka", str(config),
     ]
-    proc = launch("kafka", argv, port, log_path)
-    proc.ready_offset = offset
+    proc = launch("kafka", argv, port, log_path)  # readiness: what it logs past the format
     if wait:
         await_kafka(proc, timeout_s)
     return proc
@@ -248,15 +246,7 @@ def start_kafka(
 def await_kafka(proc: ManagedProcess, timeout_s: float = 90.0) -> None:
     """Wait until the broker started by :func:`start_kafka` logs that it serves requests."""
 
-    def ready() -> bool:
-        try:
-            with open(proc.log_path, "rb") as fh:
-                fh.seek(proc.ready_offset)
-                return READY_LINE in fh.read()
-        except OSError:
-            return False
-
-    await_ready(proc, ready, timeout_s)
+    await_ready(proc, lambda: proc.logged(READY_LINE), timeout_s)
 
 
 __all__ = [

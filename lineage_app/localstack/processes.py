@@ -57,6 +57,16 @@ class ManagedProcess:
             return self.popen.poll() is None
         return pid_alive(self.pid)
 
+    def logged(self, text: bytes) -> bool:
+        """Whether the log holds ``text`` past :attr:`ready_offset` (what this process wrote;
+        ``False`` while the log cannot be read)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self.ready_offset)
+                return text in log.read()
+        except OSError:
+            return False
+
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the process: SIGTERM, then SIGKILL after ``timeout_s`` seconds."""
         stop_pid(self.pid, timeout_s, self.popen)
@@ -115,11 +125,13 @@ def launch(
     log_path: Path,
     env: dict[str, str] | None = None,
 ) -> ManagedProcess:
-    """Start ``argv`` in its own session, logging to ``log_path``; return at once.
+    """Start ``argv`` in its own session, appending to ``log_path`` (the process's
+    :attr:`~ManagedProcess.ready_offset` is where the log ended); return at once.
 
     Pair with :func:`await_ready` (so several services can start side by side).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    offset = log_path.stat().st_size if log_path.exists() else 0
     log = open(log_path, "ab")
     try:
         popen = subprocess.Popen(
@@ -132,7 +144,7 @@ def launch(
         )
     finally:
         log.close()
-    return ManagedProcess(name, popen.pid, port, log_path, popen)
+    return ManagedProcess(name, popen.pid, port, log_path, popen, ready_offset=offset)
 
 
 def await_ready(proc: ManagedProcess, ready: Callable[[], bool], timeout_s: float = 60.0) -> None:

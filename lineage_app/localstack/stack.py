@@ -180,7 +180,7 @@ def up(
         await_ready(proc, _port_ready(mport), 90.0)
     if follower is not None:
         note("waiting for the spool follower")
-        await_ready(follower, lambda: _logged_since(follower, b"replaying "), 60.0)
+        await_ready(follower, lambda: follower.logged(b"replaying "), 60.0)
     return services
 
 
@@ -211,24 +211,11 @@ def _start_spool_follower(settings: LineageSettings,
     argv = [sys.executable, "-m", "lineage_app.cli.app", "spool", "replay", "--follow",
             "--interval", str(SPOOL_INTERVAL_S),
             "--bootstrap-servers", settings.kafka.bootstrap_servers]
-    log = settings.data_dir / "logs" / "spool.log"
-    offset = log.stat().st_size if log.exists() else 0
     # the stack's data directory: its default spool is the jobs' (<data_dir>/spool)
     env = {"PYTHONUNBUFFERED": "1", "LINEAGE_DATA_DIR": str(settings.data_dir.resolve())}
-    proc = launch("spool", argv, 0, log, env)
-    proc.ready_offset = offset
+    proc = launch("spool", argv, 0, settings.data_dir / "logs" / "spool.log", env)
     services["spool"] = _info(proc, f"replays the emitter spool every {SPOOL_INTERVAL_S:g} s")
     return proc
-
-
-def _logged_since(proc: ManagedProcess, text: bytes) -> bool:
-    """Whether ``proc``'s log holds ``text`` past where it stood when ``proc`` started."""
-    try:
-        with open(proc.log_path, "rb") as log:
-            log.seek(proc.ready_offset)
-            return text in log.read()
-    except OSError:
-        return False
 
 
 def _start_graph(
