@@ -19,11 +19,12 @@ State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog
   :class:`~stream_processor.table_stores.FaustRunStore`'s); a finished run becomes a small
   summary after ``processor.finished_grace_s`` and leaves after
   ``processor.departed_memory_s`` (:mod:`stream_processor.processor`);
-- ``dedupe`` (tumbling-window Table of ``processor.dedupe_window_s``, expiring after two
-  windows): event ids seen; an id counts as seen in the current or the previous window, so a
-  duplicate within ``dedupe_window_s`` is always caught. Duplicates that slip through (after
-  a restart within the changelog's flush interval, or older than the window) are harmless:
-  stitching is idempotent;
+- ``event-ids`` (Table, :class:`~stream_processor.table_stores.FaustDedupeStore`): event ids
+  seen, by the window of ``processor.dedupe_window_s`` they were marked in; a duplicate
+  within ``dedupe_window_s`` is always caught. It replaced the windowed ``dedupe`` table,
+  whose ``<app_id>-dedupe-changelog`` topic can be deleted. Duplicates that slip through
+  (after a restart within the changelog's flush interval, or older than the window) are
+  harmless: stitching is idempotent;
 - ``dataset-versions`` (GlobalTable): dataset uid -> latest generated version, readable by
   every worker whatever partition produced it; keys are digests of the uid and values
   packed bytes (:class:`~stream_processor.table_stores.FaustVersionStore`);
@@ -53,7 +54,6 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -267,15 +267,17 @@ def _publisher(app: faust.App, topics: TopicSettings) -> Publish:
 
 
 def _tables(app: faust.App, dedupe_window_s: float, parts: int) -> _Tables:
-    """Create the ``runs``, ``dedupe`` (tumbling windows of ``dedupe_window_s`` seconds,
-    expiring after two), ``dataset-versions`` and ``dataset-aliases`` tables."""
-    window = timedelta(seconds=dedupe_window_s)
+    """Create the ``runs``, ``event-ids`` (changelog deleted after three dedupe windows),
+    ``dataset-versions`` and ``dataset-aliases`` tables."""
+    dedupe_retention_ms = str(int(3 * dedupe_window_s * 1000))
     return _Tables(
         # values are bytes (raw serializer): see stream_processor.table_stores.FaustRunStore
         runs=app.Table("runs", default=None, key_type=str, value_type=bytes, partitions=parts),
-        dedupe=app.Table("dedupe", default=None, key_type=str, partitions=parts).tumbling(
-            window, expires=2 * window
-        ),
+        # bytes keys and values (raw serializers): see table_stores.FaustDedupeStore
+        dedupe=app.Table("event-ids", default=None, key_type=bytes, value_type=bytes,
+                         partitions=parts, extra_topic_configs={
+                             "cleanup.policy": "compact,delete",
+                             "retention.ms": dedupe_retention_ms}),
         # bytes keys and values (raw serializers): see table_stores.FaustVersionStore
         versions=app.GlobalTable("dataset-versions", default=None, key_type=bytes,
                                  value_type=bytes, partitions=parts),

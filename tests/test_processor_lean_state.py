@@ -291,28 +291,48 @@ def test_the_identity_pass_returns_an_event_untouched_when_no_alias_can_apply() 
 
 # -- dedupe bound -----------------------------------------------------------------------
 def test_dedupe_keys_recovered_from_the_changelog_are_dropped_after_two_windows() -> None:
-    import time
-    from datetime import timedelta
-
     import faust
 
-    from stream_processor.table_stores import FaustDedupeStore
+    from stream_processor.table_stores import FaustDedupeStore, event_id_key
 
     app = faust.App("lean-dedupe-test", broker="kafka://localhost:1", store="memory://")
-    window = timedelta(hours=1)
-    windowed = app.Table("dedupe", default=None, key_type=str, partitions=1).tumbling(
-        window, expires=2 * window)
-    store = FaustDedupeStore(windowed, 3600)
-    data: Any = windowed.table.data
-    now = time.time()
+    table = app.Table("event-ids", default=None, key_type=bytes, value_type=bytes,
+                      partitions=1)
+    now = 1_000 * 3600.0 + 10
+    store = FaustDedupeStore(table, 3600, clock=lambda: now)
+    data: Any = table.data
     for age_h in range(5):  # as Faust's recovery leaves them: in the store and its index
-        window_of: Any = windowed.table.window
-        key = (f"id{age_h}", tuple(window_of.ranges(now - age_h * 3600)[0]))
-        data[key] = 1
+        key = event_id_key(f"id{age_h}")
+        data[key] = (1_000 - age_h).to_bytes(4, "big")
         data._key_partition[key] = 0
-    assert store.sweep(now) == 2
-    assert sorted(k[0] for k in data) == ["id0", "id1", "id2"]
+    data[b"legacy"] = b"1"  # a value this store cannot read
+    data._key_partition[b"legacy"] = 0
+    assert [store.seen(f"id{age}") for age in range(5)] == [True, True, False, False, False]
+    assert store.sweep(now) == 3
+    assert sorted(data) == sorted(event_id_key(f"id{age}") for age in range(3))
     assert len(data._key_partition) == 3
+
+
+def test_dedupe_marks_16_byte_keys_with_one_shared_window_value() -> None:
+    from stream_processor.table_stores import FaustDedupeStore
+
+    clock = [7_200.0]
+    table: dict[bytes, bytes] = {}
+    store = FaustDedupeStore(table, 3600, clock=lambda: clock[0])
+    store.mark("e1")
+    store.mark("e2")
+    assert {len(k) for k in table} == {16}
+    first, second = table.values()
+    assert first is second and first == (2).to_bytes(4, "big")
+    clock[0] += 3600  # the next window: still seen
+    assert store.seen("e1") and not store.seen("e3")
+    clock[0] += 3600  # two windows on: forgotten
+    assert not store.seen("e1")
+    store.mark("e3")
+    assert len(table) == 3  # kept for three windows
+    clock[0] += 3600  # three windows on: swept at the next mark
+    store.mark("e4")
+    assert len(table) == 2 and not store.seen("e2") and store.seen("e3")
 
 
 def test_the_faust_version_store_writes_packed_values_and_reads_older_entries() -> None:

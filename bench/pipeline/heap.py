@@ -139,7 +139,7 @@ def entries(stores: dict[str, Any]) -> dict[str, Any]:
     for key, value in stores["runs"].items():
         groups["runs_departed" if read_header(value).departed else "runs_full"].append(
             _entry_bytes(key, value))
-    groups["dedupe"] = [_entry_bytes(k, v) for k, v in stores["dedupe"].data.items()]
+    groups["dedupe"] = [_entry_bytes(k, v) for k, v in stores["dedupe"].items()]
     groups["versions"] = [_entry_bytes(k, v) for k, v in stores["versions"].items()]
     return {"table_entries": {k: len(v) for k, v in groups.items()},
             "table_entry_bytes": {k: round(sum(v) / len(v)) if v else None

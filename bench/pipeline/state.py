@@ -1,18 +1,17 @@
 """The processor's state and graph output per event, measured in process on its real logic.
 
-:func:`measure_state` feeds ``events`` encoded workload events (:class:`Workload`: 80 %
-repeat runs of known jobs, 20 % runs of new jobs) through an
-:class:`~stream_processor.processor.EventProcessor` built as the service builds it, minus
-Kafka and Faust: runs in a :class:`~stream_processor.table_stores.FaustRunStore` and versions
-in a :class:`~stream_processor.table_stores.FaustVersionStore`, each over a dict standing in
-for the Faust table (:class:`~bench.pipeline.tables.ChangelogTable`, which also counts what
-the table would write to its changelog), and event ids in
-:class:`~bench.pipeline.tables.WindowedDedupe` (what the tumbling-window dedupe table holds
-and writes). A fake clock advances ``step_ms`` per event (10 ms: 100 events/s)
-and ``finished_grace_s`` is short (5 s instead of the service's hour), so finished runs
-really become departed summaries during the measurement; the dedupe window and the
-summaries' memory are the service's defaults (7 days), so within a million events nothing
-else is forgotten, as in the service. The processor drains every ``batch`` messages, like
+:func:`measure_state` feeds ``events`` encoded workload events (:class:`Workload`: 80 % repeat
+runs of known jobs, 20 % runs of new jobs) through an
+:class:`~stream_processor.processor.EventProcessor` built as the service builds it, minus Kafka
+and Faust: runs in a :class:`~stream_processor.table_stores.FaustRunStore` and versions in a
+:class:`~stream_processor.table_stores.FaustVersionStore` and event ids in a
+:class:`~stream_processor.table_stores.FaustDedupeStore`, each over a dict standing in for the
+Faust table (:class:`~bench.pipeline.tables.ChangelogTable`, which also counts what the table
+would write to its changelog). A fake clock advances ``step_ms`` per event (10 ms: 100
+events/s) and ``finished_grace_s`` is short (5 s instead of the service's hour), so finished
+runs really become departed summaries during the measurement; the dedupe window and the
+summaries' memory are the service's defaults (7 days), so within a million events nothing else
+is forgotten, as in the service. The processor drains every ``batch`` messages, like
 the agent's full batches.
 
 Figures:
@@ -52,14 +51,14 @@ from typing import Any
 
 from bench.pipeline.events import Item, Workload, encode
 from bench.pipeline.heap import Memory, entries, growth, lru_caches
-from bench.pipeline.tables import ChangelogTable, WindowedDedupe
+from bench.pipeline.tables import ChangelogTable
 from lineage_pipeline.events import EventType
 from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.settings import ProcessorSettings
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import SWEEP_EVERY_MS, EventProcessor
 from stream_processor.published import Published
-from stream_processor.table_stores import FaustRunStore, FaustVersionStore
+from stream_processor.table_stores import FaustDedupeStore, FaustRunStore, FaustVersionStore
 
 _EVENTS_TOPIC = "bench.events"
 _GRAPH_TOPIC = "bench.graph"
@@ -132,10 +131,11 @@ def _processor(clock: _Clock, grace_s: float) -> tuple[EventProcessor, dict[str,
     """The processor over counting stores; its stores by name."""
     defaults = ProcessorSettings()
     stores: dict[str, Any] = {"runs": ChangelogTable(), "versions": ChangelogTable(),
-                              "dedupe": WindowedDedupe(defaults.dedupe_window_s, clock)}
+                              "dedupe": ChangelogTable()}
     processor = EventProcessor(
         graph_topic=_GRAPH_TOPIC, dlq_topic="bench.dlq", runs=FaustRunStore(stores["runs"]),
-        dedupe=stores["dedupe"], versions=FaustVersionStore(stores["versions"]),
+        dedupe=FaustDedupeStore(stores["dedupe"], defaults.dedupe_window_s, clock),
+        versions=FaustVersionStore(stores["versions"]),
         published=Published(clock=clock), clock=clock, finished_grace_s=grace_s,
         departed_memory_s=defaults.departed_memory_s)
     return processor, stores
