@@ -131,8 +131,11 @@ def _from_uri(uri: str) -> tuple[str, str]:
 def normalize_namespace(namespace: str) -> str:
     """Return the canonical spelling of a dataset namespace (scheme aliases, case, slash).
 
-    ``"S3A://Bucket/"`` -> ``"s3://bucket"``; ``"file://"`` -> ``"file"``; a namespace with no
-    scheme (``"default"``, ``"bigquery"``) is returned stripped and otherwise unchanged.
+    ``"S3A://Bucket/"`` -> ``"s3://bucket"``; ``"file://"`` -> ``"file"``; ``"bigquery://"``
+    -> ``"bigquery"`` (an empty authority says nothing); a namespace with no scheme
+    (``"default"``, ``"bigquery"``) is returned stripped and otherwise unchanged. Only the
+    authority is lower-cased: a path after it (a warehouse location,
+    ``hdfs://NN:8020/Warehouse``) keeps its case, collapsed like any path.
     """
     namespace = namespace.strip()
     if namespace.lower() in _LOCAL_FILE_NAMESPACES and namespace:
@@ -143,11 +146,30 @@ def normalize_namespace(namespace: str) -> str:
     folded = SCHEME_ALIASES.get(scheme, scheme)
     rest = namespace[len(scheme) + 1 :]
     if rest.startswith("//"):
-        authority = rest[2:].rstrip("/").lower()
+        authority, slash, path = rest[2:].partition("/")
+        authority = authority.lower()
+        path = _clean_path(path).rstrip("/") if slash and path.strip("/") else ""
         if folded == "file" and authority in ("", "localhost", "127.0.0.1"):
-            return "file"
-        return f"{folded}://{authority}"
+            return f"file:{path}" if path else "file"
+        if not authority and not path:
+            return folded
+        return f"{folded}://{authority}{path}"
+    if folded in FILE_SYSTEMS and rest.startswith("/"):
+        return f"{folded}:{_clean_path(rest)}"
     return f"{folded}:{rest.rstrip('/')}" if rest else folded
+
+
+def _has_location_path(namespace: str) -> bool:
+    """``True`` when a canonical ``namespace`` is a storage location with a path
+    (``file:/warehouse``, ``hdfs://nn:8020/warehouse``, ``s3://bucket/warehouse``): the
+    namespace of a table in a Spark warehouse or catalog, whose name is ``schema.table``."""
+    scheme = _scheme_of(namespace)
+    if scheme is None or (scheme not in FILE_SYSTEMS and scheme not in OBJECT_STORES):
+        return False
+    rest = namespace[len(scheme) + 1 :]
+    if rest.startswith("//"):
+        return "/" in rest[2:]
+    return rest.startswith("/")
 
 
 def normalize_dataset(namespace: str, name: str) -> tuple[str, str]:
@@ -167,6 +189,8 @@ def normalize_dataset(namespace: str, name: str) -> tuple[str, str]:
     if ns in ("", "file"):
         if name.startswith("/"):
             return "file", _clean_path(name)
+        return ns, name
+    if _has_location_path(ns):  # a warehouse location: the name is a table, not a path
         return ns, name
     scheme = _scheme_of(ns)
     if scheme is None:
