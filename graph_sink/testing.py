@@ -152,7 +152,7 @@ def _add_version(record: GraphRecord, spec: VersionSpec, seen: int, *, produced:
     """Add ``spec``'s dataset, version and schema rows to ``record``; return the dataset's
     index."""
     record["datasets"].append({"namespace": spec.namespace, "name": spec.name, "write": True,
-                               "kind": spec.kind, "first": seen})
+                               "kind": spec.kind, "first": seen, "props": {}})
     index = len(record["datasets"]) - 1
     columns: list[SchemaColumn] = [(c, str(s.get("type", "double")), ())
                                    for c, s in spec.fields.items()]

@@ -1,7 +1,7 @@
 """The graph record: what one publication of a stitched run adds to the graph.
 
 The processor publishes one :class:`GraphRecord` per run touched in a batch on
-``topics.graph`` (Avro ``schemas/graph_record.v2.avsc``, v1 still read;
+``topics.graph`` (Avro ``schemas/graph_record.v3.avsc``, v1 and v2 still read;
 :class:`GraphRecordCodec`); the sink expands it (:func:`expand`) into the node and
 relationship upserts of :mod:`lineage_pipeline.graph_model` and writes them. The record is
 content-addressed: it always carries the run (``runs[0]``), and otherwise only what the
@@ -16,7 +16,8 @@ and name travel once; uids are computed from names on expansion, never sent.
 - ``runs[i]``: ``Run`` (``runId``, ``jobUid``, ``state``, ``parentRunId``, ``props``) and
   ``RUN_OF`` to its ``Job``; runs after the first also upsert that bare ``Job``
   (namespace, name); ``runs[0]`` with a ``parentRunId`` gets ``CHILD_OF`` to it;
-- ``jobs``: ``Job`` nodes; ``datasets`` with ``write``: ``Dataset`` nodes (``kind`` when given);
+- ``jobs``: ``Job`` nodes; ``datasets`` with ``write``: ``Dataset`` nodes (``kind`` when given,
+  and ``props``: ``symlinks`` and a ``facet_<name>`` JSON text per dataset facet, since v3);
 - ``versions``: ``DatasetVersion`` and ``VERSION_OF``; a ``produced`` version also
   ``GENERATED`` from ``runs[0]`` (``lineageUid``) and ``producedByRunId``, its content as
   props (its values win); a version ``runs[0]`` read carries its content as *weak* props
@@ -66,13 +67,15 @@ from lineage_pipeline.graph_model import (
 
 
 class DatasetRef(TypedDict):
-    """A dataset the record names (``write``: upsert its node)."""
+    """A dataset the record names (``write``: upsert its node, with ``props``: its facet
+    properties, :func:`stream_processor.dataset_facets.dataset_props`)."""
 
     namespace: str
     name: str
     write: bool
     kind: str | None
     first: int
+    props: dict[str, PropValue]
 
 
 class RunRow(TypedDict):
@@ -241,7 +244,8 @@ class _Expansion:
                       {"namespace": j["namespace"], "name": j["name"], **j["props"], **_seen(j)})
         for d, duid in zip(self.record["datasets"], self.datasets, strict=True):
             if d["write"]:
-                props: dict[str, PropValue] = {"namespace": d["namespace"], "name": d["name"]}
+                props: dict[str, PropValue] = {**(d.get("props") or {}),
+                                               "namespace": d["namespace"], "name": d["name"]}
                 if d["kind"] is not None:
                     props["kind"] = d["kind"]
                 self.node(NodeLabel.DATASET, duid, {**props, **_seen(d)})

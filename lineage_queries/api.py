@@ -9,7 +9,8 @@ version ``namespace:name@version``; a job ``namespace:name``; a column of one ve
 ``namespace:name@version#column``; a column of every version of a dataset
 ``namespace:name#column``. A local absolute path ``/x/y`` also finds dataset ``file:/x/y``,
 and a dataset is found by any spelling the processor would have made canonical
-(:func:`lineage_pipeline.naming.canonical_uids`: ``s3a://Bucket/k`` finds ``s3://bucket:k``).
+(:func:`lineage_pipeline.naming.canonical_uids`: ``s3a://Bucket/k`` finds ``s3://bucket:k``)
+and by any of its other names (its symlinks: a physical path finds its catalog table).
 When a dataset and a job share an id the dataset wins (pass ``label=NodeLabel.JOB`` to pick
 the job). A NODE string is the full name: the uid of a long or unusual name is computed from
 it (:func:`~lineage_pipeline.graph_model.bounded_uid`), and a uid as printed is accepted too.
@@ -159,6 +160,10 @@ class LineageGraph:
                     if found is not None:
                         return found
         found = self._exact(node, label, canonical=True)  # spelled as the event spelled it
+        if found is None and label in (None, NodeLabel.DATASET):  # another name of a dataset
+            rows = self.query("resolve_symlink", ids=[node, *canonical_uids(node)])
+            found = (ResolvedNode(NodeLabel.DATASET, rows[0]["uid"], dict(rows[0]["props"]))
+                     if len(rows) == 1 else None)
         if found is not None:
             return found
         raise QueryError(self._unknown(node, label))

@@ -63,6 +63,8 @@ from lineage_pipeline.graph_record import (
     new_record,
 )
 from stream_processor.columns import column_stats_json, lineage_pairs, lineage_uid_of, schema_of
+from stream_processor.dataset_facets import NODE_FACETS as _NODE_FACETS
+from stream_processor.dataset_facets import dataset_props
 from stream_processor.published import Published
 from stream_processor.run_rows import job_props, run_row, stub_run
 from stream_processor.stitch import DatasetState, RunState, merge_event
@@ -116,35 +118,42 @@ class _Builder:
         self.notes.append((key, digest, first))
         return True
 
-    def dataset(self, namespace: str, name: str, kind: str | None, first: int) -> int:
+    def dataset(self, namespace: str, name: str, kind: str | None, first: int,
+                view: DatasetState | None = None) -> int:
         """The index of a dataset in the record; whether its node is written is decided
-        once every reference is in (:meth:`finish_datasets`)."""
+        once every reference is in (:meth:`finish_datasets`). ``view``: the run's view of
+        it, whose facets become the node's properties (:func:`dataset_props`)."""
         uid = dataset_uid(namespace, name)
         index = self._datasets.get(uid)
-        if index is not None:
-            ref = self.record["datasets"][index]
-            ref["first"] = min(ref["first"], first)
-            if kind is not None and ref["kind"] is None:  # a producer names the kind
-                ref["kind"] = kind
-            return index
-        self.record["datasets"].append({"namespace": graph_text(namespace),
-                                        "name": graph_text(name), "write": False,
-                                        "kind": kind, "first": first})
-        self._datasets[uid] = len(self.record["datasets"]) - 1
-        return self._datasets[uid]
+        if index is None:
+            self.record["datasets"].append({"namespace": graph_text(namespace),
+                                            "name": graph_text(name), "write": False,
+                                            "kind": kind, "first": first, "props": {}})
+            index = self._datasets[uid] = len(self.record["datasets"]) - 1
+        ref = self.record["datasets"][index]
+        ref["first"] = min(ref["first"], first)
+        if kind is not None and ref["kind"] is None:  # a producer names the kind
+            ref["kind"] = kind
+        if view is not None and (view.extra or view.facets.keys() & _NODE_FACETS):
+            ref["props"].update(dataset_props(view))
+        return index
 
     def finish_datasets(self) -> None:
         """Write each Dataset node unless it was published with an observation no later
-        than this one's and, when this record names its kind (a producer), that kind."""
+        than this one's, when this record names its kind (a producer), that kind, and when
+        it carries facet properties, those."""
         for uid, index in self._datasets.items():
             ref = self.record["datasets"][index]
             key, kind, first = "D:" + uid, ref["kind"], ref["first"]
+            props = _digest(sorted(ref["props"].items())) if ref["props"] else ""
             known = self.published.get(key) if self.published is not None else None
-            if known is not None and known[1] <= first and kind in (None, known[0]):
+            known_kind, _, known_props = known[0].partition("|") if known else ("", "", "")
+            if (known is not None and known[1] <= first and kind in (None, known_kind)
+                    and props in ("", known_props)):
                 continue
             ref["write"] = True
-            digest = kind if kind is not None else (known[0] if known is not None else "")
-            self.notes.append((key, digest, first))
+            self.notes.append((key, f"{kind if kind is not None else known_kind}|"
+                                    f"{props or known_props}", first))
 
     def _schema(self, ds: DatasetState, index: int) -> str | None:
         found = schema_of(ds)
@@ -169,7 +178,7 @@ class _Builder:
         output's view leaves empty, so the run's own values are written as the producer's."""
         kind = ds.kind_value if (produced or ds.kind is not None) else None
         first = ds.firstSeen if read is None else min(ds.firstSeen, read.firstSeen)
-        index = self.dataset(ds.namespace, ds.name, kind, first)
+        index = self.dataset(ds.namespace, ds.name, kind, first, ds)
         lineage = self._lineage(ds, index) if produced else None
         row: VersionRow = {"dataset": index, "version": graph_text(version),
                            "produced": produced, "lineage": lineage, "kind": kind,
@@ -282,7 +291,7 @@ def _datasets(b: _Builder) -> None:
         ds = state.inputs[uid]
         version = input_version(ds)
         if made.get(uid) == version:  # read and written by the run: one producer's row
-            index = b.dataset(ds.namespace, ds.name, None, ds.firstSeen)
+            index = b.dataset(ds.namespace, ds.name, None, ds.firstSeen, ds)
         else:
             index = b.version(ds, version, produced=False)
         b.consumed(index, version, ds.firstSeen)

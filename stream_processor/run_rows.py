@@ -20,8 +20,11 @@ def json_text(value: Any) -> str:
 
 
 def job_props(state: RunState) -> dict[str, PropValue]:
-    """The ``Job`` node properties of a stitched run (its job facets; unknown ones left
-    out)."""
+    """The ``Job`` node properties of a stitched run: its typed job facets (``jobType``,
+    ``integration``, ``processingType``, ``sql``) and every other job facet
+    (``documentation``, ``ownership``, ``sourceCodeLocation``, ``tags``, custom ones) as
+    ``facet_<name>``, its JSON text: one property per facet, so a run that sends fewer
+    facets does not erase the others."""
     jt, sql = state.job_type, state.sql
     props: dict[str, PropValue] = {
         "jobType": jt.jobType if jt else None,
@@ -29,6 +32,9 @@ def job_props(state: RunState) -> dict[str, PropValue]:
         "processingType": jt.processingType if jt else None,
         "sql": sql.query if sql else None,
     }
+    for name, reg in state.jobExtra.items():
+        if isinstance(reg.v, str):
+            props["facet_" + name] = reg.v
     return {k: graph_value(v) for k, v in props.items() if v is not None}
 
 
@@ -48,6 +54,7 @@ def run_props(state: RunState) -> dict[str, PropValue]:
         "endTime": state.endTime,
         "producer": str(state.producer.v) if state.producer is not None else None,
         "nominalStartTime": nominal.nominalStartTime if nominal else None,
+        "nominalEndTime": nominal.nominalEndTime if nominal else None,
         "gitSha": code.gitSha if code else None,
         "gitDirty": code.dirty if code else None,
         "repository": code.repository if code else None,
@@ -58,6 +65,7 @@ def run_props(state: RunState) -> dict[str, PropValue]:
         "environment": json_text(env.model_dump(mode="json")) if env else None,
         "errorMessage": err.message if err else None,
         "stackTrace": err.stackTrace if err else None,
+        "programmingLanguage": err.programmingLanguage if err else None,
         "parentRunId": parent.runId if parent else None,
         "rootRunId": root_id,
         "extraFacets": json_text(state.extra_values()),

@@ -252,3 +252,50 @@ def test_column_lineage_from_an_unlisted_source_waits_for_the_terminal_event() -
     rels = relationship_set(m)
     assert ("DERIVED_FROM", "file:/out.csv#y", "file:/src.csv#x") in rels
     assert ("CONSUMED_BY", "file:/src.csv@sha-src", RUN) in rels  # the source, as pinned
+
+
+def test_dataset_and_job_facets_are_kept_one_property_per_facet() -> None:
+    """Every dataset facet the graph does not keep per version, and every job facet beyond
+    jobType and sql, is a ``facet_<name>`` property (JSON text); a dataset's symlinks are
+    also a list of uids (``LineageGraph.resolve`` finds the dataset by them). A repeat run
+    with the same facets writes no Dataset node again; a changed facet does."""
+    owners = json.dumps({"owners": [{"name": "team:ml"}]})
+    table: dict[str, Any] = {
+        "namespace": "hive://meta:9083", "name": "ml.features", "kind": "features",
+        "version": "v1", "facets": {
+                 "symlinks": [{"namespace": "s3a://Lake", "name": "/wh/features/",
+                               "type": "LOCATION"}],
+                 "dataSource": {"name": "meta", "uri": "hive://meta:9083"},
+                 "extra": {"ownership": owners, "lifecycleStateChange":
+                           json.dumps({"lifecycleStateChange": "OVERWRITE"})}}}
+    done = event("COMPLETE", 2_000, "f1", outputs=[table],
+                 run={"runId": RUN, "facets": {
+                     "nominalTime": {"nominalStartTime": 900, "nominalEndTime": 1_900},
+                     "error": {"message": "boom", "programmingLanguage": "scala"}}},
+                 job={"namespace": "ml", "name": "clean", "facets": {"extra": {
+                     "documentation": json.dumps({"description": "cleans"}),
+                     "sourceCodeLocation": json.dumps({"type": "git", "url": "x"})}}})
+    published = Published()
+    nodes = nodes_by_uid(event_to_mutations(done, stitch([done]), now_ms=1,
+                                            published=published))
+    ds = nodes[("Dataset", "hive://meta:9083:ml.features")]
+    assert ds["symlinks"] == ["s3://lake:wh/features"]
+    assert json.loads(str(ds["facet_symlinks"]))["identifiers"][0]["name"] == "wh/features"
+    assert json.loads(str(ds["facet_dataSource"])) == {"name": "meta", "uri": "hive://meta:9083"}
+    assert ds["facet_ownership"] == owners and "facet_lifecycleStateChange" in ds
+    job = nodes[("Job", "ml:clean")]
+    assert json.loads(str(job["facet_documentation"])) == {"description": "cleans"}
+    assert "facet_sourceCodeLocation" in job
+    run = nodes[("Run", RUN)]
+    assert (run["nominalEndTime"], run["programmingLanguage"]) == (1_900, "scala")
+
+    def again(run_id: str, facets_extra: dict[str, str]) -> dict[tuple[str, str], Any]:
+        out = {**table, "facets": {**table["facets"], "extra": facets_extra}}
+        e = event("COMPLETE", 3_000, f"e-{run_id}", outputs=[out], run={"runId": run_id})
+        return nodes_by_uid(event_to_mutations(e, stitch([e]), now_ms=2, published=published))
+
+    assert ("Dataset", "hive://meta:9083:ml.features") not in again(
+        "run-2", table["facets"]["extra"])
+    changed = again("run-3", {"ownership": json.dumps({"owners": [{"name": "team:data"}]})})
+    assert "team:data" in str(changed[("Dataset", "hive://meta:9083:ml.features")][
+        "facet_ownership"])

@@ -148,8 +148,11 @@ def test_producers_naming_one_dataset_differently_make_one_node(stack: Stack) ->
     stack.publish(stack.settings.topics.events, codec.encode(spark_write),
                   codec.encode(path_reader))
     # a third-party producer (OpenLineage JSON) that knows only the catalog table
+    ownership = {"owners": [{"name": "team:sales", "type": "MAINTAINER"}]}
     table_reader = event(runs[2], "table_reader", "COMPLETE", 3_000, inputs=[
-        {"namespace": table["namespace"], "name": table["name"]},
+        {"namespace": table["namespace"], "name": table["name"], "facets": {"extra": {
+            "ownership": json.dumps(ownership),
+            "documentation": json.dumps({"description": "orders, one row per order"})}}},
         {"namespace": "file", "name": "file:///srv/exports/customers.csv"}])
     stack.publish(stack.settings.topics.openlineage, to_openlineage_json(table_reader).encode())
     stack.wait_complete(*runs[:3])
@@ -166,6 +169,18 @@ def test_producers_naming_one_dataset_differently_make_one_node(stack: Stack) ->
     assert {r["run"] for r in rows} == set(runs[:3])
     assert not stack.q("MATCH (d:Dataset) WHERE d.uid STARTS WITH $p RETURN d.uid AS uid",
                        p=f"file:/tmp/{tag}/warehouse")
+    # the table keeps its other name (the physical path), by which the CLI finds it too
+    [node] = stack.q("MATCH (d:Dataset {uid: $uid}) RETURN d.symlinks AS links, "
+                     "d.facet_symlinks AS facet, d.facet_ownership AS owners, "
+                     "d.facet_documentation AS doc", uid=table_uid)
+    assert node["links"] == [f"file:{wh}"]
+    # and every dataset facet, each as one property (a reader's facets do not erase others)
+    assert json.loads(node["owners"]) == ownership
+    assert json.loads(node["doc"])["description"] == "orders, one row per order"
+    assert json.loads(node["facet"]) == {"identifiers": [
+        {"namespace": "file", "name": wh, "type": "LOCATION"}]}
+    for name in (f"file://{wh}/", wh):
+        assert stack.lineage("downstream", name, "--json")["root"] == table_uid
 
 
 # -- (c) a real dbt project with dbt-ol ------------------------------------------------------

@@ -14,6 +14,14 @@ MATCH (n:Dataset {uid: $id}) RETURN 'Dataset' AS label, properties(n) AS props
 UNION ALL
 MATCH (n:Job {uid: $id}) RETURN 'Job' AS label, properties(n) AS props
 
+// name: resolve_symlink
+// Datasets that name $ids among their other names (the uids of their OpenLineage symlinks
+// facet's identifiers, kept in the symlinks property): a dataset found by its physical name
+// or by a catalog name it is not stored under. Scans the Dataset nodes; runs only when no node
+// has the uid the user gave.
+MATCH (n:Dataset) WHERE any(id IN $ids WHERE id IN n.symlinks)
+RETURN 'Dataset' AS label, n.uid AS uid, properties(n) AS props LIMIT 2
+
 // name: suggest_nodes
 // Datasets and jobs whose uid contains $needle (for "did you mean" hints), at most $limit each.
 MATCH (n:Dataset) WHERE n.uid CONTAINS $needle RETURN 'Dataset' AS label, n.uid AS uid LIMIT $limit
