@@ -203,7 +203,10 @@ def test_openlineage_json_uses_spec_facet_names() -> None:
         producer="https://example.com/p",
         run=Run(runId=str(uuid.uuid4()), facets=RunFacets(
             nominalTime=NominalTime(nominalStartTime=1_700_000_000_000),
-            error=ErrorFacet(message="boom"), parameters={"a": "1"})),
+            error=ErrorFacet(message="boom"), parameters={"a": "1"},
+            codeVersion=CodeVersion(gitSha="abc", dirty=True, repository="git@h:r.git",
+                                    branch="main", entryPoint="train.py"),
+            environment=Environment(pythonVersion="3.11.2", packages={"torch": "2.3"}))),
         job=Job(namespace="ns", name="j", facets=JobFacets(sql=SqlFacet(query="SELECT 1"))),
         inputs=[Dataset(namespace="file", name="/a.csv", version="v1", facets=DatasetFacets(
             schema=[SchemaField(name="x", type="int64")],
@@ -214,8 +217,21 @@ def test_openlineage_json_uses_spec_facet_names() -> None:
     doc = json.loads(to_openlineage_json(event))
     assert doc["eventTime"] == "2023-11-14T22:13:20.123Z"
     run_facets = doc["run"]["facets"]
-    assert {"nominalTime", "errorMessage", "lineagePipeline_parameters"} <= set(run_facets)
+    assert {"nominalTime", "errorMessage", "executionParameters",
+            "processing_engine"} <= set(run_facets)
     assert all("_producer" in f and "_schemaURL" in f for f in run_facets.values())
+    # standard facets where OpenLineage has one; the custom ones keep only the rest
+    assert run_facets["executionParameters"]["parameters"] == [{"key": "a", "value": "1"}]
+    assert run_facets["processing_engine"]["version"] == "3.11.2"
+    assert run_facets["lineagePipeline_codeVersion"] == {
+        "dirty": True, "_producer": event.producer,
+        "_schemaURL": run_facets["lineagePipeline_codeVersion"]["_schemaURL"]}
+    location = doc["job"]["facets"]["sourceCodeLocation"]
+    assert (location["type"], location["url"], location["version"], location["branch"],
+            location["path"]) == ("git", "git@h:r.git", "abc", "main", "train.py")
+    assert doc["inputs"][0]["facets"]["datasetType"]["datasetType"] == "TABLE"
+    assert "lineagePipeline_dataset" not in doc["inputs"][0]["facets"]
+    assert from_openlineage_json(json.dumps(doc)) == event  # and it all reads back
     assert doc["job"]["facets"]["sql"]["query"] == "SELECT 1"
     src = doc["inputs"][0]
     assert src["facets"]["schema"]["fields"] == [{"name": "x", "type": "int64"}]
@@ -249,3 +265,33 @@ def test_third_party_openlineage_event_keeps_unknown_facets_and_stable_id() -> N
     assert ds.facets.columnLineage[0].inputFields[0].transformations[0].subtype == "IDENTITY"
     assert json.loads(ds.facets.extra["inputFacets.custom"]) == {"a": 1}
     assert from_openlineage_json(json.dumps(doc)).eventId == event.eventId
+
+
+def test_openlineage_json_of_older_sdk_versions_still_decodes() -> None:
+    """Events the SDK wrote before it used the standard facets (custom parameters, a full
+    custom code version, the custom dataset kind) read as they always did; a third party's
+    ``sourceCodeLocation`` gives the run's code version and stays among the job facets."""
+    def facet(**body: Any) -> dict[str, Any]:
+        return {"_producer": "p", "_schemaURL": "https://example.com/s", **body}
+
+    doc = {"eventType": "COMPLETE", "eventTime": "2024-01-01T00:00:00Z", "producer": "p",
+           "run": {"runId": str(uuid.uuid4()), "facets": {
+               "lineagePipeline_parameters": facet(parameters={"lr": "0.1"}),
+               "lineagePipeline_codeVersion": facet(gitSha="abc", dirty=False,
+                                                    repository="r", branch="b",
+                                                    entryPoint="e.py")}},
+           "job": {"namespace": "ns", "name": "j"},
+           "inputs": [{"namespace": "s3://b", "name": "k", "facets": {
+               "lineagePipeline_dataset": facet(kind="features")}}]}
+    old = from_openlineage_json(json.dumps(doc))
+    assert old.run.facets.parameters == {"lr": "0.1"}
+    assert old.run.facets.codeVersion == CodeVersion(gitSha="abc", dirty=False, repository="r",
+                                                     branch="b", entryPoint="e.py")
+    assert old.inputs[0].kind == "features"
+    third = {**doc, "run": {"runId": str(uuid.uuid4())}, "inputs": [], "job": {
+        "namespace": "ns", "name": "j", "facets": {"sourceCodeLocation": facet(
+            type="git", url="https://h/r", version="f00", path="dags/x.py")}}}
+    event = from_openlineage_json(json.dumps(third))
+    assert event.run.facets.codeVersion == CodeVersion(gitSha="f00", repository="https://h/r",
+                                                       entryPoint="dags/x.py")
+    assert json.loads(event.job.facets.extra["sourceCodeLocation"])["url"] == "https://h/r"

@@ -10,7 +10,14 @@ eventTime (epoch ms)               eventTime (ISO 8601, UTC, milliseconds)
 run.parent                         run.facets.parent (with root)
 run.facets.nominalTime (ms)        run.facets.nominalTime (ISO 8601)
 run.facets.error                   run.facets.errorMessage
+run.facets.parameters              run.facets.executionParameters (key, value)
+run.facets.codeVersion             job.facets.sourceCodeLocation (type git, url/repoUrl,
+                                   version, branch, path) + lineagePipeline_codeVersion
+                                   (dirty)
+run.facets.environment             run.facets.processing_engine (python, its version) +
+                                   lineagePipeline_environment (packages, host, ...)
 job.facets.jobType / sql           job.facets.jobType / sql
+dataset.kind                       facets.datasetType (upper case)
 dataset.facets.schema              facets.schema (field ``tags`` -> facets.tags, per field)
 dataset.facets.columnLineage       facets.columnLineage (fields; ``dataset`` part kept)
 dataset.facets.symlinks            facets.symlinks
@@ -23,8 +30,11 @@ dataset.facets.statistics          inputFacets.dataQualityMetrics /
 
 What OpenLineage has no facet for travels in custom facets named with the prefix
 ``lineagePipeline_`` (each with ``_producer`` and ``_schemaURL``): run facets ``_event``
-(eventId, truncated), ``_codeVersion``, ``_parameters``, ``_metrics``, ``_environment``;
-dataset facets ``_contentDigest``, ``_dataset`` (kind), ``_statistics``.
+(eventId, truncated), ``_codeVersion`` (what ``sourceCodeLocation`` cannot say),
+``_metrics``, ``_environment``; dataset facets ``_contentDigest``, ``_dataset`` (a kind
+``datasetType`` cannot carry), ``_statistics``. Events of older SDK versions, which sent
+``_parameters``, a whole ``_codeVersion`` and always ``_dataset``, still read the same. A third
+party's ``sourceCodeLocation`` also gives the run's code version and stays a job facet.
 
 The ``extra`` maps (facet name -> JSON text) become facets of that name; input/output
 facets are kept in a dataset's ``extra`` as ``inputFacets.<name>`` / ``outputFacets.<name>``.

@@ -3,11 +3,13 @@
 Facet mapping (https://openlineage.io/spec/2-0-2/; see :mod:`lineage_pipeline.openlineage`):
 ``schema`` (a field's ``tags`` -> ``tags``, one entry per field and tag), ``columnLineage``
 (its ``dataset`` part is kept in ``extra["columnLineage.dataset"]``), ``symlinks``,
-``dataSource``, ``version`` (``datasetVersion``), the custom ``lineagePipeline_dataset``
-(kind), ``lineagePipeline_contentDigest`` and ``lineagePipeline_statistics`` (exact), and the
-standard statistics views ``inputFacets.dataQualityMetrics`` /
-``outputFacets.outputStatistics``. Unknown facets travel in the dataset's ``extra`` map;
-input/output facets as ``inputFacets.<name>`` / ``outputFacets.<name>``.
+``dataSource``, ``version`` (``datasetVersion``), ``datasetType`` (the kind, upper case:
+``TABLE``, ``FILE``, ``MODEL``, ...; the custom ``lineagePipeline_dataset`` only for a kind the
+queries do not know, and still read), ``lineagePipeline_contentDigest`` and
+``lineagePipeline_statistics`` (exact), and the standard statistics views
+``inputFacets.dataQualityMetrics`` / ``outputFacets.outputStatistics``. Unknown facets travel
+in the dataset's ``extra`` map; input/output facets as ``inputFacets.<name>`` /
+``outputFacets.<name>``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from openlineage.client.generated import (
     column_lineage_dataset,
     data_quality_metrics_input_dataset,
+    dataset_type_dataset,
     dataset_version_dataset,
     datasource_dataset,
     output_statistics_output_dataset,
@@ -39,6 +42,7 @@ from lineage_pipeline.events import (
     Symlink,
     Transformation,
 )
+from lineage_pipeline.graph_model import DATASET_KINDS
 from lineage_pipeline.openlineage.facets import (
     PREFIX,
     ContentDigestDatasetFacet,
@@ -100,13 +104,29 @@ def _column_lineage_facet(
     )
 
 
+def _kind(facets: dict[str, Any], default: str) -> str:
+    """The kind a dataset's ``facets`` give (the custom ``lineagePipeline_dataset`` facet, else
+    a ``datasetType`` the queries know, lower-cased), popping the facets it came from; a
+    ``datasetType`` of another value stays among the facets (an extra) and gives
+    ``default``."""
+    custom = facets.pop(PREFIX + "dataset", None)
+    standard = facets.get("datasetType")
+    typed = str(standard.get("datasetType") or "").lower() if isinstance(standard, dict) else ""
+    if custom is not None or typed in DATASET_KINDS:
+        facets.pop("datasetType", None)
+    return str(or_default((custom or {}).get("kind"), typed if typed in DATASET_KINDS else default))
+
+
 def dataset_facets(ds: Dataset, producer: str) -> dict[str, DatasetFacet]:
     """Return the OpenLineage ``facets`` of ``ds`` (facet name -> facet; typed part only)."""
     p = producer
     f = ds.facets
     facets: dict[str, DatasetFacet] = {
-        PREFIX + "dataset": DatasetKindDatasetFacet(kind=ds.kind, producer=p),
+        "datasetType": dataset_type_dataset.DatasetTypeDatasetFacet(
+            datasetType=ds.kind.upper(), producer=p),
     }
+    if ds.kind not in DATASET_KINDS:  # the standard facet's upper case would lose it
+        facets[PREFIX + "dataset"] = DatasetKindDatasetFacet(kind=ds.kind, producer=p)
     if ds.version is not None:
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
             datasetVersion=ds.version, producer=p
@@ -284,9 +304,7 @@ def dataset_from(d: dict[str, Any], side_name: str) -> Dataset:
     side: dict[str, Any] = dict(d.get(side_name) or {})
     df = DatasetFacets()
     extra: dict[str, str] = {}
-    kind_facet = facets.pop(PREFIX + "dataset", None)
-    kind = or_default((kind_facet or {}).get("kind"),
-                      "file" if d["namespace"] == "file" else "table")
+    kind = _kind(facets, "file" if d["namespace"] == "file" else "table")
     version = (facets.pop("version", None) or {}).get("datasetVersion")
     if (sc := facets.pop("schema", None)) is not None:
         df.schema_ = [

@@ -14,15 +14,19 @@ from typing import Any
 from openlineage.client import event_v2
 from openlineage.client.generated import (
     error_message_run,
+    execution_parameters_run,
     job_type_job,
     nominal_time_run,
     parent_run,
+    processing_engine_run,
+    source_code_location_job,
     sql_job,
 )
 from openlineage.client.generated.base import RunFacet
 from openlineage.client.serde import Serde
 from pydantic import ValidationError
 
+from lineage_pipeline import __version__
 from lineage_pipeline.errors import EventError
 from lineage_pipeline.events import (
     CodeVersion,
@@ -54,7 +58,6 @@ from lineage_pipeline.openlineage.facets import (
     EnvironmentRunFacet,
     EventRunFacet,
     MetricsRunFacet,
-    ParametersRunFacet,
 )
 from lineage_pipeline.openlineage.values import (
     iso_to_ms,
@@ -108,20 +111,32 @@ def _run_facets(event: LineageEvent) -> dict[str, RunFacet]:
             stackTrace=rf.error.stackTrace,
             producer=p,
         )
-    if rf.codeVersion is not None:
-        facets[PREFIX + "codeVersion"] = CodeVersionRunFacet(
-            **rf.codeVersion.model_dump(), producer=p
-        )
+    cv = rf.codeVersion
+    if cv is not None:  # the standard job facet carries all but the dirty flag (and "")
+        kept = ({k: v for k, v in cv.model_dump().items() if k == "dirty" or v == ""}
+                if _located(cv) else cv.model_dump())
+        facets[PREFIX + "codeVersion"] = CodeVersionRunFacet(**kept, producer=p)
     if rf.parameters:
-        facets[PREFIX + "parameters"] = ParametersRunFacet(parameters=dict(rf.parameters),
-                                                           producer=p)
+        facets["executionParameters"] = execution_parameters_run.ExecutionParametersRunFacet(
+            parameters=[execution_parameters_run.ExecutionParameter(key=k, value=v)
+                        for k, v in rf.parameters.items()], producer=p)
     if rf.metrics:
         facets[PREFIX + "metrics"] = MetricsRunFacet(metrics=dict(rf.metrics), producer=p)
     if rf.environment is not None:
         facets[PREFIX + "environment"] = EnvironmentRunFacet(
             **rf.environment.model_dump(), producer=p
         )
+        if rf.environment.pythonVersion:
+            facets["processing_engine"] = processing_engine_run.ProcessingEngineRunFacet(
+                version=rf.environment.pythonVersion, name="python",
+                openlineageAdapterVersion=__version__, producer=p)
     return facets
+
+
+def _located(cv: CodeVersion) -> bool:
+    """Whether ``cv`` goes as the standard ``sourceCodeLocation`` job facet (it names a
+    repository or a commit)."""
+    return bool(cv.repository or cv.gitSha)
 
 
 def _job_facets(event: LineageEvent) -> dict[str, Any]:
@@ -137,6 +152,11 @@ def _job_facets(event: LineageEvent) -> dict[str, Any]:
         )
     if jf.sql is not None:
         facets["sql"] = sql_job.SQLJobFacet(query=jf.sql.query, dialect=jf.sql.dialect, producer=p)
+    cv = event.run.facets.codeVersion
+    if cv is not None and _located(cv):
+        facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
+            type="git", url=cv.repository or "", repoUrl=cv.repository, path=cv.entryPoint,
+            version=cv.gitSha, branch=cv.branch, producer=p)
     return facets
 
 
@@ -237,12 +257,16 @@ def _run_from(run: dict[str, Any]) -> tuple[Run, str | None, list[str]]:
         )
     if (cv := facets.pop(PREFIX + "codeVersion", None)) is not None:
         rf.codeVersion = CodeVersion.model_validate(_strip(cv))
-    if (pa := facets.pop(PREFIX + "parameters", None)) is not None:
+    if (pa := facets.pop(PREFIX + "parameters", None)) is not None:  # older SDK versions
         rf.parameters = {str(k): str(v) for k, v in (pa.get("parameters") or {}).items()}
+    if (ep := facets.pop("executionParameters", None)) is not None:
+        rf.parameters.update({str(p["key"]): str(p.get("value") if p.get("value") is not None
+                                                 else "") for p in ep.get("parameters") or []})
     if (me := facets.pop(PREFIX + "metrics", None)) is not None:
         rf.metrics = {str(k): float(v) for k, v in (me.get("metrics") or {}).items()}
     if (en := facets.pop(PREFIX + "environment", None)) is not None:
         rf.environment = Environment.model_validate(_strip(en))
+        facets.pop("processing_engine", None)  # derived from it; a third party's is kept
     rf.extra = {name: json_text(value) for name, value in facets.items()}
     return Run(runId=run["runId"], parent=parent, facets=rf), event_id, truncated
 
@@ -262,6 +286,29 @@ def _job_from(job: dict[str, Any]) -> Job:
     return Job(namespace=job["namespace"], name=job["name"], facets=jf)
 
 
+def _code_location(run: Run, job: Job) -> None:
+    """Fill the run's code version from the standard ``sourceCodeLocation`` job facet
+    (``version`` -> gitSha, ``repoUrl`` or ``url`` -> repository, ``branch``, ``path`` ->
+    entryPoint). The facet stays among the job's facets unless this project's own
+    ``lineagePipeline_codeVersion`` run facet came with it (then it was made from that code
+    version: nothing is lost by dropping it)."""
+    text = job.facets.extra.get("sourceCodeLocation")
+    if text is None:
+        return
+    loc = json.loads(text)
+    if not isinstance(loc, dict):
+        return
+    ours = run.facets.codeVersion
+    found = {k: v if isinstance(v, str) and v else None for k, v in (
+        ("gitSha", loc.get("version")), ("repository", loc.get("repoUrl") or loc.get("url")),
+        ("branch", loc.get("branch")), ("entryPoint", loc.get("path")))}
+    base = ours.model_dump() if ours is not None else {}
+    merged = {k: v if v is not None else found.get(k) for k, v in base.items()} or found
+    run.facets.codeVersion = CodeVersion.model_validate(merged)
+    if ours is not None:
+        del job.facets.extra["sourceCodeLocation"]
+
+
 def from_openlineage_dict(data: dict[str, Any]) -> LineageEvent:
     """Return the :class:`LineageEvent` of an OpenLineage RunEvent JSON object.
 
@@ -271,6 +318,8 @@ def from_openlineage_dict(data: dict[str, Any]) -> LineageEvent:
     """
     try:
         run, event_id, truncated = _run_from(data["run"])
+        job = _job_from(data["job"])
+        _code_location(run, job)
         if event_id is None:
             canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
             event_id = str(uuid.uuid5(_ID_NAMESPACE, canonical))
@@ -280,7 +329,7 @@ def from_openlineage_dict(data: dict[str, Any]) -> LineageEvent:
             eventTime=iso_to_ms(data["eventTime"]),
             producer=or_default(data.get("producer"), "unknown"),
             run=run,
-            job=_job_from(data["job"]),
+            job=job,
             inputs=[dataset_from(d, "inputFacets") for d in data.get("inputs") or []],
             outputs=[dataset_from(d, "outputFacets") for d in data.get("outputs") or []],
             truncated=truncated,
