@@ -120,12 +120,23 @@ _UNCARRIED = re.compile("[\x00\ud800-\udfff]")
 _DIGEST_BYTES = len(DIGEST_MARK.encode()) + 64
 
 
+class ReplacedCount:
+    """How many characters :func:`graph_text` replaced in this process (``count``), so a
+    caller can tell whether building something replaced any: the processor flags a run
+    whose graph record needed it (:mod:`stream_processor.mapping`)."""
+
+    count = 0
+
+
 def graph_text(text: str) -> str:
     """Return ``text`` with NUL and lone surrogates replaced by U+FFFD (see the module
-    docstring: the one rule for text a graph driver cannot carry); others are unchanged."""
+    docstring: the one rule for text a graph driver cannot carry), counted in
+    :class:`ReplacedCount`; others are unchanged."""
     if text.isascii() and "\x00" not in text:
         return text
-    return _UNCARRIED.sub(REPLACEMENT, text)
+    carried, replaced = _UNCARRIED.subn(REPLACEMENT, text)
+    ReplacedCount.count += replaced
+    return carried
 
 
 def bounded_uid(raw: str) -> str:

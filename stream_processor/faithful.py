@@ -28,9 +28,12 @@ that spells ``NaN``, ``Infinity``, ``\\u0000`` or a lone surrogate escape; Avro 
 hold a double with all exponent bits set (IEEE 754: a non-finite one; Avro doubles appear
 only as run metrics and column statistics, which are then checked) -- and any event longer
 than :data:`MAX_TEXT_CHARS` bytes. An Avro string cannot hold a lone surrogate (it is UTF-8);
-a NUL in one is not detected from the bytes: the graph still stores it as U+FFFD
-(:func:`~lineage_pipeline.graph_model.graph_text`, the same character rule) but the run
-is not flagged.
+a NUL in one is not visible in the bytes (Avro writes zero bytes for nulls, zeros and empty
+arrays): it is caught where the text enters the graph instead. Building a run's graph record
+passes every text through :func:`~lineage_pipeline.graph_model.graph_text` (the same
+character rule), which counts what it replaces, and the processor flags the run
+(:func:`flag_replaced_text`: path ``graph record``, rule ``text``); texts kept as JSON
+(facets, parameters) escape a NUL and need nothing.
 
 Each replacement is flagged: the run gets the custom run facet :data:`FACET` (JSON text
 ``{"count": N, "values": [{"path": "run.facets.metrics.loss", "rule": "non_finite"}, ...]}``,
@@ -48,6 +51,8 @@ from typing import Any
 
 from lineage_pipeline.graph_model import graph_text
 from lineage_pipeline.metrics import NORMALISED_VALUES
+from stream_processor.stitch import RunState
+from stream_processor.stitch.registers import Reg
 
 #: Longest text value kept whole, characters (identity fields excepted).
 MAX_TEXT_CHARS = 65_536
@@ -219,3 +224,32 @@ def normalise_event(event: dict[str, Any]) -> int:
         facets["extra"] = extra
         extra[FACET] = json.dumps({"count": walk.count, "values": walk.flags})
     return walk.count
+
+
+#: The path :func:`flag_replaced_text` names: text the graph record of the run carries.
+GRAPH_TEXT_PATH = "graph record"
+
+
+def flag_replaced_text(state: RunState, replaced: int) -> bool:
+    """Flag run ``state`` (in place) for ``replaced`` characters that building its graph
+    record replaced by :func:`~lineage_pipeline.graph_model.graph_text`: a NUL in a string of
+    an Avro event, which :func:`may_need_normalising` cannot see in the raw bytes, is caught
+    where the text enters the graph. The :data:`FACET` run facet gets one ``text`` entry at
+    path :data:`GRAPH_TEXT_PATH` (once per run: later publications of the same text do not
+    count again) and the metric counts it. Returns whether the state changed."""
+    if replaced <= 0:
+        return False
+    reg = state.runExtra.get(FACET)
+    try:
+        flagged = json.loads(str(reg.v)) if reg is not None else {"count": 0, "values": []}
+    except ValueError:
+        flagged = {"count": 0, "values": []}
+    entry = {"path": GRAPH_TEXT_PATH, "rule": "text"}
+    if not isinstance(flagged, dict) or entry in (flagged.get("values") or []):
+        return False
+    flagged["count"] = int(flagged.get("count") or 0) + replaced
+    flagged["values"] = [*(flagged.get("values") or []), entry][:MAX_FLAGGED_PATHS]
+    NORMALISED_VALUES.labels(rule="text").inc(replaced)
+    state.runExtra[FACET] = Reg(state.lastSeen, reg.id if reg is not None else "",
+                                json.dumps(flagged))
+    return True

@@ -65,17 +65,18 @@ from dataclasses import dataclass, field
 from lineage_pipeline.codec import EventCodec
 from lineage_pipeline.errors import EventError
 from lineage_pipeline.events import LineageEvent
-from lineage_pipeline.graph_model import dataset_uid
+from lineage_pipeline.graph_model import ReplacedCount, dataset_uid
 from lineage_pipeline.graph_record import GraphRecord, GraphRecordCodec
 from lineage_pipeline.metrics import DUPLICATES, EVENTS_IN, MUTATIONS_OUT, STALE_RUNS
 from lineage_pipeline.settings import ProcessorSettings
 from stream_processor.decode import decode_message, decode_openlineage_message
 from stream_processor.dlq import REASON_HANDLER_ERROR, OutRecord, SourceMessage, dlq_record
-from stream_processor.faithful import normalise_if_needed
+from stream_processor.faithful import flag_replaced_text, normalise_if_needed
 from stream_processor.identity import DatasetIdentity
 from stream_processor.mapping import Note, output_version, stale_record, state_to_record
 from stream_processor.published import Published
 from stream_processor.record_split import split_record
+from stream_processor.run_rows import json_text
 from stream_processor.state import DedupeStore, RunStore, StoredRun, VersionStore, departed_summary
 from stream_processor.stitch import RunState, merge_event
 from stream_processor.stitch.merge import EventRecord, as_record, event_type
@@ -276,10 +277,13 @@ class EventProcessor:
     def _record_of(self, touched: _Touched, now: int) -> list[OutRecord]:
         """The graph record (or its parts) of a run touched in this batch (its latest
         state), noted as published."""
-        event = touched.events[-1][1]
-        values, notes = self._encode(*state_to_record(
+        event, replaced = touched.events[-1][1], ReplacedCount.count
+        record, notes = state_to_record(
             touched.state, source_event_id=event["eventId"], event_time=event["eventTime"],
-            now_ms=now, published=self.published))
+            now_ms=now, published=self.published)
+        if flag_replaced_text(touched.state, ReplacedCount.count - replaced):  # Avro NULs
+            record["runs"][0]["props"]["extraFacets"] = json_text(touched.state.extra_values())
+        values, notes = self._encode(record, notes)
         self.published.note(notes)
         return [OutRecord(self.graph_topic, touched.state.runId.encode(), v) for v in values]
 

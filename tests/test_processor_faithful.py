@@ -125,3 +125,27 @@ def test_openlineage_json_with_nan_lands_normalised() -> None:
     assert flags["count"] == 2 and {f["rule"] for f in flags["values"]} == {
         "non_finite", "text"}, flags
     assert "j\ufffdx" in {n.props.get("name") for n in mutations.nodes}
+
+
+def test_a_nul_in_an_avro_string_lands_replaced_and_flags_the_run() -> None:
+    """The raw bytes of an Avro event cannot show a NUL in a string (Avro writes zero bytes
+    for nulls and zeros); it is caught where the text enters the graph record, and the run
+    keeps its flag in every later publication."""
+    h = Harness()
+    start = event("r-nul", "START", 5, outputs=[
+        {"namespace": "file", "name": "/data/o\x00ut.csv", "version": "1",
+         "facets": {"schema": [{"name": "c\x00l", "type": "int"}]}}])
+    records = h.batch(CODEC.encode(start))
+    assert [r.topic for r in records] == ["graph"], "normalised, not rejected"
+    mutations: GraphMutations = GRAPH.decode(records[0].value)
+    names = {n.props.get("name") for n in mutations.nodes}
+    assert {"/data/o\ufffdut.csv", "c\ufffdl"} <= names
+    assert not any("\x00" in json.dumps(n.props) for n in mutations.nodes)
+    run = next(n.props for n in mutations.nodes if n.label.value == "Run")
+    flags = json.loads(json.loads(str(run["extraFacets"]))[FACET])
+    assert flags["values"] == [{"path": "graph record", "rule": "text"}]
+    assert flags["count"] >= 2
+    # the COMPLETE's publication keeps the flag, counted once
+    again = GRAPH.decode(h.batch(CODEC.encode(event("r-nul", "COMPLETE", 6)))[0].value)
+    run = next(n.props for n in again.nodes if n.label.value == "Run")
+    assert json.loads(json.loads(str(run["extraFacets"]))[FACET]) == flags
