@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 from lineage_app.cli import (
     context,
     dlq_commands,
+    export_commands,
     identity_commands,
     migrate_commands,
     query_commands,
@@ -91,6 +92,7 @@ app.add_typer(dlq_commands.dlq_app, name="dlq")
 identity_commands.register(app)
 retention_commands.register(app)
 migrate_commands.register(app)
+export_commands.register(app)
 query_commands.register(app, context.open_graph)
 
 

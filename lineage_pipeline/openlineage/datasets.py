@@ -7,7 +7,8 @@ Facet mapping (https://openlineage.io/spec/2-0-2/; see :mod:`lineage_pipeline.op
 ``TABLE``, ``FILE``, ``MODEL``, ...; the custom ``lineagePipeline_dataset`` only for a kind the
 queries do not know, and still read), ``lineagePipeline_contentDigest`` and
 ``lineagePipeline_statistics`` (exact), and the standard statistics views
-``inputFacets.dataQualityMetrics`` / ``outputFacets.outputStatistics``. Unknown facets travel
+``inputFacets.dataQualityMetrics`` / ``outputFacets.outputStatistics`` (a third party's are
+read into the statistics and kept whole besides, as extras). Unknown facets travel
 in the dataset's ``extra`` map; input/output facets as ``inputFacets.<name>`` /
 ``outputFacets.<name>``.
 """
@@ -195,16 +196,19 @@ def output_facets(ds: Dataset, producer: str) -> dict[str, Any]:
 def add_dataset_extras(jd: dict[str, Any], ds: Dataset, side: str) -> None:
     """Add the ``extra`` facets of ``ds`` to its OpenLineage JSON object ``jd`` (in place).
 
-    ``side`` is ``"inputFacets"`` or ``"outputFacets"``: ``<side>.<name>`` extras go there.
+    ``side`` is ``"inputFacets"`` or ``"outputFacets"``: ``<side>.<name>`` extras go there,
+    in place of the standard statistics views made from the typed statistics (an extra is
+    the facet as a third party sent it, whole: ``fileCount``, quantiles ...).
     Extra ``tags`` entries are appended to a typed ``tags`` facet; ``columnLineage.dataset``
     becomes the ``columnLineage`` facet's ``dataset`` part.
     """
     extra = ds.facets.extra
-    merge_extras(jd.setdefault("facets", {}), extra, True)
+    typed_tags = "tags" in jd.setdefault("facets", {})  # made from the schema fields' tags
+    merge_extras(jd["facets"], extra, True)
     for name, text in extra.items():
         if name.startswith(side + "."):
-            jd.setdefault(side, {}).setdefault(name[len(side) + 1 :], json_value(text))
-    if "tags" in extra and "tags" in jd["facets"]:
+            jd.setdefault(side, {})[name[len(side) + 1 :]] = json_value(text)
+    if "tags" in extra and typed_tags:
         more = json_value(extra["tags"])
         if isinstance(more, dict) and isinstance(more.get("tags"), list):
             jd["facets"]["tags"]["tags"].extend(more["tags"])
@@ -328,8 +332,6 @@ def dataset_from(d: dict[str, Any], side_name: str) -> Dataset:
     if (cd := facets.pop(PREFIX + "contentDigest", None)) is not None:
         df.contentDigest = ContentDigest(algorithm=cd["algorithm"], hex=cd["hex"])
     df.statistics = _statistics(facets.pop(PREFIX + "statistics", None), side)
-    for known in ("dataQualityMetrics", "inputStatistics", "outputStatistics"):
-        side.pop(known, None)
     extra.update({name: json_text(value) for name, value in facets.items()})
     extra.update({f"{side_name}.{name}": json_text(value) for name, value in side.items()})
     df.extra = extra

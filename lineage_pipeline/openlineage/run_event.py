@@ -153,7 +153,7 @@ def _job_facets(event: LineageEvent) -> dict[str, Any]:
     if jf.sql is not None:
         facets["sql"] = sql_job.SQLJobFacet(query=jf.sql.query, dialect=jf.sql.dialect, producer=p)
     cv = event.run.facets.codeVersion
-    if cv is not None and _located(cv):
+    if cv is not None and _located(cv) and "sourceCodeLocation" not in jf.extra:
         facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
             type="git", url=cv.repository or "", repoUrl=cv.repository, path=cv.entryPoint,
             version=cv.gitSha, branch=cv.branch, producer=p)
