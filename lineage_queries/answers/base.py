@@ -53,6 +53,7 @@ class RunProps(TypedDict, total=False):
     endTime: int | None
     producer: str | None
     nominalStartTime: int | None
+    nominalEndTime: int | None
     gitSha: str | None
     gitDirty: bool | None
     repository: str | None
@@ -63,6 +64,7 @@ class RunProps(TypedDict, total=False):
     environment: dict[str, Any] | None
     errorMessage: str | None
     stackTrace: str | None
+    programmingLanguage: str | None
     parentRunId: str | None
     rootRunId: str | None
     extraFacets: dict[str, Any] | None
