@@ -402,3 +402,52 @@ def test_cli_tables_for_people(cli: typer.Typer, evals: tuple[str, str], ids: Id
     result = CliRunner().invoke(cli, ["upstream", ids.model, "--as-of", "yesterday"])
     assert isinstance(result.exception, QueryError)
 
+
+
+# -- 8. lineage check -----------------------------------------------------------------------------
+def _check(cli: typer.Typer, *args: str) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(cli, ["check", *args, "--json"], env={"COLUMNS": "220"})
+    assert result.exit_code in (0, 1), (result.output, result.exception)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_check_a_dropped_column_names_what_breaks_and_fails(
+    cli: typer.Typer, graph: LineageGraph, ids: Ids, tmp_path: Any
+) -> None:
+    code, report = _check(cli, ids.landing, "--drop", DEFECT_COLUMN)
+    assert code == 1 and report["breaks"]
+    shown = CliRunner().invoke(cli, ["check", ids.landing, "--drop", DEFECT_COLUMN],
+                               env={"COLUMNS": "220"})
+    assert shown.exit_code == 1 and "BREAKS" in shown.stdout and ids.model in shown.stdout
+    [change] = report["changes"]
+    assert (change["column"], change["change"], change["breaks"]) == (
+        DEFECT_COLUMN, "drop", True)
+    reached = {d["id"]: d["kind"] for d in change["datasets"]}
+    assert reached[ids.features] == "features" and reached[ids.evaluation] == "metrics"
+    assert ids.model in change["models"]
+    evaluations = {r["runId"] for r in graph.runs(EVALUATE)}
+    assert evaluations <= set(change["runs"]) and EVALUATE in change["jobs"]
+    # a retype of the same column changes the same things but breaks nothing: exit 0
+    code, report = _check(cli, ids.landing, "--type", f"{DEFECT_COLUMN}=float32")
+    assert code == 0 and not report["breaks"] and report["changes"][0]["datasets"]
+    # a proposed Avro schema for the raw table (its newest version has the column): the
+    # current columns plus one breaks nothing; without the column, it breaks
+    current = _columns(graph, ids.raw)
+    assert DEFECT_COLUMN in current
+    columns = [{"name": n, "type": ["null", t or "string"]} for n, t in current.items()]
+    proposed = tmp_path / "raw.avsc"
+    proposed.write_text(json.dumps({"type": "record", "name": "raw",
+                                    "fields": [*columns, {"name": "new", "type": "string"}]}))
+    code, report = _check(cli, ids.raw, "--schema", str(proposed))
+    assert code == 0 and report["changes"] == []
+    proposed.write_text(json.dumps({"type": "record", "name": "raw", "fields": [
+        c for c in columns if c["name"] != DEFECT_COLUMN]}))
+    code, report = _check(cli, ids.raw, "--schema", str(proposed))
+    assert code == 1 and [c["column"] for c in report["changes"]] == [DEFECT_COLUMN]
+    assert ids.model in report["changes"][0]["models"]
+
+
+def _columns(graph: LineageGraph, dataset: str) -> dict[str, str | None]:
+    from lineage_queries.check import current_columns
+
+    return current_columns(graph, dataset)
