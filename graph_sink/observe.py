@@ -9,6 +9,7 @@ counts), so a restarted sink keeps exporting the gauges of datasets whose jobs h
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -17,6 +18,7 @@ from graph_sink.freshness_gauges import DatasetWriteTracker
 from lineage_pipeline import metrics
 from lineage_pipeline.errors import LineageError
 from lineage_pipeline.graph import GraphBackend
+from lineage_pipeline.graph.completeness import OVERALL, completeness
 from lineage_pipeline.graph.history import write_history
 from lineage_pipeline.graph_model import GraphMutations, NodeLabel, RelType
 from lineage_pipeline.settings import LineageSettings
@@ -68,6 +70,7 @@ class SinkObserver:
         self.settings = settings
         self.stats = SinkStats()
         self.freshness = DatasetWriteTracker(settings.freshness)
+        self._completeness_due = 0.0
         #: open runs (RUNNING or STALE) -> the datasets they write, by uid
         self._open: dict[str, dict[str, tuple[str, str, str]]] = {}
 
@@ -146,6 +149,29 @@ class SinkObserver:
                     self.freshness.record(*where, last / 1000)
         while len(self._open) > OPEN_WRITERS:
             del self._open[next(iter(self._open))]
+
+    def refresh_completeness(self, backend: GraphBackend, now: float | None = None) -> bool:
+        """Set the completeness gauges (``lineage_completeness_ratio``) from the graph when
+        ``sink.completeness_interval_s`` has passed since the last refresh (``now``: the
+        monotonic clock, seconds); returns whether it refreshed. A failing query is logged
+        and tried again at the next interval, never raised (the sink goes on writing)."""
+        interval = self.settings.sink.completeness_interval_s
+        now = time.monotonic() if now is None else now
+        if interval <= 0 or now < self._completeness_due:
+            return False
+        self._completeness_due = now + interval
+        try:
+            report = completeness(backend)
+        except LineageError as exc:
+            log.warning("completeness gauges not refreshed: %s", exc)
+            return False
+        shares = [(OVERALL, report["overall"]), *report["namespaces"].items()]
+        for namespace, measures in shares:
+            for measure, share in measures.items():
+                if share["ratio"] is not None:
+                    metrics.COMPLETENESS.labels(measure=measure, namespace=namespace).set(
+                        share["ratio"])
+        return True
 
     def _lag(self, batch: SinkBatch, consumer: Consumer) -> None:
         lag: dict[str, int] = {}

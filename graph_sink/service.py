@@ -186,6 +186,7 @@ class _Sink:
         self.consumer.subscribe([topic], on_assign=_log_assign, on_revoke=_log_revoke)
         sink = self.settings.sink
         while not self.stop_event.is_set():
+            self.observer.refresh_completeness(self.backend)
             messages = self._next_batch(sink.batch_size, sink.batch_timeout_s)
             if messages:
                 try:

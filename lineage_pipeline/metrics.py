@@ -110,6 +110,14 @@ DATASET_EXPECTED_INTERVAL = Gauge(
     ["dataset", "namespace", "kind"],
 )
 
+COMPLETENESS = Gauge(
+    "lineage_completeness_ratio",
+    "Share of the lineage captured, by measure (runs_with_inputs_and_outputs, "
+    "jobs_with_column_lineage, datasets_with_owner, datasets_with_documentation) and "
+    "namespace ('*': overall); refreshed by the graph sink.",
+    ["measure", "namespace"],
+)
+
 
 # -- known label values ----------------------------------------------------------------------
 #: Every ``DecodeError`` reason of :mod:`lineage_pipeline.codec` (both topics' Avro framing).

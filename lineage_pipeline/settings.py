@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -197,6 +197,9 @@ class SinkSettings(_Section):
     metrics_port: int = DEFAULT_SINK_METRICS_PORT
     #: Address /metrics binds to: loopback locally, ``0.0.0.0`` in a container (docker-compose.yml).
     metrics_addr: str = "127.0.0.1"
+    #: Seconds between refreshes of the completeness gauges (``lineage_completeness_ratio``,
+    #: :mod:`lineage_pipeline.graph.completeness`; each reads every Run node); 0: never.
+    completeness_interval_s: float = Field(default=300.0, ge=0.0)
 
 
 class IdentitySettings(_Section):

@@ -195,7 +195,9 @@ def stack(
     data.mkdir()
     policy = FreshnessPolicy(expected={f"file:{data / 'report.csv'}": REPORT_SLA_S,
                                        f"file:{data / 'orders.csv'}": ORDERS_SLA_S})
-    freshness_env = {"LINEAGE_FRESHNESS__EXPECTED": json.dumps(policy.expected)}
+    freshness_env = {"LINEAGE_FRESHNESS__EXPECTED": json.dumps(policy.expected),
+                     # the completeness panels: gauges refreshed while the test runs
+                     "LINEAGE_SINK__COMPLETENESS_INTERVAL_S": "1"}
     with graphs.fresh("neo4j") as graph_settings, \
             pipeline_stack(kafka_broker, graph_settings, root / "stack",
                            extra_env=freshness_env) as pipeline:

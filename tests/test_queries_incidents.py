@@ -452,3 +452,32 @@ def _columns(graph: LineageGraph, dataset: str) -> dict[str, str | None]:
     from lineage_queries.check import current_columns
 
     return current_columns(graph, dataset)
+
+
+# -- 9. completeness ------------------------------------------------------------------------------
+def test_completeness_of_the_demo_overall_per_namespace_and_as_gauges(
+    cli: typer.Typer, graph: LineageGraph, ids: Ids
+) -> None:
+    from prometheus_client import REGISTRY
+
+    from graph_sink.observe import SinkObserver
+    from lineage_pipeline.graph.completeness import completeness
+    from lineage_pipeline.settings import LineageSettings
+
+    report = completeness(graph.backend)
+    runs = report["overall"]["runs_with_inputs_and_outputs"]
+    own = [r for j in (INGEST, CLEAN, FEATURES, TRAIN, EVALUATE, SCORE) for r in graph.runs(j)]
+    assert runs["total"] >= len(own) - 1 and 0 < runs["count"] < runs["total"]
+    # the failed ingest read the landing file but wrote nothing: the one incomplete run
+    assert runs["total"] - runs["count"] == 1
+    assert report["namespaces"]["demo"]["runs_with_inputs_and_outputs"] == runs
+    datasets = report["overall"]["datasets_with_owner"]
+    assert datasets["count"] == 0 and datasets["total"] >= 10 and datasets["ratio"] == 0.0
+    assert report["summary"].startswith(f"{runs['count']} of {runs['total']} runs")
+    assert json.loads(run_cli(cli, "completeness", "--json")) == json.loads(json.dumps(report))
+    assert "runs with inputs and outputs" in run_cli(cli, "completeness")
+    observer = SinkObserver(LineageSettings())
+    assert observer.refresh_completeness(graph.backend, now=0.0)
+    assert not observer.refresh_completeness(graph.backend, now=1.0)  # not due yet
+    assert REGISTRY.get_sample_value("lineage_completeness_ratio", {
+        "measure": "runs_with_inputs_and_outputs", "namespace": "*"}) == runs["ratio"]

@@ -1,6 +1,8 @@
-"""``lineage check DATASET --drop COL | --rename A=B | --type COL=T | --schema FILE``: what a
-proposed schema change would break downstream (:mod:`lineage_queries.check`); exits 1 when
-anything breaks, so a CI job can run it before a change ships (``docs/queries.md``)."""
+"""Governance commands: ``lineage check DATASET --drop COL | --rename A=B | --type COL=T |
+--schema FILE``, what a proposed schema change would break downstream
+(:mod:`lineage_queries.check`; exits 1 when anything breaks, so a CI job can run it before a
+change ships, ``docs/queries.md``), and ``lineage completeness``, how much of the lineage is
+captured (:mod:`lineage_pipeline.graph.completeness`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from lineage_pipeline.graph.completeness import CompletenessReport
     from lineage_queries.api import LineageGraph
     from lineage_queries.check import Change, CheckReport
 
@@ -69,8 +72,46 @@ def _print(report: CheckReport) -> None:
     console.print(("[red]" if report["breaks"] else "[green]") + report["summary"])
 
 
+def _print_completeness(report: CompletenessReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from lineage_pipeline.graph.completeness import MEASURES, OVERALL
+
+    table = Table(title="lineage completeness")
+    table.add_column("namespace")
+    for measure in MEASURES:
+        table.add_column(measure.replace("_", " "), justify="right")
+    rows = [(OVERALL, report["overall"]), *report["namespaces"].items()]
+    for namespace, shares in rows:
+        cells = []
+        for measure in MEASURES:
+            share = shares.get(measure)
+            cells.append("-" if share is None or share["ratio"] is None else
+                         f"{share['ratio']:.0%} ({share['count']:,}/{share['total']:,})")
+        table.add_row("all" if namespace == OVERALL else namespace, *cells)
+    console = Console()
+    console.print(table)
+    console.print(report["summary"])
+
+
 def register(app: typer.Typer, graph_factory: Callable[[], LineageGraph]) -> None:
-    """Mount ``check`` on ``app``."""
+    """Mount ``check`` and ``completeness`` on ``app``."""
+
+    @app.command()
+    def completeness(
+        as_json: Annotated[bool, typer.Option("--json", help="JSON for tools.")] = False,
+    ) -> None:
+        """How much lineage is captured: runs with inputs and outputs, jobs with column
+        lineage, datasets with an owner and with documentation; overall and per namespace."""
+        from lineage_pipeline.graph.completeness import completeness as measure
+
+        with graph_factory() as graph:
+            report = measure(graph.backend)
+        if as_json:
+            print(json.dumps(report, indent=2))
+        else:
+            _print_completeness(report)
 
     @app.command()
     def check(
