@@ -74,6 +74,8 @@ from stream_processor.stitch import DatasetState, RunState, merge_event
 #: Version of an input that names none and whose producer the processor has not seen.
 UNVERSIONED = "unversioned"
 _RUNNING = EventType.RUNNING.value
+#: Between a dataset's kind and its facet digest in its :class:`Published` entry.
+_SEP = "\x1f"
 #: Run state published for a run with no terminal event after ``processor.stale_after_s``.
 STALE = "STALE"
 #: A ``(key, digest, first observation)`` the caller notes in :class:`Published` once the
@@ -153,12 +155,12 @@ class _Builder:
             key, kind, first = "D:" + uid, ref["kind"], ref["first"]
             props = _digest(sorted(ref["props"].items())) if ref["props"] else ""
             known = self.published.get(key) if self.published is not None else None
-            known_kind, _, known_props = known[0].partition("|") if known else ("", "", "")
+            known_kind, _, known_props = known[0].partition(_SEP) if known else ("", "", "")
             if (known is not None and known[1] <= first and kind in (None, known_kind)
                     and props in ("", known_props)):
                 continue
             ref["write"] = True
-            self.notes.append((key, f"{kind if kind is not None else known_kind}|"
+            self.notes.append((key, f"{kind if kind is not None else known_kind}{_SEP}"
                                     f"{props or known_props}", first))
 
     def _schema(self, ds: DatasetState, index: int) -> str | None:
