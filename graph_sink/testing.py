@@ -160,7 +160,7 @@ def _add_version(record: GraphRecord, spec: VersionSpec, seen: int, *, produced:
     if hash_ is not None:
         record["schemas"].append({"dataset": index, "hash": hash_, "first": seen, "offset": 0,
                                   "fieldCount": None,
-                                  "fields": [{"name": c, "type": t, "tags": []}
+                                  "fields": [{"name": c, "type": t, "tags": [], "description": None}
                                              for c, t, _ in columns]})
     stats = {c: {k: v for k, v in s.items() if k != "type" and v is not None}
              for c, s in spec.fields.items()}

@@ -26,7 +26,7 @@ and name travel once; uids are computed from names on expansion, never sent.
 - ``schemas``: ``Schema`` (``datasetUid``, ``hash``, ``fieldCount``), and per column its
   ``Field`` (``name``, ``datasetUid``, ``tags`` when any) with ``HAS_FIELD`` (``type``,
   ``position``: ``offset`` plus the column's index in the row, a piece of a wide schema
-  starting at its ``offset``);
+  starting at its ``offset``; ``description`` when given, since v3);
 - ``lineages``: per pair, both ``Field`` nodes and ``DERIVED_FROM`` output field -> input
   field (``lineageUid``, ``jobUid`` of ``runs[0]``, ``transformation``, ``subtype``,
   ``masking``).
@@ -126,11 +126,12 @@ class ConsumedRef(TypedDict):
 
 
 class SchemaFieldRow(TypedDict):
-    """One column of a schema, in schema order."""
+    """One column of a schema, in schema order (``description``: since v3)."""
 
     name: str
     type: str | None
     tags: list[str]
+    description: str | None
 
 
 class SchemaRow(TypedDict):
@@ -302,6 +303,8 @@ class _Expansion:
                 props: dict[str, PropValue] = {"position": position}
                 if f["type"] is not None:
                     props["type"] = f["type"]
+                if f.get("description") is not None:
+                    props["description"] = f["description"]
                 self.rel(RelType.HAS_FIELD, skey, fkey, props)
 
     def lineages(self) -> None:

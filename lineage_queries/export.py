@@ -12,13 +12,18 @@ exactly this):
   event id is derived from the run id and that time (a re-export carries the same id);
 - dataset names are canonical (:mod:`lineage_pipeline.naming`); an output's version is
   left out when it was the implicit ``run:<runId>``, an input's when ``unversioned``;
-- schema fields carry name, type and tags (the PII policy's tags included), in schema
-  order; statistics keep row count, bytes and per column null count, distinct count, min,
-  max and mean, in the standard views and the exact custom facet;
+- schema fields carry name, type, description and tags (the PII policy's tags included), in
+  schema order (nested ``fields`` and ``ordinal_position`` are not kept);
+- statistics keep row count, bytes and per column null count, distinct count, min, max and
+  mean, in the standard views and the exact custom facet; a third party's input and output
+  statistics facets come back whole;
 - column lineage: each output column's input columns with transformation type, subtype and
   masking, from the lineage the run declared;
-- the ``sql`` job facet keeps its query; every other run, job and dataset facet comes back
-  as it was stored (JSON values, keys sorted), including third-party and custom facets.
+- the ``sql`` job facet keeps its query (not its dialect), ``jobType`` loses its emission
+  pattern, ``executionParameters`` keep key and value, a column transformation loses its
+  description; every other run, job and dataset facet comes back as it was stored (JSON
+  values), third-party and custom facets included (dataset and input/output facets as the
+  latest run sent them: they are kept per dataset, not per run).
 """
 
 from __future__ import annotations
@@ -127,8 +132,8 @@ def _job(job: dict[str, Any]) -> Job:
 def _schema(columns: list[dict[str, Any]]) -> list[SchemaField] | None:
     found = sorted((c for c in columns if c.get("name") is not None),
                    key=lambda c: (c.get("position") is None, c.get("position") or 0, c["name"]))
-    return [SchemaField(name=c["name"], type=c.get("type"), tags=list(c.get("tags") or []))
-            for c in found] or None
+    return [SchemaField(name=c["name"], type=c.get("type"), description=c.get("description"),
+                        tags=list(c.get("tags") or [])) for c in found] or None
 
 
 def _statistics(version: dict[str, Any]) -> Statistics | None:

@@ -168,12 +168,15 @@ class _Builder:
         if found is None:
             return None
         hash_, columns = found
-        if self.fresh(f"S:{dataset_uid(ds.namespace, ds.name)}#{hash_}", "1", ds.firstSeen):
+        notes = _descriptions(ds)  # a changed description republishes the same schema
+        digest = _digest(sorted(notes.items())) if notes else "1"
+        if self.fresh(f"S:{dataset_uid(ds.namespace, ds.name)}#{hash_}", digest, ds.firstSeen):
             self.record["schemas"].append({
                 "dataset": index, "hash": hash_, "first": ds.firstSeen, "offset": 0,
                 "fieldCount": None,
                 "fields": [{"name": graph_text(n), "type": graph_value(t),  # type: ignore[typeddict-item]
-                            "tags": [graph_text(tag) for tag in tags]}
+                            "tags": [graph_text(tag) for tag in tags],
+                            "description": _text(notes.get(n))}
                            for n, t, tags in columns]})
         return hash_
 
@@ -260,6 +263,15 @@ class _Builder:
         if self.fresh(key, "1", first):
             self.record["consumed"].append({"dataset": index, "version": graph_text(version),
                                             "first": first})
+
+
+def _descriptions(ds: DatasetState) -> dict[str, str]:
+    """Column name -> description, from the latest ``schema`` facet of ``ds``."""
+    reg = ds.facets.get("schema")
+    if reg is None or not isinstance(reg.v, list):
+        return {}
+    return {str(f["name"]): f["description"] for f in reg.v
+            if isinstance(f, dict) and isinstance(f.get("description"), str) and "name" in f}
 
 
 def _text(value: Any) -> str | None:

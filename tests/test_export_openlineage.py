@@ -222,7 +222,7 @@ def documented(doc: dict[str, Any], *, exported: bool) -> dict[str, Any]:
     """``doc`` with the differences ``lineage_queries.export`` documents taken out: facets'
     ``_producer``/``_schemaURL`` and this project's own ``lineagePipeline_*`` facets; what
     the graph keeps of the typed facets (execution parameters: key and value; job type:
-    without its emission pattern; sql: the query; schema fields: name and type; column
+    without its emission pattern; sql: the query; schema fields: name, type, description; column
     lineage: per input column the transformation type, subtype and masking); the event id
     and time format."""
     doc = copy.deepcopy(doc)
@@ -245,8 +245,9 @@ def documented(doc: dict[str, Any], *, exported: bool) -> dict[str, Any]:
     job["sql"].pop("dialect", None)
     for ds in doc["inputs"] + doc["outputs"]:
         facets = ds["facets"]
-        facets["schema"]["fields"] = [{"name": f["name"], "type": f.get("type")}
-                                      for f in facets["schema"]["fields"]]
+        facets["schema"]["fields"] = [
+            {k: f[k] for k in ("name", "type", "description") if f.get(k) is not None}
+            for f in facets["schema"]["fields"]]
         for field in (facets.get("columnLineage") or {}).get("fields", {}).values():
             field.pop("transformationDescription", None)
             field.pop("transformationType", None)

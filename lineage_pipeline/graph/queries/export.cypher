@@ -30,18 +30,20 @@ RETURN properties(r) AS run, properties(j) AS job, p.uid AS parent,
 // name: export_run_datasets
 // The input (CONSUMED_BY) and output (GENERATED, with the lineage uid its run declared)
 // dataset versions of run $run_id: the version's and its dataset's properties and the
-// columns of its schema ({name, type, tags, position}).
+// columns of its schema ({name, type, tags, position, description}).
 MATCH (v:DatasetVersion)-[:CONSUMED_BY]->(r:Run {uid: $run_id})
 MATCH (v)-[:VERSION_OF]->(d:Dataset)
 OPTIONAL MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(f:Field)
-WITH v, d, collect({name: f.name, type: h.type, tags: f.tags, position: h.position}) AS columns
+WITH v, d, collect({name: f.name, type: h.type, tags: f.tags, position: h.position,
+                 description: h.description}) AS columns
 RETURN 'input' AS role, properties(v) AS version, properties(d) AS dataset, columns,
        null AS lineage
 UNION ALL
 MATCH (r:Run {uid: $run_id})-[g:GENERATED]->(v:DatasetVersion)
 MATCH (v)-[:VERSION_OF]->(d:Dataset)
 OPTIONAL MATCH (s:Schema {uid: v.schemaUid})-[h:HAS_FIELD]->(f:Field)
-WITH v, d, g, collect({name: f.name, type: h.type, tags: f.tags, position: h.position})
+WITH v, d, g, collect({name: f.name, type: h.type, tags: f.tags, position: h.position,
+                 description: h.description})
      AS columns
 RETURN 'output' AS role, properties(v) AS version, properties(d) AS dataset, columns,
        g.lineageUid AS lineage
