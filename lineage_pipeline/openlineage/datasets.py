@@ -331,7 +331,11 @@ def dataset_from(d: dict[str, Any], side_name: str) -> Dataset:
                                    uri=ds.get("uri"))
     if (cd := facets.pop(PREFIX + "contentDigest", None)) is not None:
         df.contentDigest = ContentDigest(algorithm=cd["algorithm"], hex=cd["hex"])
-    df.statistics = _statistics(facets.pop(PREFIX + "statistics", None), side)
+    exact = facets.pop(PREFIX + "statistics", None)
+    df.statistics = _statistics(exact, side)
+    if exact is not None:  # this project's event: its standard views were made from it
+        for view in ("dataQualityMetrics", "inputStatistics", "outputStatistics"):
+            side.pop(view, None)
     extra.update({name: json_text(value) for name, value in facets.items()})
     extra.update({f"{side_name}.{name}": json_text(value) for name, value in side.items()})
     df.extra = extra
