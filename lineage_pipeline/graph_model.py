@@ -114,6 +114,8 @@ DATASET_KINDS = ("table", "file", "model", "features", "predictions", "metrics")
 MAX_UID_BYTES = 512
 #: Between the readable prefix and the SHA-256 hex digest of a shortened uid.
 DIGEST_MARK = "\u2026sha256="
+#: The prefix of a facet's property on Dataset and Job nodes (``facet_<name>``: JSON text).
+FACET_PREFIX = "facet_"
 #: What :func:`graph_text` puts in place of a code point no graph driver carries.
 REPLACEMENT = "\ufffd"
 _UNCARRIED = re.compile("[\x00\ud800-\udfff]")

@@ -62,6 +62,7 @@ from lineage_pipeline.events import (
     Symlink,
     Transformation,
 )
+from lineage_pipeline.graph_model import FACET_PREFIX as FACET
 from lineage_pipeline.graph_model import bounded_uid, column_uid, dataset_uid
 
 if TYPE_CHECKING:
@@ -69,8 +70,6 @@ if TYPE_CHECKING:
 
 #: The UUIDv5 namespace of exported event ids.
 EXPORT_NAMESPACE = uuid.UUID("3b0e6f4a-2d5c-5e8f-9a7b-1c2d3e4f5a6b")
-#: The prefix of a facet's property on Dataset and Job nodes.
-FACET = "facet_"
 _EVENT_TYPES = {t.value for t in EventType}
 _UNVERSIONED = "unversioned"
 

@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import json
 
-from lineage_pipeline.graph_model import PropValue, dataset_uid, graph_text, graph_value
+from lineage_pipeline.graph_model import (
+    FACET_PREFIX,
+    PropValue,
+    dataset_uid,
+    graph_text,
+    graph_value,
+)
 from stream_processor.stitch import DatasetState
 
-#: The prefix of a facet's property on a ``Dataset`` node.
-FACET_PREFIX = "facet_"
 #: The typed facets kept on the node (besides every ``extra`` one).
 NODE_FACETS = frozenset({"symlinks", "dataSource"})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lineage_pipeline.graph_model import PropValue, graph_text, graph_value, job_uid
+from lineage_pipeline.graph_model import FACET_PREFIX, PropValue, graph_text, graph_value, job_uid
 from lineage_pipeline.graph_record import RunRow
 from stream_processor.stitch import RunState
 
@@ -34,7 +34,7 @@ def job_props(state: RunState) -> dict[str, PropValue]:
     }
     for name, reg in state.jobExtra.items():
         if isinstance(reg.v, str):
-            props["facet_" + name] = reg.v
+            props[FACET_PREFIX + name] = reg.v
     return {k: graph_value(v) for k, v in props.items() if v is not None}
 
 
