@@ -23,12 +23,14 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from emitters.client import LineageClient, get_client
 from emitters.facets import collect_code_version, collect_environment
+from emitters.quality import merge as merge_assertions
+from emitters.quality import with_assertions
 from emitters.transports.base import RateLimitedLog
 from lineage_pipeline import __version__
 from lineage_pipeline.events import (
@@ -170,6 +172,7 @@ class RunContext:
         self.sql: SqlFacet | None = None
         self.run_extra: dict[str, str] = {}
         self.job_extra: dict[str, str] = {}
+        self._assertions: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._inputs: dict[tuple[str, str], Dataset] = {}
         self._outputs: dict[tuple[str, str], Dataset] = {}
         self._lock = threading.RLock()
@@ -242,6 +245,13 @@ class RunContext:
         """Attach any other job facet (JSON object or JSON text) as an extension facet."""
         self.job_extra[name] = facet if isinstance(facet, str) else json.dumps(facet, default=str)
 
+    @_safe
+    def add_assertions(self, dataset: Dataset, assertions: Iterable[Mapping[str, Any]]) -> None:
+        """Record data-quality results on ``dataset`` (an input or output of this run) as
+        its ``dataQualityAssertions`` facet; see :mod:`emitters.quality`."""
+        with self._lock:
+            merge_assertions(self._assertions, dataset, assertions)
+
     def parent_facet(self) -> ParentRun:
         """Return the parent facet a child run of this run carries (root = this run's root)."""
         if self.parent is not None:
@@ -289,8 +299,10 @@ class RunContext:
                     facets=JobFacets(jobType=self.job_type, sql=self.sql,
                                      extra=dict(self.job_extra)),
                 ),
-                inputs=[ds.model_copy(deep=True) for ds in self._inputs.values()],
-                outputs=[ds.model_copy(deep=True) for ds in self._outputs.values()],
+                inputs=[with_assertions(ds.model_copy(deep=True), self._assertions, "input")
+                        for ds in self._inputs.values()],
+                outputs=[with_assertions(ds.model_copy(deep=True), self._assertions, "output")
+                         for ds in self._outputs.values()],
             )
 
     def _emit(self, event_type: EventType, error: BaseException | None = None) -> None:

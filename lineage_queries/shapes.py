@@ -35,7 +35,8 @@ from lineage_queries.answers import (
 )
 
 #: Properties stored as JSON text, parsed back by the API.
-JSON_PROPS = ("parameters", "metrics", "environment", "extraFacets", "schema")
+JSON_PROPS = ("parameters", "metrics", "environment", "extraFacets", "schema",
+              "qualityAssertions")
 #: Run properties describing the code that ran (compared by ``diff_runs`` and root cause).
 CODE_PROPS = ("gitSha", "gitDirty", "repository", "branch", "entryPoint", "producer")
 #: Run states that mean the run did not finish well.

@@ -48,7 +48,7 @@ import hashlib
 import time
 from typing import Any
 
-from lineage_pipeline.events import EventType, LineageEvent
+from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph_model import (
     GraphMutations,
     dataset_uid,
@@ -70,10 +70,8 @@ from stream_processor.dataset_facets import dataset_props
 from stream_processor.published import Published
 from stream_processor.run_rows import job_props, run_row, stub_run
 from stream_processor.stitch import DatasetState, RunState, merge_event
+from stream_processor.versions import UNVERSIONED, input_version, output_version
 
-#: Version of an input that names none and whose producer the processor has not seen.
-UNVERSIONED = "unversioned"
-_RUNNING = EventType.RUNNING.value
 #: Between a dataset's kind and its facet digest in its :class:`Published` entry.
 _SEP = "\x1f"
 #: Run state published for a run with no terminal event after ``processor.stale_after_s``.
@@ -88,22 +86,6 @@ def _digest(*parts: Any) -> str:
     parts' ``repr`` (deterministic for the strings, numbers, lists and dicts given here)."""
     return hashlib.blake2b(repr(parts).encode("utf-8", "surrogatepass"),
                            digest_size=10).hexdigest()
-
-
-def input_version(ds: DatasetState) -> str:
-    """The version of input ``ds``: explicit, else pinned at resolution, else ``unversioned``."""
-    return ds.explicit_version or ds.resolvedVersion or UNVERSIONED
-
-
-def output_version(ds: DatasetState, state: RunState) -> str | None:
-    """The version of output ``ds``: explicit, else ``run:<runId>`` once the run is terminal
-    or RUNNING (a long-running or streaming run: its outputs are written while it runs),
-    else ``None`` (not published yet: a run that only STARTed)."""
-    if ds.explicit_version:
-        return ds.explicit_version
-    if state.is_terminal or state.state == _RUNNING:
-        return f"run:{state.runId}"
-    return None
 
 
 class _Builder:

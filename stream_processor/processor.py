@@ -73,13 +73,14 @@ from stream_processor.decode import decode_message, decode_openlineage_message
 from stream_processor.dlq import REASON_HANDLER_ERROR, OutRecord, SourceMessage, dlq_record
 from stream_processor.faithful import flag_replaced_text, normalise_if_needed
 from stream_processor.identity import DatasetIdentity
-from stream_processor.mapping import Note, output_version, stale_record, state_to_record
+from stream_processor.mapping import Note, stale_record, state_to_record
 from stream_processor.published import Published
 from stream_processor.record_split import split_record
 from stream_processor.run_rows import json_text
 from stream_processor.state import DedupeStore, RunStore, StoredRun, VersionStore, departed_summary
 from stream_processor.stitch import RunState, merge_event
 from stream_processor.stitch.merge import EventRecord, as_record, event_type
+from stream_processor.versions import output_version
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from lineage_pipeline.graph_model import FACET_PREFIX, PropValue, graph_text, graph_value, job_uid
 from lineage_pipeline.graph_record import RunRow
+from stream_processor.quality import quality_assertions
 from stream_processor.stitch import RunState
 
 #: Run properties carried by :class:`~lineage_pipeline.graph_record.RunRow` fields, not props.
@@ -69,6 +70,7 @@ def run_props(state: RunState) -> dict[str, PropValue]:
         "parentRunId": parent.runId if parent else None,
         "rootRunId": root_id,
         "extraFacets": json_text(state.extra_values()),
+        "qualityAssertions": quality_assertions(state),
     }
 
 

@@ -34,12 +34,14 @@ from lineage_app.demo.report import (
     find_root_cause_chain,
     wait_for_runs,
 )
+from lineage_app.demo.synthetic import synthesize, synthetic_paths, train_on_synthetic
 from lineage_pipeline.graph import open_backend
 from lineage_queries.api import LineageGraph
 from tests.conftest import GraphFactory
 from tests.e2e_stack import (
     PipelineStack,
     cli_env,
+    lineage_json,
     pipeline_stack,
 )
 from tests.support.waiting import wait_for
@@ -189,6 +191,72 @@ def test_cli_reports_unknown_node_clearly(demo: DemoRun) -> None:
     result = _cli(demo, "upstream", "file:/no/such/dataset.csv")
     assert result.returncode == 2
     assert "file:/no/such/dataset.csv" in result.stderr
+
+
+def test_quality_checks_of_both_libraries_fail_on_the_bad_delivery_only(demo: DemoRun) -> None:
+    # issue 20: a pandera schema and a Great Expectations suite validate each delivery on
+    # arrival; the results travel as dataQualityAssertions through broker, processor, sink
+    landing = f"file:{demo.paths.landing}"
+    done = _cli(demo, "quality", landing, "--json")
+    assert done.returncode == 1, done.stderr  # a check failed
+    report = json.loads(done.stdout)
+    versions = {v["version"]: v for v in report["versions"]}
+    good, bad = (versions[d] for d in demo.landing_digests)
+    assert good["failed"] == 0 and good["passed"] >= 10 and good["downstreamModels"] == []
+    failed = {(c["assertion"], c["column"]) for c in bad["checks"] if not c["success"]}
+    assert failed == {("in_range", DEFECT_COLUMN),
+                      ("expect_column_values_to_be_between", DEFECT_COLUMN)}
+    assert {c["job"] for c in bad["checks"]} == {"demo:breast_cancer.ingest"}
+    # what failed a check reaches: the checkpoint trained on it
+    assert any(m.startswith(f"file:{demo.paths.model}") for m in bad["downstreamModels"])
+    assert _cli(demo, "quality", f"{landing}@{demo.landing_digests[0]}").returncode == 0
+
+
+def test_root_cause_names_the_failed_checks_on_the_raw_delivery(demo: DemoRun) -> None:
+    answer = demo.graph.root_cause(str(demo.chain.bad_run["runId"]),
+                                   str(demo.chain.good_run["runId"]))
+    top = answer["candidates"][0]
+    assert top["node"] == f"file:{demo.paths.landing}@{demo.landing_digests[1]}"
+    checks = {(q["assertion"], q["column"]) for q in top["evidence"]["quality"]}
+    assert checks == {("in_range", DEFECT_COLUMN),
+                      ("expect_column_values_to_be_between", DEFECT_COLUMN)}
+    assert "failed data-quality checks" in top["summary"]
+
+
+def test_synthetic_data_keeps_its_chain_of_custody_to_the_real_seed(demo: DemoRun) -> None:
+    # issue 20: a generator run (scikit-learn Gaussian mixtures) seeded by the cleaned cells,
+    # and a model trained on the synthetic cells only
+    s = demo.stack.settings
+    client = LineageClient.from_config(kafka={"bootstrap_servers": s.kafka.bootstrap_servers},
+                                       topics={"events": s.topics.events})
+    scores = synthesize(demo.paths, client)
+    accuracy = train_on_synthetic(demo.paths, client)
+    assert client.flush(30.0) == 0
+    client.close()
+    assert accuracy > 0.8  # the synthetic cells carry the signal
+    wait_for_runs(demo.graph, "demo:breast_cancer.synthesize", 1, timeout_s=120.0)
+    wait_for_runs(demo.graph, "demo:breast_cancer.train_synthetic", 1, timeout_s=120.0)
+    cells, model = synthetic_paths(demo.paths)
+    report = lineage_json(demo.stack, "synthetic", f"file:{cells}")
+    assert isinstance(report, dict)
+    [version] = report["versions"]
+    generator = version["generator"]
+    assert (generator["library"], generator["model"]) == ("sklearn", "MixtureByClass")
+    assert len(generator["digest"]["hex"]) == 64 and generator["libraryVersion"]
+    assert generator["parameters"]["components"] == "2"
+    [seed] = version["seeds"]
+    assert seed["id"].startswith(f"file:{demo.paths.clean}@")
+    assert f"file:{demo.paths.landing}@{demo.landing_digests[1]}" in seed["upstream"]
+    fidelity = version["fidelity"]
+    assert fidelity == json.loads(json.dumps(scores))
+    assert fidelity["columns"][DEFECT_COLUMN]["wasserstein"] >= 0
+    assert 0 <= fidelity["columns"]["malignant"]["totalVariation"] <= 0.05
+    assert 0.0 <= fidelity["overall"]["classifierAuc"] <= 1.0 and fidelity["overall"]["mmd"] < 1
+    # trained on synthetic data is trained on the real seed and on what is upstream of it
+    trained = demo.graph.trained_on(f"file:{demo.paths.landing}@{demo.landing_digests[1]}")
+    assert any(m["dataset"] == f"file:{model}" for m in trained["models"])
+    inputs = demo.graph.model_inputs(f"file:{model}")
+    assert f"file:{demo.paths.landing}@{demo.landing_digests[1]}" in inputs["sources"]
 
 
 def _counts(graph: LineageGraph) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from lineage_app.demo.pipeline import DEFECT_COLUMN
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.freshness import FreshnessPolicy
 from lineage_queries.api import LineageGraph
+from lineage_queries.quality import quality
 from tests.conftest import BACKENDS, GraphFactory
 from tests.queries_demo_graph import (
     DemoGraph,
@@ -481,3 +482,30 @@ def test_completeness_of_the_demo_overall_per_namespace_and_as_gauges(
     assert not observer.refresh_completeness(graph.backend, now=1.0)  # not due yet
     assert REGISTRY.get_sample_value("lineage_completeness_ratio", {
         "measure": "runs_with_inputs_and_outputs", "namespace": "*"}) == runs["ratio"]
+
+
+def test_quality_per_landing_version_on_both_backends(graph: LineageGraph, ids: Ids,
+                                                      demo: DemoGraph, cli: typer.Typer) -> None:
+    # issue 20: pandera and Great Expectations validate each delivery in the ingest run
+    report = quality(graph, ids.landing)
+    by_uid = {v["id"]: v for v in report["versions"]}
+    good, bad = by_uid[landing(demo, ids, 1)], by_uid[landing(demo, ids, 2)]
+    assert (good["failed"], bad["failed"]) == (0, 2)
+    assert good["passed"] == bad["passed"] + 2  # the same suite, two checks now failing
+    failed = sorted((c["assertion"], c["column"], c["job"]) for c in bad["checks"]
+                    if not c["success"])
+    assert failed == [("expect_column_values_to_be_between", DEFECT_COLUMN, INGEST),
+                      ("in_range", DEFECT_COLUMN, INGEST)]
+    assert any(m.startswith(ids.model) for m in bad["downstreamModels"])
+    assert good["downstreamModels"] == []
+    # delivery 3 lacks sample_id: its checks on that column fail too (the ingest run failed)
+    third = [v for v in report["versions"] if v["id"] not in (good["id"], bad["id"])]
+    assert third and any(c["column"] == "sample_id" and not c["success"]
+                         for c in third[0]["checks"])
+    one = quality(graph, landing(demo, ids, 1))
+    assert [v["id"] for v in one["versions"]] == [good["id"]] and one["failed"] == 0
+    out = CliRunner().invoke(cli, ["quality", landing(demo, ids, 2), "--json"])
+    assert out.exit_code == 1
+    assert json.loads(out.stdout)["versions"][0]["failed"] == 2
+    with pytest.raises(QueryError, match="give a dataset"):
+        quality(graph, INGEST)

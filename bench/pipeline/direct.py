@@ -21,10 +21,11 @@ from graph_sink.writer import GraphWriter
 from lineage_pipeline.events import LineageEvent
 from lineage_pipeline.graph import open_backend
 from lineage_pipeline.settings import GraphSettings
-from stream_processor.mapping import event_to_mutations, output_version
+from stream_processor.mapping import event_to_mutations
 from stream_processor.published import Published
 from stream_processor.state import MemoryVersionStore
 from stream_processor.stitch import RunState, merge_event
+from stream_processor.versions import output_version
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The lineage query commands: ``upstream``, ``downstream``, ``runs``, ``run``, ``impact``,
-``diff``, ``root-cause``, ``trained-on``, ``inputs``, ``freshness``, and ``check`` and
-``completeness`` (:mod:`lineage_app.cli.governance_commands`).
+``diff``, ``root-cause``, ``trained-on``, ``inputs``, ``freshness``, ``check`` and
+``completeness`` (:mod:`lineage_app.cli.governance_commands`), ``quality`` and ``synthetic``
+(:mod:`lineage_app.cli.quality_commands`).
 
 Mounted by :mod:`lineage_app.cli.app` with :func:`register`::
 
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from lineage_app.cli import governance_commands
+from lineage_app.cli import governance_commands, quality_commands
 from lineage_app.cli.output import FormatOption, JsonOption, OutputOption, emit
 from lineage_queries.compare import DRIFT_THRESHOLD
 from lineage_queries.walk import MAX_DEPTH
@@ -80,6 +81,7 @@ def register(app: typer.Typer, graph_factory: GraphFactory,
     _model_commands(app, graph_factory)
     _freshness_command(app, graph_factory, policy_factory or _load_policy)
     governance_commands.register(app, graph_factory)
+    quality_commands.register(app, graph_factory)
 
 
 def _walk_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:

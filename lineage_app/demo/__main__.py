@@ -129,6 +129,7 @@ def _explain(graph: LineageGraph, before: int) -> None:
         f"lineage upstream {root.dataset_uid} --json"
         if root
         else "lineage runs demo:breast_cancer.train",
+        f"lineage quality {root.dataset_uid}" if root else "lineage completeness",
         f"lineage runs {EVALUATE_JOB}",
         "lineage status",
         "lineage down",

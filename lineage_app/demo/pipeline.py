@@ -28,6 +28,7 @@ import pandas as pd
 
 from emitters.batch import job_run
 from emitters.client import LineageClient
+from lineage_app.demo.checks import landing_checks
 from lineage_app.demo.layout import (
     DEFECT_COLUMN,
     DEFECT_FACTOR,
@@ -86,10 +87,14 @@ def deliver(paths: Paths, delivery: int, rows: int | None = None) -> None:
 
 
 def ingest(paths: Paths, client: LineageClient) -> None:
-    """Landing CSV -> typed, de-duplicated raw parquet."""
+    """Landing CSV -> typed, de-duplicated raw parquet; the delivery is validated on arrival
+    (pandera and Great Expectations, :mod:`lineage_app.demo.checks`)."""
     with job_run("breast_cancer.ingest", namespace=NAMESPACE, client=client) as run:
-        run.input_file(paths.landing, kind="table")
-        frame = pd.read_csv(paths.landing).drop_duplicates("sample_id")
+        landing = run.input_file(paths.landing, kind="table")
+        frame = pd.read_csv(paths.landing)
+        if landing is not None:
+            run.add_assertions(landing, landing_checks(frame))
+        frame = frame.drop_duplicates("sample_id")
         frame.to_parquet(out_path(paths.raw), index=False)
         run.output_file(paths.raw, kind="table")
 

@@ -37,6 +37,9 @@ class DataEvidence(TypedDict):
     producer: RunRef | None
     baselineProducer: RunRef | None
     rowCount: NotRequired[RowCountChange]
+    #: the data-quality checks that failed on the changed version (assertion, column,
+    #: expected, actual, severity, run, job): :mod:`lineage_queries.quality`
+    quality: NotRequired[list[dict[str, Any]]]
 
 
 class InputEvidence(TypedDict):

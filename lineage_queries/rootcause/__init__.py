@@ -23,9 +23,10 @@ with the roots that explain them, and every root carries its *chain* down to the
 Candidate causes (``type``, ``severity``):
 
 ==================== ========= =============================================================
-``data``             high      a root version with a schema change (removed or retyped
-                               columns) or a column drifted beyond ``drift_threshold``
-                               (:func:`lineage_queries.compare.column_drift`)
+``data``             high      a root version with failed data-quality checks
+                               (:mod:`lineage_queries.quality`), a schema change (removed or
+                               retyped columns) or a column drifted beyond
+                               ``drift_threshold`` (:func:`lineage_queries.compare.column_drift`)
 ``data``             medium    a root version with added columns or a row count moved
                                beyond ``drift_threshold`` (relative)
 ``data``             low       a root version whose digest alone changed
@@ -40,7 +41,8 @@ Candidate causes (``type``, ``severity``):
 ``environment``      low       a run's environment (packages, Python, host) differs
 ==================== ========= =============================================================
 
-Ranking: severity (high first), then distance (hops from the bad run, nearest first), then
+Ranking: severity (high first), then failed data-quality checks (a version that failed a
+check before one that did not), then distance (hops from the bad run, nearest first), then
 score (a data root's largest drift), then id. ``rank`` starts at 1.
 """
 

@@ -7,8 +7,12 @@ from typing import Any
 
 from lineage_queries.answers import DataEvidence, RunRef, VersionRef
 from lineage_queries.compare import dict_diff, drifted_columns, relative_change, schema_changes
+from lineage_queries.quality import failed_checks
 from lineage_queries.rootcause.state import Change, Run, WalkState
 from lineage_queries.shapes import CODE_PROPS, as_dict, columns_of, short
+
+#: The fields of a failed check kept in root-cause evidence (besides run and job).
+_CHECK_KEYS = ("assertion", "column", "expected", "actual", "severity")
 
 
 def run_candidates(st: WalkState, run: Run, base: Run, dist: int, causes: list[str]) -> bool:
@@ -87,7 +91,7 @@ def data_evidence(c: Change, threshold: float) -> DataEvidence:
 
 def _severity(evidence: DataEvidence, threshold: float) -> str:
     schema = evidence["schema"]
-    if schema["removed"] or schema["retyped"] or evidence["drift"]:
+    if evidence.get("quality") or schema["removed"] or schema["retyped"] or evidence["drift"]:
         return "high"
     rows = evidence.get("rowCount")
     if schema["added"] or (rows is not None and rows["relativeChange"] > threshold):
@@ -113,6 +117,10 @@ def data_summary(c: Change, why: str) -> str:
                      f"{_num(col['after'])} (drift {col['drift']:.2f})")
     if "rowCount" in ev:
         parts.append(f"rows {ev['rowCount']['before']} -> {ev['rowCount']['after']}")
+    checks = sorted({f"{q['assertion']}({q['column']})" if q.get("column") else
+                     str(q["assertion"]) for q in ev.get("quality", [])})
+    if checks:
+        parts.insert(0, "failed data-quality checks: " + ", ".join(checks))
     return text + (": " + "; ".join(parts) if parts else "")
 
 
@@ -120,8 +128,21 @@ def _num(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _failed_checks(st: WalkState, c: Change) -> list[dict[str, Any]]:
+    """The data-quality checks that failed on changed version ``c``, as recorded by any run
+    the walk met (the run that read it, usually)."""
+    version = c.props.get("version")
+    out = []
+    for run in sorted(st.runs.values(), key=lambda r: r.uid):
+        for a in failed_checks(run.props.get("qualityAssertions"), c.dataset,
+                               str(version) if version is not None else None):
+            out.append({**{k: a.get(k) for k in _CHECK_KEYS}, "run": run.uid, "job": run.job})
+    return out
+
+
 def data_roots(st: WalkState, threshold: float) -> None:
-    """Mark each changed version root or consequence; add the roots as candidates."""
+    """Mark each changed version root or consequence; add the roots as candidates (a root
+    with failed data-quality checks carries them as evidence and is of high severity)."""
     for c in st.changes.values():
         why: str | None = None
         if c.producer is None:
@@ -135,6 +156,8 @@ def data_roots(st: WalkState, threshold: float) -> None:
         ev = c.evidence
         if why is None or ev is None:
             continue
+        if failed := _failed_checks(st, c):
+            ev["quality"] = failed
         st.candidates.append({
             "type": "data", "severity": _severity(ev, threshold), "node": c.uid,
             "label": "DatasetVersion", "dataset": c.dataset,

@@ -39,10 +39,17 @@ def chain_node(st: WalkState, uid: str, cands: dict[str, Candidate]) -> ChainNod
             "run": cand.get("run"), "dataset": cand.get("dataset")}
 
 
+def _checked(c: CandidateDraft) -> int:
+    """0 for a candidate with failed data-quality checks (ranked first within its
+    severity), else 1."""
+    evidence = c.get("evidence")
+    return 0 if isinstance(evidence, dict) and evidence.get("quality") else 1
+
+
 def ranked(candidates: list[CandidateDraft]) -> list[Candidate]:
     """The candidates ranked (``rank`` first; ``chain`` filled in by the caller)."""
-    ordered = sorted(candidates, key=lambda c: (_SEVERITY[c["severity"]], c["distance"],
-                                                -c["score"], c["node"]))
+    ordered = sorted(candidates, key=lambda c: (_SEVERITY[c["severity"]], _checked(c),
+                                                c["distance"], -c["score"], c["node"]))
     return [{"rank": i, **c, "chain": []} for i, c in enumerate(ordered, start=1)]
 
 

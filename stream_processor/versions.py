@@ -1,0 +1,28 @@
+"""The version a run's dataset is published under (inputs and outputs of a stitched run)."""
+
+from __future__ import annotations
+
+from lineage_pipeline.events import EventType
+from stream_processor.stitch import DatasetState, RunState
+
+__all__ = ["UNVERSIONED", "input_version", "output_version"]
+
+#: Version of an input that names none and whose producer the processor has not seen.
+UNVERSIONED = "unversioned"
+_RUNNING = EventType.RUNNING.value
+
+
+def input_version(ds: DatasetState) -> str:
+    """The version of input ``ds``: explicit, else pinned at resolution, else ``unversioned``."""
+    return ds.explicit_version or ds.resolvedVersion or UNVERSIONED
+
+
+def output_version(ds: DatasetState, state: RunState) -> str | None:
+    """The version of output ``ds``: explicit, else ``run:<runId>`` once the run is terminal
+    or RUNNING (a long-running or streaming run: its outputs are written while it runs),
+    else ``None`` (not published yet: a run that only STARTed)."""
+    if ds.explicit_version:
+        return ds.explicit_version
+    if state.is_terminal or state.state == _RUNNING:
+        return f"run:{state.runId}"
+    return None
