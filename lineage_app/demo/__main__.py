@@ -111,6 +111,18 @@ def _run_deliveries(paths: Paths, client: LineageClient) -> list[float]:
     return accuracies
 
 
+def _print_failed_checks(graph: LineageGraph, version: str) -> None:
+    """The data-quality checks that failed on the root version, as validated on arrival."""
+    from lineage_queries.quality import quality
+
+    for v in quality(graph, version)["versions"]:
+        for c in v["checks"]:
+            if not c["success"]:
+                console.print(f"  [red]failed check[/red] {c['assertion']} on "
+                              f"'{c.get('column') or '(dataset)'}': expected "
+                              f"{c.get('expected')}, got {c.get('actual')} ({c['job']})")
+
+
 def _explain(graph: LineageGraph, before: int) -> None:
     """Wait for both evaluation runs in the graph; print the root-cause chain and the
     commands to explore further."""
@@ -120,8 +132,10 @@ def _explain(graph: LineageGraph, before: int) -> None:
     chain = find_root_cause_chain(graph, bad["runId"], good["runId"])
     console.rule("[bold]root cause: from the metric down to the raw data")
     render_chain(console, chain)
-    console.rule("[bold]explore further")
     root = chain.root_version
+    if root is not None:
+        _print_failed_checks(graph, root.bad_version["id"])
+    console.rule("[bold]explore further")
     for cmd in (
         f"lineage root-cause {bad['runId']}",
         f"lineage upstream {bad['runId']} --depth 10",
