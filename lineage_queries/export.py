@@ -13,7 +13,10 @@ exactly this):
 - dataset names are canonical (:mod:`lineage_pipeline.naming`); an output's version is
   left out when it was the implicit ``run:<runId>``, an input's when ``unversioned``;
 - schema fields carry name, type, description and tags (the PII policy's tags included), in
-  schema order (nested ``fields`` and ``ordinal_position`` are not kept);
+  schema order; a struct or array field's sub-fields are columns of their own in the graph,
+  named by path (``customer.address.city``), and nested again here under the field whose
+  path prefixes theirs (``ordinal_position`` is not kept; a top-level field whose own name
+  is such a path comes back nested too);
 - statistics keep row count, bytes and per column null count, distinct count, min, max and
   mean, in the standard views and the exact custom facet; a third party's input and output
   statistics facets come back whole;

@@ -160,7 +160,18 @@ def sent_event() -> dict[str, Any]:
         "schema": schema_dataset.SchemaDatasetFacet(fields=[
             schema_dataset.SchemaDatasetFacetFields(name="day", type="date"),
             schema_dataset.SchemaDatasetFacetFields(name="amount", type="decimal",
-                                                    description="order total")]),
+                                                    description="order total"),
+            schema_dataset.SchemaDatasetFacetFields(name="customer", type="struct", fields=[
+                schema_dataset.SchemaDatasetFacetFields(name="id", type="long"),
+                schema_dataset.SchemaDatasetFacetFields(
+                    name="address", type="struct", description="where it ships", fields=[
+                        schema_dataset.SchemaDatasetFacetFields(name="city", type="string")]),
+            ]),
+            schema_dataset.SchemaDatasetFacetFields(name="items", type="array", fields=[
+                schema_dataset.SchemaDatasetFacetFields(name="_element", type="struct",
+                                                        fields=[
+                    schema_dataset.SchemaDatasetFacetFields(name="sku", type="string")])]),
+        ]),
     }, inputFacets={
         "dataQualityMetrics": dq_input.DataQualityMetricsInputDatasetFacet(
             rowCount=1200, bytes=40960, fileCount=3, columnMetrics={
@@ -218,11 +229,23 @@ def sent_event() -> dict[str, Any]:
     return dict(Serde.to_dict(event))
 
 
+def _schema_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Schema fields as kept: name, type, description and nested fields, recursively."""
+    out = []
+    for f in fields:
+        kept = {k: f[k] for k in ("name", "type", "description") if f.get(k) is not None}
+        if f.get("fields"):
+            kept["fields"] = _schema_fields(f["fields"])
+        out.append(kept)
+    return out
+
+
 def documented(doc: dict[str, Any], *, exported: bool) -> dict[str, Any]:
     """``doc`` with the differences ``lineage_queries.export`` documents taken out: facets'
     ``_producer``/``_schemaURL`` and this project's own ``lineagePipeline_*`` facets; what
     the graph keeps of the typed facets (execution parameters: key and value; job type:
-    without its emission pattern; sql: the query; schema fields: name, type, description; column
+    without its emission pattern; sql: the query; schema fields: name, type, description and
+    nested fields; column
     lineage: per input column the transformation type, subtype and masking); the event id
     and time format."""
     doc = copy.deepcopy(doc)
@@ -245,9 +268,7 @@ def documented(doc: dict[str, Any], *, exported: bool) -> dict[str, Any]:
     job["sql"].pop("dialect", None)
     for ds in doc["inputs"] + doc["outputs"]:
         facets = ds["facets"]
-        facets["schema"]["fields"] = [
-            {k: f[k] for k in ("name", "type", "description") if f.get(k) is not None}
-            for f in facets["schema"]["fields"]]
+        facets["schema"]["fields"] = _schema_fields(facets["schema"]["fields"])
         for field in (facets.get("columnLineage") or {}).get("fields", {}).values():
             field.pop("transformationDescription", None)
             field.pop("transformationType", None)

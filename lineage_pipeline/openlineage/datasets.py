@@ -1,7 +1,8 @@
 """Datasets: :class:`~lineage_pipeline.events.Dataset` <-> OpenLineage input/output datasets.
 
 Facet mapping (https://openlineage.io/spec/2-0-2/; see :mod:`lineage_pipeline.openlineage`):
-``schema`` (a field's ``tags`` -> ``tags``, one entry per field and tag), ``columnLineage``
+``schema`` (a field's ``tags`` -> ``tags``, one entry per field and tag; nested fields by
+their path ``parent.child``, :func:`flat_fields`), ``columnLineage``
 (its ``dataset`` part is kept in ``extra["columnLineage.dataset"]``), ``symlinks``,
 ``dataSource``, ``version`` (``datasetVersion``), ``datasetType`` (the kind, upper case:
 ``TABLE``, ``FILE``, ``MODEL``, ...; the custom ``lineagePipeline_dataset`` only for a kind the
@@ -54,18 +55,46 @@ from lineage_pipeline.openlineage.values import json_text, json_value, merge_ext
 
 
 # -- to OpenLineage --------------------------------------------------------------------------
+def _nested(fields: list[SchemaField]) -> list[schema_dataset.SchemaDatasetFacetFields]:
+    """The schema facet's fields, nested again: a field named ``parent.child`` after a field
+    ``parent`` is ``child`` among ``parent``'s ``fields`` (the nearest such parent; see
+    :func:`flat_fields`)."""
+    roots: list[schema_dataset.SchemaDatasetFacetFields] = []
+    by_path: dict[str, schema_dataset.SchemaDatasetFacetFields] = {}
+    for s in fields:
+        node = schema_dataset.SchemaDatasetFacetFields(
+            name=s.name, type=s.type, description=s.description, fields=None)
+        parent, path = None, s.name
+        while "." in path and parent is None:
+            path = path.rsplit(".", 1)[0]
+            parent = by_path.get(path)
+        if parent is None:
+            roots.append(node)
+        else:
+            node.name = s.name[len(path) + 1:]
+            parent.fields = [*(parent.fields or []), node]
+        by_path.setdefault(s.name, node)
+    return roots
+
+
+def flat_fields(fields: list[dict[str, Any]] | None, prefix: str = "") -> list[SchemaField]:
+    """The fields of an OpenLineage ``schema`` facet, flattened depth first: a struct or
+    array field's sub-fields (its ``fields``) follow it, named by their path
+    (``parent.child``), so each is a column of its own in the graph, with type and
+    description. Raises ``KeyError`` for a field without a name."""
+    out: list[SchemaField] = []
+    for f in fields or []:
+        name = prefix + str(f["name"])
+        out.append(SchemaField(name=name, type=f.get("type"), description=f.get("description")))
+        out.extend(flat_fields(f.get("fields"), name + "."))
+    return out
+
+
 def _schema_facets(fields: list[SchemaField], p: str) -> dict[str, DatasetFacet]:
-    """``schema``, plus ``tags`` when a field has tags (tag ``key``, value ``"true"``)."""
+    """``schema`` (nested fields again, :func:`_nested`), plus ``tags`` when a field has
+    tags (tag ``key``, value ``"true"``, ``field`` its path)."""
     facets: dict[str, DatasetFacet] = {
-        "schema": schema_dataset.SchemaDatasetFacet(
-            fields=[
-                schema_dataset.SchemaDatasetFacetFields(
-                    name=s.name, type=s.type, description=s.description, fields=None
-                )
-                for s in fields
-            ],
-            producer=p,
-        )
+        "schema": schema_dataset.SchemaDatasetFacet(fields=_nested(fields), producer=p)
     }
     tags = [
         tags_dataset.TagsDatasetFacetFields(key=tag, value="true", field=s.name)
@@ -311,10 +340,7 @@ def dataset_from(d: dict[str, Any], side_name: str) -> Dataset:
     kind = _kind(facets, "file" if d["namespace"] == "file" else "table")
     version = (facets.pop("version", None) or {}).get("datasetVersion")
     if (sc := facets.pop("schema", None)) is not None:
-        df.schema_ = [
-            SchemaField(name=f["name"], type=f.get("type"), description=f.get("description"))
-            for f in sc.get("fields") or []
-        ]
+        df.schema_ = flat_fields(sc.get("fields"))
     _take_field_tags(df, facets)
     if (cl := facets.pop("columnLineage", None)) is not None:
         df.columnLineage = _column_lineage(cl)
