@@ -20,6 +20,9 @@ exactly this):
 - statistics keep row count, bytes and per column null count, distinct count, min, max and
   mean, in the standard views and the exact custom facet; a third party's input and output
   statistics facets come back whole;
+- input and output dataset facets (``inputFacets``, ``outputFacets``) and
+  ``dataQualityAssertions`` are the run's own (the run's ``datasetFacets``); every other
+  dataset facet is the dataset's latest;
 - column lineage: each output column's input columns with transformation type, subtype and
   masking, from the lineage the run declared;
 - the ``sql`` job facet keeps its query (not its dialect), ``jobType`` loses its emission
@@ -164,7 +167,22 @@ def _lineage(graph: LineageGraph, row: dict[str, Any]) -> list[ColumnLineageFiel
     return [ColumnLineageField(field=f, inputFields=i) for f, i in by_out.items()] or None
 
 
-def _dataset(graph: LineageGraph, row: dict[str, Any], run_id: str) -> Dataset:
+def _extra(ds: dict[str, Any], seen: dict[str, Any] | None) -> dict[str, str]:
+    """The ``extra`` facets of a run's dataset: the node's, and what the run saw of it
+    (``seen``: its entry in the run's ``datasetFacets``). A run written before runs kept
+    their own (no ``datasetFacets``: ``seen`` is ``None``) shows the node's latest input and
+    output facets instead."""
+    extra = _facets(ds, skip=("symlinks", "dataSource"))
+    if seen is None:
+        return extra
+    out = {k: v for k, v in extra.items()
+           if not (k.startswith(("inputFacets.", "outputFacets.")) or k == "dataQualityAssertions")}
+    out.update({str(k): str(v) for k, v in seen.items()})
+    return dict(sorted(out.items()))
+
+
+def _dataset(graph: LineageGraph, row: dict[str, Any], run_id: str,
+             seen: dict[str, Any] | None) -> Dataset:
     version, ds = row["version"], row["dataset"]
     name = str(version.get("version"))
     implicit = name == _UNVERSIONED if row["role"] == "input" else name == f"run:{run_id}"
@@ -183,7 +201,16 @@ def _dataset(graph: LineageGraph, row: dict[str, Any], run_id: str) -> Dataset:
             columnLineage=_lineage(graph, row) if row["role"] == "output" else None,
             symlinks=[Symlink.model_validate(s) for s in links] if links else None,
             dataSource=DataSource.model_validate(source) if isinstance(source, dict) else None,
-            extra=_facets(ds, skip=("symlinks", "dataSource"))))
+            extra=_extra(ds, seen)))
+
+
+def _seen(run: dict[str, Any], role: str, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's ``datasetFacets`` entry for the dataset of ``row`` (``{}`` when the run
+    kept none for it; ``None`` when the run predates ``datasetFacets``)."""
+    if run.get("datasetFacets") is None:
+        return None
+    by_role = _json(run.get("datasetFacets"), {}).get(role) or {}
+    return dict(by_role.get(str(row["dataset"].get("uid")), {}))
 
 
 def run_event(graph: LineageGraph, run_id: str) -> LineageEvent:
@@ -208,8 +235,10 @@ def run_event(graph: LineageGraph, run_id: str) -> LineageEvent:
         eventTime=int(when), producer=str(run.get("producer") or "lineage-pipeline export"),
         run=Run(runId=run_id, parent=_parent(row), facets=_run_facets(run)),
         job=_job(job),
-        inputs=[_dataset(graph, r, run_id) for r in datasets if r["role"] == "input"],
-        outputs=[_dataset(graph, r, run_id) for r in datasets if r["role"] == "output"])
+        inputs=[_dataset(graph, r, run_id, _seen(run, "inputs", r)) for r in datasets
+                if r["role"] == "input"],
+        outputs=[_dataset(graph, r, run_id, _seen(run, "outputs", r)) for r in datasets
+                 if r["role"] == "output"])
 
 
 def export_runs(graph: LineageGraph, *, run: str | None = None, job: str | None = None,

@@ -8,8 +8,7 @@ facet, so a writer that sends only some facets never erases the others (the sink
   (``{"name", "uri"}``) and ``symlinks`` (``{"identifiers": [{"namespace", "name",
   "type"}]}``, names canonical) facets, and every other facet of the event's ``extra`` map
   under its name there (``ownership``, ``documentation``, ``storage``, ``catalog``,
-  ``lifecycleStateChange``, ``dataQualityAssertions``, ``columnLineage.dataset`` (the
-  dataset-level column lineage), ``inputFacets.<name>`` / ``outputFacets.<name>`` and
+  ``lifecycleStateChange``, ``columnLineage.dataset`` (the dataset-level column lineage) and
   custom facets);
 - ``symlinks``: the uids of the dataset's other names (``namespace:name`` of each symlink
   identifier, sorted), which ``LineageGraph.resolve`` searches when no node has the uid a
@@ -17,7 +16,11 @@ facet, so a writer that sends only some facets never erases the others (the sink
 
 ``schema``, ``statistics``, ``contentDigest`` and ``columnLineage`` are not repeated here:
 the graph keeps them per version (``Schema``/``Field`` nodes, version properties, column
-lineage relationships).
+lineage relationships). What one run saw of the dataset (the input and output dataset
+facets, ``inputFacets.<name>`` / ``outputFacets.<name>``, and ``dataQualityAssertions``) is
+kept on that run instead (:func:`run_dataset_facets`, the ``Run`` property
+``datasetFacets``): the node keeps what is true of the dataset, and a run's read statistics
+do not rewrite it.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from lineage_pipeline.graph_model import (
     graph_text,
     graph_value,
 )
-from stream_processor.stitch import DatasetState
+from stream_processor.stitch import DatasetState, RunState
 
 #: The typed facets kept on the node (besides every ``extra`` one).
 NODE_FACETS = frozenset({"symlinks", "dataSource"})
+#: ``extra`` key prefixes of the facets kept per run (:func:`run_scoped`).
+RUN_SCOPED_PREFIXES = ("inputFacets.", "outputFacets.")
 
 
 def _json(value: object) -> str:
@@ -57,6 +62,27 @@ def dataset_props(ds: DatasetState) -> dict[str, PropValue]:
     if source is not None and isinstance(source.v, dict):
         props[FACET_PREFIX + "dataSource"] = graph_text(_json(source.v))
     for name, reg in ds.extra.items():
-        if isinstance(reg.v, str):
+        if isinstance(reg.v, str) and not run_scoped(name):
             props[FACET_PREFIX + graph_text(name)] = graph_value(reg.v)
     return props
+
+
+def run_scoped(name: str) -> bool:
+    """Whether facet ``name`` (an ``extra`` key) describes one run's read or write of the
+    dataset rather than the dataset: the input and output dataset facets
+    (``inputFacets.<name>``, ``outputFacets.<name>``) and ``dataQualityAssertions``."""
+    return name.startswith(RUN_SCOPED_PREFIXES) or name == "dataQualityAssertions"
+
+
+def run_dataset_facets(state: RunState) -> str | None:
+    """The ``datasetFacets`` property of run ``state``: JSON ``{"inputs": {dataset uid:
+    {facet key: JSON text}}, "outputs": {...}}`` of its datasets' run-scoped facets
+    (:func:`run_scoped`), so each run keeps what it read and wrote; ``None`` when none."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for role, datasets in (("inputs", state.inputs), ("outputs", state.outputs)):
+        for ds in datasets.values():
+            found = {k: r.v for k, r in sorted(ds.extra.items())
+                     if run_scoped(k) and isinstance(r.v, str)}
+            if found:
+                out.setdefault(role, {})[dataset_uid(ds.namespace, ds.name)] = found
+    return _json(out) if out else None

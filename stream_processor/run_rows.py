@@ -8,6 +8,7 @@ from typing import Any
 
 from lineage_pipeline.graph_model import FACET_PREFIX, PropValue, graph_text, graph_value, job_uid
 from lineage_pipeline.graph_record import RunRow
+from stream_processor.dataset_facets import run_dataset_facets
 from stream_processor.quality import quality_assertions
 from stream_processor.stitch import RunState
 
@@ -71,6 +72,7 @@ def run_props(state: RunState) -> dict[str, PropValue]:
         "rootRunId": root_id,
         "extraFacets": json_text(state.extra_values()),
         "qualityAssertions": quality_assertions(state),
+        "datasetFacets": run_dataset_facets(state),
     }
 
 

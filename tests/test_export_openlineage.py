@@ -313,3 +313,33 @@ def test_every_facet_class_round_trips_through_the_graph(stack: Stack, tmp_path:
     assert [json.loads(x)["run"]["runId"] for x in by_job.splitlines()] == [RUN]
     since = stack.lineage("export", "--openlineage", "--since", "2026-12-01T10:00:00Z")
     assert RUN in {json.loads(x)["run"]["runId"] for x in since.splitlines()}
+
+
+def test_each_run_keeps_what_it_read_of_a_shared_dataset(stack: Stack) -> None:
+    # issue 18: input and output dataset facets describe one run's read or write, so a later
+    # run's facets on the same dataset do not change what an earlier run exports
+    first = "0196a3a4-1111-7000-8000-00000000e101"
+    second = "0196a3a4-1111-7000-8000-00000000e102"
+
+    def reading(run_id: str, rows: int, when: str) -> dict[str, Any]:
+        event = event_v2.RunEvent(
+            eventType=event_v2.RunState.COMPLETE, eventTime=when, producer=P,
+            run=event_v2.Run(runId=run_id),
+            job=event_v2.Job(namespace="spark", name="orders_audit"),
+            inputs=[event_v2.InputDataset(namespace=SRC[0], name=SRC[1], inputFacets={
+                "inputStatistics": input_statistics_input_dataset
+                .InputStatisticsInputDatasetFacet(rowCount=rows)})])
+        return dict(Serde.to_dict(event))
+
+    for run_id, rows, when in ((first, 10, "2026-12-02T10:00:00.000Z"),
+                               (second, 99, "2026-12-02T11:00:00.000Z")):
+        stack.publish(stack.settings.topics.openlineage,
+                      json.dumps(reading(run_id, rows, when)).encode())
+        stack.wait_complete(run_id)
+    for run_id, rows in ((first, 10), (second, 99)):
+        [line] = stack.lineage("export", "--openlineage", run_id).splitlines()
+        [source] = json.loads(line)["inputs"]
+        assert source["inputFacets"]["inputStatistics"]["rowCount"] == rows
+    [node] = stack.q("MATCH (d:Dataset {uid: $uid}) RETURN properties(d) AS p",
+                     uid=f"{SRC[0]}:{SRC[1]}")
+    assert not [k for k in node["p"] if k.startswith("facet_inputFacets.")]  # on the runs
