@@ -10,6 +10,7 @@ __all__ = ["UNVERSIONED", "input_version", "output_version"]
 #: Version of an input that names none and whose producer the processor has not seen.
 UNVERSIONED = "unversioned"
 _RUNNING = EventType.RUNNING.value
+_STREAMING = "STREAMING"
 
 
 def input_version(ds: DatasetState) -> str:
@@ -19,10 +20,18 @@ def input_version(ds: DatasetState) -> str:
 
 def output_version(ds: DatasetState, state: RunState) -> str | None:
     """The version of output ``ds``: explicit, else ``run:<runId>`` once the run is terminal
-    or RUNNING (a long-running or streaming run: its outputs are written while it runs),
-    else ``None`` (not published yet: a run that only STARTed)."""
+    or RUNNING (a long-running or streaming run: its outputs are written while it runs), or
+    from its START when its job says it streams (OpenLineage ``jobType.processingType``
+    ``STREAMING``: a streaming job writes from its start, and may send nothing until it
+    stops); else ``None`` (not published yet: a batch run that only STARTed declares what it
+    will write)."""
     if ds.explicit_version:
         return ds.explicit_version
-    if state.is_terminal or state.state == _RUNNING:
+    if state.is_terminal or state.state == _RUNNING or _streaming(state):
         return f"run:{state.runId}"
     return None
+
+
+def _streaming(state: RunState) -> bool:
+    job_type = state.job_type
+    return job_type is not None and str(job_type.processingType).upper() == _STREAMING

@@ -9,7 +9,7 @@ from typing import Any
 
 from graph_sink.observe import SinkObserver
 from graph_sink.writer import GraphWriter
-from lineage_pipeline.events import LineageEvent
+from lineage_pipeline.events import JobType, LineageEvent
 from lineage_pipeline.freshness import FreshnessPolicy
 from lineage_pipeline.graph import GraphBackend
 from lineage_pipeline.graph_model import GraphMutations
@@ -59,6 +59,17 @@ def test_outputs_appear_once_the_run_is_running_and_stay_one_version() -> None:
     # nothing changed in the output: later records carry the run alone
     assert produced("RUNNING#2") == produced("COMPLETE") == []
     assert published["COMPLETE"]["runs"][0]["state"] == "COMPLETE"
+
+
+def test_a_streaming_jobs_outputs_appear_from_its_start() -> None:
+    # a job whose jobType says STREAMING writes from its start: a START-only run shows them
+    published = Published()
+    start = event("START", 1_000, 0)
+    start.job.facets.jobType = JobType(processingType="STREAMING", integration="FLINK")
+    record, _notes = event_to_record(start, stitch([start]), now_ms=1_000, published=published)
+    [version] = [v for v in record["versions"] if v["produced"]]
+    assert version["version"] == f"run:{RUN}"
+    assert record["runs"][0]["state"] == "START"
 
 
 def _mutations(now_ms: int) -> list[tuple[str, GraphMutations]]:
