@@ -220,15 +220,20 @@ def schema_hash(columns: Iterable[SchemaColumn]) -> str:
 LineagePairKey = tuple[str, str, str, str | None, str | None, bool]
 
 
-def lineage_uid(job_uid_: str, output_dataset_uid: str, pairs: Iterable[LineagePairKey]) -> str:
+def lineage_uid(job_uid_: str, output_dataset_uid: str, pairs: Iterable[LineagePairKey],
+                descriptions: Iterable[str] = ()) -> str:
     """Return the uid of the column lineage one job declares for one output dataset:
     ``lineage:<32 hex digits>``, the first 128 bits of the SHA-256 of the JSON of the job
-    uid, the output dataset uid and the sorted pairs. Runs of the job that declare the same
-    lineage share it, so it is written once (``lineageUid`` on ``DERIVED_FROM`` and on the
-    output's ``GENERATED``)."""
-    return "lineage:" + _digest([job_uid_, output_dataset_uid, sorted(pairs,
-                                 key=lambda p: tuple("" if v is None else str(v) for v in p))],
-                                32)
+    uid, the output dataset uid and the sorted pairs (and the sorted transformation
+    ``descriptions`` when there are any: a lineage without descriptions keeps the uid it had
+    before they were kept). Runs of the job that declare the same lineage share it, so it is
+    written once (``lineageUid`` on ``DERIVED_FROM`` and on the output's ``GENERATED``)."""
+    parts: list[Any] = [job_uid_, output_dataset_uid, sorted(
+        pairs, key=lambda p: tuple("" if v is None else str(v) for v in p))]
+    described = sorted(descriptions)
+    if described:
+        parts.append(described)
+    return "lineage:" + _digest(parts, 32)
 
 
 #: Snake_case property names earlier versions wrote -> today's camelCase name. The one table

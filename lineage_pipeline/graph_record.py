@@ -1,7 +1,7 @@
 """The graph record: what one publication of a stitched run adds to the graph.
 
 The processor publishes one :class:`GraphRecord` per run touched in a batch on
-``topics.graph`` (Avro ``schemas/graph_record.v3.avsc``, v1 and v2 still read;
+``topics.graph`` (Avro ``schemas/graph_record.v4.avsc``, v1 to v3 still read;
 :class:`GraphRecordCodec`); the sink expands it (:func:`expand`) into the node and
 relationship upserts of :mod:`lineage_pipeline.graph_model` and writes them. The record is
 content-addressed: it always carries the run (``runs[0]``), and otherwise only what the
@@ -29,7 +29,7 @@ and name travel once; uids are computed from names on expansion, never sent.
   starting at its ``offset``; ``description`` when given, since v3);
 - ``lineages``: per pair, both ``Field`` nodes and ``DERIVED_FROM`` output field -> input
   field (``lineageUid``, ``jobUid`` of ``runs[0]``, ``transformation``, ``subtype``,
-  ``masking``).
+  ``masking``, ``description`` when given, since v4).
 
 Times (epoch ms): every node and relationship carries ``observedAt``, its row's ``first``
 (the earliest eventTime that showed it), except the content-addressed values, which have no
@@ -47,7 +47,7 @@ stored value.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from lineage_pipeline.codec import DEFAULT_MAX_MESSAGE_BYTES, AvroCodec, SchemaRegistry
 from lineage_pipeline.graph_model import (
@@ -149,7 +149,8 @@ class SchemaRow(TypedDict):
 
 
 class LineagePair(TypedDict):
-    """Output column ``outField`` derives from ``datasets[input]``'s column ``inField``."""
+    """Output column ``outField`` derives from ``datasets[input]``'s column ``inField``
+    (``description``: the transformation's, since v4)."""
 
     outField: str
     input: int
@@ -157,6 +158,7 @@ class LineagePair(TypedDict):
     transformation: str | None
     subtype: str | None
     masking: bool
+    description: NotRequired[str | None]
 
 
 class LineageRow(TypedDict):
@@ -321,6 +323,8 @@ class _Expansion:
                     props["transformation"] = p["transformation"]
                 if p["subtype"] is not None:
                     props["subtype"] = p["subtype"]
+                if p.get("description") is not None:
+                    props["description"] = p["description"]
                 self.rel(RelType.DERIVED_FROM, out_key, in_key, props)
 
 

@@ -23,13 +23,12 @@ exactly this):
 - input and output dataset facets (``inputFacets``, ``outputFacets``) and
   ``dataQualityAssertions`` are the run's own (the run's ``datasetFacets``); every other
   dataset facet is the dataset's latest;
-- column lineage: each output column's input columns with transformation type, subtype and
-  masking, from the lineage the run declared;
+- column lineage: each output column's input columns with transformation type, subtype,
+  masking and description (several transformations of one pair come back as one, their
+  types, subtypes and descriptions joined), from the lineage the run declared;
 - the ``sql`` job facet keeps its query (not its dialect), ``jobType`` loses its emission
-  pattern, ``executionParameters`` keep key and value, a column transformation loses its
-  description; every other run, job and dataset facet comes back as it was stored (JSON
-  values), third-party and custom facets included (dataset and input/output facets as the
-  latest run sent them: they are kept per dataset, not per run).
+  pattern, ``executionParameters`` keep key and value; every other run, job and dataset facet
+  comes back as it was stored (JSON values), third-party and custom facets included.
 """
 
 from __future__ import annotations
@@ -163,6 +162,7 @@ def _lineage(graph: LineageGraph, row: dict[str, Any]) -> list[ColumnLineageFiel
             namespace=p["namespace"], name=p["name"], field=p["inField"],
             transformations=[Transformation(type=p["transformation"] or "DIRECT",
                                             subtype=p["subtype"],
+                                            description=p.get("description"),
                                             masking=bool(p["masking"]))]))
     return [ColumnLineageField(field=f, inputFields=i) for f, i in by_out.items()] or None
 

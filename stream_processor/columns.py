@@ -64,10 +64,12 @@ def _schema_hash(columns: tuple[SchemaColumn, ...]) -> str:
 
 
 @lru_cache(maxsize=1 << 15)
-def lineage_uid_of(job: str, output: str, pairs: tuple[LineagePairKey, ...]) -> str:
+def lineage_uid_of(job: str, output: str, pairs: tuple[LineagePairKey, ...],
+                   descriptions: tuple[str, ...] = ()) -> str:
     """:func:`~lineage_pipeline.graph_model.lineage_uid`, cached by content (every run of a
-    job declares the same lineage again)."""
-    return lineage_uid(job, output, pairs)
+    job declares the same lineage again); ``descriptions``: the pairs' transformation
+    descriptions (``pair key text = description``), part of the content when any."""
+    return lineage_uid(job, output, pairs, descriptions)
 
 
 def column_stats_json(ds: DatasetState) -> str | None:
@@ -93,20 +95,24 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | str)
 
 
-def lineage_pairs(out: DatasetState) -> list[tuple[LineagePairKey, tuple[str, str]]]:
+def lineage_pairs(out: DatasetState
+                  ) -> list[tuple[LineagePairKey, tuple[str, str], str | None]]:
     """The column lineage declared for output ``out``: per (output column, input column)
     pair its key ``(out column, input dataset uid, input column, transformation, subtype,
-    masking)`` and the input dataset's ``(namespace, name)``. Several transformations of one
-    pair give the sorted, comma-joined types and subtypes (e.g. ``"DIRECT,INDIRECT"``);
-    ``masking`` is true when any masks."""
+    masking)``, the input dataset's ``(namespace, name)`` and the transformations'
+    description (``None`` when none has one). Several transformations of one pair give the
+    sorted, comma-joined types and subtypes (e.g. ``"DIRECT,INDIRECT"``) and their
+    descriptions joined by ``"; "``; ``masking`` is true when any masks."""
     pairs = []
     for key, reg in sorted(out.lineage.items()):
         out_field, namespace, name, in_field, uid = lineage_key_parts(key)
         transformations = [t for t in reg.v or () if isinstance(t, dict)]
         kinds = sorted({str(t["type"]) for t in transformations if t.get("type")})
         subtypes = sorted({str(t["subtype"]) for t in transformations if t.get("subtype")})
+        described = sorted({str(t["description"]) for t in transformations
+                            if t.get("description")})
         pairs.append(((out_field, uid, in_field, ",".join(kinds) or None,
                        ",".join(subtypes) or None,
                        any(bool(t.get("masking")) for t in transformations)),
-                      (namespace, name)))
+                      (namespace, name), "; ".join(described) or None))
     return pairs

@@ -218,23 +218,24 @@ class _Builder:
         is referenced anyway, no later, as an input or a consumed lineage source."""
         state = self.state
         found = []
-        for key, (namespace, name) in lineage_pairs(out):
+        for key, (namespace, name), described in lineage_pairs(out):
             if key[1] not in state.inputs and not state.is_terminal:
                 continue  # a source the run has not listed (yet): wait for its version
             source = state.inputs.get(key[1])
-            found.append((key, namespace, name,
+            found.append((key, namespace, name, described,
                           max(out.firstSeen, source.firstSeen) if source else out.firstSeen))
         if not found:
             return None
         uid = lineage_uid_of(self.job, dataset_uid(out.namespace, out.name),
-                             tuple(key for key, *_ in found))
+                             tuple(f[0] for f in found),
+                             tuple(f"{f[0]}={f[3]}" for f in found if f[3] is not None))
         if self.fresh("L:" + uid, "1", out.firstSeen):
             pairs: list[LineagePair] = [
                 {"outField": graph_text(key[0]), "input": self.dataset(namespace, name, None,
                                                                        first),
                  "inField": graph_text(key[2]), "transformation": key[3], "subtype": key[4],
-                 "masking": key[5]}
-                for key, namespace, name, first in found]
+                 "masking": key[5], "description": graph_text(described) if described else None}
+                for key, namespace, name, described, first in found]
             self.record["lineages"].append({"uid": uid, "output": out_index,
                                             "first": out.firstSeen, "pairs": pairs})
         return uid
@@ -305,7 +306,7 @@ def _datasets(b: _Builder) -> None:
     if state.is_terminal:  # column-lineage sources the run does not list as inputs
         sources: dict[str, tuple[str, str, int]] = {}  # uid -> names, earliest output naming it
         for ds in state.outputs.values():
-            for key, (namespace, name) in lineage_pairs(ds):
+            for key, (namespace, name), _described in lineage_pairs(ds):
                 if key[1] not in listed:
                     known = sources.get(key[1])
                     first = ds.firstSeen if known is None else min(known[2], ds.firstSeen)

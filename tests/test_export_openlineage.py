@@ -246,7 +246,8 @@ def documented(doc: dict[str, Any], *, exported: bool) -> dict[str, Any]:
     the graph keeps of the typed facets (execution parameters: key and value; job type:
     without its emission pattern; sql: the query; schema fields: name, type, description and
     nested fields; column
-    lineage: per input column the transformation type, subtype and masking); the event id
+    lineage: per input column the transformation type, subtype, masking and description); the
+    event id
     and time format."""
     doc = copy.deepcopy(doc)
 
@@ -272,9 +273,6 @@ def documented(doc: dict[str, Any], *, exported: bool) -> dict[str, Any]:
         for field in (facets.get("columnLineage") or {}).get("fields", {}).values():
             field.pop("transformationDescription", None)
             field.pop("transformationType", None)
-            for inp in field["inputFields"]:
-                for t in inp.get("transformations") or []:
-                    t.pop("description", None)
     if exported:
         assert doc["run"]["facets"].pop("lineage_normalised", None) is None
     return doc

@@ -51,10 +51,11 @@ RETURN 'output' AS role, properties(v) AS version, properties(d) AS dataset, col
 // name: export_lineage_pairs
 // The column lineage $lineage (a lineage uid) from the columns $fields (Field uids of the
 // output dataset): each output column with the input column it derives from, that column's
-// dataset, and the transformation.
+// dataset, and the transformation (type, subtype, masking, description).
 UNWIND $fields AS fuid
 MATCH (o:Field {uid: fuid})-[e:DERIVED_FROM]->(i:Field)
 WHERE e.lineageUid = $lineage
 MATCH (d:Dataset {uid: i.datasetUid})
 RETURN o.name AS outField, d.namespace AS namespace, d.name AS name, i.name AS inField,
-       e.transformation AS transformation, e.subtype AS subtype, e.masking AS masking
+       e.transformation AS transformation, e.subtype AS subtype, e.masking AS masking,
+       e.description AS description
