@@ -21,7 +21,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from lineage_pipeline import dead_letter, kafka
-from lineage_pipeline.errors import ConfigError, QueryError, TransportError
+from lineage_pipeline.errors import ConfigError, NotFoundError, QueryError, TransportError
 from lineage_pipeline.settings import LineageSettings
 
 
@@ -131,7 +131,8 @@ def get_record(settings: LineageSettings, record_id: str) -> DlqRecord:
     for record in read_dlq(settings):
         if record.id == record_id:
             return record
-    raise QueryError(f"no DLQ record {record_id} in {settings.topics.dlq}; see `lineage dlq list`")
+    raise NotFoundError(f"no DLQ record {record_id} in {settings.topics.dlq}; "
+                        "see `lineage dlq list`")
 
 
 def _fetch_one(settings: LineageSettings, topic: str, partition: int, offset: int,

@@ -60,6 +60,12 @@ class QueryError(GraphError):
     """A lineage query was asked with arguments that cannot be answered (e.g. unknown node)."""
 
 
+class NotFoundError(QueryError):
+    """A query named something the graph does not hold (an unknown run, dataset, version,
+    job or column, or a node asked about before it was first observed); the message names
+    near misses where there are any. The HTTP API answers it with 404."""
+
+
 class StackError(LineageError):
     """The local stack (broker, graph, processor, sink) could not be started or stopped."""
 

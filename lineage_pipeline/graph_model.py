@@ -228,12 +228,10 @@ def lineage_uid(job_uid_: str, output_dataset_uid: str, pairs: Iterable[LineageP
     ``descriptions`` when there are any: a lineage without descriptions keeps the uid it had
     before they were kept). Runs of the job that declare the same lineage share it, so it is
     written once (``lineageUid`` on ``DERIVED_FROM`` and on the output's ``GENERATED``)."""
-    parts: list[Any] = [job_uid_, output_dataset_uid, sorted(
-        pairs, key=lambda p: tuple("" if v is None else str(v) for v in p))]
     described = sorted(descriptions)
-    if described:
-        parts.append(described)
-    return "lineage:" + _digest(parts, 32)
+    return "lineage:" + _digest([job_uid_, output_dataset_uid, sorted(
+        pairs, key=lambda p: tuple("" if v is None else str(v) for v in p))]
+        + ([described] if described else []), 32)
 
 
 #: Snake_case property names earlier versions wrote -> today's camelCase name. The one table

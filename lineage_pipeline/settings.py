@@ -223,6 +223,22 @@ class IdentitySettings(_Section):
     symlinks: bool = True
 
 
+class ServeSettings(_Section):
+    """``lineage serve``, the HTTP API (``docs/api.md``): where it listens, where the hashed API
+    tokens live (default ``<data_dir>/serve/tokens.json``), the request body limit (bytes;
+    413 beyond), the rate limit per token (requests per second refilled, ``rate_limit_burst``
+    at once; 429 beyond; 0: none) and how long ingestion waits for the broker's
+    acknowledgement (seconds; 503 after)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    tokens_file: Path | None = None
+    max_body_bytes: int = Field(default=1 << 20, ge=1)
+    rate_limit_per_s: float = Field(default=50.0, ge=0.0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    ack_timeout_s: float = Field(default=10.0, gt=0.0)
+
+
 class LineageSettings(BaseSettings):
     """All configuration of one lineage-pipeline process.
 
@@ -248,6 +264,8 @@ class LineageSettings(BaseSettings):
     #: ``emitters.config.EmitterSettings``; kept untyped here so lineage_pipeline does not
     #: import emitters, and so every process reads the same file.
     emitter: dict[str, Any] = {}
+    #: ``lineage serve``: see :class:`ServeSettings`.
+    serve: ServeSettings = ServeSettings()
 
     @model_validator(mode="after")
     def _local_stack_password(self) -> LineageSettings:

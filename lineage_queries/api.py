@@ -52,7 +52,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from lineage_pipeline.errors import QueryError
+from lineage_pipeline.errors import NotFoundError, QueryError
 from lineage_pipeline.freshness import FreshnessPolicy
 from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph.catalog import run_query
@@ -166,7 +166,7 @@ class LineageGraph:
                      if len(rows) == 1 else None)
         if found is not None:
             return found
-        raise QueryError(self._unknown(node, label))
+        raise NotFoundError(self._unknown(node, label))
 
     def _find_column(self, version: ResolvedNode, column: str) -> ResolvedNode | None:
         column = graph_text(column)  # stored names went through the same rule
@@ -178,7 +178,7 @@ class LineageGraph:
     def _version_column(self, version: ResolvedNode, column: str) -> ResolvedNode:
         found = self._find_column(version, column)
         if found is None:
-            raise QueryError(f"dataset version {version.uid!r} has no column {column!r}")
+            raise NotFoundError(f"dataset version {version.uid!r} has no column {column!r}")
         return found
 
     def _exact(self, node: str, label: NodeLabel | None,
@@ -204,7 +204,7 @@ class LineageGraph:
         rows = self.query("dataset_column_fields", uids=[dataset.uid], column=column,
                           as_of=None)
         if not rows:
-            raise QueryError(f"no version of dataset {dataset.uid!r} has a column {column!r}")
+            raise NotFoundError(f"no version of dataset {dataset.uid!r} has a column {column!r}")
         return ResolvedNode(NodeLabel.DATASET, dataset.uid, dataset.props, column)
 
     def _unknown(self, node: str, label: NodeLabel | None) -> str:
@@ -256,7 +256,7 @@ class LineageGraph:
         root = node if isinstance(node, ResolvedNode) else self.resolve(node, column=column)
         seen = root.props.get("observedAt")
         if as_of is not None and isinstance(seen, int) and seen > as_of:
-            raise QueryError(f"{root.id!r} was first observed at {_iso(seen)}, after the "
+            raise NotFoundError(f"{root.id!r} was first observed at {_iso(seen)}, after the "
                              f"as-of time {_iso(as_of)}: it was not in the graph yet")
         return self.walker.walk(root, direction, depth, as_of)
 
@@ -278,7 +278,7 @@ class LineageGraph:
         Raises :class:`QueryError` for an unknown job.
         """
         if not self.has_job(job):
-            raise QueryError(self._unknown(job, NodeLabel.JOB))
+            raise NotFoundError(self._unknown(job, NodeLabel.JOB))
         job = bounded_uid(job)
         rows = self.query("job_runs_newest_first", job=job, limit=limit or 2**31 - 1)
         return [run_summary(r["run"], job) for r in rows]
@@ -294,7 +294,7 @@ class LineageGraph:
         run_id = bounded_uid(run_id)
         rows = self.query("run_detail", run_id=run_id)
         if not rows:
-            raise QueryError(self._unknown(run_id, NodeLabel.RUN))
+            raise NotFoundError(self._unknown(run_id, NodeLabel.RUN))
         props = as_run_props(parse_json_props(rows[0]["run"]))
         job = parse_json_props(rows[0]["job"]) if rows[0]["job"] else None
         out: RunDetail = {**props, "runId": props.get("runId", run_id), "job": job,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from lineage_pipeline.errors import QueryError
+from lineage_pipeline.errors import NotFoundError, QueryError
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
@@ -107,7 +107,7 @@ def current_columns(graph: LineageGraph, dataset: str) -> dict[str, str | None]:
     :class:`QueryError` when it has none."""
     rows = graph.query("pii_latest_version", dataset=graph.resolve(dataset).uid)
     if not rows:
-        raise QueryError(f"no version of dataset {dataset!r} in the graph")
+        raise NotFoundError(f"no version of dataset {dataset!r} in the graph")
     fields = graph.fields([str(rows[0]["uid"])]).get(str(rows[0]["uid"]), [])
     return {str(f["name"]): (str(f["type"]) if f.get("type") else None) for f in fields}
 

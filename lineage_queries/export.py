@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from lineage_pipeline.errors import QueryError
+from lineage_pipeline.errors import NotFoundError, QueryError
 from lineage_pipeline.events import (
     CodeVersion,
     ColumnLineageField,
@@ -219,7 +219,7 @@ def run_event(graph: LineageGraph, run_id: str) -> LineageEvent:
     it by id (a parent or root run whose own events never arrived)."""
     rows = graph.query("export_run", run_id=bounded_uid(run_id))
     if not rows:
-        raise QueryError(f"no run with id {run_id!r} in the graph")
+        raise NotFoundError(f"no run with id {run_id!r} in the graph")
     row = rows[0]
     run, job = row["run"], row["job"]
     if not job or run.get("state") is None:
@@ -252,7 +252,7 @@ def export_runs(graph: LineageGraph, *, run: str | None = None, job: str | None 
         uids = [run]
     elif job is not None:
         if not graph.has_job(job):
-            raise QueryError(f"no job {job!r} in the graph (a job is 'namespace:name')")
+            raise NotFoundError(f"no job {job!r} in the graph (a job is 'namespace:name')")
         uids = [r["uid"] for r in graph.query("export_job_runs", job=bounded_uid(job))]
     else:
         uids = [r["uid"] for r in graph.query("export_runs_since", since=since)]

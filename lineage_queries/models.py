@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from lineage_pipeline.errors import QueryError
+from lineage_pipeline.errors import NotFoundError, QueryError
 from lineage_pipeline.graph_model import NodeLabel
 from lineage_queries.answers import (
     ModelInput,
@@ -95,7 +95,7 @@ def find_model(graph: LineageGraph, model: str) -> ResolvedNode:
         if node.label is NodeLabel.DATASET:
             rows = graph.query("latest_version", dataset=node.uid)
             if not rows:
-                raise QueryError(f"dataset {node.uid!r} has no versions")
+                raise NotFoundError(f"dataset {node.uid!r} has no versions")
             return ResolvedNode(NodeLabel.DATASET_VERSION, rows[0]["uid"], rows[0]["props"])
         if node.label is NodeLabel.DATASET_VERSION:
             return node
@@ -105,7 +105,7 @@ def find_model(graph: LineageGraph, model: str) -> ResolvedNode:
     if not rows and len(digest) >= MIN_PREFIX and _HEX.match(digest):
         rows = graph.query("versions_by_digest_prefix", prefix=digest.lower(), limit=10)
     if not rows:
-        raise QueryError(
+        raise NotFoundError(
             f"no dataset version with id or digest {model!r}; give a model version "
             "'namespace:name@version', a model dataset 'namespace:name' or a sha256 digest "
             f"(or a unique prefix of at least {MIN_PREFIX} hex digits)")

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from lineage_pipeline.errors import QueryError
+from lineage_pipeline.errors import NotFoundError
 from lineage_pipeline.graph.base import GraphBackend
 from lineage_pipeline.graph.catalog import named_query
 from lineage_pipeline.graph_model import bounded_uid, column_uid
@@ -49,7 +49,7 @@ class PiiView:
             return bounded_uid(node)
         rows = self._run("pii_latest_version", dataset=bounded_uid(node))
         if not rows:
-            raise QueryError(f"no dataset version of {node!r} in the graph")
+            raise NotFoundError(f"no dataset version of {node!r} in the graph")
         return str(rows[0]["uid"])
 
     def fields(self, node: str, role: str | None = None) -> list[FieldView]:
@@ -70,7 +70,7 @@ class PiiView:
             out.append({**shown, "effectiveTags": effective,
                         "sensitive": self.policy.is_sensitive(effective)})
         if not out:
-            raise QueryError(f"dataset version {version!r} has no fields in the graph")
+            raise NotFoundError(f"dataset version {version!r} has no fields in the graph")
         return sorted(out, key=lambda f: str(f.get("name")))
 
     def effective_tags(self, columns: Iterable[tuple[str, str, str]]) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from lineage_pipeline.errors import QueryError
+from lineage_pipeline.errors import NotFoundError, QueryError
 from lineage_pipeline.graph_model import NodeLabel
 from lineage_queries.shapes import as_dict
 
@@ -98,7 +98,7 @@ def synthetic(graph: LineageGraph, node: str) -> SyntheticReport:
                     "fidelity": _facet(row["extraFacets"], "syntheticFidelity"),
                     "seeds": [{"id": s, "upstream": _upstream(graph, s)} for s in seeds]})
     if not out:
-        raise QueryError(
+        raise NotFoundError(
             f"no generator run produced {node!r}: a synthetic dataset's run records its "
             "generator with emitters.synthetic.record_generation (the syntheticGenerator "
             "run facet)")

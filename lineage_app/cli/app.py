@@ -29,6 +29,7 @@ from lineage_app.cli import (
     migrate_commands,
     query_commands,
     retention_commands,
+    serve_commands,
     stack_commands,
 )
 from lineage_pipeline.errors import ConfigError, LineageError, QueryError
@@ -93,6 +94,7 @@ identity_commands.register(app)
 retention_commands.register(app)
 migrate_commands.register(app)
 export_commands.register(app)
+serve_commands.register(app)
 query_commands.register(app, context.open_graph)
 
 

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from lineage_app.cli.context import console, settings
-from lineage_pipeline.errors import QueryError
+from lineage_pipeline.errors import NotFoundError
 
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON for tools.")]
 
@@ -71,7 +71,7 @@ def merge(
     aliases = list(dict.fromkeys([alias, normalize_uid(alias)]))
     rows = _merge_pairs([(a, target) for a in aliases if a != target], dry_run=False)
     if not rows:
-        raise QueryError(f"no dataset {alias!r} in the graph (see `lineage upstream`)")
+        raise NotFoundError(f"no dataset {alias!r} in the graph (see `lineage upstream`)")
     _print_summaries(rows, as_json, f"merged into {target}")
 
 def list_aliases(as_json: JsonOption = False) -> None:

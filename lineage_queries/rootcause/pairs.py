@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from lineage_pipeline.errors import QueryError
+from lineage_pipeline.errors import NotFoundError
 from lineage_queries.rootcause.evidence import data_evidence, run_candidates, structural
 from lineage_queries.rootcause.state import Change, Run, WalkState
 from lineage_queries.shapes import (
@@ -104,7 +104,7 @@ def load_runs(graph: LineageGraph, st: WalkState, uids: Iterable[str]) -> None:
         }
     missing = [u for u in todo if u not in st.runs]
     if missing:
-        raise QueryError(f"no Run with id {missing[0]!r} in the graph")
+        raise NotFoundError(f"no Run with id {missing[0]!r} in the graph")
 
 
 def producer_of(vin: dict[str, Any], consumer: dict[str, Any]) -> dict[str, Any] | None:
