@@ -5,7 +5,8 @@ Each sub-package ``bench.<name>`` exposes ``run() -> dict`` (its figures, with a
 bench.<name>``); those that take flags also expose ``run_kwargs(argv) -> dict``, so
 ``python -m bench <name> --flag ...`` works too. Known: ``emit``, ``fuzz``, ``spark``,
 ``torch``, ``query``, ``pipeline``, ``peer`` (against data-rentgen, on Neo4j by default),
-``soak`` (the local stack under chaos: kills and restarts, hostile records).
+``soak`` (the local stack under chaos: kills and restarts, hostile records), ``serve``
+(the HTTP API under 50 clients, queries and OpenLineage ingestion).
 
 Every benchmark starts the servers it needs itself and stops them by pid: Apache Kafka
 (KRaft) for ``emit`` and ``pipeline``; for ``query`` and ``pipeline`` each graph backend in
@@ -14,4 +15,4 @@ in one table and one JSON object per backend under ``backends``.
 """
 
 #: Benchmarks in the order ``python -m bench`` runs them.
-BENCHES = ("emit", "fuzz", "spark", "torch", "query", "pipeline", "peer", "soak")
+BENCHES = ("emit", "fuzz", "spark", "torch", "query", "pipeline", "peer", "soak", "serve")

@@ -53,7 +53,8 @@ class Soak:
         self.settings = load_settings(
             data_dir=root / "stack", kafka={"bootstrap_servers": f"127.0.0.1:{port}"},
             graph={"backend": "neo4j", "url": f"bolt://127.0.0.1:{free_port()}"},
-            processor={"metrics_port": free_port()}, sink={"metrics_port": free_port()})
+            processor={"metrics_port": free_port()}, sink={"metrics_port": free_port()},
+            serve={"port": free_port()})
         self.bootstrap = self.settings.kafka.bootstrap_servers
         self.jobs: dict[int, subprocess.Popen[bytes]] = {}
         self.kills: Counter[str] = Counter()

@@ -1,6 +1,6 @@
 """``lineage up`` / ``down`` / ``status``: the local stack as background processes.
 
-The stack is four processes on loopback, their state under one data directory
+The stack is six processes on loopback, their state under one data directory
 (``settings.data_dir``, default ``./.lineage``):
 
 ==========  ==============================================  ===============================
@@ -12,6 +12,8 @@ graph       Neo4j Community, Bolt, auth on (or FalkorDB     ``graph.url``
             when ``graph.backend`` is ``falkordb``)
 processor   ``python -m stream_processor`` (Faust)          ``processor.metrics_port``
 sink        ``python -m graph_sink``                        ``sink.metrics_port``
+serve       ``lineage serve``: the HTTP API and the page    ``serve.host``:``serve.port``
+spool       ``lineage spool replay --follow``               (nothing)
 ==========  ==============================================  ===============================
 
 ``stack.json`` in the data directory records each pid, port and log path; ``down`` stops
@@ -52,7 +54,7 @@ STATE_FILE = "stack.json"
 #: Start order; ``down`` stops in reverse. ``spool``: ``lineage spool replay --follow`` (the
 #: emitter configuration of the directory ``lineage up`` ran in), so what a job left in its
 #: spool when it ended during a broker outage reaches Kafka without a manual step.
-SERVICES = ("kafka", "graph", "sink", "processor", "spool")
+SERVICES = ("kafka", "graph", "sink", "processor", "serve", "spool")
 #: Seconds between the spool follower's replays.
 SPOOL_INTERVAL_S = 2.0
 
@@ -102,7 +104,7 @@ def _write_state(settings: LineageSettings, services: dict[str, ServiceInfo]) ->
 
 
 def child_env(settings: LineageSettings) -> dict[str, str]:
-    """Return the environment that points a processor or sink at this stack."""
+    """Return the environment that points a processor, sink or API server at this stack."""
     return {
         "LINEAGE_DATA_DIR": str(settings.data_dir.resolve()),
         "LINEAGE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
@@ -112,6 +114,8 @@ def child_env(settings: LineageSettings) -> dict[str, str]:
         **({"LINEAGE_GRAPH__USERNAME": settings.graph.username} if settings.graph.username else {}),
         "LINEAGE_PROCESSOR__METRICS_PORT": str(settings.processor.metrics_port),
         "LINEAGE_SINK__METRICS_PORT": str(settings.sink.metrics_port),
+        "LINEAGE_SERVE__HOST": settings.serve.host,
+        "LINEAGE_SERVE__PORT": str(settings.serve.port),
         "PYTHONUNBUFFERED": "1",
         # the broker's minimum: a killed processor's partitions move on within seconds locally
         "LINEAGE_KAFKA__EXTRA": '{"session.timeout.ms": "6000"}',
@@ -186,20 +190,26 @@ def up(
 
 def _start_python_services(settings: LineageSettings, services: dict[str, ServiceInfo],
                            check_free: Callable[..., None]) -> list[tuple[ManagedProcess, int]]:
-    """Launch the sink and the processor unless running (recorded in ``services``); return
-    each launched process with its metrics port (its readiness signal)."""
+    """Launch the sink, the processor and the HTTP API unless running (recorded in
+    ``services``); return each launched process with its port (its readiness signal: the
+    metrics port, the API's port)."""
     env = child_env(settings)
+    serve = settings.serve.port
     started: list[tuple[ManagedProcess, int]] = []
-    for name, module, mport in (
-        ("sink", "graph_sink", settings.sink.metrics_port),
-        ("processor", "stream_processor", settings.processor.metrics_port),
+    for name, argv, mport, address in (
+        ("sink", ["-m", "graph_sink"], settings.sink.metrics_port,
+         f"http://127.0.0.1:{settings.sink.metrics_port}/metrics"),
+        ("processor", ["-m", "stream_processor"], settings.processor.metrics_port,
+         f"http://127.0.0.1:{settings.processor.metrics_port}/metrics"),
+        ("serve", ["-m", "lineage_app.cli.app", "serve"], serve,
+         f"http://{settings.serve.host}:{serve}/ui/"),
     ):
         if name in services:
             continue
         check_free(name, mport)
-        proc = launch(name, [sys.executable, "-m", module], mport,
+        proc = launch(name, [sys.executable, *argv], mport,
                       settings.data_dir / "logs" / f"{name}.log", env)
-        services[name] = _info(proc, f"http://127.0.0.1:{mport}/metrics")
+        services[name] = _info(proc, address)
         started.append((proc, mport))
     return started
 

@@ -17,15 +17,13 @@ decompressed.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import threading
-import time
 import zlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from lineage_app.serve.auth import INGEST_ROLES, Principal
 from lineage_app.serve.errors import COMMON_ERRORS
@@ -93,40 +91,47 @@ def message_key(event: dict[str, Any]) -> bytes:
     return f"run:{job.get('namespace')}/{job.get('name')}".encode(errors="replace")
 
 
-def deliver(producer: Any, topic: str, messages: list[tuple[bytes, bytes]],
-            timeout_s: float) -> None:
-    """Produce ``(key, value)`` messages to ``topic`` and wait until the broker acknowledged
-    every one. Raises :class:`TransportError` (retryable) when one is refused or not
-    acknowledged within ``timeout_s`` seconds."""
-    pending = [len(messages)]
-    errors: list[str] = []
-    done = threading.Event()
-    lock = threading.Lock()
+def _settle(future: asyncio.Future[str | None], err: Any) -> None:
+    if not future.done():
+        future.set_result(None if err is None else str(err))
 
-    def on_delivery(err: Any, _msg: Any) -> None:
-        with lock:
-            if err is not None:
-                errors.append(str(err))
-            pending[0] -= 1
-            if pending[0] == 0:
-                done.set()
 
-    deadline = time.monotonic() + timeout_s
-    for key, value in messages:
+async def deliver(producer: Any, topic: str, messages: list[tuple[bytes, bytes]],
+                  timeout_s: float) -> None:
+    """Produce ``(key, value)`` messages to ``topic`` and wait, without holding a thread,
+    until the broker acknowledged every one: each delivery report (served by the producer's
+    poll thread, :meth:`ServeState.producer`) settles a future of this event loop. Raises
+    :class:`TransportError` (retryable) when one is refused or not acknowledged within
+    ``timeout_s`` seconds."""
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[str | None]] = [loop.create_future() for _ in messages]
+
+    def report(future: asyncio.Future[str | None]) -> Any:
+        def on_delivery(err: Any, _msg: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(_settle, future, err)
+            except RuntimeError:  # the loop closed: the server is shutting down
+                pass
+        return on_delivery
+
+    deadline = loop.time() + timeout_s
+    for (key, value), future in zip(messages, futures, strict=True):
         while True:
             try:
-                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                producer.produce(topic, value=value, key=key, on_delivery=report(future))
                 break
-            except BufferError:  # the local queue is full: serve callbacks, then retry
-                if time.monotonic() > deadline:
+            except BufferError:  # the local queue is full: let the poll thread drain it
+                if loop.time() > deadline:
                     raise TransportError("the producer's queue stayed full") from None
-                producer.poll(0.05)
-    while not done.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TransportError(f"the broker did not acknowledge {pending[0]} event(s) "
-                                 f"within {timeout_s} s")
-        producer.poll(min(0.05, remaining))
+                await asyncio.sleep(0.01)
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*futures),
+                                         max(0.0, deadline - loop.time()))
+    except TimeoutError:
+        pending = sum(not f.done() for f in futures)
+        raise TransportError(f"the broker did not acknowledge {pending} event(s) "
+                             f"within {timeout_s} s") from None
+    errors = [r for r in results if r is not None]
     if errors:
         raise TransportError(f"the broker refused {len(errors)} event(s): {errors[0]}")
 
@@ -134,8 +139,7 @@ def deliver(producer: Any, topic: str, messages: list[tuple[bytes, bytes]],
 async def _produce(state: ServeState, messages: list[tuple[bytes, bytes]]) -> str:
     topic = state.settings.topics.openlineage
     try:
-        await run_in_threadpool(deliver, state.producer(), topic, messages,
-                                state.settings.serve.ack_timeout_s)
+        await deliver(state.producer(), topic, messages, state.settings.serve.ack_timeout_s)
     except TransportError:
         INGESTED.labels("unacknowledged").inc(len(messages))
         raise

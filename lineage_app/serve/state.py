@@ -51,6 +51,7 @@ class ServeState:
         self._producer_factory = producer_factory
         self._graph: LineageGraph | None = None
         self._producer: Any = None
+        self._polling = threading.Event()  # set: the poll thread stops
         self._lock = threading.Lock()
 
     def graph(self) -> LineageGraph:
@@ -61,11 +62,19 @@ class ServeState:
             return self._graph
 
     def producer(self) -> Any:
-        """The Kafka producer, made on first use."""
+        """The Kafka producer, made on first use, with a daemon thread that serves its
+        delivery reports (``poll``) until :meth:`close`."""
         with self._lock:
             if self._producer is None:
                 self._producer = self._producer_factory()
+                self._polling.clear()
+                threading.Thread(target=self._poll, args=(self._producer,), daemon=True,
+                                 name="lineage-serve-producer-poll").start()
             return self._producer
+
+    def _poll(self, producer: Any) -> None:
+        while not self._polling.is_set():
+            producer.poll(0.1)
 
     def close(self) -> None:
         """Close the graph and flush the producer (at most 5 s), if they were opened."""
@@ -74,6 +83,7 @@ class ServeState:
             self._graph = self._producer = None
         if graph is not None:
             graph.close()
+        self._polling.set()
         if producer is not None:
             producer.flush(5.0)
 

@@ -87,6 +87,7 @@ def stack_settings(data_dir: Path) -> LineageSettings:
         graph={"backend": "neo4j", "url": f"bolt://127.0.0.1:{free_port()}"},
         processor={"metrics_port": free_port()},
         sink={"metrics_port": free_port()},
+        serve={"port": free_port()},
     )
 
 
