@@ -78,6 +78,8 @@ class _Head(TypedDict):
     column: NotRequired[str]
     kinds: NotRequired[list[str]]
     asOf: NotRequired[int]
+    window: NotRequired[dict[str, int | None]]
+    granularity: NotRequired[str]
 
 
 def _bridges(w: Walk, start: str, keep: set[str]) -> dict[str, int]:

@@ -26,6 +26,7 @@ from lineage_app.demo.pipeline import DEFECT_COLUMN
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.freshness import FreshnessPolicy
 from lineage_queries.api import LineageGraph
+from lineage_queries.granularity import at_granularity, within
 from lineage_queries.quality import quality
 from tests.conftest import BACKENDS, GraphFactory
 from tests.queries_demo_graph import (
@@ -509,3 +510,34 @@ def test_quality_per_landing_version_on_both_backends(graph: LineageGraph, ids: 
     assert json.loads(out.stdout)["versions"][0]["failed"] == 2
     with pytest.raises(QueryError, match="give a dataset"):
         quality(graph, INGEST)
+
+
+def test_a_time_window_and_coarser_granularities_of_the_models_upstream(
+        graph: LineageGraph, ids: Ids, demo: DemoGraph, cli: typer.Typer) -> None:
+    # issue 19: what ran in a window, and the lineage by application, job or dataset
+    sub = graph.upstream(ids.model, 10)
+    d1, d2 = landing(demo, ids, 1), landing(demo, ids, 2)
+    assert {d1, d2} <= node_ids(sub)
+    second = sorted(r["startTime"] for r in graph.runs(INGEST))[1]  # delivery 2's ingest
+    window = within(sub, second, None)
+    assert d2 in node_ids(window) and d1 not in node_ids(window)
+    assert all(n["startTime"] >= second for n in window["nodes"] if n["label"] == "Run")
+    assert window["window"] == {"since": second, "until": None}
+    jobs = at_granularity(sub, "job")
+    assert "Run" not in {n["label"] for n in jobs["nodes"]}
+    by_job = {n["id"]: n for n in jobs["nodes"] if n["label"] == "Job"}
+    assert by_job[TRAIN]["runs"] == 2 and {INGEST, CLEAN, FEATURES} <= set(by_job)
+    ids_of = node_ids(jobs)
+    assert all(r["from"] in ids_of and r["to"] in ids_of for r in jobs["relationships"])
+    datasets = at_granularity(sub, "dataset")
+    assert {n["label"] for n in datasets["nodes"]} == {"Dataset"}
+    made_from = {(r["from"], r["to"]) for r in datasets["relationships"]}
+    assert {(ids.model, ids.features), (ids.features, ids.clean), (ids.clean, ids.raw),
+            (ids.raw, ids.landing)} <= made_from
+    assert at_granularity(sub, "application")["nodes"] == sub["nodes"]  # no child runs here
+    with pytest.raises(QueryError, match="granularity"):
+        at_granularity(sub, "week")
+    out = run_cli(cli, "upstream", ids.model, "--granularity", "dataset", "--json")
+    assert json.loads(out) == json.loads(json.dumps(datasets))
+    windowed = json.loads(run_cli(cli, "upstream", ids.model, "--since", str(second), "--json"))
+    assert d1 not in node_ids(windowed)

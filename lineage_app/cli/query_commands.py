@@ -59,6 +59,29 @@ NodeArgument = Annotated[str, typer.Argument(
     help="A run id, a dataset or job 'namespace:name' (local files: 'file:/abs/path'), a "
          "dataset version 'namespace:name@version' or a column 'namespace:name[@version]#col'.")]
 RunArgument = Annotated[str, typer.Argument(help="A run id.")]
+SinceOption = Annotated[str | None, typer.Option(
+    "--since", help="Only runs that ran at or after TIME (a time window with --until).")]
+UntilOption = Annotated[str | None, typer.Option(
+    "--until", help="Only runs that ran at or before TIME (the graph as of TIME).")]
+GranularityOption = Annotated[str, typer.Option(
+    "--granularity", "-g", help="run (default), application (child runs into their parent), "
+                                "job (runs into their job) or dataset (dataset to dataset).")]
+
+
+def _walk(graph: LineageGraph, direction: str, node: str, depth: int, *, kind: list[str] | None,
+          as_of: str | None, column: str | None, since: str | None, until: str | None,
+          granularity: str) -> Subgraph:
+    """An upstream or downstream walk in a time window at a granularity
+    (:mod:`lineage_queries.granularity`); the graph as of ``until`` when it is earlier than
+    ``as_of``."""
+    from lineage_queries.granularity import reshape
+
+    start, end, at = _time(since), _time(until), _time(as_of)
+    if end is not None and (at is None or end < at):
+        at = end
+    walk = graph.upstream if direction == "upstream" else graph.downstream
+    sub = walk(node, depth, as_of=at, kinds=kind, column=column)
+    return reshape(sub, since=start, until=end, granularity=granularity)
 
 
 def _load_policy() -> FreshnessPolicy:
@@ -90,30 +113,34 @@ def _walk_commands(app: typer.Typer, graph_factory: GraphFactory) -> None:
     @app.command()
     def upstream(
         node: NodeArgument, depth: DepthOption = 10, kind: KindOption = None,
-        as_of: AsOfOption = None, column: ColumnOption = None, as_json: JsonOption = False,
-        fmt: FormatOption = None, output: OutputOption = None,
+        as_of: AsOfOption = None, column: ColumnOption = None, since: SinceOption = None,
+        until: UntilOption = None, granularity: GranularityOption = "run",
+        as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
     ) -> None:
         """What NODE was made from: runs, jobs, dataset versions and columns, to the raw data."""
         from lineage_app.cli import views
 
         with graph_factory() as graph:
-            sub = shown_to_caller(graph, graph.upstream(node, depth, as_of=_time(as_of),
-                                                        kinds=kind, column=column))
+            sub = shown_to_caller(graph, _walk(
+                graph, "upstream", node, depth, kind=kind, as_of=as_of, column=column,
+                since=since, until=until, granularity=granularity))
         emit(sub, sub, lambda: views.render_subgraph(sub), as_json=as_json, fmt=fmt,
              output=output, title=f"upstream of {sub['root']}")
 
     @app.command()
     def downstream(
         node: NodeArgument, depth: DepthOption = 10, kind: KindOption = None,
-        as_of: AsOfOption = None, column: ColumnOption = None, as_json: JsonOption = False,
-        fmt: FormatOption = None, output: OutputOption = None,
+        as_of: AsOfOption = None, column: ColumnOption = None, since: SinceOption = None,
+        until: UntilOption = None, granularity: GranularityOption = "run",
+        as_json: JsonOption = False, fmt: FormatOption = None, output: OutputOption = None,
     ) -> None:
         """What was made from NODE: the runs that read it and everything they wrote."""
         from lineage_app.cli import views
 
         with graph_factory() as graph:
-            sub = shown_to_caller(graph, graph.downstream(node, depth, as_of=_time(as_of),
-                                                          kinds=kind, column=column))
+            sub = shown_to_caller(graph, _walk(
+                graph, "downstream", node, depth, kind=kind, as_of=as_of, column=column,
+                since=since, until=until, granularity=granularity))
         emit(sub, sub, lambda: views.render_subgraph(sub), as_json=as_json, fmt=fmt,
              output=output, title=f"downstream of {sub['root']}")
 

@@ -167,6 +167,10 @@ class Subgraph(TypedDict):
     nodes: list[Node]
     relationships: list[Relationship]
     asOf: NotRequired[int]
+    #: ``lineage_queries.granularity``: the time window asked (epoch ms, ``None``: open) and
+    #: the granularity when not ``run``
+    window: NotRequired[dict[str, int | None]]
+    granularity: NotRequired[str]
 
 
 # -- runs ------------------------------------------------------------------------------------

@@ -188,7 +188,8 @@ def test_stack_down_and_up_with_unconsumed_events_loses_and_duplicates_nothing(
                duplicated=duplicated + diff.duplicated, skipped=0,
                extra=diff.extra, acked=len(feeder.acked), runs_in_graph=runs,
                dlq=sum(dead.values()), stopped=",".join(stopped), dlq_copies=dlq_copies)
-        assert stopped == ["spool", "graph", "kafka"], "processor and sink were already stopped"
+        assert stopped == ["spool", "serve", "graph", "kafka"], \
+            "processor and sink were already stopped"
         assert len(feeder.acked) == 3 * (RUNS_BEFORE + RUNS_AFTER) and lost == 0
         assert duplicated == 0
         assert diff.clean, (diff.examples, graph_topic_states(settings, diff.examples),
