@@ -32,11 +32,14 @@ $(ENGINES_STAMP): deploy/engines/kafka/pom.xml deploy/engines/neo4j/pom.xml | $(
 
 install: $(STAMP) $(ENGINES_STAMP)
 
-# Debian packages used by tests and pictures: graphviz (dot), prometheus.
+# Debian packages used by tests and pictures: graphviz (dot), prometheus, and chromium with
+# chromium-driver (tests/test_serve_ui.py drives the lineage page in the system browser).
 sysdeps:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -x /usr/bin/chromedriver || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

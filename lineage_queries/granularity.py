@@ -24,13 +24,16 @@ Relationships keep the stored direction; folding never leaves a node linked to i
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from lineage_pipeline.errors import QueryError
 from lineage_pipeline.graph_model import NodeLabel, RelType
 from lineage_queries.answers import Node, Relationship, Subgraph
 
-__all__ = ["GRANULARITIES", "at_granularity", "reshape", "within"]
+if TYPE_CHECKING:
+    from lineage_queries.api import LineageGraph
+
+__all__ = ["GRANULARITIES", "at_granularity", "reshape", "windowed_walk", "within"]
 
 #: The granularities, finest first.
 GRANULARITIES = ("run", "application", "job", "dataset")
@@ -187,3 +190,18 @@ def reshape(sub: Subgraph, *, since: int | None = None, until: int | None = None
             granularity: str = "run") -> Subgraph:
     """:func:`within` then :func:`at_granularity`."""
     return at_granularity(within(sub, since, until), granularity)
+
+
+def windowed_walk(graph: LineageGraph, direction: str, node: str, depth: int, *,
+                  kinds: list[str] | None = None, as_of: int | None = None,
+                  column: str | None = None, since: int | None = None,
+                  until: int | None = None, granularity: str = "run") -> Subgraph:
+    """The ``upstream`` or ``downstream`` (``direction``) walk of ``node`` in the window
+    ``[since, until]`` (epoch ms) at ``granularity``: the graph as of ``until`` when that is
+    earlier than ``as_of``, then :func:`reshape`. Raises :class:`QueryError` as the walk
+    and :func:`at_granularity` do."""
+    if until is not None and (as_of is None or until < as_of):
+        as_of = until
+    walk = graph.upstream if direction == "upstream" else graph.downstream
+    sub = walk(node, depth, as_of=as_of, kinds=kinds, column=column)
+    return reshape(sub, since=since, until=until, granularity=granularity)

@@ -130,6 +130,14 @@ CASES: dict[str, Case] = {
          "--as-of", str(a.demo.between_ms)], "/api/v1/downstream",
         {"node": landing(a.demo, a.ids, 1), "kind": ["model", "features"],
          "asOf": str(a.demo.between_ms)}),
+    "upstream --since --granularity job": lambda a: (
+        ["upstream", a.ids.model, "--since", str(a.demo.between_ms), "-g", "job"],
+        "/api/v1/upstream", {"node": a.ids.model, "since": str(a.demo.between_ms),
+                             "granularity": "job"}),
+    "downstream --until --granularity dataset": lambda a: (
+        ["downstream", a.ids.landing, "--until", str(a.demo.between_ms), "-g", "dataset"],
+        "/api/v1/downstream", {"node": a.ids.landing, "until": str(a.demo.between_ms),
+                               "granularity": "dataset"}),
     "upstream column": lambda a: (
         ["upstream", f"{a.ids.features}#worst radius", "--depth", "3"], "/api/v1/upstream",
         {"node": a.ids.features, "column": "worst radius", "depth": 3}),

@@ -72,16 +72,12 @@ def _walk(graph: LineageGraph, direction: str, node: str, depth: int, *, kind: l
           as_of: str | None, column: str | None, since: str | None, until: str | None,
           granularity: str) -> Subgraph:
     """An upstream or downstream walk in a time window at a granularity
-    (:mod:`lineage_queries.granularity`); the graph as of ``until`` when it is earlier than
-    ``as_of``."""
-    from lineage_queries.granularity import reshape
+    (:func:`lineage_queries.granularity.windowed_walk`)."""
+    from lineage_queries.granularity import windowed_walk
 
-    start, end, at = _time(since), _time(until), _time(as_of)
-    if end is not None and (at is None or end < at):
-        at = end
-    walk = graph.upstream if direction == "upstream" else graph.downstream
-    sub = walk(node, depth, as_of=at, kinds=kind, column=column)
-    return reshape(sub, since=start, until=end, granularity=granularity)
+    return windowed_walk(graph, direction, node, depth, kinds=kind, as_of=_time(as_of),
+                         column=column, since=_time(since), until=_time(until),
+                         granularity=granularity)
 
 
 def _load_policy() -> FreshnessPolicy:

@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from lineage_app.serve import errors, routes_ingest, routes_ops, routes_query
+from lineage_app.serve import errors, routes_ingest, routes_ops, routes_query, routes_ui
 from lineage_app.serve.auth import TokenStore
 from lineage_app.serve.limits import BodyLimit
 from lineage_app.serve.observe import RequestMetrics
@@ -88,6 +88,7 @@ def create_app(settings: LineageSettings, graph_opener: GraphOpener | None = Non
     for router in (routes_query.router, routes_ingest.router, routes_ops.dlq_router,
                    routes_ops.router):
         app.include_router(router)
+    app.include_router(routes_ui.router)  # the lineage page, /ui/ (lineage_app/serve/ui)
     app.add_middleware(BodyLimit, max_bytes=settings.serve.max_body_bytes)
     app.add_middleware(RequestMetrics)
     return app

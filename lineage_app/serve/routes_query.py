@@ -26,10 +26,11 @@ parameter 422, graph unavailable 503).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from lineage_app.serve.auth import QUERY_ROLES, Principal
 from lineage_app.serve.errors import COMMON_ERRORS, NOT_FOUND, AnswerResponse
@@ -66,6 +67,14 @@ Kinds = Annotated[list[str] | None, Query(alias="kind", description=(
     "Keep only nodes of these kinds (repeatable): model, features, table, file, predictions, "
     "metrics, dataset, run, job, field."))]
 Column = Annotated[str | None, Query(description="A column of the dataset or version.")]
+Since = Annotated[str | None, Query(pattern=TIME_PATTERN, description=(
+    "Only runs that ran at or after this time (epoch ms or ISO 8601), and what they link to "
+    "the node."))]
+Until = Annotated[str | None, Query(pattern=TIME_PATTERN, description=(
+    "Only runs that ran at or before this time; the graph as it was then."))]
+GranularityParam = Annotated[Literal["run", "application", "job", "dataset"], Query(
+    description="run; application (child runs into their parent run); job (runs into their "
+                "job); dataset (dataset-to-dataset lineage).")]
 
 
 def _time(text: str | None) -> int | None:
@@ -93,21 +102,36 @@ def _json(answer: Any) -> Response:
     return AnswerResponse(answer)
 
 
+def _walk(graph: LineageGraph, direction: str, node: str, depth: int, kind: list[str] | None,
+          as_of: str | None, column: str | None, since: str | None, until: str | None,
+          granularity: str) -> answers.Subgraph:
+    from lineage_queries.granularity import windowed_walk
+
+    return windowed_walk(graph, direction, node, depth, kinds=kind, as_of=_time(as_of),
+                         column=column, since=_time(since), until=_time(until),
+                         granularity=granularity)
+
+
 @router.get("/upstream", response_model=answer_model(answers.Subgraph),
             operation_id="upstream")
 def upstream(principal: Reader, graph: Graph, node: Node, depth: Depth = 10,
-             kind: Kinds = None, as_of: AsOf = None, column: Column = None) -> Response:
+             kind: Kinds = None, as_of: AsOf = None, column: Column = None,
+             since: Since = None, until: Until = None,
+             granularity: GranularityParam = "run") -> Response:
     """What NODE was made from: runs, jobs, dataset versions and columns (``Subgraph``)."""
-    sub = graph.upstream(node, depth, as_of=_time(as_of), kinds=kind, column=column)
+    sub = _walk(graph, "upstream", node, depth, kind, as_of, column, since, until, granularity)
     return _json(_redacted(graph, sub, principal))
 
 
 @router.get("/downstream", response_model=answer_model(answers.Subgraph),
             operation_id="downstream")
 def downstream(principal: Reader, graph: Graph, node: Node, depth: Depth = 10,
-               kind: Kinds = None, as_of: AsOf = None, column: Column = None) -> Response:
+               kind: Kinds = None, as_of: AsOf = None, column: Column = None,
+               since: Since = None, until: Until = None,
+               granularity: GranularityParam = "run") -> Response:
     """What was made from NODE: the runs that read it and what they wrote (``Subgraph``)."""
-    sub = graph.downstream(node, depth, as_of=_time(as_of), kinds=kind, column=column)
+    sub = _walk(graph, "downstream", node, depth, kind, as_of, column, since, until,
+                granularity)
     return _json(_redacted(graph, sub, principal))
 
 
@@ -208,3 +232,29 @@ def fields(principal: Reader, graph: Graph,
     from lineage_queries.pii import PiiView
 
     return _json(PiiView(graph.backend).fields(dataset, principal.role))
+
+
+class SearchHit(BaseModel):
+    """One node the search found: ``label`` (Dataset, Job or Run), ``uid`` (the NODE string
+    the other endpoints take), ``kind`` (the dataset's kind, ``job`` or ``run``), and for a
+    run its ``job``, ``state`` and ``startTime`` (ms)."""
+
+    label: str
+    uid: str
+    kind: str | None = None
+    job: str | None = None
+    state: str | None = None
+    startTime: int | None = None
+
+
+@router.get("/search", response_model=list[SearchHit], operation_id="search")
+def search(_principal: Reader, graph: Graph,
+           q: Annotated[str, Query(min_length=1, max_length=200, description=(
+               "Part of a dataset or job 'namespace:name' (any case), or the start of a "
+               "run id."))],
+           limit: Annotated[int, Query(ge=1, le=100, description="At most N per label.")] = 10,
+           ) -> Response:
+    """Datasets and jobs whose id contains ``q`` and runs whose id starts with it, at most
+    ``limit`` of each, shortest ids first (``list[SearchHit]``; the lineage page's search)."""
+    rows = graph.query("search_nodes", needle=q.strip().lower() or q, limit=limit)
+    return _json([{k: row.get(k) for k in SearchHit.model_fields} for row in rows])

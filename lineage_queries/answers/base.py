@@ -111,6 +111,8 @@ class Node(NodeIdentity):
     processingType: NotRequired[str | None]
     runId: NotRequired[str | None]
     state: NotRequired[str | None]
+    #: a Job node that stands for runs (``lineage_queries.granularity``, ``job``): how many
+    runs: NotRequired[int]
     startTime: NotRequired[int | None]
     endTime: NotRequired[int | None]
     parentRunId: NotRequired[str | None]
