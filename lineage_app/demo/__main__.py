@@ -4,7 +4,8 @@ Starts the local stack (or reuses a running one), runs the instrumented pipeline
 delivery 1 (good) and delivery 2 (``worst radius`` in mm), waits until the graph holds both
 evaluation runs, then asks the graph -- through the same Python API the ``lineage`` CLI
 uses -- what is upstream of the bad evaluation run and what changed against the good one,
-and prints the chain from the metric down to the raw data version.
+and prints the chain from the metric down to the raw data version, the data-quality checks
+that failed on it, and last the URL of the bad run's page on the stack's ``lineage serve``.
 """
 
 from __future__ import annotations
@@ -77,13 +78,28 @@ def main() -> int:
         f"delivery 2 = [red]{accuracies[1]:.3f}[/red]"
         + (f"  ({pending} events still pending)" if pending else "")
     )
-    _explain(graph, before)
+    bad_run = _explain(graph, before)
+    _print_page(settings, bad_run)
     return 0
+
+
+def _print_page(settings: LineageSettings, run_id: str) -> None:
+    """The URL of the bad run's page on the stack's ``lineage serve``, signed in with a
+    reader token named ``demo`` (made again at every demo: only its hash is kept)."""
+    from lineage_app.serve.auth import READER, TokenStore
+    from lineage_app.serve.ui import page_url
+
+    store = TokenStore(settings.serve.tokens_file or settings.data_dir / "serve" / "tokens.json")
+    store.revoke("demo")
+    token = store.add("demo", READER)
+    base = f"http://{settings.serve.host}:{settings.serve.port}"
+    console.rule("[bold]the bad run in the lineage page")
+    console.print(f"  [cyan]{page_url(base, run_id, token)}[/cyan]")
 
 
 def _start_stack(settings: LineageSettings) -> LineageSettings:
     """Start the local stack (or reuse a running one); return the settings it runs with."""
-    with console.status("starting the local stack (Kafka, Neo4j, sink, processor)") as status:
+    with console.status("starting the local stack (Kafka, Neo4j, sink, processor, API)") as status:
         services = stack.up(settings, progress=lambda msg: status.update(msg))
     for info in services.values():
         console.print(f"  [green]✓[/green] {info.name:<10} {info.address:<32} log {info.log}")
@@ -123,9 +139,9 @@ def _print_failed_checks(graph: LineageGraph, version: str) -> None:
                               f"{c.get('expected')}, got {c.get('actual')} ({c['job']})")
 
 
-def _explain(graph: LineageGraph, before: int) -> None:
+def _explain(graph: LineageGraph, before: int) -> str:
     """Wait for both evaluation runs in the graph; print the root-cause chain and the
-    commands to explore further."""
+    commands to explore further; return the bad evaluation run's id."""
     with console.status("waiting for the lineage to reach the graph"):
         runs = wait_for_runs(graph, EVALUATE_JOB, before + 2, timeout_s=180.0)
     bad, good = runs[0], runs[1]
@@ -149,6 +165,7 @@ def _explain(graph: LineageGraph, before: int) -> None:
         "lineage down",
     ):
         console.print(f"  [cyan]{_bin_dir()}/{cmd}[/cyan]")
+    return str(bad["runId"])
 
 
 if __name__ == "__main__":
