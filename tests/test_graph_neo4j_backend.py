@@ -192,8 +192,15 @@ def test_write_batch_is_one_transaction_of_the_shared_cypher_in_order(
                                               NODE_UPSERT[NodeLabel.RUN]]
     result = writer.write([m])
     assert attempts == [2], "both statements ran in one transaction function call"
-    # the server's counters: uid, observedAt, updatedAt and name / state of each node
-    assert (result.summary.nodes_created, result.summary.properties_set) == (2, 8)
+    # the server's counters: uid, observedAt and name / state of each node, and updatedAt,
+    # left null here (no later observation): Neo4j 5.26 counted that SET to null in some
+    # runs here and not in others, so both counts are right
+    assert result.summary.nodes_created == 2
+    assert result.summary.properties_set in (6, 8)
+    stored = backend.query("MATCH (n) WHERE n.uid IN ['ns:j', 'r1'] "
+                           "RETURN n.uid AS uid, properties(n) AS p ORDER BY uid")
+    assert [r["p"] for r in stored] == [{"uid": "ns:j", "observedAt": 5, "name": "j"},
+                                        {"uid": "r1", "observedAt": 5, "state": "START"}]
     assert (backend.stats.statements, backend.stats.round_trips) == (2, 3)
     # later statements of a batch see the earlier ones' writes (same transaction, in order)
     backend.write_batch([
