@@ -227,8 +227,8 @@ class ServeSettings(_Section):
     """``lineage serve``, the HTTP API (``docs/api.md``): where it listens, where the hashed API
     tokens live (default ``<data_dir>/serve/tokens.json``), the request body limit (bytes;
     413 beyond), the rate limit per token (requests per second refilled, ``rate_limit_burst``
-    at once; 429 beyond; 0: none) and how long ingestion waits for the broker's
-    acknowledgement (seconds; 503 after)."""
+    at once; 429 beyond; 0: none), how long ingestion waits for the broker's
+    acknowledgement (seconds; 503 after) and how many threads answer queries at once."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -237,6 +237,9 @@ class ServeSettings(_Section):
     rate_limit_per_s: float = Field(default=50.0, ge=0.0)
     rate_limit_burst: int = Field(default=100, ge=1)
     ack_timeout_s: float = Field(default=10.0, gt=0.0)
+    #: threads answering queries at once (the rest wait in the event loop: many Python
+    #: threads at once only contend for the interpreter lock)
+    query_threads: int = Field(default=4, ge=1, le=256)
 
 
 class LineageSettings(BaseSettings):

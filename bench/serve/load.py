@@ -2,8 +2,11 @@
 bench.serve.load``), so its CPU is not the server's and the server is measured from outside.
 
 ``--clients`` threads, each with its own keep-alive HTTP connection, send requests until
-``--seconds`` have passed; each client waits ``--think-s`` after every answer (0: a closed
-loop, the next request as soon as the answer is in). Modes:
+``--seconds`` have passed. With ``--think-s`` T > 0 each client is a person (or a tool)
+that pauses between answers: pauses drawn from an exponential distribution of mean T (each
+client a Poisson stream of requests, the usual model of independent users), the first one
+too, so the clients do not start in step; with 0, a closed loop (the next request as soon
+as the answer is in). Modes:
 
 - ``upstream``: ``GET /api/v1/upstream?node=ROOT&depth=10``, roots from ``--roots`` (a JSON
   list, taken round robin from a random start per client);
@@ -73,26 +76,44 @@ class Client(threading.Thread):
         batch = [run_event(i * self.args.batch + k) for k in range(self.args.batch)]
         return "POST", "/api/v1/lineage/batch", json.dumps(batch).encode(), len(batch)
 
-    def run(self) -> None:
-        i = random.Random(self.number).randrange(1 << 30)
-        while time.monotonic() < self.deadline:
-            method, path, body, events = self.request(i)
-            i += 1
-            t0 = time.perf_counter()
+    def send(self, method: str, path: str, body: bytes | None) -> int:
+        """One request; the answer's status, 0 when it failed. A connection the server
+        closed while the client paused (``uvicorn`` closes one idle for 5 s) is opened again
+        and the request sent once more, as HTTP clients do: the server never read it."""
+        for attempt in (1, 2):
             try:
                 self.conn.request(method, path, body=body, headers=self.headers)
                 answer = self.conn.getresponse()
                 answer.read()
-                status = answer.status
-            except (OSError, http.client.HTTPException):
-                status = 0
+                return answer.status
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.conn.close()
+                if attempt == 2:
+                    return 0
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                return 0
+        return 0
+
+    def pause(self, rng: random.Random) -> None:
+        if self.args.think_s > 0:
+            time.sleep(min(rng.expovariate(1.0 / self.args.think_s),
+                           max(0.0, self.deadline - time.monotonic())))
+
+    def run(self) -> None:
+        rng = random.Random(self.number)
+        i = rng.randrange(1 << 30)
+        self.pause(rng)
+        while time.monotonic() < self.deadline:
+            method, path, body, events = self.request(i)
+            i += 1
+            t0 = time.perf_counter()
+            status = self.send(method, path, body)
             self.latencies.append((time.perf_counter() - t0) * 1000)
             self.statuses[status] += 1
             if status in (200, 201):
                 self.events += events
-            if self.args.think_s > 0:
-                time.sleep(self.args.think_s)
+            self.pause(rng)
         self.conn.close()
 
 

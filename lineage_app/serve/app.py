@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI
 
 from lineage_app.serve import errors, routes_ingest, routes_ops, routes_query, routes_ui
@@ -71,6 +72,8 @@ def create_app(settings: LineageSettings, graph_opener: GraphOpener | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # the threads of the sync query routes (anyio's default limiter, 40 by default)
+        to_thread.current_default_thread_limiter().total_tokens = settings.serve.query_threads
         try:
             yield
         finally:
