@@ -29,7 +29,7 @@ from typing import Any
 
 from lineage_pipeline.events import Dataset
 
-__all__ = ["ASSERTIONS_FACET", "INPUT_ASSERTIONS", "assertion", "with_assertions"]
+__all__ = ["ASSERTIONS_FACET", "INPUT_ASSERTIONS", "assertion", "merge", "with_assertions"]
 
 #: The OpenLineage facet name.
 ASSERTIONS_FACET = "dataQualityAssertions"
