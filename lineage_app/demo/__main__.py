@@ -94,7 +94,8 @@ def _print_page(settings: LineageSettings, run_id: str) -> None:
     token = store.add("demo", READER)
     base = f"http://{settings.serve.host}:{settings.serve.port}"
     console.rule("[bold]the bad run in the lineage page")
-    console.print(f"  [cyan]{page_url(base, run_id, token)}[/cyan]")
+    # one line whatever the terminal's width: a URL broken by the wrap cannot be copied
+    console.print(f"  [cyan]{page_url(base, run_id, token)}[/cyan]", soft_wrap=True)
 
 
 def _start_stack(settings: LineageSettings) -> LineageSettings:
