@@ -29,8 +29,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from emitters.client import LineageClient, get_client
 from emitters.facets import collect_code_version, collect_environment
+from emitters.quality import add_assertions
 from emitters.quality import merge as merge_assertions
-from emitters.quality import with_assertions
 from emitters.transports.base import RateLimitedLog
 from lineage_pipeline import __version__
 from lineage_pipeline.events import (
@@ -299,11 +299,18 @@ class RunContext:
                     facets=JobFacets(jobType=self.job_type, sql=self.sql,
                                      extra=dict(self.job_extra)),
                 ),
-                inputs=[with_assertions(ds.model_copy(deep=True), self._assertions, "input")
-                        for ds in self._inputs.values()],
-                outputs=[with_assertions(ds.model_copy(deep=True), self._assertions, "output")
-                         for ds in self._outputs.values()],
+                inputs=self._datasets(self._inputs.values(), "input"),
+                outputs=self._datasets(self._outputs.values(), "output"),
             )
+
+    def _datasets(self, declared: Iterable[Dataset], side: str) -> list[Dataset]:
+        """Copies of the ``declared`` datasets for an event, with the data-quality
+        assertions recorded on them (none recorded: plain copies)."""
+        copies = [ds.model_copy(deep=True) for ds in declared]
+        if self._assertions:
+            for ds in copies:
+                add_assertions(ds, self._assertions, side)
+        return copies
 
     def _emit(self, event_type: EventType, error: BaseException | None = None) -> None:
         event = self.build_event(event_type, error)

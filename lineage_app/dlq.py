@@ -14,6 +14,7 @@ processor takes it like any new event. The Kafka clients come from :mod:`lineage
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,3 +222,17 @@ def replay(
     if producer.flush(30) or errors:
         raise TransportError(f"replay of {record.id} to {topic} not confirmed: {errors}")
     return topic
+
+
+def payload_text(value: bytes) -> str:
+    """A DLQ payload for people (``lineage dlq show``, ``GET /api/v1/dlq/{id}``): pretty JSON
+    when it parses, its text when it is UTF-8 (e.g. broken JSON), else the hex of its first
+    512 bytes (Avro)."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value[:512].hex(" ")
+    try:
+        return json.dumps(json.loads(text), indent=2)
+    except (ValueError, RecursionError):
+        return text

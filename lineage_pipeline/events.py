@@ -224,6 +224,21 @@ class DataSource(_Model):
     uri: str | None = None
 
 
+#: ``extra`` key prefixes of a dataset's input and output dataset facets
+#: (``inputFacets.<name>``, ``outputFacets.<name>``; OpenLineage's ``inputFacets`` and
+#: ``outputFacets`` of a run's dataset).
+INPUT_FACETS, OUTPUT_FACETS = "inputFacets.", "outputFacets."
+#: The data-quality assertions facet (OpenLineage ``dataQualityAssertions``).
+ASSERTIONS_FACET = "dataQualityAssertions"
+
+
+def run_scoped_facet(name: str) -> bool:
+    """Whether the dataset facet with ``extra`` key ``name`` describes one run's read or
+    write of the dataset rather than the dataset: the input and output dataset facets and
+    ``dataQualityAssertions`` (the graph keeps them on the run, not on the dataset)."""
+    return name.startswith((INPUT_FACETS, OUTPUT_FACETS)) or name == ASSERTIONS_FACET
+
+
 class DatasetFacets(_Model):
     """Typed dataset facets; ``extra`` holds any other facet as facet name -> JSON text.
 

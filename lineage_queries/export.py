@@ -66,6 +66,7 @@ from lineage_pipeline.events import (
     Statistics,
     Symlink,
     Transformation,
+    run_scoped_facet,
 )
 from lineage_pipeline.graph_model import FACET_PREFIX as FACET
 from lineage_pipeline.graph_model import bounded_uid, column_uid, dataset_uid
@@ -175,8 +176,7 @@ def _extra(ds: dict[str, Any], seen: dict[str, Any] | None) -> dict[str, str]:
     extra = _facets(ds, skip=("symlinks", "dataSource"))
     if seen is None:
         return extra
-    out = {k: v for k, v in extra.items()
-           if not (k.startswith(("inputFacets.", "outputFacets.")) or k == "dataQualityAssertions")}
+    out = {k: v for k, v in extra.items() if not run_scoped_facet(k)}
     out.update({str(k): str(v) for k, v in seen.items()})
     return dict(sorted(out.items()))
 

@@ -180,10 +180,9 @@ def at_granularity(sub: Subgraph, granularity: str) -> Subgraph:
                          f"not {granularity!r}")
     if granularity == "run":
         return sub
-    if granularity == "application":
-        return _application(sub)
-    out = _jobs(_application(sub)) if granularity == "job" else _datasets(sub)
-    return cast(Subgraph, {**out, "granularity": granularity})
+    folded = {"application": _application, "job": lambda s: _jobs(_application(s)),
+              "dataset": _datasets}[granularity](sub)
+    return cast(Subgraph, {**folded, "granularity": granularity})
 
 
 def reshape(sub: Subgraph, *, since: int | None = None, until: int | None = None,

@@ -20,7 +20,7 @@ from lineage_pipeline.graph_model import NodeLabel
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
 
-__all__ = ["QualityReport", "VersionQuality", "failed_checks", "quality"]
+__all__ = ["QualityReport", "VersionQuality", "dataset_or_version", "failed_checks", "quality"]
 
 #: Most runs with assertions read per query (newest first).
 MAX_RUNS = 500
@@ -67,8 +67,9 @@ def _rows(assertions: Any) -> list[dict[str, Any]]:
     return [a for a in assertions if isinstance(a, dict)] if isinstance(assertions, list) else []
 
 
-def _target(graph: LineageGraph, node: str) -> tuple[str, str | None]:
-    """(dataset uid, version uid or None) of NODE."""
+def dataset_or_version(graph: LineageGraph, node: str) -> tuple[str, str | None]:
+    """(dataset uid, version uid or ``None``) of NODE, a dataset or one of its versions.
+    Raises :class:`QueryError` for an unknown node or another kind of node."""
     found = graph.resolve(node)
     if found.label is NodeLabel.DATASET_VERSION:
         return str(found.props.get("datasetUid")), found.uid
@@ -82,7 +83,7 @@ def quality(graph: LineageGraph, node: str) -> QualityReport:
     """The assertions on dataset ``node`` (all its versions) or on one version
     (``namespace:name@version``), newest version first; see the module docstring. Raises
     :class:`QueryError` for an unknown node or one that is not a dataset or version."""
-    dataset, version_uid = _target(graph, node)
+    dataset, version_uid = dataset_or_version(graph, node)
     versions: dict[str, VersionQuality] = {}
     for row in graph.query("quality_runs", dataset=dataset, version=version_uid,
                            limit=MAX_RUNS):

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from lineage_pipeline.errors import NotFoundError, QueryError
+from lineage_pipeline.errors import NotFoundError
 from lineage_pipeline.graph_model import NodeLabel
+from lineage_queries.quality import dataset_or_version
 from lineage_queries.shapes import as_dict
 
 if TYPE_CHECKING:
@@ -79,13 +80,7 @@ def synthetic(graph: LineageGraph, node: str) -> SyntheticReport:
     """The generator runs behind dataset ``node`` (or one version of it); see the module
     docstring. Raises :class:`QueryError` for an unknown node, one that is not a dataset,
     or a dataset no generator run produced."""
-    found = graph.resolve(node)
-    if found.label is NodeLabel.DATASET_VERSION:
-        dataset, version = str(found.props.get("datasetUid")), found.uid
-    elif found.label is NodeLabel.DATASET:
-        dataset, version = found.uid, None
-    else:
-        raise QueryError(f"{node!r} is a {found.label.value}: give a dataset or a version")
+    dataset, version = dataset_or_version(graph, node)
     out: list[SyntheticVersion] = []
     for row in graph.query("synthetic_runs", dataset=dataset, version=version, limit=MAX_RUNS):
         generator = _facet(row["extraFacets"], "syntheticGenerator")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 
+from lineage_pipeline.events import run_scoped_facet
 from lineage_pipeline.graph_model import (
     FACET_PREFIX,
     PropValue,
@@ -38,8 +39,6 @@ from stream_processor.stitch import DatasetState, RunState
 
 #: The typed facets kept on the node (besides every ``extra`` one).
 NODE_FACETS = frozenset({"symlinks", "dataSource"})
-#: ``extra`` key prefixes of the facets kept per run (:func:`run_scoped`).
-RUN_SCOPED_PREFIXES = ("inputFacets.", "outputFacets.")
 
 
 def _json(value: object) -> str:
@@ -62,27 +61,21 @@ def dataset_props(ds: DatasetState) -> dict[str, PropValue]:
     if source is not None and isinstance(source.v, dict):
         props[FACET_PREFIX + "dataSource"] = graph_text(_json(source.v))
     for name, reg in ds.extra.items():
-        if isinstance(reg.v, str) and not run_scoped(name):
+        if isinstance(reg.v, str) and not run_scoped_facet(name):
             props[FACET_PREFIX + graph_text(name)] = graph_value(reg.v)
     return props
-
-
-def run_scoped(name: str) -> bool:
-    """Whether facet ``name`` (an ``extra`` key) describes one run's read or write of the
-    dataset rather than the dataset: the input and output dataset facets
-    (``inputFacets.<name>``, ``outputFacets.<name>``) and ``dataQualityAssertions``."""
-    return name.startswith(RUN_SCOPED_PREFIXES) or name == "dataQualityAssertions"
 
 
 def run_dataset_facets(state: RunState) -> str | None:
     """The ``datasetFacets`` property of run ``state``: JSON ``{"inputs": {dataset uid:
     {facet key: JSON text}}, "outputs": {...}}`` of its datasets' run-scoped facets
-    (:func:`run_scoped`), so each run keeps what it read and wrote; ``None`` when none."""
+    (:func:`~lineage_pipeline.events.run_scoped_facet`), so each run keeps what it read and
+    wrote; ``None`` when none."""
     out: dict[str, dict[str, dict[str, str]]] = {}
     for role, datasets in (("inputs", state.inputs), ("outputs", state.outputs)):
         for ds in datasets.values():
             found = {k: r.v for k, r in sorted(ds.extra.items())
-                     if run_scoped(k) and isinstance(r.v, str)}
+                     if run_scoped_facet(k) and isinstance(r.v, str)}
             if found:
                 out.setdefault(role, {})[dataset_uid(ds.namespace, ds.name)] = found
     return _json(out) if out else None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lineage_pipeline.events import ASSERTIONS_FACET, INPUT_FACETS, OUTPUT_FACETS
 from lineage_pipeline.graph_model import dataset_uid
 from stream_processor.stitch import DatasetState, RunState
 from stream_processor.versions import input_version, output_version
@@ -28,8 +29,8 @@ from stream_processor.versions import input_version, output_version
 __all__ = ["ASSERTION_KEYS", "quality_assertions"]
 
 #: The ``extra`` keys that carry the facet.
-ASSERTION_KEYS = ("inputFacets.dataQualityAssertions", "dataQualityAssertions",
-                  "outputFacets.dataQualityAssertions")
+ASSERTION_KEYS = (INPUT_FACETS + ASSERTIONS_FACET, ASSERTIONS_FACET,
+                  OUTPUT_FACETS + ASSERTIONS_FACET)
 
 
 def _assertions(ds: DatasetState) -> list[dict[str, Any]]:

@@ -31,6 +31,8 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote, urlparse
 
+from bench.query import _percentile
+
 PRODUCER = "https://github.com/lineage-pipeline/lineage-pipeline/tree/main/bench/serve"
 
 
@@ -117,10 +119,6 @@ class Client(threading.Thread):
         self.conn.close()
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else 0.0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the load (see the module docstring) and print its figures as JSON."""
     p = argparse.ArgumentParser(prog="python -m bench.serve.load")
@@ -155,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         "requests": len(latencies), "events": events, "seconds": round(seconds, 2),
         "requests_per_s": round(len(latencies) / seconds, 1),
         "events_per_s": round(events / seconds, 1),
-        "p50_ms": round(_percentile(latencies, 0.5), 2),
-        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "p50_ms": round(_percentile(latencies, 0.5), 2) if latencies else 0.0,
+        "p99_ms": round(_percentile(latencies, 0.99), 2) if latencies else 0.0,
         "mean_ms": round(statistics.fmean(latencies), 2) if latencies else 0.0,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "load_cpu_s": round(time.process_time() - cpu0, 2)}))

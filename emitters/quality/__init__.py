@@ -27,14 +27,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lineage_pipeline.events import Dataset
+from lineage_pipeline.events import ASSERTIONS_FACET, INPUT_FACETS, Dataset
 
-__all__ = ["ASSERTIONS_FACET", "INPUT_ASSERTIONS", "assertion", "merge", "with_assertions"]
+__all__ = ["ASSERTIONS_FACET", "INPUT_ASSERTIONS", "add_assertions", "assertion", "merge"]
 
-#: The OpenLineage facet name.
-ASSERTIONS_FACET = "dataQualityAssertions"
 #: The ``extra`` key of the facet on an input dataset (an OpenLineage input dataset facet).
-INPUT_ASSERTIONS = f"inputFacets.{ASSERTIONS_FACET}"
+INPUT_ASSERTIONS = INPUT_FACETS + ASSERTIONS_FACET
 #: Longest text kept for ``expected`` / ``actual`` (characters; longer is cut with "...").
 MAX_TEXT = 512
 
@@ -67,25 +65,24 @@ def assertion(kind: str, success: bool, *, column: str | None = None,
     return {k: v for k, v in entry.items() if v is not None}
 
 
-def with_assertions(ds: Dataset, assertions: Mapping[tuple[str, str], list[dict[str, Any]]],
-                    side: str) -> Dataset:
-    """Return a copy of ``ds`` carrying the assertions recorded for its (namespace, name) in
-    ``assertions`` (appended to any it already carries), or ``ds`` itself when there are
-    none. ``side``: ``"input"`` or ``"output"`` (which facet key, see the module docstring).
-    """
+def add_assertions(ds: Dataset, assertions: Mapping[tuple[str, str], list[dict[str, Any]]],
+                   side: str) -> Dataset:
+    """Add to ``ds`` (in place: the caller's copy of a declared dataset) the assertions
+    recorded for its (namespace, name) in ``assertions``, after any it already carries;
+    return ``ds``. ``side``: ``"input"`` or ``"output"`` (which facet key, see the module
+    docstring)."""
     found = assertions.get((ds.namespace, ds.name))
     if not found:
         return ds
     key = INPUT_ASSERTIONS if side == "input" else ASSERTIONS_FACET
-    out = ds.model_copy(deep=True)
     before: list[Any] = []
-    if key in out.facets.extra:
+    if key in ds.facets.extra:
         try:
-            before = list(json.loads(out.facets.extra[key]).get("assertions") or [])
+            before = list(json.loads(ds.facets.extra[key]).get("assertions") or [])
         except (ValueError, AttributeError, TypeError):
             before = []
-    out.facets.extra[key] = json.dumps({"assertions": before + list(found)}, sort_keys=True)
-    return out
+    ds.facets.extra[key] = json.dumps({"assertions": before + list(found)}, sort_keys=True)
+    return ds
 
 
 def merge(recorded: dict[tuple[str, str], list[dict[str, Any]]], ds: Dataset,

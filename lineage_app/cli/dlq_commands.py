@@ -25,19 +25,6 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _payload_text(value: bytes) -> str:
-    """Pretty JSON when the payload parses, its text when it is UTF-8 (e.g. broken JSON),
-    else the hex of its first 512 bytes (Avro)."""
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value[:512].hex(" ")
-    try:
-        return json.dumps(json.loads(text), indent=2)
-    except json.JSONDecodeError:
-        return text
-
-
 @dlq_app.command("list")
 def list_records(
     reason: Annotated[str | None, typer.Option(help="Only records with this reason.")] = None,
@@ -74,7 +61,7 @@ def show(
 
     record = dlq.get_record(settings(), record_id)
     summary = record.summary()
-    payload = _payload_text(record.value)
+    payload = dlq.payload_text(record.value)
     if as_json:
         print(json.dumps({**summary, "payload": payload}, indent=2))
         return

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lineage_app.cli.output import JsonOption, print_report
+
 if TYPE_CHECKING:
     from lineage_pipeline.graph.completeness import CompletenessReport
     from lineage_queries.api import LineageGraph
@@ -100,7 +102,7 @@ def register(app: typer.Typer, graph_factory: Callable[[], LineageGraph]) -> Non
 
     @app.command()
     def completeness(
-        as_json: Annotated[bool, typer.Option("--json", help="JSON for tools.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """How much lineage is captured: runs with inputs and outputs, jobs with column
         lineage, datasets with an owner and with documentation; overall and per namespace."""
@@ -108,10 +110,7 @@ def register(app: typer.Typer, graph_factory: Callable[[], LineageGraph]) -> Non
 
         with graph_factory() as graph:
             report = measure(graph.backend)
-        if as_json:
-            print(json.dumps(report, indent=2))
-        else:
-            _print_completeness(report)
+        print_report(report, as_json, _print_completeness)
 
     @app.command()
     def check(
@@ -124,7 +123,7 @@ def register(app: typer.Typer, graph_factory: Callable[[], LineageGraph]) -> Non
             "--type", help="A column's new type, COLUMN=TYPE (repeatable).")] = None,
         schema: Annotated[Path | None, typer.Option(
             "--schema", help="A proposed schema: Avro record (.avsc) or JSON Schema.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="JSON for tools.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Would this schema change break anything downstream? Lists the columns, datasets,
         jobs, models and runs each changed column reaches; exits 1 when a change breaks
@@ -134,9 +133,6 @@ def register(app: typer.Typer, graph_factory: Callable[[], LineageGraph]) -> Non
         with graph_factory() as graph:
             report = check_changes(graph, dataset,
                                    _changes(graph, dataset, drop, rename, retype, schema))
-        if as_json:
-            print(json.dumps(report, indent=2))
-        else:
-            _print(report)
+        print_report(report, as_json, _print)
         if report["breaks"]:
             raise typer.Exit(1)

@@ -46,6 +46,15 @@ OutputOption = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write to FILE (needed for png, svg and html).")]
 
 
+def print_report(report: Any, as_json: bool, show: Callable[[Any], None]) -> None:
+    """Print a report that has no picture (``check``, ``completeness``, ``quality``,
+    ``synthetic``): its JSON with ``--json``, else ``show(report)`` (rich tables)."""
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        show(report)
+
+
 def emit(data: Any, subgraph: Subgraph, render: Callable[[], RenderableType], *,
          as_json: bool = False, fmt: OutputFormat | None = None, output: Path | None = None,
          title: str | None = None) -> None:

@@ -5,11 +5,12 @@ synthetic DATASET`` (a synthetic dataset's chain of custody and fidelity,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from lineage_app.cli.output import JsonOption, print_report
 
 if TYPE_CHECKING:
     from lineage_queries.api import LineageGraph
@@ -46,9 +47,11 @@ def _print_synthetic(report: SyntheticReport) -> None:
     console = Console()
     for version in report["versions"]:
         gen = version["generator"]
+        digest = gen.get("digest") or {}
         console.print(f"[bold]{version['id']}[/bold] made by run {version['run']} of "
-                      f"{version['job']} with {gen.get('library')} {gen.get('model')} "
-                      f"{gen.get('version') or ''} (digest {gen.get('digest')})")
+                      f"{version['job']} with {gen.get('model')} of {gen.get('library')} "
+                      f"{gen.get('libraryVersion') or ''} ({digest.get('algorithm')} "
+                      f"{str(digest.get('hex'))[:12]})")
         for seed in version["seeds"]:
             console.print(f"  seeded by {seed['id']}" + (
                 f" <- {' <- '.join(seed['upstream'])}" if seed["upstream"] else ""))
@@ -56,10 +59,9 @@ def _print_synthetic(report: SyntheticReport) -> None:
         table = Table(title="fidelity against the seed")
         for col in ("column", "metric", "value"):
             table.add_column(col)
-        for name, value in sorted((fid.get("overall") or {}).items()):
-            table.add_row("(overall)", name, f"{value:.4g}" if isinstance(value, float)
-                          else str(value))
-        for column, metrics in sorted((fid.get("columns") or {}).items()):
+        rows = [("(overall)", fid.get("overall") or {}),
+                *sorted((fid.get("columns") or {}).items())]
+        for column, metrics in rows:
             for name, value in sorted(metrics.items()):
                 table.add_row(column, name, f"{value:.4g}" if isinstance(value, float)
                               else str(value))
@@ -74,7 +76,7 @@ def register(app: typer.Typer, graph_factory: Callable[[], LineageGraph]) -> Non
     def quality(
         node: Annotated[str, typer.Argument(
             help="A dataset 'namespace:name' or one version 'namespace:name@version'.")],
-        as_json: Annotated[bool, typer.Option("--json", help="JSON for tools.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Data-quality checks recorded on a dataset's versions (Great Expectations, pandera,
         any OpenLineage dataQualityAssertions facet), and the models downstream of a version
@@ -83,10 +85,7 @@ def register(app: typer.Typer, graph_factory: Callable[[], LineageGraph]) -> Non
 
         with graph_factory() as graph:
             report = quality_of(graph, node)
-        if as_json:
-            print(json.dumps(report, indent=2))
-        else:
-            _print_quality(report)
+        print_report(report, as_json, _print_quality)
         if report["failed"]:
             raise typer.Exit(1)
 
@@ -94,7 +93,7 @@ def register(app: typer.Typer, graph_factory: Callable[[], LineageGraph]) -> Non
     def synthetic(
         dataset: Annotated[str, typer.Argument(
             help="A synthetic dataset 'namespace:name' (or one version '...@version').")],
-        as_json: Annotated[bool, typer.Option("--json", help="JSON for tools.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """A synthetic dataset's chain of custody: the generator run, its generator (library,
         model, version, parameters, digest), the real seed versions and their upstream, and
@@ -103,7 +102,4 @@ def register(app: typer.Typer, graph_factory: Callable[[], LineageGraph]) -> Non
 
         with graph_factory() as graph:
             report = synthetic_of(graph, dataset)
-        if as_json:
-            print(json.dumps(report, indent=2))
-        else:
-            _print_synthetic(report)
+        print_report(report, as_json, _print_synthetic)

@@ -7,7 +7,6 @@ a broker that cannot be reached answers 503.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -49,19 +48,6 @@ def openapi(_principal: AnyRole, request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
-def payload_text(value: bytes) -> str:
-    """A DLQ payload as ``lineage dlq show`` prints it: pretty JSON when it parses, its text
-    when it is UTF-8, else the hex of its first 512 bytes."""
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value[:512].hex(" ")
-    try:
-        return json.dumps(json.loads(text), indent=2)
-    except (ValueError, RecursionError):
-        return text
-
-
 @dlq_router.get("/dlq", response_model=list[DlqSummary], operation_id="dlqList")
 def dlq_list(_principal: Admin, state: State,
              reason: Annotated[str | None, Query(description="Only records with this reason.")
@@ -84,4 +70,4 @@ def dlq_show(_principal: Admin, state: State,
     from lineage_app import dlq
 
     record = dlq.get_record(state.settings, record_id)
-    return AnswerResponse({**record.summary(), "payload": payload_text(record.value)})
+    return AnswerResponse({**record.summary(), "payload": dlq.payload_text(record.value)})
