@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from lineage_pipeline.events import EventType
 from stream_processor.stitch import DatasetState, RunState
 
 __all__ = ["UNVERSIONED", "input_version", "output_version"]
 
 #: Version of an input that names none and whose producer the processor has not seen.
 UNVERSIONED = "unversioned"
-_RUNNING = EventType.RUNNING.value
 _STREAMING = "STREAMING"
 
 
@@ -20,14 +18,16 @@ def input_version(ds: DatasetState) -> str:
 
 def output_version(ds: DatasetState, state: RunState) -> str | None:
     """The version of output ``ds``: explicit, else ``run:<runId>`` once the run is terminal
-    or RUNNING (a long-running or streaming run: its outputs are written while it runs), or
+    or has sent a RUNNING event (a long-running or streaming run: its outputs are written
+    while it runs; any RUNNING, not the latest state, so the answer does not depend on the
+    order of a START and a RUNNING of the same time), or
     from its START when its job says it streams (OpenLineage ``jobType.processingType``
     ``STREAMING``: a streaming job writes from its start, and may send nothing until it
     stops); else ``None`` (not published yet: a batch run that only STARTed declares what it
     will write)."""
     if ds.explicit_version:
         return ds.explicit_version
-    if state.is_terminal or state.state == _RUNNING or _streaming(state):
+    if state.is_terminal or state.runningSince is not None or _streaming(state):
         return f"run:{state.runId}"
     return None
 

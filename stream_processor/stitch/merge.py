@@ -85,7 +85,8 @@ def _with_run(state: RunState | None, event: EventRecord) -> RunState:
 
 def _merge_event_type(new: RunState, event: EventRecord) -> None:
     """Terminal types go to ``terminal`` (latest wins), others to ``current`` (latest wins,
-    ties by START < OTHER < RUNNING); a START sets ``startTime`` (the earliest)."""
+    ties by START < OTHER < RUNNING); a START sets ``startTime`` and a RUNNING
+    ``runningSince`` (the earliest of each)."""
     t, etype = event["eventTime"], event_type(event)
     reg = Reg(t, event["eventId"], etype)
     if etype in _TERMINAL_NAMES:
@@ -94,6 +95,8 @@ def _merge_event_type(new: RunState, event: EventRecord) -> None:
         new.current = reg
     if etype == EventType.START.value:
         new.startTime = t if new.startTime is None else min(new.startTime, t)
+    elif etype == EventType.RUNNING.value:
+        new.runningSince = t if new.runningSince is None else min(new.runningSince, t)
 
 
 def _merge_run(new: RunState, event: EventRecord) -> None:

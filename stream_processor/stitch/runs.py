@@ -54,6 +54,9 @@ class RunState:
     outputs: dict[str, DatasetState] = field(default_factory=dict)
     lineageSources: dict[str, str | None] = field(default_factory=dict)
     truncated: list[str] = field(default_factory=list)
+    #: the earliest RUNNING eventTime (None: no RUNNING event merged): monotone, so whether
+    #: a run has run does not depend on the order its events came in
+    runningSince: int | None = None
 
     # -- derived views -----------------------------------------------------------------
     @property
@@ -153,7 +156,7 @@ class RunState:
             dict(self.jobFacets), dict(self.jobExtra),
             {k: ds.clone() for k, ds in self.inputs.items()},
             {k: ds.clone() for k, ds in self.outputs.items()},
-            dict(self.lineageSources), list(self.truncated))
+            dict(self.lineageSources), list(self.truncated), self.runningSince)
 
     # -- persistence -------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
