@@ -167,7 +167,6 @@ class ProcessorSettings(_Section):
     """Stream processor tuning."""
 
     app_id: str = "lineage-processor"
-    dedupe_window_s: float = 7 * 24 * 3600.0
     stale_after_s: float = 24 * 3600.0
     #: Seconds a finished (COMPLETE/FAIL/ABORT) run's full state stays in the processor's
     #: ``runs`` table after its last change; then only a summary of about 250 bytes stays
@@ -175,7 +174,8 @@ class ProcessorSettings(_Section):
     #: graph without regressing it, but their run-level facets are not written.
     finished_grace_s: float = 3600.0
     #: Seconds that summary stays after the grace window; then the run is forgotten and a
-    #: still later event of it counts as a new run's first.
+    #: still later event of it counts as a new run's first. A run's remembered event ids (the
+    #: processor's dedupe state) stay and go with it.
     departed_memory_s: float = 7 * 24 * 3600.0
     #: Seconds table recovery may read nothing while changelog records remain before the
     #: processor restarts itself in place (``stream_processor.watchdog``; 0 or less: never).

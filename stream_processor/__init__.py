@@ -8,7 +8,7 @@ Start reading here (each module has one job; only :mod:`stream_processor.app` kn
 - :mod:`stream_processor.stitch` — the events of a run merged into one order-independent state.
 - :mod:`stream_processor.mapping` — a stitched run -> nodes, relationships and their properties.
 - :mod:`stream_processor.decode`, :mod:`stream_processor.dlq` — bytes in, dead letters out.
-- :mod:`stream_processor.state` — the run, dedupe and dataset-version stores (interfaces).
+- :mod:`stream_processor.state` — the run and dataset-version stores (interfaces).
 - :mod:`stream_processor.processor` — the per-message pipeline, free of Kafka.
 - :mod:`stream_processor.app` — the Faust wiring: topics, tables, batched agent, stale timer.
 - :mod:`stream_processor.table_stores` — those stores (and the aliases) on Faust tables.

@@ -19,17 +19,16 @@ State lives in three Faust tables (changelog topics ``<app_id>-<table>-changelog
   :class:`~stream_processor.table_stores.FaustRunStore`'s); a finished run becomes a small
   summary after ``processor.finished_grace_s`` and leaves after
   ``processor.departed_memory_s`` (:mod:`stream_processor.processor`);
-- ``event-ids`` (Table, :class:`~stream_processor.table_stores.FaustDedupeStore`): event ids
-  seen, by the window of ``processor.dedupe_window_s`` they were marked in; a duplicate
-  within ``dedupe_window_s`` is always caught. It replaced the windowed ``dedupe`` table,
-  whose ``<app_id>-dedupe-changelog`` topic can be deleted. Duplicates that slip through
-  (after a restart within the changelog's flush interval, or older than the window) are
-  harmless: stitching is idempotent;
 - ``dataset-versions`` (GlobalTable): dataset uid -> latest generated version, readable by
   every worker whatever partition produced it; keys are digests of the uid and values
   packed bytes (:class:`~stream_processor.table_stores.FaustVersionStore`);
 - ``dataset-aliases`` (GlobalTable): dataset uid -> canonical uid learned from OpenLineage
   ``symlinks`` facets (:mod:`stream_processor.identity`).
+
+There is no dedupe table: each run remembers its latest event ids in its own state
+(:attr:`~stream_processor.stitch.RunState.seen`), so they leave with it. The ``event-ids``
+table (and the windowed ``dedupe`` table before it) is no longer read: the
+``<app_id>-event-ids-changelog`` and ``<app_id>-dedupe-changelog`` topics can be deleted.
 
 At start-up and after each rebalance Faust rebuilds the tables from their changelogs, up to
 each partition's high watermark (Kafka's is the offset after the last record). Processing is
@@ -81,7 +80,6 @@ from stream_processor.lag import register_lag_timer
 from stream_processor.processor import EventProcessor
 from stream_processor.table_stores import (
     FaustAliasStore,
-    FaustDedupeStore,
     FaustRunStore,
     FaustVersionStore,
 )
@@ -225,7 +223,6 @@ class _Tables:
     """The processor's Faust tables (see the module docstring)."""
 
     runs: Any
-    dedupe: Any
     versions: Any
     aliases: Any
 
@@ -266,18 +263,11 @@ def _publisher(app: faust.App, topics: TopicSettings) -> Publish:
     return publish
 
 
-def _tables(app: faust.App, dedupe_window_s: float, parts: int) -> _Tables:
-    """Create the ``runs``, ``event-ids`` (changelog deleted after three dedupe windows),
-    ``dataset-versions`` and ``dataset-aliases`` tables."""
-    dedupe_retention_ms = str(int(3 * dedupe_window_s * 1000))
+def _tables(app: faust.App, parts: int) -> _Tables:
+    """Create the ``runs``, ``dataset-versions`` and ``dataset-aliases`` tables."""
     return _Tables(
         # values are bytes (raw serializer): see stream_processor.table_stores.FaustRunStore
         runs=app.Table("runs", default=None, key_type=str, value_type=bytes, partitions=parts),
-        # bytes keys and values (raw serializers): see table_stores.FaustDedupeStore
-        dedupe=app.Table("event-ids", default=None, key_type=bytes, value_type=bytes,
-                         partitions=parts, extra_topic_configs={
-                             "cleanup.policy": "compact,delete",
-                             "retention.ms": dedupe_retention_ms}),
         # bytes keys and values (raw serializers): see table_stores.FaustVersionStore
         versions=app.GlobalTable("dataset-versions", default=None, key_type=bytes,
                                  value_type=bytes, partitions=parts),
@@ -294,7 +284,6 @@ def _event_processor(settings: LineageSettings, tables: _Tables) -> EventProcess
         graph_topic=topics.graph,
         dlq_topic=topics.dlq,
         runs=FaustRunStore(tables.runs),
-        dedupe=FaustDedupeStore(tables.dedupe, proc_settings.dedupe_window_s),
         versions=FaustVersionStore(tables.versions),
         codec=event_codec,
         graph_codec=graph_codec,
@@ -388,7 +377,7 @@ def build_app(settings: LineageSettings, partitions: int | None = None) -> faust
     events_topic = _raw_topic(app, topics.events, topics.openlineage, partitions=parts)
     publish = _publisher(app, topics)
     processor = _event_processor(
-        settings, _tables(app, settings.processor.dedupe_window_s, parts)
+        settings, _tables(app, parts)
     )
     _add_agent(app, events_topic, settings.processor, processor, publish,
                watch_gaps(app, settings))

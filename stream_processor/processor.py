@@ -4,10 +4,11 @@ Per consumed message (:meth:`EventProcessor.handle`), in this order:
 
 1. decode (:mod:`stream_processor.decode`: Avro from ``topics.events``, OpenLineage JSON from
    ``topics.openlineage``); undecodable -> DLQ record with the reason;
-2. dedupe by ``eventId`` (the :class:`~stream_processor.state.DedupeStore` and this batch);
-   a duplicate is counted and merged again: stitching is idempotent, so it changes nothing
-   unless a crash lost its state write, and its run's state is published again (the sink
-   writes idempotently): at-least-once across crashes;
+2. dedupe by ``eventId``: a repeat within this batch is dropped; one its run remembers
+   (:attr:`~stream_processor.stitch.RunState.seen`, the run's latest events, kept and
+   forgotten with its state) is counted and merged again: stitching is idempotent, so it
+   changes nothing unless a crash lost its state write, and its run's state is published
+   again (the sink writes idempotently): at-least-once across crashes;
 3. values the graph cannot hold faithfully (NaN, infinities, NUL, lone surrogates,
    over-long text) normalised by one rule and flagged on the run
    (:mod:`stream_processor.faithful`); dataset identity: every dataset under its canonical name
@@ -77,7 +78,7 @@ from stream_processor.mapping import Note, stale_record, state_to_record
 from stream_processor.published import Published
 from stream_processor.record_split import split_record
 from stream_processor.run_rows import json_text
-from stream_processor.state import DedupeStore, RunStore, StoredRun, VersionStore, departed_summary
+from stream_processor.state import RunStore, StoredRun, VersionStore, departed_summary
 from stream_processor.stitch import RunState, merge_event
 from stream_processor.stitch.merge import EventRecord, as_record, event_type
 from stream_processor.versions import output_version
@@ -107,8 +108,8 @@ class EventProcessor:
     """Turns consumed lineage-event messages into graph and DLQ records.
 
     ``graph_topic``/``dlq_topic``: output topic names; messages from ``openlineage_topic`` are
-    OpenLineage JSON, all others Avro lineage events; ``runs``/``dedupe``/``versions``: the
-    state stores; ``identity`` maps dataset names to canonical ones (default: symlinks
+    OpenLineage JSON, all others Avro lineage events; ``runs``/``versions``: the state
+    stores; ``identity`` maps dataset names to canonical ones (default: symlinks
     only, no alias table); ``published``: what this process already published
     (:class:`~stream_processor.published.Published`; default a new one); ``stale_after_s``:
     seconds without news after which an open run is published as ``STALE`` (0 disables);
@@ -124,7 +125,6 @@ class EventProcessor:
         graph_topic: str,
         dlq_topic: str,
         runs: RunStore,
-        dedupe: DedupeStore,
         versions: VersionStore,
         codec: EventCodec | None = None,
         graph_codec: GraphRecordCodec | None = None,
@@ -140,7 +140,6 @@ class EventProcessor:
         self.graph_topic = graph_topic
         self.dlq_topic = dlq_topic
         self.runs = runs
-        self.dedupe = dedupe
         self.versions = versions
         self.codec = codec if codec is not None else EventCodec()
         self.graph_codec = graph_codec if graph_codec is not None else GraphRecordCodec()
@@ -187,12 +186,11 @@ class EventProcessor:
             return
         self._next_sweep[partition] = now + min(SWEEP_EVERY_MS, self.finished_grace_ms)
         forget_at = now - self.finished_grace_ms - self.departed_memory_ms
-        for stored in self.runs.finished_runs_idle_since(now - self.finished_grace_ms,
-                                                         partition):
-            run_id = stored.state.runId
+        for summary in self.runs.finished_runs_idle_since(now - self.finished_grace_ms,
+                                                          partition):
+            run_id = summary.state.runId
             if run_id not in self._touched:  # else its record is still to be built
-                self.runs.retire(run_id, StoredRun(departed_summary(stored.state),
-                                                   stored.touched_ms, departed=True))
+                self.runs.retire(run_id, summary)
                 self._stale_published.discard(run_id)
         for run_id in self.runs.departed_runs_idle_since(forget_at, partition):
             if run_id not in self._touched:
@@ -220,12 +218,6 @@ class EventProcessor:
         if event["eventId"] in self._batch_ids:
             DUPLICATES.inc()
             return None
-        if self.dedupe.seen(event["eventId"]):
-            # Counted, then merged again: stitching is idempotent, so a duplicate whose effect
-            # is stored changes nothing, while one whose state write was lost in a crash (the
-            # dedupe mark survived, the run state did not) is restored. Either way the run's
-            # state is published again, which the sink writes idempotently: at-least-once.
-            DUPLICATES.inc()
         return self.identity.apply_record(event)  # one name per dataset (aliases, symlinks)
 
     def _handle(self, msg: SourceMessage, now: int) -> None:
@@ -235,6 +227,10 @@ class EventProcessor:
         run_id = event["run"]["runId"]
         touched = self._touched.get(run_id)
         stored = StoredRun(touched.state, now) if touched else self.runs.get(run_id)
+        if stored is not None and stored.state.has_seen(event["eventTime"], event["eventId"]):
+            # Counted, then merged again: stitching is idempotent, so it changes nothing here;
+            # the run's state is published again, which the sink writes idempotently.
+            DUPLICATES.inc()
         if stored is not None and stored.departed:
             state = merge_event(stored.state, event)
             values, notes = self._encode(*late_record(event, state, now, self.published))
@@ -253,13 +249,12 @@ class EventProcessor:
         touched.events.append((msg, event))
 
     def _commit(self, run_id: str, event: EventRecord, state: RunState) -> None:
-        """Record the generated versions of the run's ``state`` and mark the event."""
+        """Record the generated versions of the run's ``state``; note the event in the batch."""
         for ds in state.outputs.values():
             version = output_version(ds, state)
             if version is not None:
                 when = ds.version.t if ds.version is not None else (state.endTime or ds.firstSeen)
                 self.versions.record(ds.uid, version, when)
-        self.dedupe.mark(event["eventId"])
         self._batch_ids.add(event["eventId"])
         self._stale_published.discard(run_id)
 

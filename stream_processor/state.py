@@ -1,26 +1,27 @@
-"""The processor's three pieces of state, as small interfaces with in-memory implementations.
+"""The processor's two pieces of state, as small interfaces with in-memory implementations.
 
 - :class:`RunStore` — runId -> :class:`StoredRun` (the stitched :class:`RunState` and when the
   processor last changed it). In the Faust app: a Table co-partitioned with the events topic.
   A finished run's state is replaced by its :func:`departed_summary` after a grace window and
   forgotten later (:class:`~stream_processor.processor.EventProcessor`), so the store holds
   the open runs, the recently finished ones and small summaries, not every run ever seen.
-- :class:`DedupeStore` — event ids seen within the dedupe window. In the Faust app: a
-  tumbling-window Table whose old windows expire.
 - :class:`VersionStore` — dataset uid -> latest version seen GENERATED (by eventTime). In the
   Faust app: a GlobalTable, so every worker resolves inputs produced on any partition.
 
-:class:`MemoryRunStore`, :class:`MemoryDedupeStore` and :class:`MemoryVersionStore` keep them
-in dicts: tests drive :class:`~stream_processor.processor.EventProcessor` with them, no Kafka.
+:class:`MemoryRunStore` and :class:`MemoryVersionStore` keep them in dicts: tests drive
+:class:`~stream_processor.processor.EventProcessor` with them, no Kafka.
+
+A run remembers its own latest event ids (:attr:`RunState.seen`), kept and forgotten with
+its state: that is the processor's dedupe state, not a store of its own.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import time
+import json
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -73,7 +74,9 @@ class RunStore(Protocol):
     def finished_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[StoredRun]:
         """Terminal runs still held whole (not departed summaries) whose ``touched_ms`` is at
         or before ``cutoff_ms`` and whose state lives in ``partition`` (the partition of the
-        message being handled; a store without partitions ignores it)."""
+        message being handled; a store without partitions ignores it), each as what the
+        sweep keeps of it: ``StoredRun(departed_summary(state), touched_ms, departed=True)``
+        (a store may build the summary without decoding the whole state)."""
         ...
 
     def departed_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[str]:
@@ -87,18 +90,6 @@ class RunStore(Protocol):
         """Replace a run yielded by :meth:`finished_runs_idle_since` by ``stored`` (a departed
         summary), or delete a run (one of :meth:`departed_runs_idle_since`) when ``stored`` is
         ``None``. Called while a message of the run's partition is handled."""
-        ...
-
-
-class DedupeStore(Protocol):
-    """The event ids seen recently."""
-
-    def seen(self, event_id: str) -> bool:
-        """``True`` if ``event_id`` was marked within the dedupe window."""
-        ...
-
-    def mark(self, event_id: str) -> None:
-        """Remember ``event_id`` for the dedupe window."""
         ...
 
 
@@ -148,7 +139,7 @@ class MemoryRunStore:
         for stored in list(self.data.values()):
             if (stored.state.is_terminal and not stored.departed
                     and stored.touched_ms <= cutoff_ms):
-                yield stored
+                yield StoredRun(departed_summary(stored.state), stored.touched_ms, True)
 
     def departed_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[str]:
         """See :class:`RunStore` (one partition: ``partition`` is ignored)."""
@@ -162,28 +153,6 @@ class MemoryRunStore:
             self.data.pop(run_id, None)
         else:
             self.data[run_id] = stored
-
-
-class MemoryDedupeStore:
-    """:class:`DedupeStore` in a dict of event id -> mark time, entries older than
-    ``window_s`` seconds are forgotten (``clock`` returns seconds)."""
-
-    def __init__(self, window_s: float, clock: Callable[[], float] = time.time) -> None:
-        self.window_s = window_s
-        self.clock = clock
-        self.data: dict[str, float] = {}
-
-    def seen(self, event_id: str) -> bool:
-        """See :class:`DedupeStore`."""
-        marked = self.data.get(event_id)
-        return marked is not None and self.clock() - marked < self.window_s
-
-    def mark(self, event_id: str) -> None:
-        """See :class:`DedupeStore`."""
-        now = self.clock()
-        if len(self.data) > 100_000:
-            self.data = {k: t for k, t in self.data.items() if now - t < self.window_s}
-        self.data[event_id] = now
 
 
 class MemoryVersionStore:
@@ -203,14 +172,19 @@ class MemoryVersionStore:
             self.data[dataset_uid] = {"version": version, "t": event_time}
 
 
+#: The parts of a :class:`RunState` its :func:`departed_summary` keeps.
+SUMMARY_FIELDS = ("runId", "job", "firstSeen", "lastSeen", "startTime", "terminal", "seen")
+
+
 def departed_summary(state: RunState) -> RunState:
-    """What the processor keeps of finished run ``state`` once its grace window is over: the
-    run id, job, first/last observation, ``startTime`` and winning terminal event (about 250
-    bytes as JSON). Enough to publish a late event so that the graph's run state and times
-    do not regress (:mod:`stream_processor.processor`)."""
+    """What the processor keeps of finished run ``state`` once its grace window is over
+    (:data:`SUMMARY_FIELDS`): the run id, job, first/last observation, ``startTime``, winning
+    terminal event and the events it remembers (:attr:`RunState.seen`; about 200 bytes
+    packed). Enough to publish a late event so that the graph's run state and times do not
+    regress, and to count a resent event as a duplicate (:mod:`stream_processor.processor`)."""
     return RunState(runId=state.runId, job=state.job, firstSeen=state.firstSeen,
                     lastSeen=state.lastSeen, startTime=state.startTime,
-                    terminal=state.terminal)
+                    terminal=state.terminal, seen=list(state.seen))
 
 
 # -- compact encoding of a run state (the changelog value) --------------------------------
@@ -311,6 +285,22 @@ def encode_state(state: RunState, preset: bool = True) -> bytes:
     return packer.compress(slim.to_json_bytes()) + packer.flush()
 
 
+def _inflate(packed: bytes, preset: bool) -> bytes:
+    """The JSON of :func:`encode_state`'s bytes (raises ``zlib.error``)."""
+    unpacker = (zlib.decompressobj(-15, zdict=STATE_DICTIONARY) if preset
+                else zlib.decompressobj(-15))
+    return unpacker.decompress(packed) + unpacker.flush()
+
+
+def decode_summary(packed: bytes, preset: bool = True) -> RunState:
+    """``departed_summary(decode_state(packed, preset))`` at a fraction of the cost: only the
+    :data:`SUMMARY_FIELDS` of the state's JSON are validated (the whole state of a finished
+    run, its datasets with their columns, about 1.5 ms; this, about 0.2 ms). Raises
+    ``ValueError`` (``zlib.error``, ``json.JSONDecodeError``, ``pydantic.ValidationError``)."""
+    data = json.loads(_inflate(packed, preset))
+    return RunState.from_json({k: data[k] for k in SUMMARY_FIELDS if k in data})
+
+
 def decode_state(packed: bytes | str, preset: bool = True) -> RunState:
     """The state of :func:`encode_state`'s bytes (equal to the encoded one; ``preset``: as
     they were encoded); a ``str`` is the base64 text of bytes without the dictionary that
@@ -318,10 +308,7 @@ def decode_state(packed: bytes | str, preset: bool = True) -> RunState:
     ``pydantic.ValidationError``)."""
     if isinstance(packed, str):
         packed, preset = base64.b64decode(packed), False
-    unpacker = (zlib.decompressobj(-15, zdict=STATE_DICTIONARY) if preset
-                else zlib.decompressobj(-15))
-    raw = unpacker.decompress(packed) + unpacker.flush()
-    state = RunState.from_json_bytes(raw)
+    state = RunState.from_json_bytes(_inflate(packed, preset))
     for ds in state.inputs.values():
         _fatten(ds)
     for ds in state.outputs.values():

@@ -10,13 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from stream_processor.state import StoredRun, decode_state, encode_state, newer_version
+from stream_processor.state import (
+    StoredRun,
+    decode_state,
+    decode_summary,
+    departed_summary,
+    encode_state,
+    newer_version,
+)
 from stream_processor.stitch import RunState
 
 #: Run states kept decoded beside their table values (about 40 KB each in memory).
@@ -148,12 +154,22 @@ class FaustRunStore:
                 yield self._load(raw)
 
     def finished_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[StoredRun]:
-        """See :class:`~stream_processor.state.RunStore`; decodes only the matching runs."""
+        """See :class:`~stream_processor.state.RunStore`; decodes only the matching runs, and
+        of those only the summary's parts (:func:`~stream_processor.state.decode_summary`)."""
         for key, raw in list(self.table.items()):
             head = self._header(key, raw)
             if (head.terminal and not head.departed and head.touched_ms <= cutoff_ms
                     and head.partition == partition):
-                yield self._load(raw)
+                yield StoredRun(self._summary(key, raw), head.touched_ms, departed=True)
+
+    def _summary(self, key: str, raw: Any) -> RunState:
+        """The departed summary of run ``key``'s table value ``raw``."""
+        cached = self._decoded.get(key)
+        if cached is not None and cached[0] is raw:
+            return departed_summary(cached[1].state)
+        if isinstance(raw, bytes) and raw[:1] and raw[0] in _PRESET:
+            return decode_summary(raw[1 + _HEADER.size:], _PRESET[raw[0]])
+        return departed_summary(self._load(raw).state)
 
     def departed_runs_idle_since(self, cutoff_ms: int, partition: int) -> Iterator[str]:
         """See :class:`~stream_processor.state.RunStore`; decodes nothing."""
@@ -171,79 +187,6 @@ class FaustRunStore:
         self._decoded.pop(run_id, None)
         if run_id in self.table:
             del self.table[run_id]
-
-
-def event_id_key(event_id: str) -> bytes:
-    """The dedupe table's key of ``event_id``: its 16-byte BLAKE2b digest (49 bytes in
-    memory against 85 for a 36-character UUID text; 16 bytes of changelog key against the
-    windowed table's JSON ``[id, [start, end]]`` of about 70). Collisions are negligible
-    (the birthday bound of a 128-bit digest)."""
-    return hashlib.blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
-class FaustDedupeStore:
-    """:class:`~stream_processor.state.DedupeStore` over a Faust ``Table`` of raw bytes:
-    :func:`event_id_key` -> the window the id was last marked in (4 bytes, big-endian:
-    ``int(clock() // window_s)``, the processor clock in epoch seconds). An id counts as seen
-    when marked in the current or the previous window, so a duplicate within ``window_s`` is
-    always caught (see :mod:`stream_processor.app`).
-
-    Bound: the ids marked in the last three windows. :meth:`mark` drops those marked over
-    two windows ago from the table's local store every ``window_s / 4`` seconds (no
-    changelog write: the changelog topic, ``cleanup.policy=compact,delete`` with
-    ``retention.ms`` of three windows, loses them itself), including any recovered from the
-    changelog at start-up. About 110 bytes of memory per id (the 16-byte key, a dict slot;
-    the window value is one shared object per window), against about 220 in the
-    tumbling-window table this replaced.
-    """
-
-    _WINDOW = struct.Struct(">I")
-
-    def __init__(self, table: Any, window_s: float,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.table = table
-        self.window_s = window_s
-        self.clock = clock
-        self._store = getattr(table, "data", table)
-        self._next_sweep = 0.0
-        self._value: tuple[int, bytes] = (-1, b"")
-
-    def _window(self, now: float) -> int:
-        return int(now // self.window_s)
-
-    def seen(self, event_id: str) -> bool:
-        """See :class:`~stream_processor.state.DedupeStore`."""
-        marked = self.table.get(event_id_key(event_id))
-        if not isinstance(marked, bytes) or len(marked) != self._WINDOW.size:
-            return False
-        return bool(self._WINDOW.unpack(marked)[0] >= self._window(self.clock()) - 1)
-
-    def mark(self, event_id: str) -> None:
-        """See :class:`~stream_processor.state.DedupeStore` (needs a current Faust event)."""
-        now = self.clock()
-        window = self._window(now)
-        if self._value[0] != window:
-            self._value = (window, self._WINDOW.pack(window))
-        self.table[event_id_key(event_id)] = self._value[1]
-        if now >= self._next_sweep:
-            self._next_sweep = now + self.window_s / 4
-            self.sweep(now)
-
-    def sweep(self, now: float) -> int:
-        """Drop the ids marked over two windows before ``now`` (epoch seconds), and any value
-        this store cannot read, from the table's local store; returns how many."""
-        store = self._store
-        oldest = self._window(now) - 2
-        size = self._WINDOW.size
-        old = [key for key, marked in list(store.items())
-               if not isinstance(marked, bytes) or len(marked) != size
-               or self._WINDOW.unpack(marked)[0] < oldest]
-        index = getattr(store, "_key_partition", None)
-        for key in old:
-            store.pop(key, None)  # the local store only: no changelog record
-            if index is not None:
-                index.pop(key, None)
-        return len(old)
 
 
 #: First byte of a versions-table value (:class:`FaustVersionStore`): the version is

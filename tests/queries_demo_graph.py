@@ -37,7 +37,7 @@ from lineage_pipeline.settings import GraphSettings
 from lineage_queries.api import LineageGraph
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
-from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from stream_processor.state import MemoryRunStore, MemoryVersionStore
 from tests.support.recording import RecordingTransport
 
 
@@ -120,7 +120,7 @@ def run_demo(root: Path, rows: int | None = None, engine: str = "pandas") -> Dem
 
     processor = EventProcessor(
         graph_topic="lineage.graph", dlq_topic="lineage.dlq", runs=MemoryRunStore(),
-        dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore(),
+        versions=MemoryVersionStore(),
     )
     codec = GraphRecordCodec()
     run = DemoRun(paths, accuracies, digests, between, end, failed, len(transport.sent))

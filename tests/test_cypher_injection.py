@@ -39,7 +39,7 @@ from lineage_pipeline.settings import GraphSettings
 from lineage_queries.api import LineageGraph
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
-from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from stream_processor.state import MemoryRunStore, MemoryVersionStore
 from tests.conftest import BACKENDS, GraphFactory
 from tests.support.recording import RecordingTransport
 
@@ -71,7 +71,7 @@ def pipeline(job: str, src: str, dst: str, column: str, graph: GraphSettings) ->
     assert client.flush(10.0) == 0
     client.close(5.0)
     proc = EventProcessor(graph_topic="graph", dlq_topic="dlq", runs=MemoryRunStore(),
-                          dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore())
+                          versions=MemoryVersionStore())
     for offset, env in enumerate(transport.sent):
         proc.handle(SourceMessage("events", 0, offset, env.key, env.value))
     records = proc.drain()

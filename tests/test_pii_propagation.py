@@ -31,7 +31,7 @@ from lineage_pipeline.settings import GraphSettings
 from lineage_queries.pii import PiiView
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
-from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from stream_processor.state import MemoryRunStore, MemoryVersionStore
 from tests.graph_servers import graph_env
 
 CODEC = EventCodec()
@@ -101,7 +101,7 @@ def pii_graph(any_graph: GraphSettings, monkeypatch: pytest.MonkeyPatch
     graph = any_graph
     avro, ol = scenario()
     proc = EventProcessor(graph_topic="graph", dlq_topic="dlq", runs=MemoryRunStore(),
-                          dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore(),
+                          versions=MemoryVersionStore(),
                           openlineage_topic="ol")
     offset = 0
     for ev in ol:

@@ -59,11 +59,8 @@ def test_app_builds_without_network_io() -> None:
                              processor={"app_id": "offline-build", "stale_after_s": 60})
     app = build_app(settings, partitions=2)
     assert app.conf.id == "offline-build"
-    assert set(app.tables) == {"runs", "event-ids", "dataset-versions", "dataset-aliases"}
+    assert set(app.tables) == {"runs", "dataset-versions", "dataset-aliases"}
     from stream_processor.topics import changelog_topics
 
     configs = {t.topic: t.config for t in changelog_topics(app)}
-    window_ms = int(settings.processor.dedupe_window_s * 1000)
-    assert configs["offline-build-event-ids-changelog"] == {
-        "cleanup.policy": "compact,delete", "retention.ms": str(3 * window_ms)}
     assert configs["offline-build-runs-changelog"] == {"cleanup.policy": "compact"}

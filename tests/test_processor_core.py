@@ -15,7 +15,7 @@ from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.openlineage import to_openlineage_json
 from stream_processor.dlq import OutRecord, SourceMessage, parse_dlq_headers
 from stream_processor.processor import EventProcessor
-from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from stream_processor.state import MemoryRunStore, MemoryVersionStore
 
 CODEC = EventCodec()
 GRAPH = GraphRecordCodec()
@@ -35,7 +35,6 @@ class Harness:
     def __init__(self, **options: Any) -> None:
         self.clock = Clock()
         self.runs = MemoryRunStore()
-        self.dedupe = MemoryDedupeStore(3600, clock=self.clock)
         self.versions = MemoryVersionStore()
         self.offset = 0
         self.proc = self.make(**options)
@@ -43,7 +42,7 @@ class Harness:
     def make(self, **options: Any) -> EventProcessor:
         return EventProcessor(graph_topic="graph", dlq_topic="dlq", runs=self.runs,
                               openlineage_topic="openlineage",
-                              dedupe=self.dedupe, versions=self.versions,
+                              versions=self.versions,
                               clock=self.clock, **options)
 
     def batch(self, *values: bytes, topic: str = "events") -> list[OutRecord]:
@@ -126,7 +125,7 @@ def test_duplicates_change_no_state_and_a_batch_publishes_each_run_once() -> Non
     assert run_state(first[0], "r1") == "COMPLETE"
     assert first[0].source_event_id == "r"
 
-    # seen within the dedupe window: no state changes, but the run is published again (a
+    # remembered by the run (its latest events): no state changes, but the run is published again (a
     # crash may have kept the state and lost the publication); what this process already
     # published with the same content is left out ...
     again = graph_records(h.batch(complete, start))

@@ -20,10 +20,12 @@ from stream_processor.identity import DatasetIdentity, MemoryAliasStore
 from stream_processor.state import (
     StoredRun,
     decode_state,
+    decode_summary,
     departed_summary,
     encode_state,
 )
 from stream_processor.stitch import stitch
+from stream_processor.stitch.runs import SEEN_EVENTS_KEPT
 from stream_processor.table_stores import (
     RUN_VALUE_FORMAT,
     FaustRunStore,
@@ -216,6 +218,9 @@ def test_the_compact_encoding_round_trips_and_is_small() -> None:
     text = encode_state(state)
     assert decode_state(text) == state
     assert len(text) < len(state.to_json_bytes()) / 4
+    assert state.seen and decode_summary(text) == departed_summary(state)
+    assert decode_summary(encode_state(state, preset=False), preset=False) == \
+        departed_summary(state)
 
 
 def test_columns_a_facet_cannot_rebuild_are_kept() -> None:
@@ -289,50 +294,46 @@ def test_the_identity_pass_returns_an_event_untouched_when_no_alias_can_apply() 
     assert DatasetIdentity({"pg:raw": "hive:db.raw"}).apply(ev).inputs[0].name == "db.raw"
 
 
-# -- dedupe bound -----------------------------------------------------------------------
-def test_dedupe_keys_recovered_from_the_changelog_are_dropped_after_two_windows() -> None:
-    import faust
-
-    from stream_processor.table_stores import FaustDedupeStore, event_id_key
-
-    app = faust.App("lean-dedupe-test", broker="kafka://localhost:1", store="memory://")
-    table = app.Table("event-ids", default=None, key_type=bytes, value_type=bytes,
-                      partitions=1)
-    now = 1_000 * 3600.0 + 10
-    store = FaustDedupeStore(table, 3600, clock=lambda: now)
-    data: Any = table.data
-    for age_h in range(5):  # as Faust's recovery leaves them: in the store and its index
-        key = event_id_key(f"id{age_h}")
-        data[key] = (1_000 - age_h).to_bytes(4, "big")
-        data._key_partition[key] = 0
-    data[b"legacy"] = b"1"  # a value this store cannot read
-    data._key_partition[b"legacy"] = 0
-    assert [store.seen(f"id{age}") for age in range(5)] == [True, True, False, False, False]
-    assert store.sweep(now) == 3
-    assert sorted(data) == sorted(event_id_key(f"id{age}") for age in range(3))
-    assert len(data._key_partition) == 3
+# -- dedupe inside the run's state -------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(order=st.permutations(range(SEEN_EVENTS_KEPT + 8)))
+def test_a_run_remembers_its_latest_events_whatever_their_order(order: list[int]) -> None:
+    events = [_ev("r1", "RUNNING", 100 + i, f"e{i}") for i in order]
+    state = stitch(events + events[:3])  # with duplicates
+    assert state == stitch(sorted(events, key=lambda e: e.eventTime))
+    assert len(state.seen) == SEEN_EVENTS_KEPT
+    newest, oldest = SEEN_EVENTS_KEPT + 7, 7
+    assert state.has_seen(100 + newest, f"e{newest}")
+    assert not state.has_seen(100 + oldest, f"e{oldest}")  # older than the kept ones
+    assert not state.has_seen(100 + newest, "another id")
 
 
-def test_dedupe_marks_16_byte_keys_with_one_shared_window_value() -> None:
-    from stream_processor.table_stores import FaustDedupeStore
+def test_a_resent_event_is_counted_while_its_run_is_remembered_even_departed() -> None:
+    from prometheus_client import REGISTRY
 
-    clock = [7_200.0]
-    table: dict[bytes, bytes] = {}
-    store = FaustDedupeStore(table, 3600, clock=lambda: clock[0])
-    store.mark("e1")
-    store.mark("e2")
-    assert {len(k) for k in table} == {16}
-    first, second = table.values()
-    assert first is second and first == (2).to_bytes(4, "big")
-    clock[0] += 3600  # the next window: still seen
-    assert store.seen("e1") and not store.seen("e3")
-    clock[0] += 3600  # two windows on: forgotten
-    assert not store.seen("e1")
-    store.mark("e3")
-    assert len(table) == 3  # kept for three windows
-    clock[0] += 3600  # three windows on: swept at the next mark
-    store.mark("e4")
-    assert len(table) == 2 and not store.seen("e2") and store.seen("e3")
+    def duplicates() -> float:
+        return REGISTRY.get_sample_value("lineage_processor_duplicates_total") or 0.0
+
+    h = Harness(finished_grace_s=HOUR_S, departed_memory_s=24 * HOUR_S)
+    msgs = _run_events("r1")
+    h.batch(msgs["start"])
+    h.batch(msgs["complete"])
+    before = duplicates()
+    h.batch(msgs["start"])  # the START sent again, after the COMPLETE
+    assert duplicates() == before + 1
+    h.clock.now += HOUR_S + 120
+    h.batch(CODEC.encode(event("other", "START", 1)))  # the sweep: r1 departs
+    stored = h.runs.get("r1")
+    assert stored is not None and stored.departed and len(stored.state.seen) == 2
+    graph = Graph()
+    graph.write(graph_records(h.batch(msgs["dup_complete"])))
+    assert duplicates() == before + 2
+    assert graph.nodes[("Run", "r1")]["state"] == "COMPLETE"  # merged again, published
+    h.batch(msgs["late_running"])  # a new event of the departed run: not a duplicate
+    assert duplicates() == before + 2
+    h.clock.now += 25 * HOUR_S + 120  # the grace window and the summary's memory
+    h.batch(CODEC.encode(event("tick", "START", 1)))  # forgotten with its run
+    assert h.runs.get("r1") is None
 
 
 def test_the_faust_version_store_writes_packed_values_and_reads_older_entries() -> None:

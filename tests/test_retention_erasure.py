@@ -35,7 +35,7 @@ from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.settings import GraphSettings, TopicSettings, load_settings
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
-from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from stream_processor.state import MemoryRunStore, MemoryVersionStore
 from tests.graph_servers import graph_env
 
 CODEC = EventCodec()
@@ -70,7 +70,7 @@ def events(now: int) -> list[LineageEvent]:
 def graph_values(now: int) -> list[bytes]:
     """The graph records (wire bytes) the processor publishes for :func:`events`."""
     proc = EventProcessor(graph_topic="graph", dlq_topic="dlq", runs=MemoryRunStore(),
-                          dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore())
+                          versions=MemoryVersionStore())
     out = []
     for i, ev in enumerate(events(now)):
         proc.handle(SourceMessage("events", 0, i, b"k", CODEC.encode(ev)))

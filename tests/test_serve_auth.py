@@ -41,7 +41,7 @@ from lineage_pipeline.settings import GraphSettings, LineageSettings, load_setti
 from lineage_queries.pii import PiiView
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import EventProcessor
-from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from stream_processor.state import MemoryRunStore, MemoryVersionStore
 from tests.conftest import GraphFactory
 from tests.serve_support import Answer, call, running
 
@@ -68,7 +68,7 @@ def _events() -> list[LineageEvent]:
 def _load(backend: GraphBackend) -> None:
     """The events through the processor's logic and the sink's writer."""
     proc = EventProcessor(graph_topic="graph", dlq_topic="dlq", runs=MemoryRunStore(),
-                          dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore())
+                          versions=MemoryVersionStore())
     for offset, event in enumerate(_events()):
         proc.handle(SourceMessage("events", 0, offset, b"k", EventCodec().encode(event)))
     records = proc.drain()

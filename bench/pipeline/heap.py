@@ -134,12 +134,10 @@ def _entry_bytes(key: Any, value: Any) -> int:
 
 def entries(stores: dict[str, Any]) -> dict[str, Any]:
     """Entries of each table at the end and their mean size in memory (bytes)."""
-    groups: dict[str, list[int]] = {"runs_full": [], "runs_departed": [], "dedupe": [],
-                                    "versions": []}
+    groups: dict[str, list[int]] = {"runs_full": [], "runs_departed": [], "versions": []}
     for key, value in stores["runs"].items():
         groups["runs_departed" if read_header(value).departed else "runs_full"].append(
             _entry_bytes(key, value))
-    groups["dedupe"] = [_entry_bytes(k, v) for k, v in stores["dedupe"].items()]
     groups["versions"] = [_entry_bytes(k, v) for k, v in stores["versions"].items()]
     return {"table_entries": {k: len(v) for k, v in groups.items()},
             "table_entry_bytes": {k: round(sum(v) / len(v)) if v else None

@@ -57,7 +57,7 @@ def _cpu(r: dict[str, Any], key: str, role: str) -> Any:
 
 def _by_table(r: dict[str, Any]) -> str:
     split = r.get("state_changelog_bytes_per_event_by_table") or {}
-    return " / ".join(fmt(split.get(k)) for k in ("runs", "versions", "dedupe")) + " B"
+    return " / ".join(fmt(split.get(k)) for k in ("runs", "versions")) + " B"
 
 
 #: (figure, goal text, goal key in :func:`goals` or None, cell of one backend's figures)
@@ -112,7 +112,7 @@ _ROWS: list[tuple[str, str, str | None, Callable[[dict[str, Any]], str]]] = [
                f"{fmt(r.get('state_bounded_caches_at_bound_mb'))} MB"),
     ("changelog bytes per event *", f"<= {GOAL_CHANGELOG_BYTES:,.0f}", "changelog",
      lambda r: fmt(r.get("state_changelog_bytes_per_event"), "B")),
-    ("  runs / versions / dedupe tables *", "", None, _by_table),
+    ("  runs / versions tables *", "", None, _by_table),
     ("graph elements per repeat run *", f"<= {GOAL_ELEMENTS_PER_REPEAT_RUN:,.0f}", "elements",
      lambda r: fmt(r.get("state_elements_per_repeat_run"), "", 1)),
     ("  per run of a new job *", "", None,

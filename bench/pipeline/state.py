@@ -3,15 +3,15 @@
 :func:`measure_state` feeds ``events`` encoded workload events (:class:`Workload`: 80 % repeat
 runs of known jobs, 20 % runs of new jobs) through an
 :class:`~stream_processor.processor.EventProcessor` built as the service builds it, minus Kafka
-and Faust: runs in a :class:`~stream_processor.table_stores.FaustRunStore` and versions in a
-:class:`~stream_processor.table_stores.FaustVersionStore` and event ids in a
-:class:`~stream_processor.table_stores.FaustDedupeStore`, each over a dict standing in for the
+and Faust: runs (with the ids of each run's latest events: the dedupe state) in a
+:class:`~stream_processor.table_stores.FaustRunStore` and versions in a
+:class:`~stream_processor.table_stores.FaustVersionStore`, each over a dict standing in for the
 Faust table (:class:`~bench.pipeline.tables.ChangelogTable`, which also counts what the table
 would write to its changelog). A fake clock advances ``step_ms`` per event (10 ms: 100
 events/s) and ``finished_grace_s`` is short (5 s instead of the service's hour), so finished
-runs really become departed summaries during the measurement; the dedupe window and the
-summaries' memory are the service's defaults (7 days), so within a million events nothing else
-is forgotten, as in the service. The processor drains every ``batch`` messages, like
+runs really become departed summaries during the measurement; the summaries' memory is the
+service's default (7 days), so within a million events nothing else is forgotten, as in the
+service. The processor drains every ``batch`` messages, like
 the agent's full batches.
 
 Figures:
@@ -58,7 +58,7 @@ from lineage_pipeline.settings import ProcessorSettings
 from stream_processor.dlq import SourceMessage
 from stream_processor.processor import SWEEP_EVERY_MS, EventProcessor
 from stream_processor.published import Published
-from stream_processor.table_stores import FaustDedupeStore, FaustRunStore, FaustVersionStore
+from stream_processor.table_stores import FaustRunStore, FaustVersionStore
 
 _EVENTS_TOPIC = "bench.events"
 _GRAPH_TOPIC = "bench.graph"
@@ -130,11 +130,9 @@ class _Runs:
 def _processor(clock: _Clock, grace_s: float) -> tuple[EventProcessor, dict[str, Any]]:
     """The processor over counting stores; its stores by name."""
     defaults = ProcessorSettings()
-    stores: dict[str, Any] = {"runs": ChangelogTable(), "versions": ChangelogTable(),
-                              "dedupe": ChangelogTable()}
+    stores: dict[str, Any] = {"runs": ChangelogTable(), "versions": ChangelogTable()}
     processor = EventProcessor(
         graph_topic=_GRAPH_TOPIC, dlq_topic="bench.dlq", runs=FaustRunStore(stores["runs"]),
-        dedupe=FaustDedupeStore(stores["dedupe"], defaults.dedupe_window_s, clock),
         versions=FaustVersionStore(stores["versions"]),
         published=Published(clock=clock), clock=clock, finished_grace_s=grace_s,
         departed_memory_s=defaults.departed_memory_s)

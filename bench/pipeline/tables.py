@@ -1,9 +1,8 @@
 """Stand-ins for the processor's Faust tables that count what the tables would write to their
 changelogs (:mod:`bench.pipeline.state`).
 
-:class:`ChangelogTable` is the dict a :class:`~stream_processor.table_stores.FaustRunStore`,
-:class:`~stream_processor.table_stores.FaustVersionStore` or
-:class:`~stream_processor.table_stores.FaustDedupeStore` is given. It counts the key and value
+:class:`ChangelogTable` is the dict a :class:`~stream_processor.table_stores.FaustRunStore` or
+:class:`~stream_processor.table_stores.FaustVersionStore` is given. It counts the key and value
 bytes of every changelog record as Faust's codecs write them (a table with ``key_type=str`` and
 no value type serializes both as JSON, compact separators; ``value_type=bytes`` values go as
 they are); Kafka's framing of each record is not counted.

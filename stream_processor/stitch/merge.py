@@ -164,6 +164,7 @@ def merge_event(
     _merge_run(new, record)
     _merge_job_facets(new, record)
     t, eid = record["eventTime"], record["eventId"]
+    new.note_seen(t, eid)
     _merge_datasets(new.inputs, record.get("inputs") or [], t, eid)
     _merge_datasets(new.outputs, record.get("outputs") or [], t, eid)
     if record.get("truncated"):

@@ -3,6 +3,8 @@ builds it from events."""
 
 from __future__ import annotations
 
+import hashlib
+from bisect import insort
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,20 @@ from lineage_pipeline.events import (
 )
 from stream_processor.stitch.datasets import DatasetState
 from stream_processor.stitch.registers import Reg
+
+#: How many of its events a run remembers to recognise one sent again: the latest by
+#: ``(eventTime, digest)`` (a bounded set: the top of a total order, so the kept set does not
+#: depend on the order events came in). A resent event older than those is merged again
+#: without being counted as a duplicate (merging is idempotent: only the count misses it).
+SEEN_EVENTS_KEPT = 32
+
+
+def event_digest(event_id: str) -> int:
+    """A 32-bit BLAKE2b digest of ``event_id`` (RFC 7693), as an unsigned int: how a run
+    remembers an event. Compared only among one run's own events, so 32 bits suffice (two
+    ids of one run collide with probability about n^2 / 2^33)."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode("utf-8", "surrogatepass"),
+                                          digest_size=4).digest(), "big")
 
 
 @dataclass(slots=True)
@@ -57,6 +73,10 @@ class RunState:
     #: the earliest RUNNING eventTime (None: no RUNNING event merged): monotone, so whether
     #: a run has run does not depend on the order its events came in
     runningSince: int | None = None
+    #: ``(eventTime, event_digest(eventId))`` of the run's latest merged events, ascending, at
+    #: most :data:`SEEN_EVENTS_KEPT`: how the processor counts an event sent again (its
+    #: dedupe state, kept and forgotten with the run's)
+    seen: list[tuple[int, int]] = field(default_factory=list)
 
     # -- derived views -----------------------------------------------------------------
     @property
@@ -156,7 +176,22 @@ class RunState:
             dict(self.jobFacets), dict(self.jobExtra),
             {k: ds.clone() for k, ds in self.inputs.items()},
             {k: ds.clone() for k, ds in self.outputs.items()},
-            dict(self.lineageSources), list(self.truncated), self.runningSince)
+            dict(self.lineageSources), list(self.truncated), self.runningSince,
+            list(self.seen))
+
+    def has_seen(self, event_time: int, event_id: str) -> bool:
+        """``True`` when the event of ``event_time`` (ms) and ``event_id`` is among
+        :attr:`seen` (it was merged into this run before)."""
+        return (event_time, event_digest(event_id)) in self.seen
+
+    def note_seen(self, event_time: int, event_id: str) -> None:
+        """Add the event to :attr:`seen` (in place), keeping the latest
+        :data:`SEEN_EVENTS_KEPT`."""
+        entry = (event_time, event_digest(event_id))
+        if entry not in self.seen:
+            insort(self.seen, entry)
+            if len(self.seen) > SEEN_EVENTS_KEPT:
+                del self.seen[0]
 
     # -- persistence -------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from lineage_pipeline.graph_record import GraphRecordCodec
 from lineage_pipeline.settings import GraphSettings, LineageSettings
 from stream_processor.dlq import OutRecord, SourceMessage
 from stream_processor.processor import EventProcessor
-from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from stream_processor.state import MemoryRunStore, MemoryVersionStore
 from tests.e2e_stack import stack_env
 from tests.support.waiting import wait_until
 
@@ -251,8 +251,7 @@ def linear_records(messages: list[Message], graph_topic: str = "graph",
     """Run ``messages`` once, in order, through the processor logic with in-memory state,
     one message per batch. Returns the graph records and the DLQ records."""
     proc = EventProcessor(graph_topic=graph_topic, dlq_topic=dlq_topic,
-                          runs=MemoryRunStore(), dedupe=MemoryDedupeStore(7 * 24 * 3600.0),
-                          versions=MemoryVersionStore())
+                          runs=MemoryRunStore(), versions=MemoryVersionStore())
     graph: list[OutRecord] = []
     dead: list[OutRecord] = []
     for msg in messages:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from lineage_pipeline.codec import EventCodec, integrity_header
 from stream_processor.dlq import SourceMessage, parse_dlq_headers
 from stream_processor.processor import EventProcessor
-from stream_processor.state import MemoryDedupeStore, MemoryRunStore, MemoryVersionStore
+from stream_processor.state import MemoryRunStore, MemoryVersionStore
 from tests.faults.harness import make_runs
 
 CODEC = EventCodec()
@@ -15,7 +15,7 @@ CODEC = EventCodec()
 
 def processor() -> EventProcessor:
     return EventProcessor(graph_topic="graph", dlq_topic="dlq", runs=MemoryRunStore(),
-                          dedupe=MemoryDedupeStore(3600.0), versions=MemoryVersionStore(),
+                          versions=MemoryVersionStore(),
                           openlineage_topic="ol")
 
 
