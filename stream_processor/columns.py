@@ -106,13 +106,24 @@ def lineage_pairs(out: DatasetState
     pairs = []
     for key, reg in sorted(out.lineage.items()):
         out_field, namespace, name, in_field, uid = lineage_key_parts(key)
-        transformations = [t for t in reg.v or () if isinstance(t, dict)]
-        kinds = sorted({str(t["type"]) for t in transformations if t.get("type")})
-        subtypes = sorted({str(t["subtype"]) for t in transformations if t.get("subtype")})
-        described = sorted({str(t["description"]) for t in transformations
-                            if t.get("description")})
-        pairs.append(((out_field, uid, in_field, ",".join(kinds) or None,
-                       ",".join(subtypes) or None,
-                       any(bool(t.get("masking")) for t in transformations)),
-                      (namespace, name), "; ".join(described) or None))
+        kind, subtype, masking, described = _transformations(reg.v)
+        pairs.append(((out_field, uid, in_field, kind, subtype, masking),
+                      (namespace, name), described))
     return pairs
+
+
+def _transformations(value: Any) -> tuple[str | None, str | None, bool, str | None]:
+    """``(types, subtypes, masking, descriptions)`` of a pair's transformations (see
+    :func:`lineage_pairs`); one transformation, the usual case, without building sets."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        t = value[0]
+        return (str(t["type"]) if t.get("type") else None,
+                str(t["subtype"]) if t.get("subtype") else None, bool(t.get("masking")),
+                str(t["description"]) if t.get("description") else None)
+    transformations = [t for t in value or () if isinstance(t, dict)]
+    kinds = sorted({str(t["type"]) for t in transformations if t.get("type")})
+    subtypes = sorted({str(t["subtype"]) for t in transformations if t.get("subtype")})
+    described = sorted({str(t["description"]) for t in transformations
+                        if t.get("description")})
+    return (",".join(kinds) or None, ",".join(subtypes) or None,
+            any(bool(t.get("masking")) for t in transformations), "; ".join(described) or None)

@@ -172,6 +172,12 @@ class _Builder:
         kind = ds.kind_value if (produced or ds.kind is not None) else None
         first = ds.firstSeen if read is None else min(ds.firstSeen, read.firstSeen)
         index = self.dataset(ds.namespace, ds.name, kind, first, ds)
+        key = "V:" + version_uid(ds.namespace, ds.name, version)
+        known = self.published.get(key) if self.published is not None else None
+        if (not produced and known is not None and known[1] <= first
+                and known[0].startswith("P")):  # the producer's values win: only the schema
+            self._schema(ds, index)
+            return index
         lineage = self._lineage(ds, index) if produced else None
         row: VersionRow = {"dataset": index, "version": graph_text(version),
                            "produced": produced, "lineage": lineage, "kind": kind,
@@ -189,8 +195,6 @@ class _Builder:
             row[k] for k in ("lineage", "schema", "kind", "digestAlgorithm", "digest",  # type: ignore[literal-required]
                              "rowCount", "bytes", "columnStats")))
         content = ("P" if produced else "W") + content
-        key = "V:" + version_uid(ds.namespace, ds.name, version)
-        known = self.published.get(key) if self.published is not None else None
         if known is not None and known[1] <= first and (
                 known[0] == content or (not produced and known[0].startswith("P"))):
             return index

@@ -19,7 +19,7 @@ from lineage_pipeline.events import (
 )
 from lineage_pipeline.graph_model import dataset_uid
 from lineage_pipeline.naming import normalize_dataset
-from stream_processor.stitch.registers import Reg, lww, merge_map
+from stream_processor.stitch.registers import Reg, lww, merge_map, merge_rows
 
 #: Typed dataset facets kept whole per dataset, last writer wins (wire names). Columns (from
 #: ``schema`` and ``statistics``) and ``columnLineage`` are *also* merged as unions, finer
@@ -159,18 +159,17 @@ class DatasetState:
                 if facet == "symlinks":
                     value = _normalise_symlinks(value)
                 merge_map(self.facets, facet, Reg(t, event_id, value))
-        for key, text in (facets.get("extra") or {}).items():
-            merge_map(self.extra, key, Reg(t, event_id, text))
-        for f in facets.get("schema") or ():
-            merge_map(self.columns, f["name"], Reg(t, event_id, f.get("type")))
+        merge_rows(self.extra, (facets.get("extra") or {}).items(), t, event_id)
+        merge_rows(self.columns, ((f["name"], f.get("type")) for f in facets.get("schema") or ()),
+                   t, event_id)
         statistics = facets.get("statistics") or {}
-        for col in statistics.get("columns") or ():
-            merge_map(self.columnStats, col["name"], Reg(t, event_id, col))
-        for out_col in facets.get("columnLineage") or ():
-            out_field = out_col["field"]
-            for inp in out_col.get("inputFields") or ():
-                key = _lineage_key(out_field, inp["namespace"], inp["name"], inp["field"])
-                merge_map(self.lineage, key, Reg(t, event_id, inp.get("transformations") or []))
+        merge_rows(self.columnStats, ((c["name"], c) for c in statistics.get("columns") or ()),
+                   t, event_id)
+        merge_rows(self.lineage, (
+            (_lineage_key(out_col["field"], inp["namespace"], inp["name"], inp["field"]),
+             inp.get("transformations") or [])
+            for out_col in facets.get("columnLineage") or ()
+            for inp in out_col.get("inputFields") or ()), t, event_id)
 
 
 @lru_cache(maxsize=1 << 16)

@@ -8,6 +8,7 @@ Shapiro et al., "Conflict-free Replicated Data Types", 2011).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 
@@ -50,3 +51,21 @@ def merge_map(target: dict[str, Reg], key: str, incoming: Reg) -> None:
         target[key] = incoming
     elif incoming.t == current.t and incoming.id == current.id:
         target[key] = lww(current, incoming)
+
+
+#: ``tuple.__new__``: builds a :class:`Reg` without the Python frame of a named tuple's own
+#: ``__new__`` (a tenth of the stitching time, at hundreds of registers per event).
+_new_reg: Callable[[type[Reg], tuple[int, str, Any]], Reg] = tuple.__new__
+
+
+def merge_rows(target: dict[str, Reg], rows: Iterable[tuple[str, Any]], t: int,
+               event_id: str) -> None:
+    """:func:`merge_map` of ``Reg(t, event_id, value)`` for each ``(key, value)`` of ``rows``
+    (in place), in one loop: an event writes a register per column and per column-lineage
+    pair, hundreds per event."""
+    for key, value in rows:
+        current = target.get(key)
+        if current is None or (t, event_id) > (current.t, current.id):
+            target[key] = _new_reg(Reg, (t, event_id, value))
+        elif t == current.t and event_id == current.id:
+            target[key] = lww(current, Reg(t, event_id, value))
