@@ -282,5 +282,6 @@ def test_run_state_and_dedupe_survive_a_restart(processor: ProcessorUnderTest) -
     processor.publish(CODEC.encode(complete), CODEC.encode(late_start))
     props = run_node(processor.graph_record_of(late_start.eventId), run)
     assert (props["state"], props["endTime"]) == ("COMPLETE", 5_000)
-    # the resent COMPLETE is a duplicate for the restarted process: its dedupe table recovered
+    # the resent COMPLETE is a duplicate for the restarted process: the run state it recovered
+    # remembers its events
     assert metric_value(processor.metrics(), "lineage_processor_duplicates_total") >= 1.0
