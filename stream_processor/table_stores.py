@@ -13,6 +13,7 @@ import struct
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from stream_processor.state import (
@@ -231,10 +232,18 @@ def decode_version(value: Any) -> dict[str, Any] | None:
     return None if value is None else dict(value)
 
 
+@lru_cache(maxsize=1 << 16)
 def version_key(dataset_uid: str) -> bytes:
     """The versions-table key of ``dataset_uid``: its 16-byte BLAKE2b digest (a uid is
-    about 60 bytes and up to the graph's key bound; every changelog record carries one)."""
+    about 60 bytes and up to the graph's key bound; every changelog record carries one).
+    Cached: the same datasets are looked up on every event of their runs."""
     return hashlib.blake2b(dataset_uid.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+@lru_cache(maxsize=1 << 16)
+def _legacy_version_key(dataset_uid: str) -> bytes:
+    """The key earlier processors gave ``dataset_uid`` in the versions table (its JSON)."""
+    return json.dumps(dataset_uid).encode()
 
 
 class FaustVersionStore:
@@ -253,7 +262,7 @@ class FaustVersionStore:
     def _entry(self, dataset_uid: str) -> dict[str, Any] | None:
         value = self.table.get(version_key(dataset_uid))
         if value is None:
-            value = self.table.get(json.dumps(dataset_uid).encode())  # an earlier key
+            value = self.table.get(_legacy_version_key(dataset_uid))  # an earlier key
         return decode_version(value)
 
     def latest(self, dataset_uid: str) -> str | None:
