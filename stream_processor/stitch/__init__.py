@@ -15,7 +15,10 @@ with hypothesis). The rules, after the failures users report (Marquez #2264, Dat
 - inputs and outputs are unions keyed by the normalised ``namespace:name``
   (:mod:`lineage_pipeline.naming`), their facets merged the same way; their columns
   (schema, per-column statistics) and column lineage pairs are unions too;
-- ``startTime`` is the (earliest) START's ``eventTime``; ``endTime`` the winning terminal's.
+- ``startTime`` is the (earliest) START's ``eventTime``; ``endTime`` the winning terminal's;
+- ``seen`` (the run's latest events, for dedupe) keeps the top
+  :data:`~stream_processor.stitch.runs.SEEN_EVENTS_KEPT` of the union by
+  ``(eventTime, digest)``: bounded, and still independent of the order.
 
 The state is plain JSON once dumped (:meth:`RunState.to_json`), so it lives in a Faust table.
 
