@@ -169,7 +169,7 @@ class ProcessorSettings(_Section):
     app_id: str = "lineage-processor"
     stale_after_s: float = 24 * 3600.0
     #: Seconds a finished (COMPLETE/FAIL/ABORT) run's full state stays in the processor's
-    #: ``runs`` table after its last change; then only a summary of about 250 bytes stays
+    #: ``runs`` table after its last change; then only a summary of about 330 bytes stays
     #: (0 or less: every run stays whole forever). Events later than that still land in the
     #: graph without regressing it, but their run-level facets are not written.
     finished_grace_s: float = 3600.0

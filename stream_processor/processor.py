@@ -31,22 +31,22 @@ still over the cap), its state goes back to what it was before the batch and its
 are handled one at a time, each one whose record fails going to the DLQ with reason
 ``handler_error`` and left out of the state (so a replay after a fix merges it anew).
 
-Finished runs leave the state: a terminal run untouched for ``finished_grace_s`` (default
-an hour) is replaced by its :func:`~stream_processor.state.departed_summary` (run id, job,
-times, winning terminal event: about 250 bytes), and the summary is forgotten after another
-``departed_memory_s`` (default 7 days, the dedupe window). The sweep runs while handling a
-message, at most once a minute per partition, over that partition's runs. A late event of a
-departed run (a duplicate COMPLETE, a late RUNNING, a COMPLETE with more facets) is merged
-into the summary and published so that the graph's merge rules (:mod:`graph_sink.statements`:
-``observedAt`` min, ``updatedAt`` max, a terminal ``Run.state`` never replaced by a
-non-terminal one, other props last write wins, ``None`` never written) cannot regress
-anything: the Run node carries only its state and ``startTime``/``endTime`` of the summary's
-winning terminal event and earliest START, and its times; inputs without an explicit version
-and column-lineage sources the event does not list with one are left out (their version was
-pinned when the run was whole; resolving it again could name another). Its run-level facets
-(parameters, metrics, code version ...) are not written: they are whole JSON texts in the
-graph, which the summary cannot complete. After ``departed_memory_s`` a late event counts as
-a new run's first.
+Finished runs leave the state: a terminal run untouched for ``finished_grace_s`` (default an
+hour) is replaced by its :func:`~stream_processor.state.departed_summary` (run id, job,
+times, winning terminal event, latest event ids: about 330 bytes in memory), and the summary
+is forgotten after another ``departed_memory_s`` (default 7 days; its event ids with it).
+The sweep runs while handling a message, at most once a minute per partition, over that
+partition's runs. A late event of a departed run (a duplicate COMPLETE, a late RUNNING, a
+COMPLETE with more facets) is merged into the summary and published so that the graph's
+merge rules (:mod:`graph_sink.statements`: ``observedAt`` min, ``updatedAt`` max, a terminal
+``Run.state`` never replaced by a non-terminal one, other props last write wins, ``None``
+never written) cannot regress anything: the Run node carries only its state and
+``startTime``/``endTime`` of the summary's winning terminal event and earliest START, and
+its times; inputs without an explicit version and column-lineage sources the event does not
+list with one are left out (their version was pinned when the run was whole; resolving it
+again could name another). Its run-level facets (parameters, metrics, code version ...) are
+not written: they are whole JSON texts in the graph, which the summary cannot complete.
+After ``departed_memory_s`` a late event counts as a new run's first.
 
 Any exception in 1-4 sends the message to the DLQ with reason ``handler_error`` and the
 exception text, and leaves the state untouched. :meth:`EventProcessor.drain` returns one

@@ -46,11 +46,7 @@ def lww(current: Reg | None, incoming: Reg) -> Reg:
 
 def merge_map(target: dict[str, Reg], key: str, incoming: Reg) -> None:
     """Write ``incoming`` to the register ``target[key]`` (in place; :func:`lww` decides)."""
-    current = target.get(key)
-    if current is None or (incoming.t, incoming.id) > (current.t, current.id):
-        target[key] = incoming
-    elif incoming.t == current.t and incoming.id == current.id:
-        target[key] = lww(current, incoming)
+    target[key] = lww(target.get(key), incoming)
 
 
 #: ``tuple.__new__``: builds a :class:`Reg` without the Python frame of a named tuple's own
@@ -62,10 +58,11 @@ def merge_rows(target: dict[str, Reg], rows: Iterable[tuple[str, Any]], t: int,
                event_id: str) -> None:
     """:func:`merge_map` of ``Reg(t, event_id, value)`` for each ``(key, value)`` of ``rows``
     (in place), in one loop: an event writes a register per column and per column-lineage
-    pair, hundreds per event."""
+    pair, hundreds per event, so :func:`lww` is called only for what its first comparison
+    does not settle (no register yet, or the same ``(t, id)``: a duplicate)."""
     for key, value in rows:
         current = target.get(key)
         if current is None or (t, event_id) > (current.t, current.id):
             target[key] = _new_reg(Reg, (t, event_id, value))
-        elif t == current.t and event_id == current.id:
+        elif (t, event_id) == (current.t, current.id):
             target[key] = lww(current, Reg(t, event_id, value))
